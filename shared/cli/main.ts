@@ -1,0 +1,133 @@
+// The `meshgate` command line. Each subcommand is a function from arguments
+// to an exit code; errors are printed as one clear line, never a stack trace.
+//
+//   meshgate genkey | pubkey | genpsk        keys, exactly as `wg` prints them
+//   meshgate up <file.conf>                  run one tunnel in the foreground
+//   meshgate show <name> [--json]            status of a running tunnel
+
+import { randomBytes } from 'node:crypto';
+import { fchmodSync, fstatSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { ConfigError, parseWgQuick } from '../config/wg-quick.js';
+import { queryControl } from '../control/socket.js';
+import { renderStatus, type TunnelStatus } from '../control/status.js';
+import { systemRunner } from '../host/command.js';
+import { createLogger } from '../log.js';
+import { startTunnel } from '../runner/tunnel.js';
+import { generatePresharedKeyText, generatePrivateKeyText, KeyFormatError, publicKeyText } from '../wireguard/keys.js';
+
+const USAGE = `usage: meshgate <command> [arguments]
+
+commands:
+  genkey                 print a new private key (base64, as wg genkey)
+  pubkey                 read a private key on stdin, print its public key
+  genpsk                 print a new preshared key
+  up <file.conf>         run the tunnel of a wg-quick file in the foreground;
+                         the interface is named after the file
+  show <name> [--json]   show a running tunnel's peers and counters
+  help                   this text
+`;
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+const random = (n: number): Uint8Array => randomBytes(n);
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** A private key redirected into a file must not be readable by others: make that file 0600. */
+function protectStdoutFile(): void {
+  try {
+    if (fstatSync(1).isFile()) fchmodSync(1, 0o600);
+  } catch {
+    // not a file we may change: a pipe or a terminal
+  }
+}
+
+/** A tunnel's name from its file name, as wg-quick derives it. */
+export function interfaceNameOf(file: string): string {
+  const name = basename(file).replace(/\.conf$/, '');
+  if (!/^[a-zA-Z0-9_=+.-]{1,15}$/.test(name)) {
+    throw new UsageError(`"${name}" is not a valid interface name (1-15 of a-z A-Z 0-9 _ = + . -), from ${file}`);
+  }
+  return name;
+}
+
+async function up(args: string[]): Promise<number> {
+  const file = args[0];
+  if (file === undefined || args.length !== 1) throw new UsageError('usage: meshgate up <file.conf>');
+  const name = interfaceNameOf(file);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const config = parseWgQuick(text, file);
+  const log = createLogger('meshgate');
+  for (const key of config.ignored) log.warn({ event: 'config-key-ignored', key }, `ignored wg-quick key ${key}`);
+  const tunnel = await startTunnel(name, config, systemRunner, log);
+  log.info(
+    { event: 'ready', interface: name, listenPort: tunnel.listenPort, peers: config.peers.length },
+    `tunnel ${name} is up`,
+  );
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ event: 'stopping', signal }, `stopping on ${signal}`);
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await tunnel.close();
+  log.info({ event: 'stopped', interface: name }, `tunnel ${name} removed`);
+  return 0;
+}
+
+async function show(args: string[]): Promise<number> {
+  const json = args.includes('--json');
+  const rest = args.filter((a) => a !== '--json');
+  if (rest.length !== 1) throw new UsageError('usage: meshgate show <name> [--json]');
+  const status = await queryControl<TunnelStatus>(rest[0]!, 'status');
+  process.stdout.write(json ? JSON.stringify(status) + '\n' : renderStatus(status, Math.floor(Date.now() / 1000)) + '\n');
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  try {
+    switch (command) {
+      case 'genkey':
+        protectStdoutFile();
+        process.stdout.write(generatePrivateKeyText(random) + '\n');
+        return 0;
+      case 'genpsk':
+        process.stdout.write(generatePresharedKeyText(random) + '\n');
+        return 0;
+      case 'pubkey':
+        process.stdout.write(publicKeyText(await readStdin()) + '\n');
+        return 0;
+      case 'up':
+        return await up(args);
+      case 'show':
+        return await show(args);
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE);
+        return 0;
+      default:
+        process.stderr.write(command === undefined ? USAGE : `meshgate: unknown command "${command}"\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (e) {
+    const usage = e instanceof UsageError || e instanceof ConfigError || e instanceof KeyFormatError;
+    process.stderr.write(`meshgate: ${(e as Error).message}\n`);
+    return usage ? 2 : 1;
+  }
+}

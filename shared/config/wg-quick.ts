@@ -1,0 +1,200 @@
+// Parser for wg-quick configuration files (the format of wg-quick(8) and
+// wg(8) setconf), so the same file runs under meshgate or wg-quick.
+//
+// Only keys that concern the tunnel are used. wg-quick's host-scripting keys
+// (DNS, Table, PreUp, PostUp, PreDown, PostDown, SaveConfig) are accepted and
+// reported as ignored; any other key is an error naming file, line and key.
+
+import { parseCidr, parseIp, type Cidr } from '../wireguard/allowed-ips.js';
+import { parseKey } from '../wireguard/keys.js';
+
+export interface InterfaceSection {
+  privateKey: Uint8Array;
+  listenPort: number | null;
+  addresses: Cidr[];
+  mtu: number | null;
+  fwMark: number | null;
+}
+
+export interface PeerSection {
+  publicKey: Uint8Array;
+  presharedKey: Uint8Array | null;
+  allowedIps: Cidr[];
+  /** As written (host:port); resolved by the caller. */
+  endpoint: string | null;
+  persistentKeepalive: number;
+  /** Line of the [Peer] header, for messages. */
+  line: number;
+}
+
+export interface WgQuickConfig {
+  interface: InterfaceSection;
+  peers: PeerSection[];
+  /** Keys present but not acted on, as "Key (line N)". */
+  ignored: string[];
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    message: string,
+  ) {
+    super(line > 0 ? `${file}:${line}: ${message}` : `${file}: ${message}`);
+  }
+}
+
+const IGNORED_KEYS = new Set(['dns', 'table', 'preup', 'postup', 'predown', 'postdown', 'saveconfig']);
+
+function parseIntIn(text: string, min: number, max: number): number | null {
+  if (!/^\d+$/.test(text)) return null;
+  const n = Number(text);
+  return n >= min && n <= max ? n : null;
+}
+
+function list(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+/** Parses the text of a wg-quick file; `file` names it in errors. */
+export function parseWgQuick(text: string, file: string): WgQuickConfig {
+  type Draft = Partial<InterfaceSection> & { addresses: Cidr[]; seen: boolean };
+  const iface: Draft = { addresses: [], seen: false };
+  const peers: (Partial<PeerSection> & { allowedIps: Cidr[]; line: number })[] = [];
+  const ignored: string[] = [];
+  let section: 'none' | 'interface' | 'peer' = 'none';
+
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const lineNo = i + 1;
+    const fail = (msg: string): never => {
+      throw new ConfigError(file, lineNo, msg);
+    };
+    const raw = lines[i]!.replace(/#.*$/, '').trim();
+    if (raw === '') continue;
+    if (raw.startsWith('[')) {
+      const name = raw.toLowerCase();
+      if (name === '[interface]') {
+        if (iface.seen) fail('a second [Interface] section');
+        iface.seen = true;
+        section = 'interface';
+      } else if (name === '[peer]') {
+        peers.push({ allowedIps: [], line: lineNo });
+        section = 'peer';
+      } else fail(`unknown section ${raw}`);
+      continue;
+    }
+    const eq = raw.indexOf('=');
+    if (eq <= 0) fail(`expected "Key = Value", got "${raw}"`);
+    const key = raw.slice(0, eq).trim();
+    const value = raw.slice(eq + 1).trim();
+    const k = key.toLowerCase();
+    const guard = <T>(f: () => T): T => {
+      try {
+        return f();
+      } catch (e) {
+        if (e instanceof ConfigError) throw e;
+        return fail(`${key}: ${(e as Error).message}`);
+      }
+    };
+
+    if (section === 'none') fail(`${key} outside of a section`);
+    if (section === 'interface') {
+      if (IGNORED_KEYS.has(k)) {
+        ignored.push(`${key} (line ${lineNo})`);
+        continue;
+      }
+      switch (k) {
+        case 'privatekey':
+          iface.privateKey = guard(() => parseKey(value, 'PrivateKey'));
+          break;
+        case 'listenport':
+          iface.listenPort = parseIntIn(value, 0, 65535) ?? fail(`ListenPort must be 0..65535, got "${value}"`);
+          break;
+        case 'address':
+          for (const a of list(value)) iface.addresses.push(guard(() => parseAddressWithPrefix(a)));
+          break;
+        case 'mtu':
+          iface.mtu = parseIntIn(value, 576, 65535) ?? fail(`MTU must be 576..65535, got "${value}"`);
+          break;
+        case 'fwmark':
+          iface.fwMark = value === 'off' ? null : (parseIntIn(value.replace(/^0x/, ''), 0, 0xffffffff) ?? fail(`bad FwMark "${value}"`));
+          break;
+        default:
+          fail(`unknown key ${key} in [Interface]`);
+      }
+    } else {
+      const peer = peers[peers.length - 1]!;
+      switch (k) {
+        case 'publickey':
+          peer.publicKey = guard(() => parseKey(value, 'PublicKey'));
+          break;
+        case 'presharedkey':
+          peer.presharedKey = guard(() => parseKey(value, 'PresharedKey'));
+          break;
+        case 'allowedips':
+          for (const c of list(value)) peer.allowedIps.push(guard(() => parseCidr(c)));
+          break;
+        case 'endpoint':
+          if (!/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(value)) fail(`Endpoint must be host:port or [ipv6]:port, got "${value}"`);
+          peer.endpoint = value;
+          break;
+        case 'persistentkeepalive':
+          peer.persistentKeepalive =
+            value === 'off' ? 0 : (parseIntIn(value, 0, 65535) ?? fail(`PersistentKeepalive must be 0..65535 or off`));
+          break;
+        default:
+          fail(`unknown key ${key} in [Peer]`);
+      }
+    }
+  }
+
+  if (!iface.seen) throw new ConfigError(file, 0, 'no [Interface] section');
+  if (iface.privateKey === undefined) throw new ConfigError(file, 0, '[Interface] has no PrivateKey');
+  const seen = new Set<string>();
+  const out: PeerSection[] = peers.map((p) => {
+    if (p.publicKey === undefined) throw new ConfigError(file, p.line, '[Peer] has no PublicKey');
+    const name = Buffer.from(p.publicKey).toString('base64');
+    if (seen.has(name)) throw new ConfigError(file, p.line, `peer ${name} appears twice`);
+    seen.add(name);
+    return {
+      publicKey: p.publicKey,
+      presharedKey: p.presharedKey ?? null,
+      allowedIps: p.allowedIps,
+      endpoint: p.endpoint ?? null,
+      persistentKeepalive: p.persistentKeepalive ?? 0,
+      line: p.line,
+    };
+  });
+  return {
+    interface: {
+      privateKey: iface.privateKey,
+      listenPort: iface.listenPort ?? null,
+      addresses: iface.addresses,
+      mtu: iface.mtu ?? null,
+      fwMark: iface.fwMark ?? null,
+    },
+    peers: out,
+    ignored,
+  };
+}
+
+/**
+ * An interface address keeps its host bits ("10.0.0.2/24" is host .2 on a
+ * /24), unlike an AllowedIPs prefix; a bare address is /32 or /128.
+ */
+export function parseAddressWithPrefix(text: string): Cidr {
+  const slash = text.indexOf('/');
+  const address = parseIp(slash < 0 ? text : text.slice(0, slash));
+  const family = address.length === 4 ? 4 : 6;
+  const max = family === 4 ? 32 : 128;
+  if (slash < 0) return { family, address, prefixLength: max };
+  const prefix = text.slice(slash + 1);
+  const n = /^\d{1,3}$/.test(prefix) ? Number(prefix) : -1;
+  if (n < 0 || n > max) throw new RangeError(`bad prefix length in "${text}"`);
+  return { family, address, prefixLength: n };
+}

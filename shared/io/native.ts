@@ -1,0 +1,147 @@
+// Typed access to the native I/O addon (shared/native/meshgate_io.c), built by
+// node-gyp into build/Release/meshgate_io.node during `npm ci`.
+//
+// The addon is loaded lazily, on first use, so modules that merely import the
+// Linux TUN/UDP code still load (and their fakes still work) where it was not
+// built. Its contract (batch layout, error behaviour, lifetime) is described at
+// the top of the C file.
+
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ENDPOINT_RECORD_LEN } from './endpoint.js';
+
+declare const ioHandleBrand: unique symbol;
+/** An open TUN device or UDP socket inside the addon (opaque). */
+export interface IoHandle {
+  readonly [ioHandleBrand]: true;
+}
+
+/** Counters kept by the addon for one handle. */
+export interface NativeStats {
+  rxPackets: number;
+  rxBatches: number;
+  /** Packets larger than a slot (truncated by the kernel), skipped. */
+  rxDropped: number;
+  /** Transient receive errors (e.g. an ICMP error reported on the socket). */
+  rxErrors: number;
+  txPackets: number;
+  txErrors: number;
+  /** Times a send waited for the kernel queue to drain. */
+  txWaits: number;
+  /** errno name of the last data-path error, '' if none. */
+  lastError: string;
+  /** errno name of the read error that stopped receiving, '' if none. */
+  fatalError: string;
+}
+
+export interface NativeIo {
+  readonly recordLen: number;
+  readonly maxSlots: number;
+  readonly maxSlotSize: number;
+  /** Creates (or attaches to a persistent) TUN device, IFF_TUN | IFF_NO_PI, non-blocking. */
+  tunOpen(name: string): { handle: IoHandle; name: string };
+  /**
+   * A non-blocking UDP socket bound to `address` (a 24-byte endpoint record; its
+   * port is ignored) and `port`; family 6 sockets are dual-stack (IPV6_V6ONLY=0).
+   */
+  udpOpen(family: 4 | 6, address: Uint8Array, port: number, bufBytes: number): { handle: IoHandle; port: number; family: 4 | 6 };
+  /**
+   * Starts polling: each readable wake-up reads up to `slots` packets into
+   * rxBuf (slot i at i * slotSize), their lengths into rxLens and (UDP) their
+   * sources into rxAddrs, then calls onBatch(count). A negative count is
+   * -errno of a read error that stopped receiving.
+   */
+  start(
+    handle: IoHandle,
+    rxBuf: Uint8Array,
+    rxLens: Int32Array,
+    rxAddrs: Uint8Array | null,
+    slots: number,
+    slotSize: number,
+    onBatch: (count: number) => void,
+  ): void;
+  /** Writes packets 0..count-1 (slot i at i * slotSize); returns how many failed. */
+  tunWrite(handle: IoHandle, buf: Uint8Array, lens: Int32Array, count: number, slotSize: number): number;
+  /** Sends datagrams 0..count-1 to the records in addrs with sendmmsg; returns how many failed. */
+  udpSend(handle: IoHandle, buf: Uint8Array, lens: Int32Array, addrs: Uint8Array, count: number, slotSize: number): number;
+  /** Stops polling and closes the fd; idempotent. */
+  close(handle: IoHandle): void;
+  stats(handle: IoHandle): NativeStats;
+  /** Interface index in the calling thread's network namespace, 0 if none. */
+  ifindex(name: string): number;
+  errnoName(errno: number): string;
+  /** Runs fn with this thread in the network namespace at `path`, then switches back. */
+  inNetns<T>(path: string, fn: () => T): T;
+}
+
+const ADDON = join('build', 'Release', 'meshgate_io.node');
+
+export class NativeUnavailableError extends Error {
+  readonly code = 'ERR_MESHGATE_NATIVE';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'NativeUnavailableError';
+  }
+}
+
+/** The package root: the nearest directory above this file with a package.json. */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new NativeUnavailableError('meshgate: cannot find the package root (package.json)');
+    dir = up;
+  }
+}
+
+let loaded: NativeIo | undefined;
+
+/** The addon; throws NativeUnavailableError if it was not built or does not fit this code. */
+export function loadNative(): NativeIo {
+  if (loaded) return loaded;
+  if (process.platform !== 'linux') throw new NativeUnavailableError('meshgate native I/O needs Linux');
+  const path = join(packageRoot(), ADDON);
+  if (!existsSync(path))
+    throw new NativeUnavailableError(`meshgate native I/O addon not built (${path} is missing): run npm ci / npm run build`);
+  let mod: NativeIo;
+  try {
+    mod = createRequire(import.meta.url)(path) as NativeIo;
+  } catch (err) {
+    throw new NativeUnavailableError(
+      `meshgate native I/O addon ${path} failed to load (${(err as Error).message}): run npm ci / npm run build`,
+      { cause: err },
+    );
+  }
+  if (mod.recordLen !== ENDPOINT_RECORD_LEN)
+    throw new NativeUnavailableError(`meshgate native I/O addon is stale (record length ${mod.recordLen}): run npm run build`);
+  loaded = mod;
+  return mod;
+}
+
+/** True when the addon can be loaded here. */
+export function nativeAvailable(): boolean {
+  try {
+    loadNative();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Interface name → index in the current network namespace (0 if none), via the addon. */
+export function ifindex(name: string): number {
+  return loadNative().ifindex(name);
+}
+
+/**
+ * Runs fn (synchronously) with this thread in a network namespace: a name
+ * from `ip netns` ("mg-io-123" → /run/netns/mg-io-123) or a path. TUN devices
+ * and sockets opened inside fn belong to that namespace and stay there.
+ */
+export function inNetns<T>(netns: string, fn: () => T): T {
+  const path = netns.includes('/') ? netns : `/run/netns/${netns}`;
+  return loadNative().inNetns(path, fn);
+}

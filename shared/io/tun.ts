@@ -1,0 +1,152 @@
+// A Linux TUN device (IFF_TUN | IFF_NO_PI) behind the TunDevice interface.
+//
+// Packet flow
+//   kernel → TUN fd readable → addon reads up to `slots` packets into rxBuf →
+//   onBatch(count) → handler.packet(view) for each → handler.batchEnd()
+//   handler/runner → write(packet) copies into txBuf → flush() (or a full
+//   batch) → addon write()s each packet → kernel
+//
+// Per packet, the receive path allocates only a subarray view; the send path
+// only copies. Addresses, MTU and routes are not set here: the runner does
+// that with `ip`. An open, started device keeps the process alive until
+// close().
+
+import { loadNative, type IoHandle, type NativeIo, type NativeStats } from './native.js';
+import type { TunDevice, TunHandler } from './types.js';
+
+export const TUN_DEFAULT_SLOTS = 64;
+export const TUN_DEFAULT_SLOT_SIZE = 2048; // MTU ≤ 1500 is typical; up to 65536
+const IP_MAX_PACKET = 65535; // IPv4 total length / IPv6 payload length field limit
+
+export interface TunOptions {
+  /** Packets per receive and send batch (1..1024, default 64). */
+  slots?: number;
+  /** Bytes per packet slot (default 2048); larger received packets are dropped and counted. */
+  slotSize?: number;
+}
+
+export interface TunStats extends NativeStats {
+  /** Packets passed to write() that could not be written (also too large, or after close). */
+  writeErrors: number;
+}
+
+function checkSize(what: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw new RangeError(`${what} must be an integer in ${min}..${max}, got ${value}`);
+  return value;
+}
+
+export class LinuxTun implements TunDevice {
+  readonly name: string;
+  private readonly native: NativeIo;
+  private readonly handle: IoHandle;
+  private readonly slots: number;
+  private readonly slotSize: number;
+  private readonly txBuf: Uint8Array;
+  private readonly txLens: Int32Array;
+  private readonly oneLen = new Int32Array(1);
+  private txCount = 0;
+  private rxBuf: Uint8Array | undefined;
+  private rxLens: Int32Array | undefined;
+  private handler: TunHandler | undefined;
+  private closed = false;
+  private errors = 0;
+  private fatal = '';
+
+  constructor(name: string, opts: TunOptions = {}) {
+    const native = loadNative();
+    this.slots = checkSize('slots', opts.slots ?? TUN_DEFAULT_SLOTS, 1, native.maxSlots);
+    this.slotSize = checkSize('slotSize', opts.slotSize ?? TUN_DEFAULT_SLOT_SIZE, 1, native.maxSlotSize);
+    if (Buffer.byteLength(name) > 15 || name.includes('/') || /\s/.test(name))
+      throw new RangeError(`bad TUN device name "${name}" (at most 15 bytes, no "/" or spaces)`);
+    const opened = native.tunOpen(name);
+    this.native = native;
+    this.handle = opened.handle;
+    this.name = opened.name;
+    this.txBuf = new Uint8Array(this.slots * this.slotSize);
+    this.txLens = new Int32Array(this.slots);
+  }
+
+  start(handler: TunHandler): void {
+    if (this.closed) throw new Error(`tun ${this.name}: start() after close()`);
+    if (this.handler) throw new Error(`tun ${this.name}: already started`);
+    this.handler = handler;
+    this.rxBuf = new Uint8Array(this.slots * this.slotSize);
+    this.rxLens = new Int32Array(this.slots);
+    this.native.start(this.handle, this.rxBuf, this.rxLens, null, this.slots, this.slotSize, this.onBatch);
+  }
+
+  private readonly onBatch = (count: number): void => {
+    if (count < 0) {
+      this.fatal = this.native.errnoName(-count);
+      process.emitWarning(`tun ${this.name}: reading stopped: ${this.fatal}`, { code: 'MESHGATE_TUN_READ' });
+      return;
+    }
+    const buf = this.rxBuf!;
+    const lens = this.rxLens!;
+    const handler = this.handler!;
+    const size = this.slotSize;
+    for (let i = 0; i < count; i++) {
+      const off = i * size;
+      handler.packet(buf.subarray(off, off + lens[i]!));
+    }
+    handler.batchEnd();
+  };
+
+  write(packet: Uint8Array): void {
+    const len = packet.length;
+    if (this.closed || len === 0 || len > IP_MAX_PACKET) {
+      this.errors++;
+      return;
+    }
+    if (len > this.slotSize) {
+      // Rare: a packet larger than a slot goes out on its own, unbatched.
+      this.flush();
+      this.oneLen[0] = len;
+      this.errors += this.native.tunWrite(this.handle, packet, this.oneLen, 1, len);
+      return;
+    }
+    const n = this.txCount;
+    this.txBuf.set(packet, n * this.slotSize);
+    this.txLens[n] = len;
+    this.txCount = n + 1;
+    if (this.txCount === this.slots) this.flush();
+  }
+
+  flush(): void {
+    const n = this.txCount;
+    if (n === 0) return;
+    this.txCount = 0;
+    this.errors += this.native.tunWrite(this.handle, this.txBuf, this.txLens, n, this.slotSize);
+  }
+
+  /** Flushes what is queued, stops reading and closes the device (idempotent). */
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    this.native.close(this.handle);
+  }
+
+  get writeErrors(): number {
+    return this.errors;
+  }
+
+  /** errno name of the read error that stopped receiving ('' while healthy). */
+  get readError(): string {
+    return this.fatal;
+  }
+
+  stats(): TunStats {
+    return { ...this.native.stats(this.handle), writeErrors: this.errors };
+  }
+}
+
+/**
+ * Opens (creates, or attaches to a persistent) Linux TUN device. An empty name
+ * or one with "%d" lets the kernel choose; `.name` tells the actual name.
+ * Throws an Error with `code` (errno name) if it cannot be opened.
+ */
+export function openTun(name: string, opts?: TunOptions): LinuxTun {
+  return new LinuxTun(name, opts);
+}

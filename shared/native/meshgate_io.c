@@ -1,0 +1,1021 @@
+// meshgate_io: the native I/O layer of meshgate (Linux). I/O only: no protocol
+// logic, no crypto. The TypeScript side is shared/io/native.ts, tun.ts, udp.ts.
+//
+// Packet flow
+//   receive  fd readable (uv_poll on the main libuv loop, level-triggered)
+//            -> TUN: read() per packet, UDP: recvmmsg(MSG_DONTWAIT)
+//            -> up to `slots` packets into ONE JS-owned batch buffer (slot i at
+//               i * slotSize), lengths into an Int32Array, UDP sources into
+//               24-byte records -> ONE JS callback(count) per batch.
+//               Repeats while batches come back full, at most
+//               BATCHES_PER_WAKEUP times, then lets the loop serve other I/O.
+//   send     JS fills a batch (buffer + lengths (+ records)) and calls
+//            tunWrite (one write() per packet: that is how TUN works) or
+//            udpSend (sendmmsg). On EAGAIN/ENOBUFS it waits for POLLOUT for at
+//            most SEND_WAIT_MS per call and retries; what still cannot go out
+//            is counted as errors.
+//
+// Errors: setup failures (open, ioctl, socket, bind) throw a JS Error with
+// `code` (errno name), `errno` and `syscall`. The data path never throws for
+// network conditions: failed packets are counted (stats()), and a fatal read
+// error (device gone, fd invalid) stops polling and is reported once to the
+// batch callback as a negative count (-errno). Bad arguments from JS (lengths,
+// counts, buffers too small) throw a RangeError/TypeError: nothing is ever
+// written or read out of bounds.
+//
+// Endpoint record (RECORD_LEN = 24 bytes; same layout in shared/io/endpoint.ts):
+//   bytes 0..15 IPv6 address (IPv4 as ::ffff:a.b.c.d), 16..17 port big-endian,
+//   18..19 zero, 20..23 scope id little-endian.
+//
+// Lifetime: an open device keeps the loop alive while it polls; close() stops
+// and uv_close()s the poll handle and closes the fd (idempotent). Memory is
+// freed once both the JS object is collected and libuv has closed the handle.
+// An environment cleanup hook closes what is still open when the process or
+// worker thread exits.
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <node_api.h>
+#include <uv.h>
+
+#define RECORD_LEN 24
+#define REC_PORT 16
+#define REC_SCOPE 20
+#define MAX_SLOTS 1024 /* also the kernel's UIO_MAXIOV, the sendmmsg/recvmmsg vlen limit */
+#define MAX_SLOT_SIZE 65536
+#define BATCHES_PER_WAKEUP 8
+#define SEND_WAIT_MS 5
+#define ENOBUFS_PAUSE_NS 100000
+
+enum { KIND_TUN = 1, KIND_UDP = 2 };
+
+typedef union {
+  struct sockaddr sa;
+  struct sockaddr_in v4;
+  struct sockaddr_in6 v6;
+} sockaddr_any;
+
+typedef struct {
+  napi_env env;
+  int fd;
+  int kind;
+  int family; /* UDP: AF_INET or AF_INET6 */
+  bool closed;
+  bool started;
+  bool polling;  /* uv_poll_start active */
+  bool uv_open;  /* uv handle initialised, close callback not yet run */
+  bool js_alive; /* JS wrapper not yet finalised */
+  bool hook_added;
+  bool in_hook;
+  uv_poll_t poll;
+  napi_ref on_batch, rx_buf, rx_lens, rx_addrs;
+  napi_async_context actx;
+  uint32_t slots, slot_size;
+  struct mmsghdr *rx_msgs;
+  struct iovec *rx_iov;
+  sockaddr_any *rx_names;
+  struct mmsghdr *tx_msgs;
+  struct iovec *tx_iov;
+  sockaddr_any *tx_names;
+  uint64_t rx_packets, rx_batches, rx_dropped, rx_errors;
+  uint64_t tx_packets, tx_errors, tx_waits;
+  int last_errno, fatal_errno;
+} mg_io;
+
+/* Marks the JS objects this addon hands out, so no foreign object is unwrapped. */
+static const napi_type_tag MG_TAG = {0x6d65736867617465ULL, 0x5f696f5f68616e64ULL};
+
+/* ---------------------------------------------------------------- helpers */
+
+static const char *errno_name(int err) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+  const char *n = strerrorname_np(err);
+  if (n) return n;
+#endif
+  (void)err;
+  return "EUNKNOWN";
+}
+
+static void throw_errno(napi_env env, const char *syscall, const char *detail, int err) {
+  char msg[320];
+  if (detail && *detail)
+    snprintf(msg, sizeof msg, "%s %s: %s (%s)", syscall, detail, strerror(err), errno_name(err));
+  else
+    snprintf(msg, sizeof msg, "%s: %s (%s)", syscall, strerror(err), errno_name(err));
+  napi_value code, text, error, num, sc;
+  napi_create_string_utf8(env, errno_name(err), NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text);
+  napi_create_error(env, code, text, &error);
+  napi_create_int32(env, err, &num);
+  napi_set_named_property(env, error, "errno", num);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sc);
+  napi_set_named_property(env, error, "syscall", sc);
+  napi_throw(env, error);
+}
+
+#define THROW_TYPE(env, msg)                    \
+  do {                                          \
+    napi_throw_type_error((env), NULL, (msg));  \
+    return NULL;                                \
+  } while (0)
+#define THROW_RANGE(env, msg)                   \
+  do {                                          \
+    napi_throw_range_error((env), NULL, (msg)); \
+    return NULL;                                \
+  } while (0)
+#define NAPI_OK(env, call)                                                 \
+  do {                                                                     \
+    if ((call) != napi_ok) {                                               \
+      bool pending_ = false;                                               \
+      napi_is_exception_pending((env), &pending_);                         \
+      if (!pending_) napi_throw_error((env), NULL, "meshgate_io: N-API call failed"); \
+      return NULL;                                                         \
+    }                                                                      \
+  } while (0)
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static bool get_typed(napi_env env, napi_value v, napi_typedarray_type want, void **data,
+                      size_t *count) {
+  bool is = false;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return false;
+  napi_typedarray_type t;
+  size_t n;
+  void *d;
+  if (napi_get_typedarray_info(env, v, &t, &n, &d, NULL, NULL) != napi_ok || t != want) return false;
+  if (n > 0 && d == NULL) return false;
+  *data = d;
+  *count = n;
+  return true;
+}
+
+static bool get_u32(napi_env env, napi_value v, uint32_t *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) return false;
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok) return false;
+  if (!(d >= 0 && d <= 4294967295.0) || d != (double)(uint32_t)d) return false;
+  *out = (uint32_t)d;
+  return true;
+}
+
+static bool get_string(napi_env env, napi_value v, char *buf, size_t size, size_t *len) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_string) return false;
+  size_t n;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &n) != napi_ok || n >= size) return false;
+  if (napi_get_value_string_utf8(env, v, buf, size, &n) != napi_ok) return false;
+  if (strlen(buf) != n) return false; /* embedded NUL */
+  *len = n;
+  return true;
+}
+
+static void record_from_sockaddr(uint8_t *rec, const sockaddr_any *sa) {
+  memset(rec, 0, RECORD_LEN);
+  if (sa->sa.sa_family == AF_INET6) {
+    memcpy(rec, &sa->v6.sin6_addr, 16);
+    memcpy(rec + REC_PORT, &sa->v6.sin6_port, 2); /* already big-endian */
+    uint32_t s = sa->v6.sin6_scope_id;
+    rec[REC_SCOPE] = s & 0xff;
+    rec[REC_SCOPE + 1] = (s >> 8) & 0xff;
+    rec[REC_SCOPE + 2] = (s >> 16) & 0xff;
+    rec[REC_SCOPE + 3] = (s >> 24) & 0xff;
+  } else if (sa->sa.sa_family == AF_INET) {
+    rec[10] = 0xff;
+    rec[11] = 0xff;
+    memcpy(rec + 12, &sa->v4.sin_addr, 4);
+    memcpy(rec + REC_PORT, &sa->v4.sin_port, 2);
+  }
+}
+
+static bool record_is_v4(const uint8_t *rec) {
+  static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  return memcmp(rec, prefix, 12) == 0;
+}
+
+/* Fills *sa from a record for a socket of `family`; false if it cannot be reached from it. */
+static bool sockaddr_from_record(sockaddr_any *sa, socklen_t *len, const uint8_t *rec, int family) {
+  memset(sa, 0, sizeof *sa);
+  if (family == AF_INET6) {
+    sa->v6.sin6_family = AF_INET6;
+    memcpy(&sa->v6.sin6_addr, rec, 16);
+    memcpy(&sa->v6.sin6_port, rec + REC_PORT, 2);
+    sa->v6.sin6_scope_id = (uint32_t)rec[REC_SCOPE] | ((uint32_t)rec[REC_SCOPE + 1] << 8) |
+                           ((uint32_t)rec[REC_SCOPE + 2] << 16) | ((uint32_t)rec[REC_SCOPE + 3] << 24);
+    *len = sizeof(struct sockaddr_in6);
+    return true;
+  }
+  if (!record_is_v4(rec)) return false;
+  sa->v4.sin_family = AF_INET;
+  memcpy(&sa->v4.sin_addr, rec + 12, 4);
+  memcpy(&sa->v4.sin_port, rec + REC_PORT, 2);
+  *len = sizeof(struct sockaddr_in);
+  return true;
+}
+
+/* Checks a send/receive batch: every slot i lies inside buf and its length inside the slot. */
+static bool batch_fits(const int32_t *lens, uint32_t count, uint32_t slot_size, size_t buf_len) {
+  for (uint32_t i = 0; i < count; i++) {
+    int32_t l = lens[i];
+    if (l < 0 || (uint32_t)l > slot_size) return false;
+    if ((uint64_t)i * slot_size + (uint64_t)l > buf_len) return false;
+  }
+  return true;
+}
+
+/* ---------------------------------------------------------------- lifetime */
+
+static void cleanup_hook(void *arg);
+
+static void maybe_free(mg_io *h) {
+  if (h->uv_open || h->js_alive) return;
+  free(h->rx_msgs);
+  free(h->rx_iov);
+  free(h->rx_names);
+  free(h->tx_msgs);
+  free(h->tx_iov);
+  free(h->tx_names);
+  free(h);
+}
+
+static void on_uv_closed(uv_handle_t *handle) {
+  mg_io *h = handle->data;
+  h->uv_open = false;
+  maybe_free(h);
+}
+
+static void delete_ref(napi_env env, napi_ref *ref) {
+  if (*ref) {
+    napi_delete_reference(env, *ref);
+    *ref = NULL;
+  }
+}
+
+static void io_close(mg_io *h) {
+  if (h->closed) return;
+  h->closed = true;
+  napi_env env = h->env;
+  if (h->polling) {
+    uv_poll_stop(&h->poll);
+    h->polling = false;
+  }
+  if (h->uv_open) uv_close((uv_handle_t *)&h->poll, on_uv_closed);
+  if (h->fd >= 0) {
+    close(h->fd);
+    h->fd = -1;
+  }
+  delete_ref(env, &h->on_batch);
+  delete_ref(env, &h->rx_buf);
+  delete_ref(env, &h->rx_lens);
+  delete_ref(env, &h->rx_addrs);
+  if (h->actx) {
+    napi_async_destroy(env, h->actx);
+    h->actx = NULL;
+  }
+  if (h->hook_added && !h->in_hook) napi_remove_env_cleanup_hook(env, cleanup_hook, h);
+  h->hook_added = false;
+}
+
+static void cleanup_hook(void *arg) {
+  mg_io *h = arg;
+  h->in_hook = true;
+  io_close(h);
+  h->in_hook = false;
+}
+
+static void finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  mg_io *h = data;
+  io_close(h);
+  h->js_alive = false;
+  maybe_free(h);
+}
+
+/* Wraps a freshly opened fd in a tagged JS object; closes the fd on failure. */
+static napi_value make_handle(napi_env env, int fd, int kind, int family) {
+  mg_io *h = calloc(1, sizeof *h);
+  if (!h) {
+    close(fd);
+    throw_errno(env, "calloc", NULL, ENOMEM);
+    return NULL;
+  }
+  h->env = env;
+  h->fd = fd;
+  h->kind = kind;
+  h->family = family;
+  h->js_alive = true;
+  napi_value obj;
+  if (napi_create_object(env, &obj) != napi_ok ||
+      napi_wrap(env, obj, h, finalize, NULL, NULL) != napi_ok) {
+    close(fd);
+    free(h);
+    napi_throw_error(env, NULL, "meshgate_io: cannot create handle");
+    return NULL;
+  }
+  napi_type_tag_object(env, obj, &MG_TAG);
+  if (napi_add_env_cleanup_hook(env, cleanup_hook, h) == napi_ok) h->hook_added = true;
+  return obj;
+}
+
+static mg_io *get_handle(napi_env env, napi_value v) {
+  napi_valuetype t;
+  bool ok = false;
+  void *p = NULL;
+  if (napi_typeof(env, v, &t) == napi_ok && t == napi_object &&
+      napi_check_object_type_tag(env, v, &MG_TAG, &ok) == napi_ok && ok &&
+      napi_unwrap(env, v, &p) == napi_ok && p)
+    return p;
+  napi_throw_type_error(env, NULL, "meshgate_io: not a meshgate I/O handle");
+  return NULL;
+}
+
+/* ---------------------------------------------------------------- receive */
+
+/* Reads TUN packets into slots. Returns the count, or -errno when the device is unusable. */
+static int tun_read(mg_io *h, uint8_t *buf, int32_t *lens, bool *more) {
+  uint32_t n = 0;
+  const uint32_t ss = h->slot_size;
+  *more = false;
+  while (n < h->slots) {
+    ssize_t r = read(h->fd, buf + (size_t)n * ss, ss);
+    if (r < 0) {
+      int e = errno;
+      if (e == EINTR) continue;
+      if (e == EAGAIN || e == EWOULDBLOCK) return (int)n;
+      h->last_errno = e;
+      /* Deliver what we have; the error comes back on the next wakeup. */
+      return n > 0 ? (int)n : -e;
+    }
+    /* A packet larger than the slot: the kernel copies what fits and reports
+       the full length. Too big to forward intact: drop it. */
+    if (r == 0 || (size_t)r > ss) {
+      h->rx_dropped++;
+      continue;
+    }
+    lens[n++] = (int32_t)r;
+  }
+  *more = true;
+  return (int)n;
+}
+
+static bool recv_error_is_transient(int e) {
+  switch (e) {
+    case ECONNREFUSED: case EHOSTUNREACH: case ENETUNREACH: case EHOSTDOWN:
+    case ENETDOWN: case ENOBUFS: case ENOMEM: case EMSGSIZE: case ETIMEDOUT:
+    case EPROTO: case ECONNRESET: case EPERM: case EACCES:
+      return true;
+    default:
+      return false;
+  }
+}
+
+static int udp_read(mg_io *h, uint8_t *buf, int32_t *lens, uint8_t *addrs, bool *more) {
+  const uint32_t ss = h->slot_size;
+  *more = false;
+  for (uint32_t i = 0; i < h->slots; i++) {
+    h->rx_iov[i].iov_base = buf + (size_t)i * ss;
+    h->rx_iov[i].iov_len = ss;
+    struct msghdr *m = &h->rx_msgs[i].msg_hdr;
+    memset(m, 0, sizeof *m);
+    m->msg_name = &h->rx_names[i];
+    m->msg_namelen = sizeof(sockaddr_any);
+    m->msg_iov = &h->rx_iov[i];
+    m->msg_iovlen = 1;
+    h->rx_msgs[i].msg_len = 0;
+  }
+  int r;
+  do {
+    r = recvmmsg(h->fd, h->rx_msgs, h->slots, MSG_DONTWAIT, NULL);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    int e = errno;
+    if (e == EAGAIN || e == EWOULDBLOCK) return 0;
+    h->last_errno = e;
+    if (recv_error_is_transient(e)) {
+      h->rx_errors++;
+      *more = true; /* the error is consumed; data may follow */
+      return 0;
+    }
+    return -e;
+  }
+  *more = (uint32_t)r == h->slots;
+  uint32_t j = 0;
+  for (uint32_t i = 0; i < (uint32_t)r; i++) {
+    uint32_t len = h->rx_msgs[i].msg_len;
+    if ((h->rx_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || len > ss) {
+      h->rx_dropped++;
+      continue;
+    }
+    if (j != i) memmove(buf + (size_t)j * ss, buf + (size_t)i * ss, len);
+    lens[j] = (int32_t)len;
+    record_from_sockaddr(addrs + (size_t)j * RECORD_LEN, &h->rx_names[i]);
+    j++;
+  }
+  return (int)j;
+}
+
+/* Looks up the receive buffers again (JS could have detached them) and checks their sizes. */
+static bool rx_buffers(mg_io *h, uint8_t **buf, int32_t **lens, uint8_t **addrs) {
+  napi_env env = h->env;
+  napi_value vb, vl, va;
+  size_t nb, nl, na;
+  if (napi_get_reference_value(env, h->rx_buf, &vb) != napi_ok || !vb ||
+      napi_get_reference_value(env, h->rx_lens, &vl) != napi_ok || !vl)
+    return false;
+  if (!get_typed(env, vb, napi_uint8_array, (void **)buf, &nb) ||
+      !get_typed(env, vl, napi_int32_array, (void **)lens, &nl))
+    return false;
+  if (nb < (size_t)h->slots * h->slot_size || nl < h->slots) return false;
+  *addrs = NULL;
+  if (h->kind == KIND_UDP) {
+    if (napi_get_reference_value(env, h->rx_addrs, &va) != napi_ok || !va ||
+        !get_typed(env, va, napi_uint8_array, (void **)addrs, &na) ||
+        na < (size_t)h->slots * RECORD_LEN)
+      return false;
+  }
+  return true;
+}
+
+/* Calls the JS batch callback; false if it threw (the exception goes to 'uncaughtException'). */
+static bool deliver(mg_io *h, int count) {
+  napi_env env = h->env;
+  napi_value fn, recv, arg, result;
+  if (!h->on_batch || napi_get_reference_value(env, h->on_batch, &fn) != napi_ok || !fn) return false;
+  napi_get_global(env, &recv); /* napi_make_callback needs an object receiver */
+  napi_create_int32(env, count, &arg);
+  napi_status s = napi_make_callback(env, h->actx, recv, fn, 1, &arg, &result);
+  if (s == napi_ok) return true;
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) {
+    napi_value exc;
+    napi_get_and_clear_last_exception(env, &exc);
+    napi_fatal_exception(env, exc);
+  }
+  return false;
+}
+
+static void stop_fatal(mg_io *h, int err) {
+  h->fatal_errno = err;
+  h->last_errno = err;
+  if (h->polling) {
+    uv_poll_stop(&h->poll);
+    h->polling = false;
+  }
+}
+
+static void on_poll(uv_poll_t *p, int status, int events) {
+  (void)status; /* an error shows up again in read()/recvmmsg() with its errno */
+  (void)events;
+  mg_io *h = p->data;
+  if (h->closed || !h->polling) return;
+  napi_env env = h->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  for (int b = 0; b < BATCHES_PER_WAKEUP && !h->closed && h->polling; b++) {
+    uint8_t *buf, *addrs;
+    int32_t *lens;
+    if (!rx_buffers(h, &buf, &lens, &addrs)) {
+      stop_fatal(h, EINVAL);
+      deliver(h, -EINVAL);
+      break;
+    }
+    bool more = false;
+    int n = h->kind == KIND_TUN ? tun_read(h, buf, lens, &more) : udp_read(h, buf, lens, addrs, &more);
+    if (n < 0) {
+      stop_fatal(h, -n);
+      deliver(h, n);
+      break;
+    }
+    if (n > 0) {
+      h->rx_packets += (uint64_t)n;
+      h->rx_batches++;
+      if (!deliver(h, n)) break;
+    }
+    if (!more) break;
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+/* start(handle, rxBuf: Uint8Array, rxLens: Int32Array, rxAddrs: Uint8Array | null,
+         slots, slotSize, onBatch: (count) => void) */
+static napi_value js_start(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 7) THROW_TYPE(env, "start: expected 7 arguments");
+  mg_io *h = get_handle(env, argv[0]);
+  if (!h) return NULL;
+  if (h->closed) {
+    napi_throw_error(env, "ERR_CLOSED", "start: handle is closed");
+    return NULL;
+  }
+  if (h->started) {
+    napi_throw_error(env, "ERR_STARTED", "start: already started");
+    return NULL;
+  }
+  uint32_t slots, slot_size;
+  if (!get_u32(env, argv[4], &slots) || slots < 1 || slots > MAX_SLOTS)
+    THROW_RANGE(env, "start: slots must be an integer in 1..1024");
+  if (!get_u32(env, argv[5], &slot_size) || slot_size < 1 || slot_size > MAX_SLOT_SIZE)
+    THROW_RANGE(env, "start: slotSize must be an integer in 1..65536");
+  void *d;
+  size_t n;
+  if (!get_typed(env, argv[1], napi_uint8_array, &d, &n)) THROW_TYPE(env, "start: rxBuf must be a Uint8Array");
+  if (n < (size_t)slots * slot_size) THROW_RANGE(env, "start: rxBuf smaller than slots * slotSize");
+  if (!get_typed(env, argv[2], napi_int32_array, &d, &n)) THROW_TYPE(env, "start: rxLens must be an Int32Array");
+  if (n < slots) THROW_RANGE(env, "start: rxLens shorter than slots");
+  if (h->kind == KIND_UDP) {
+    if (!get_typed(env, argv[3], napi_uint8_array, &d, &n)) THROW_TYPE(env, "start: rxAddrs must be a Uint8Array");
+    if (n < (size_t)slots * RECORD_LEN) THROW_RANGE(env, "start: rxAddrs smaller than slots * 24");
+  }
+  napi_valuetype t;
+  NAPI_OK(env, napi_typeof(env, argv[6], &t));
+  if (t != napi_function) THROW_TYPE(env, "start: onBatch must be a function");
+
+  if (h->kind == KIND_UDP) {
+    h->rx_msgs = calloc(slots, sizeof *h->rx_msgs);
+    h->rx_iov = calloc(slots, sizeof *h->rx_iov);
+    h->rx_names = calloc(slots, sizeof *h->rx_names);
+    if (!h->rx_msgs || !h->rx_iov || !h->rx_names) {
+      throw_errno(env, "calloc", NULL, ENOMEM);
+      return NULL;
+    }
+  }
+  h->slots = slots;
+  h->slot_size = slot_size;
+  NAPI_OK(env, napi_create_reference(env, argv[1], 1, &h->rx_buf));
+  NAPI_OK(env, napi_create_reference(env, argv[2], 1, &h->rx_lens));
+  if (h->kind == KIND_UDP) NAPI_OK(env, napi_create_reference(env, argv[3], 1, &h->rx_addrs));
+  NAPI_OK(env, napi_create_reference(env, argv[6], 1, &h->on_batch));
+  napi_value name;
+  NAPI_OK(env, napi_create_string_utf8(env, h->kind == KIND_TUN ? "meshgate.tun" : "meshgate.udp",
+                                       NAPI_AUTO_LENGTH, &name));
+  NAPI_OK(env, napi_async_init(env, NULL, name, &h->actx));
+  uv_loop_t *loop;
+  NAPI_OK(env, napi_get_uv_event_loop(env, &loop));
+  int r = uv_poll_init(loop, &h->poll, h->fd);
+  if (r < 0) {
+    throw_errno(env, "uv_poll_init", NULL, -r);
+    return NULL;
+  }
+  h->poll.data = h;
+  h->uv_open = true;
+  r = uv_poll_start(&h->poll, UV_READABLE, on_poll);
+  if (r < 0) {
+    throw_errno(env, "uv_poll_start", NULL, -r);
+    return NULL;
+  }
+  h->polling = true;
+  h->started = true;
+  return NULL;
+}
+
+/* ---------------------------------------------------------------- send */
+
+/* Waits for the fd to become writable within the call's deadline; false once it has passed. */
+static bool wait_writable(mg_io *h, int64_t *deadline, int err) {
+  int64_t now = now_ns();
+  if (*deadline == 0) *deadline = now + (int64_t)SEND_WAIT_MS * 1000000LL;
+  if (now >= *deadline) return false;
+  h->tx_waits++;
+  if (err == ENOBUFS) {
+    /* POLLOUT is already set when a device queue is full: back off a little instead. */
+    struct timespec ts = {0, ENOBUFS_PAUSE_NS};
+    nanosleep(&ts, NULL);
+    return true;
+  }
+  struct pollfd pfd = {.fd = h->fd, .events = POLLOUT, .revents = 0};
+  int ms = (int)((*deadline - now + 999999) / 1000000);
+  poll(&pfd, 1, ms);
+  return true;
+}
+
+struct batch {
+  uint8_t *buf;
+  int32_t *lens;
+  uint8_t *addrs;
+  uint32_t count, slot_size;
+};
+
+/* Parses (handle, buf, lens, [addrs,] count, slotSize) and validates every slot. */
+static mg_io *get_batch(napi_env env, napi_callback_info info, bool with_addrs, struct batch *b) {
+  size_t argc = 6;
+  napi_value argv[6];
+  size_t want = with_addrs ? 6 : 5;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < want) {
+    napi_throw_type_error(env, NULL, "send: wrong number of arguments");
+    return NULL;
+  }
+  mg_io *h = get_handle(env, argv[0]);
+  if (!h) return NULL;
+  size_t nb, nl, na = 0;
+  void *d;
+  if (!get_typed(env, argv[1], napi_uint8_array, &d, &nb)) {
+    napi_throw_type_error(env, NULL, "send: buf must be a Uint8Array");
+    return NULL;
+  }
+  b->buf = d;
+  if (!get_typed(env, argv[2], napi_int32_array, &d, &nl)) {
+    napi_throw_type_error(env, NULL, "send: lens must be an Int32Array");
+    return NULL;
+  }
+  b->lens = d;
+  b->addrs = NULL;
+  size_t k = 3;
+  if (with_addrs) {
+    if (!get_typed(env, argv[3], napi_uint8_array, &d, &na)) {
+      napi_throw_type_error(env, NULL, "send: addrs must be a Uint8Array");
+      return NULL;
+    }
+    b->addrs = d;
+    k = 4;
+  }
+  if (!get_u32(env, argv[k], &b->count) || !get_u32(env, argv[k + 1], &b->slot_size) ||
+      b->slot_size < 1 || b->slot_size > MAX_SLOT_SIZE || b->count > nl ||
+      (with_addrs && (uint64_t)b->count * RECORD_LEN > na) ||
+      !batch_fits(b->lens, b->count, b->slot_size, nb)) {
+    napi_throw_range_error(env, NULL, "send: count, slotSize or lengths out of range for the buffers");
+    return NULL;
+  }
+  return h;
+}
+
+static napi_value count_value(napi_env env, uint32_t n) {
+  napi_value v;
+  napi_create_uint32(env, n, &v);
+  return v;
+}
+
+/* tunWrite(handle, buf, lens, count, slotSize) -> number of packets not written */
+static napi_value js_tun_write(napi_env env, napi_callback_info info) {
+  struct batch b;
+  mg_io *h = get_batch(env, info, false, &b);
+  if (!h) return NULL;
+  if (h->kind != KIND_TUN) THROW_TYPE(env, "tunWrite: not a TUN handle");
+  if (h->closed) {
+    h->tx_errors += b.count;
+    return count_value(env, b.count);
+  }
+  uint32_t errors = 0;
+  int64_t deadline = 0;
+  for (uint32_t i = 0; i < b.count; i++) {
+    const uint8_t *p = b.buf + (size_t)i * b.slot_size;
+    for (;;) {
+      ssize_t r = write(h->fd, p, (size_t)b.lens[i]);
+      if (r >= 0) {
+        if (r != b.lens[i]) errors++;
+        break;
+      }
+      int e = errno;
+      if (e == EINTR) continue;
+      h->last_errno = e;
+      if ((e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS) && wait_writable(h, &deadline, e)) continue;
+      errors++;
+      break;
+    }
+  }
+  h->tx_packets += b.count - errors;
+  h->tx_errors += errors;
+  return count_value(env, errors);
+}
+
+static bool ensure_tx(mg_io *h) {
+  if (h->tx_msgs) return true;
+  h->tx_msgs = calloc(MAX_SLOTS, sizeof *h->tx_msgs);
+  h->tx_iov = calloc(MAX_SLOTS, sizeof *h->tx_iov);
+  h->tx_names = calloc(MAX_SLOTS, sizeof *h->tx_names);
+  return h->tx_msgs && h->tx_iov && h->tx_names;
+}
+
+/* udpSend(handle, buf, lens, addrs, count, slotSize) -> number of datagrams not sent */
+static napi_value js_udp_send(napi_env env, napi_callback_info info) {
+  struct batch b;
+  mg_io *h = get_batch(env, info, true, &b);
+  if (!h) return NULL;
+  if (h->kind != KIND_UDP) THROW_TYPE(env, "udpSend: not a UDP handle");
+  if (h->closed) {
+    h->tx_errors += b.count;
+    return count_value(env, b.count);
+  }
+  if (!ensure_tx(h)) {
+    throw_errno(env, "calloc", NULL, ENOMEM);
+    return NULL;
+  }
+  uint32_t errors = 0;
+  int64_t deadline = 0;
+  for (uint32_t base = 0; base < b.count; base += MAX_SLOTS) {
+    uint32_t chunk = b.count - base < MAX_SLOTS ? b.count - base : MAX_SLOTS;
+    uint32_t n = 0;
+    for (uint32_t i = base; i < base + chunk; i++) {
+      socklen_t alen;
+      if (!sockaddr_from_record(&h->tx_names[n], &alen, b.addrs + (size_t)i * RECORD_LEN, h->family)) {
+        errors++; /* an IPv6 destination on an IPv4 socket */
+        h->last_errno = EAFNOSUPPORT;
+        continue;
+      }
+      h->tx_iov[n].iov_base = b.buf + (size_t)i * b.slot_size;
+      h->tx_iov[n].iov_len = (size_t)b.lens[i];
+      struct msghdr *m = &h->tx_msgs[n].msg_hdr;
+      memset(m, 0, sizeof *m);
+      m->msg_name = &h->tx_names[n];
+      m->msg_namelen = alen;
+      m->msg_iov = &h->tx_iov[n];
+      m->msg_iovlen = 1;
+      n++;
+    }
+    uint32_t i = 0;
+    while (i < n) {
+      int r = sendmmsg(h->fd, h->tx_msgs + i, n - i, MSG_DONTWAIT);
+      if (r > 0) {
+        i += (uint32_t)r;
+        continue;
+      }
+      int e = r < 0 ? errno : EIO;
+      if (e == EINTR) continue;
+      h->last_errno = e;
+      if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS) {
+        if (wait_writable(h, &deadline, e)) continue;
+        errors += n - i;
+        break;
+      }
+      /* This datagram cannot go (no route, refused, too big, bad scope...): skip it. */
+      errors++;
+      i++;
+    }
+  }
+  h->tx_packets += b.count - errors;
+  h->tx_errors += errors;
+  return count_value(env, errors);
+}
+
+/* ---------------------------------------------------------------- open / close / info */
+
+/* tunOpen(name) -> { handle, name }: creates the TUN device or attaches to a persistent one. */
+static napi_value js_tun_open(napi_env env, napi_callback_info info) {
+  size_t argc = 1, len;
+  napi_value argv[1];
+  char name[IFNAMSIZ];
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || !get_string(env, argv[0], name, sizeof name, &len))
+    THROW_TYPE(env, "tunOpen: name must be a string of at most 15 bytes");
+  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    throw_errno(env, "open", "/dev/net/tun", errno);
+    return NULL;
+  }
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  memcpy(ifr.ifr_name, name, len);
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int e = errno;
+    close(fd);
+    throw_errno(env, "ioctl(TUNSETIFF)", name, e);
+    return NULL;
+  }
+  napi_value handle = make_handle(env, fd, KIND_TUN, 0);
+  if (!handle) return NULL;
+  napi_value result, actual;
+  ifr.ifr_name[IFNAMSIZ - 1] = 0;
+  NAPI_OK(env, napi_create_object(env, &result));
+  NAPI_OK(env, napi_create_string_utf8(env, ifr.ifr_name, NAPI_AUTO_LENGTH, &actual));
+  NAPI_OK(env, napi_set_named_property(env, result, "handle", handle));
+  NAPI_OK(env, napi_set_named_property(env, result, "name", actual));
+  return result;
+}
+
+static void set_sock_buf(int fd, int force_opt, int opt, int bytes) {
+  if (bytes <= 0) return;
+  if (setsockopt(fd, SOL_SOCKET, force_opt, &bytes, sizeof bytes) == 0) return;
+  setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof bytes); /* capped by net.core.*mem_max */
+}
+
+/* udpOpen(family: 4 | 6, address: Uint8Array(24 record, port ignored), port, bufBytes)
+   -> { handle, port, family } */
+static napi_value js_udp_open(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 4) THROW_TYPE(env, "udpOpen: expected 4 arguments");
+  uint32_t family, port, buf_bytes;
+  void *d;
+  size_t n;
+  if (!get_u32(env, argv[0], &family) || (family != 4 && family != 6))
+    THROW_TYPE(env, "udpOpen: family must be 4 or 6");
+  if (!get_typed(env, argv[1], napi_uint8_array, &d, &n) || n < RECORD_LEN)
+    THROW_TYPE(env, "udpOpen: address must be a 24-byte endpoint record");
+  uint8_t rec[RECORD_LEN];
+  memcpy(rec, d, RECORD_LEN);
+  if (!get_u32(env, argv[2], &port) || port > 65535) THROW_RANGE(env, "udpOpen: port must be in 0..65535");
+  if (!get_u32(env, argv[3], &buf_bytes) || buf_bytes > (1u << 30))
+    THROW_RANGE(env, "udpOpen: bufBytes out of range");
+  rec[REC_PORT] = (uint8_t)(port >> 8);
+  rec[REC_PORT + 1] = (uint8_t)port;
+  int af = family == 6 ? AF_INET6 : AF_INET;
+  sockaddr_any sa;
+  socklen_t alen;
+  if (!sockaddr_from_record(&sa, &alen, rec, af)) THROW_TYPE(env, "udpOpen: an IPv4 socket needs an IPv4 address");
+  int fd = socket(af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+  if (fd < 0) {
+    throw_errno(env, "socket", af == AF_INET6 ? "AF_INET6" : "AF_INET", errno);
+    return NULL;
+  }
+  if (af == AF_INET6) {
+    int off = 0;
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) < 0) {
+      int e = errno;
+      close(fd);
+      throw_errno(env, "setsockopt(IPV6_V6ONLY)", NULL, e);
+      return NULL;
+    }
+  }
+  set_sock_buf(fd, SO_RCVBUFFORCE, SO_RCVBUF, (int)buf_bytes);
+  set_sock_buf(fd, SO_SNDBUFFORCE, SO_SNDBUF, (int)buf_bytes);
+  if (bind(fd, &sa.sa, alen) < 0) {
+    int e = errno;
+    close(fd);
+    char detail[16];
+    snprintf(detail, sizeof detail, "port %u", port);
+    throw_errno(env, "bind", detail, e);
+    return NULL;
+  }
+  sockaddr_any local;
+  socklen_t llen = sizeof local;
+  if (getsockname(fd, &local.sa, &llen) < 0) {
+    int e = errno;
+    close(fd);
+    throw_errno(env, "getsockname", NULL, e);
+    return NULL;
+  }
+  uint16_t bound = ntohs(af == AF_INET6 ? local.v6.sin6_port : local.v4.sin_port);
+  napi_value handle = make_handle(env, fd, KIND_UDP, af);
+  if (!handle) return NULL;
+  napi_value result, v;
+  NAPI_OK(env, napi_create_object(env, &result));
+  NAPI_OK(env, napi_set_named_property(env, result, "handle", handle));
+  NAPI_OK(env, napi_create_uint32(env, bound, &v));
+  NAPI_OK(env, napi_set_named_property(env, result, "port", v));
+  NAPI_OK(env, napi_create_uint32(env, family, &v));
+  NAPI_OK(env, napi_set_named_property(env, result, "family", v));
+  return result;
+}
+
+/* close(handle): idempotent. */
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) THROW_TYPE(env, "close: expected a handle");
+  mg_io *h = get_handle(env, argv[0]);
+  if (!h) return NULL;
+  io_close(h);
+  return NULL;
+}
+
+static void set_num(napi_env env, napi_value obj, const char *key, double value) {
+  napi_value v;
+  napi_create_double(env, value, &v);
+  napi_set_named_property(env, obj, key, v);
+}
+
+/* stats(handle) -> counters (plain numbers) */
+static napi_value js_stats(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) THROW_TYPE(env, "stats: expected a handle");
+  mg_io *h = get_handle(env, argv[0]);
+  if (!h) return NULL;
+  napi_value o, s;
+  NAPI_OK(env, napi_create_object(env, &o));
+  set_num(env, o, "rxPackets", (double)h->rx_packets);
+  set_num(env, o, "rxBatches", (double)h->rx_batches);
+  set_num(env, o, "rxDropped", (double)h->rx_dropped);
+  set_num(env, o, "rxErrors", (double)h->rx_errors);
+  set_num(env, o, "txPackets", (double)h->tx_packets);
+  set_num(env, o, "txErrors", (double)h->tx_errors);
+  set_num(env, o, "txWaits", (double)h->tx_waits);
+  NAPI_OK(env, napi_create_string_utf8(env, h->last_errno ? errno_name(h->last_errno) : "",
+                                       NAPI_AUTO_LENGTH, &s));
+  NAPI_OK(env, napi_set_named_property(env, o, "lastError", s));
+  NAPI_OK(env, napi_create_string_utf8(env, h->fatal_errno ? errno_name(h->fatal_errno) : "",
+                                       NAPI_AUTO_LENGTH, &s));
+  NAPI_OK(env, napi_set_named_property(env, o, "fatalError", s));
+  return o;
+}
+
+/* ifindex(name) -> interface index in the calling thread's network namespace, 0 if none */
+static napi_value js_ifindex(napi_env env, napi_callback_info info) {
+  size_t argc = 1, len;
+  napi_value argv[1];
+  char name[IFNAMSIZ];
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint32_t index = 0;
+  if (argc >= 1 && get_string(env, argv[0], name, sizeof name, &len)) index = if_nametoindex(name);
+  return count_value(env, index);
+}
+
+/* errnoName(errno) -> "EAGAIN" etc. (for messages on the JS side) */
+static napi_value js_errno_name(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  uint32_t e = 0;
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc >= 1) get_u32(env, argv[0], &e);
+  NAPI_OK(env, napi_create_string_utf8(env, errno_name((int)e), NAPI_AUTO_LENGTH, &out));
+  return out;
+}
+
+/* inNetns(path, fn): runs fn() with the calling thread in the network namespace at
+   `path` (e.g. /run/netns/NAME), then switches back. Sockets and TUN devices
+   opened inside fn stay in that namespace. Used by tests and the runner to
+   open devices in a namespace without a child process. */
+static napi_value js_in_netns(napi_env env, napi_callback_info info) {
+  size_t argc = 2, len;
+  napi_value argv[2];
+  char path[4096];
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2 || !get_string(env, argv[0], path, sizeof path, &len))
+    THROW_TYPE(env, "inNetns: path must be a string");
+  napi_valuetype t;
+  NAPI_OK(env, napi_typeof(env, argv[1], &t));
+  if (t != napi_function) THROW_TYPE(env, "inNetns: fn must be a function");
+  int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (self < 0) {
+    throw_errno(env, "open", "/proc/thread-self/ns/net", errno);
+    return NULL;
+  }
+  int target = open(path, O_RDONLY | O_CLOEXEC);
+  if (target < 0) {
+    int e = errno;
+    close(self);
+    throw_errno(env, "open", path, e);
+    return NULL;
+  }
+  if (setns(target, CLONE_NEWNET) < 0) {
+    int e = errno;
+    close(self);
+    close(target);
+    throw_errno(env, "setns", path, e);
+    return NULL;
+  }
+  close(target);
+  napi_value global, result = NULL;
+  napi_get_global(env, &global);
+  napi_status s = napi_call_function(env, global, argv[1], 0, NULL, &result);
+  if (setns(self, CLONE_NEWNET) < 0)
+    napi_fatal_error("meshgate_io.inNetns", NAPI_AUTO_LENGTH,
+                     "cannot return to the original network namespace", NAPI_AUTO_LENGTH);
+  close(self);
+  if (s != napi_ok) return NULL; /* the exception stays pending and propagates */
+  return result;
+}
+
+/* ---------------------------------------------------------------- module */
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor fns[] = {
+      {"tunOpen", NULL, js_tun_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"udpOpen", NULL, js_udp_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"start", NULL, js_start, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tunWrite", NULL, js_tun_write, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"udpSend", NULL, js_udp_send, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"stats", NULL, js_stats, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ifindex", NULL, js_ifindex, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"errnoName", NULL, js_errno_name, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"inNetns", NULL, js_in_netns, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok) return NULL;
+  napi_value v;
+  napi_create_uint32(env, RECORD_LEN, &v);
+  napi_set_named_property(env, exports, "recordLen", v);
+  napi_create_uint32(env, MAX_SLOTS, &v);
+  napi_set_named_property(env, exports, "maxSlots", v);
+  napi_create_uint32(env, MAX_SLOT_SIZE, &v);
+  napi_set_named_property(env, exports, "maxSlotSize", v);
+  return exports;
+}

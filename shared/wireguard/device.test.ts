@@ -1,0 +1,321 @@
+import { describe, expect, test } from 'vitest';
+import { endpoint, ipv4Packet, seededRandom, TwoPeers } from '../../test/support/two-peers.js';
+import { parseCidr } from './allowed-ips.js';
+import {
+  KEEPALIVE_TIMEOUT,
+  REJECT_AFTER_TIME,
+  REKEY_AFTER_TIME,
+  REKEY_ATTEMPT_TIME,
+  REKEY_TIMEOUT,
+} from './constants.js';
+import { publicKeyOf } from './crypto.js';
+import { Device, ipPacketLength } from './device.js';
+import { DropReasons } from './errors.js';
+import { MessageType, TRANSPORT_HEADER_SIZE } from './messages.js';
+
+const typeOf = (d: Uint8Array) => d[0];
+
+function established(options?: ConstructorParameters<typeof TwoPeers>[0]): TwoPeers {
+  const t = new TwoPeers(options);
+  t.sendFromA(ipv4Packet('10.0.0.1', '10.0.0.2', 100));
+  t.deliver();
+  return t;
+}
+
+function totalDrops(d: Device): number {
+  return Object.values(d.drops).reduce((a, b) => a + b, 0);
+}
+
+describe('two devices in memory', () => {
+  test('first packet triggers a handshake and arrives intact; the reply goes back', () => {
+    const t = new TwoPeers();
+    const packet = ipv4Packet('10.0.0.1', '10.0.0.2', 1200);
+    t.sendFromA(packet);
+    expect(t.wire.map((w) => typeOf(w.data))).toEqual([MessageType.Initiation]);
+    t.deliver();
+    expect(t.captured.map((w) => typeOf(w.data))).toEqual([MessageType.Initiation, MessageType.Response, MessageType.Transport]);
+    expect(t.tunB).toEqual([packet]);
+    const reply = ipv4Packet('10.0.0.2', '10.0.0.1', 64);
+    t.sendFromB(reply);
+    t.deliver();
+    expect(t.tunA).toEqual([reply]);
+    expect(totalDrops(t.a) + totalDrops(t.b)).toBe(0);
+  });
+
+  test('both sides derive the same transport keys', () => {
+    const t = established();
+    const a = t.peerOfA().current!;
+    const b = t.peerOfB().current!;
+    expect(a.isInitiator).toBe(true);
+    expect(b.isInitiator).toBe(false);
+    expect(Buffer.from(a.sendKey)).toEqual(Buffer.from(b.receiveKey));
+    expect(Buffer.from(a.receiveKey)).toEqual(Buffer.from(b.sendKey));
+    expect(a.remoteIndex).toBe(b.localIndex);
+    expect(b.remoteIndex).toBe(a.localIndex);
+  });
+
+  test('the responder learns the initiator endpoint and can answer first after the handshake', () => {
+    const t = established();
+    expect(t.peerOfB().endpoint?.key).toBe(t.epA.key);
+    expect(t.peerOfB().current).not.toBeNull(); // confirmed by A's first data packet
+  });
+
+  test('with the same preshared key it works, with different ones it fails', () => {
+    const psk = seededRandom('psk')(32);
+    const ok = established({ psk });
+    expect(ok.tunB).toHaveLength(1);
+
+    const t = new TwoPeers({ psk });
+    // B gets another PSK for A
+    const peerB = t.peerOfB();
+    t.b.removePeer(peerB.publicKey);
+    t.b.addPeer({ publicKey: peerB.publicKey, presharedKey: seededRandom('other')(32), allowedIps: [parseCidr('10.0.0.1/32')] });
+    t.sendFromA(ipv4Packet('10.0.0.1', '10.0.0.2', 10));
+    t.deliver();
+    expect(t.a.drops['handshake-invalid']).toBe(1);
+    expect(t.tunB).toHaveLength(0);
+  });
+
+  test('transport messages are padded to 16 bytes', () => {
+    const t = established();
+    t.captured.length = 0;
+    t.sendFromA(ipv4Packet('10.0.0.1', '10.0.0.2', 1)); // 21 bytes → 32
+    const d = t.captured[0]!.data;
+    expect(d.length).toBe(TRANSPORT_HEADER_SIZE + 32 + 16);
+    t.deliver();
+    expect(t.tunB.at(-1)!.length).toBe(21);
+  });
+
+  test('many packets in both directions, reordered within the window, all arrive once', () => {
+    const t = established();
+    const before = t.tunB.length;
+    for (let i = 0; i < 500; i++) t.sendFromA(ipv4Packet('10.0.0.1', '10.0.0.2', 40 + (i % 100)));
+    t.wire.reverse();
+    t.deliver();
+    expect(t.tunB.length - before).toBe(500);
+  });
+});
+
+describe('refused input is counted, never thrown', () => {
+  test('every malformed or hostile datagram lands in a drop reason', () => {
+    const t = established();
+    const a = t.a;
+    const inject = (d: Uint8Array) => t.inject('a', d);
+    inject(new Uint8Array(0));
+    inject(new Uint8Array([4, 0, 0]));
+    expect(a.drops['too-short']).toBe(2);
+    inject(new Uint8Array([9, 0, 0, 0, 1, 2, 3]));
+    inject(new Uint8Array([4, 1, 0, 0, 1, 2, 3]));
+    expect(a.drops['unknown-type']).toBe(2);
+    inject(new Uint8Array(147).fill(0).map((_, i) => (i === 0 ? 1 : 0)));
+    expect(a.drops['bad-length']).toBe(1);
+    const badMac = new Uint8Array(148);
+    badMac[0] = 1;
+    inject(badMac);
+    expect(a.drops['mac1-invalid']).toBe(1);
+    const transport = new Uint8Array(48);
+    transport[0] = 4;
+    inject(transport);
+    expect(a.drops['unknown-index']).toBe(1);
+    // a real transport packet with one bit flipped
+    t.sendFromB(ipv4Packet('10.0.0.2', '10.0.0.1', 30));
+    const good = t.wire.pop()!.data;
+    const flipped = Uint8Array.from(good);
+    flipped[flipped.length - 1]! ^= 1;
+    inject(flipped);
+    expect(a.drops['decrypt-failed']).toBe(1);
+    inject(good);
+    inject(good);
+    expect(a.drops['replayed-counter']).toBe(1);
+    expect(t.tunA).toHaveLength(1);
+    // random garbage of every length never throws
+    const rnd = seededRandom('garbage');
+    for (let i = 0; i < 2000; i++) {
+      const d = rnd(i % 200);
+      if (d.length > 0) d[0] = 1 + (i % 4);
+      if (d.length > 3) d[1] = d[2] = d[3] = 0;
+      expect(() => inject(d)).not.toThrow();
+    }
+  });
+
+  test('a replayed initiation is refused and does not disturb the session', () => {
+    const t = established();
+    const initiation = t.captured.find((w) => typeOf(w.data) === MessageType.Initiation)!.data;
+    const sessionBefore = t.peerOfB().current;
+    t.clock.advance(1000);
+    t.inject('b', initiation, endpoint([203, 0, 113, 9], 4444));
+    expect(t.b.drops['replayed-initiation']).toBe(1);
+    expect(t.peerOfB().current).toBe(sessionBefore);
+    expect(t.peerOfB().endpoint?.key).toBe(t.epA.key);
+    t.sendFromA(ipv4Packet('10.0.0.1', '10.0.0.2', 10));
+    t.deliver();
+    expect(t.tunB).toHaveLength(2);
+  });
+
+  test('a replayed data packet from another address neither arrives nor moves the endpoint', () => {
+    const t = established();
+    const data = t.captured.find((w) => typeOf(w.data) === MessageType.Transport)!.data;
+    t.inject('b', data, endpoint([203, 0, 113, 9], 4444));
+    expect(t.b.drops['replayed-counter']).toBe(1);
+    expect(t.peerOfB().endpoint?.key).toBe(t.epA.key);
+    expect(t.tunB).toHaveLength(1);
+  });
+
+  test('a peer sending from an inner address that is not its own is dropped', () => {
+    const t = established();
+    t.sendFromA(ipv4Packet('10.0.0.9', '10.0.0.2', 10));
+    t.deliver();
+    expect(t.b.drops['source-not-allowed']).toBe(1);
+    expect(t.tunB).toHaveLength(1);
+  });
+
+  test('a packet for no peer is dropped as no-route; an unknown key as unknown-peer', () => {
+    const t = new TwoPeers({ bKnowsA: false });
+    t.sendFromA(ipv4Packet('10.0.0.1', '10.9.9.9', 10));
+    expect(t.a.drops['no-route']).toBe(1);
+    t.sendFromA(ipv4Packet('10.0.0.1', '10.0.0.2', 10));
+    t.deliver();
+    expect(t.b.drops['unknown-peer']).toBe(1);
+    expect(t.wire).toHaveLength(0);
+  });
+
+  test('drop reasons are a closed list', () => {
+    expect(Object.keys(new TwoPeers().a.drops).sort()).toEqual([...DropReasons].sort());
+  });
+
+  test('ipPacketLength validates IPv4 and IPv6 headers', () => {
+    expect(ipPacketLength(ipv4Packet('1.2.3.4', '5.6.7.8', 12))).toBe(32);
+    const v6 = new Uint8Array(60);
+    v6[0] = 0x60;
+    v6[5] = 20;
+    expect(ipPacketLength(v6)).toBe(60);
+    v6[5] = 21;
+    expect(ipPacketLength(v6)).toBe(-1);
+    expect(ipPacketLength(new Uint8Array([0x45]))).toBe(-1);
+    expect(ipPacketLength(new Uint8Array(40))).toBe(-1);
+  });
+});
+
+describe('timers on a fake clock', () => {
+  test('a passive keepalive follows received data after 10 s of silence', () => {
+    const t = established();
+    t.captured.length = 0;
+    t.run(KEEPALIVE_TIMEOUT + 200);
+    const keepalives = t.captured.filter((w) => w.from === 'b' && typeOf(w.data) === MessageType.Transport && w.data.length === 32);
+    expect(keepalives).toHaveLength(1);
+  });
+
+  test('the initiator re-keys after Rekey-After-Time when it sends', () => {
+    const t = established();
+    const first = t.peerOfA().current;
+    t.clock.advance(REKEY_AFTER_TIME + 1);
+    t.sendFromA(ipv4Packet('10.0.0.1', '10.0.0.2', 10));
+    expect(t.wire.map((w) => typeOf(w.data))).toEqual([MessageType.Transport, MessageType.Initiation]);
+    t.deliver();
+    expect(t.peerOfA().current).not.toBe(first);
+    expect(t.peerOfA().previous).toBe(first);
+    expect(t.tunB).toHaveLength(2);
+  });
+
+  test('after Reject-After-Time a keypair is refused and a new handshake carries the packet', () => {
+    const t = established();
+    const old = t.captured.find((w) => typeOf(w.data) === MessageType.Transport)!;
+    t.clock.advance(REJECT_AFTER_TIME + 1);
+    t.sendFromA(ipv4Packet('10.0.0.1', '10.0.0.2', 10));
+    expect(t.wire.map((w) => typeOf(w.data))).toEqual([MessageType.Initiation]);
+    t.deliver();
+    expect(t.tunB).toHaveLength(2);
+    // an old-session packet is past its time
+    t.inject('b', old.data);
+    expect(t.b.drops['keypair-expired'] + t.b.drops['unknown-index']).toBe(1);
+  });
+
+  test('handshake retransmits every 5 s (+jitter) and gives up after 90 s', () => {
+    const t = new TwoPeers();
+    t.sendFromA(ipv4Packet('10.0.0.1', '10.0.0.2', 10));
+    t.wire.length = 0;
+    let initiations = 1;
+    for (let ms = 0; ms < REKEY_ATTEMPT_TIME + 30_000; ms += 100) {
+      t.clock.advance(100);
+      t.tick();
+      initiations += t.wire.filter((w) => typeOf(w.data) === MessageType.Initiation).length;
+      t.wire.length = 0; // the network eats everything
+    }
+    // one initial + 18 retransmissions (Rekey-Attempt-Time / Rekey-Timeout), then silence
+    expect(initiations).toBe(1 + REKEY_ATTEMPT_TIME / REKEY_TIMEOUT);
+    expect(t.peerOfA().staged).toHaveLength(0);
+  });
+
+  test('a lost response is recovered by retransmission', () => {
+    const t = new TwoPeers();
+    t.sendFromA(ipv4Packet('10.0.0.1', '10.0.0.2', 10));
+    t.deliver(1); // initiation reaches B
+    t.wire.length = 0; // response lost
+    t.run(REKEY_TIMEOUT + 500);
+    expect(t.tunB).toHaveLength(1);
+  });
+
+  test('persistent keepalive starts the handshake at once and repeats', () => {
+    const t = new TwoPeers({ keepaliveA: 25 });
+    t.tick();
+    expect(t.wire.map((w) => typeOf(w.data))).toEqual([MessageType.Initiation]);
+    t.deliver();
+    t.captured.length = 0;
+    t.run(25_000 * 2 + 500);
+    const fromA = t.captured.filter((w) => w.from === 'a' && typeOf(w.data) === MessageType.Transport);
+    expect(fromA.length).toBeGreaterThanOrEqual(2);
+  });
+
+  test('key material is wiped after 3 × Reject-After-Time without a new session', () => {
+    const t = established();
+    t.run(REJECT_AFTER_TIME * 3 + 1000, 1000);
+    expect(t.peerOfA().current).toBeNull();
+    expect(t.peerOfB().current).toBeNull();
+  });
+
+  test('an active connection re-keys on its own and never stalls', () => {
+    const t = established();
+    let sent = 1;
+    for (let s = 0; s < 600; s++) {
+      t.sendFromA(ipv4Packet('10.0.0.1', '10.0.0.2', 10));
+      t.sendFromB(ipv4Packet('10.0.0.2', '10.0.0.1', 10));
+      sent++;
+      t.run(1000, 250);
+    }
+    expect(t.tunB).toHaveLength(sent);
+    expect(t.tunA).toHaveLength(sent - 1);
+  });
+});
+
+describe('cookies under load', () => {
+  test('an initiation without MAC2 gets a cookie reply; the retry with MAC2 succeeds', () => {
+    const rnd = seededRandom('load');
+    const keyA = rnd(32);
+    const keyB = rnd(32);
+    const a = new Device({ privateKey: keyA, random: seededRandom('la') });
+    const b = new Device({ privateKey: keyB, random: seededRandom('lb'), underLoadPerSecond: 0 });
+    const epA = endpoint([192, 0, 2, 1], 1000);
+    const epB = endpoint([192, 0, 2, 2], 2000);
+    a.addPeer({ publicKey: publicKeyOf(keyB), allowedIps: [parseCidr('10.0.0.2/32')], endpoint: epB });
+    b.addPeer({ publicKey: publicKeyOf(keyA), allowedIps: [parseCidr('10.0.0.1/32')] });
+    const toB: Uint8Array[] = [];
+    const toA: Uint8Array[] = [];
+    const tunB: Uint8Array[] = [];
+    const sinkA = { toNetwork: (d: Uint8Array) => toB.push(Uint8Array.from(d)), toTunnel: () => {} };
+    const sinkB = { toNetwork: (d: Uint8Array) => toA.push(Uint8Array.from(d)), toTunnel: (p: Uint8Array) => tunB.push(p) };
+    let mono = 0;
+    const now = () => ({ mono, wall: 1_700_000_000_000 + mono });
+    a.fromTunnel(ipv4Packet('10.0.0.1', '10.0.0.2', 10), now(), sinkA);
+    b.fromNetwork(toB.shift()!, epA, now(), sinkB);
+    expect(b.drops['mac2-invalid']).toBe(1);
+    expect(toA.map((d) => d[0])).toEqual([MessageType.CookieReply]);
+    a.fromNetwork(toA.shift()!, epB, now(), sinkA);
+    expect(a.drops['cookie-invalid']).toBe(0);
+    // the retransmission carries MAC2 and passes
+    for (mono = 0; toB.length === 0; mono += 100) a.tick(now(), sinkA);
+    b.fromNetwork(toB.shift()!, epA, now(), sinkB);
+    expect(toA.map((d) => d[0])).toEqual([MessageType.Response]);
+    // the same MAC2 from another address is not good enough
+    expect(b.drops['mac2-invalid']).toBe(1);
+  });
+});

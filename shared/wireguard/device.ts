@@ -1,0 +1,493 @@
+// The WireGuard device: our static key, the peers, cryptokey routing, and
+// the whole protocol behaviour, as a pure state machine. It never touches a
+// socket, a file or a clock: every entry point takes `now` and a Sink, and
+// says what to send by calling the sink.
+//
+// Outbound (fromTunnel): IP packet → allowed-IPs lookup on the destination →
+//   peer → current keypair usable? seal and send to the peer's endpoint :
+//   stage the packet and send a handshake initiation.
+// Inbound (fromNetwork): datagram → message type →
+//   1 initiation: MAC1 (→ cookie under load) → Noise → timestamp replay check
+//     → response, new keypair as `next`;
+//   2 response: MAC1 → index → Noise → keypair as `current` → keepalive or staged packets;
+//   3 cookie reply: index → store the cookie for MAC2;
+//   4 transport: index → keypair → open → replay window → roam endpoint →
+//     confirm `next` → inner source must be the peer's allowed IP → tunnel.
+// Timers (tick): handshake retransmission, keepalives, key expiry.
+// Everything refused is a counted DropReason, never an exception.
+
+import { AllowedIps, type Cidr } from './allowed-ips.js';
+import {
+  HANDSHAKE_INITIATION_RATE,
+  MAX_PACKET_SIZE,
+  MAX_STAGED_PACKETS,
+  REKEY_AFTER_TIME,
+  REKEY_ON_RECEIVE_AFTER,
+  REKEY_TIMEOUT,
+  REKEY_TIMEOUT_JITTER_MAX,
+  UNDER_LOAD_AFTER,
+  UNDER_LOAD_HANDSHAKES_PER_SECOND,
+  DEFAULT_MTU,
+} from './constants.js';
+import { CookieChecker } from './cookie.js';
+import { KEY_LEN, type RandomBytes } from './crypto.js';
+import { newDropCounts, type DropCounts, type DropReason } from './errors.js';
+import {
+  consumeInitiation,
+  consumeResponse,
+  createIdentity,
+  createInitiation,
+  createRemoteKeys,
+  createResponse,
+  type StaticIdentity,
+} from './handshake.js';
+import { IndexTable } from './index-table.js';
+import { Keypair } from './keypair.js';
+import {
+  COOKIE_RECEIVER,
+  EXACT_SIZE,
+  INITIATION_SENDER,
+  MessageType,
+  messageTypeOf,
+  readCounter,
+  readU32,
+  RESPONSE_RECEIVER,
+  RESPONSE_SENDER,
+  TRANSPORT_COUNTER,
+  TRANSPORT_MIN_SIZE,
+  TRANSPORT_OVERHEAD,
+  TRANSPORT_RECEIVER,
+} from './messages.js';
+import { Peer, type PeerConfig, type PeerEndpoint } from './peer.js';
+import { RateLimiter } from './ratelimiter.js';
+import { isAfter, tai64n } from './tai64n.js';
+import { Timer } from './timers.js';
+
+/** The two clocks the device needs: monotonic ms for timers, wall-clock ms for TAI64N. */
+export interface Now {
+  readonly mono: number;
+  readonly wall: number;
+}
+
+/**
+ * Where the device's output goes. Buffers passed to the sink are only valid
+ * during the call: the I/O layer copies them into its send batch.
+ */
+export interface Sink {
+  toNetwork(data: Uint8Array, to: PeerEndpoint): void;
+  toTunnel(packet: Uint8Array): void;
+}
+
+export interface DeviceOptions {
+  privateKey: Uint8Array;
+  random: RandomBytes;
+  /** The tunnel MTU, for padding; default 1420. */
+  mtu?: number;
+  /** Handshakes per second above which cookies are demanded (tests lower it). */
+  underLoadPerSecond?: number;
+}
+
+/** What an index names: a handshake we initiated, or a keypair. */
+type IndexEntry = { peer: Peer; keypair: Keypair | null };
+
+const IPV4_HEADER_MIN = 20;
+const IPV6_HEADER_SIZE = 40;
+
+export class DuplicatePeerError extends Error {
+  override readonly name = 'DuplicatePeerError';
+}
+
+export class Device {
+  readonly identity: StaticIdentity;
+  readonly mtu: number;
+  readonly drops: DropCounts = newDropCounts();
+  private readonly random: RandomBytes;
+  private readonly cookies: CookieChecker;
+  private readonly limiter = new RateLimiter();
+  private readonly routes = new AllowedIps<Peer>();
+  private readonly index = new IndexTable<IndexEntry>();
+  private readonly byKey = new Map<string, Peer>();
+  private readonly underLoadPerSecond: number;
+  private loadWindowStart = -Infinity;
+  private loadCount = 0;
+  private underLoadUntil = -Infinity;
+  /** Scratch for one sealed transport message. */
+  private readonly out = new Uint8Array(MAX_PACKET_SIZE + TRANSPORT_OVERHEAD + 16);
+  private static readonly EMPTY = new Uint8Array(0);
+
+  constructor(options: DeviceOptions) {
+    if (options.privateKey.length !== KEY_LEN) throw new RangeError('private key must be 32 bytes');
+    this.identity = createIdentity(options.privateKey);
+    this.random = options.random;
+    this.mtu = options.mtu ?? DEFAULT_MTU;
+    this.cookies = new CookieChecker(this.identity.publicKey);
+    this.underLoadPerSecond = options.underLoadPerSecond ?? UNDER_LOAD_HANDSHAKES_PER_SECOND;
+  }
+
+  // ------------------------------------------------------------------ peers
+
+  addPeer(config: PeerConfig): Peer {
+    const name = keyName(config.publicKey);
+    if (this.byKey.has(name)) throw new DuplicatePeerError(`peer ${name} is already configured`);
+    if (keyName(this.identity.publicKey) === name) throw new DuplicatePeerError(`peer ${name} is this device's own key`);
+    const remote = createRemoteKeys(this.identity, config.publicKey, config.presharedKey);
+    const peer = new Peer(config, remote, name);
+    this.byKey.set(name, peer);
+    for (const cidr of config.allowedIps) this.routes.insert(cidr, peer);
+    // A peer with a persistent keepalive says hello as soon as the device runs.
+    if (peer.timers.persistentKeepalive > 0 && peer.endpoint !== null) peer.timers.schedule(Timer.PersistentKeepalive, 0);
+    return peer;
+  }
+
+  removePeer(publicKey: Uint8Array): boolean {
+    const peer = this.byKey.get(keyName(publicKey));
+    if (peer === undefined) return false;
+    this.wipeSessions(peer);
+    peer.timers.stopAll();
+    this.routes.removeValue(peer);
+    this.byKey.delete(peer.name);
+    return true;
+  }
+
+  setAllowedIps(peer: Peer, allowedIps: readonly Cidr[]): void {
+    this.routes.removeValue(peer);
+    peer.allowedIps = [...allowedIps];
+    for (const cidr of allowedIps) this.routes.insert(cidr, peer);
+  }
+
+  peer(publicKey: Uint8Array | string): Peer | undefined {
+    return this.byKey.get(typeof publicKey === 'string' ? publicKey : keyName(publicKey));
+  }
+
+  peers(): IterableIterator<Peer> {
+    return this.byKey.values();
+  }
+
+  /** The peer whose allowed IPs hold this address (4 or 16 bytes). */
+  route(address: Uint8Array): Peer | undefined {
+    return this.routes.lookup(address);
+  }
+
+  // ------------------------------------------------------------- outbound
+
+  /** An IP packet read from the TUN device. */
+  fromTunnel(packet: Uint8Array, now: Now, sink: Sink): void {
+    if (packet.length === 0) return;
+    if (packet.length > MAX_PACKET_SIZE) return this.drop('too-large');
+    const peer = this.routes.lookupPacket(packet, 'dst');
+    if (peer === undefined) return this.drop('no-route');
+    this.sendPacket(peer, packet, now, sink);
+  }
+
+  /** Sends an IP packet to a given peer (the gateway's control protocol uses this too). */
+  sendPacket(peer: Peer, packet: Uint8Array, now: Now, sink: Sink): void {
+    if (peer.endpoint === null) return this.drop('no-endpoint');
+    const kp = peer.current;
+    if (kp !== null && kp.canSend(now.mono)) {
+      this.sendTransport(peer, kp, packet, now, sink);
+      if (kp.wantsRekey(now.mono, REKEY_AFTER_TIME)) this.sendInitiation(peer, now, sink, false);
+      return;
+    }
+    if (peer.staged.length >= MAX_STAGED_PACKETS) {
+      peer.staged.shift();
+      this.drop('queue-full');
+    }
+    peer.staged.push(Uint8Array.from(packet));
+    this.sendInitiation(peer, now, sink, false);
+  }
+
+  private sendTransport(peer: Peer, kp: Keypair, packet: Uint8Array, now: Now, sink: Sink): void {
+    const n = kp.seal(packet, this.mtu, this.out);
+    peer.txBytes += n;
+    peer.timers.anyAuthenticatedPacketTraversal(now.mono);
+    peer.timers.anyAuthenticatedPacketSent();
+    if (packet.length > 0) peer.timers.dataSent(now.mono);
+    sink.toNetwork(this.out.subarray(0, n), peer.endpoint!);
+  }
+
+  private sendKeepalive(peer: Peer, now: Now, sink: Sink): void {
+    const kp = peer.current;
+    if (peer.endpoint === null) return;
+    if (kp !== null && kp.canSend(now.mono)) this.sendTransport(peer, kp, Device.EMPTY, now, sink);
+    else this.sendInitiation(peer, now, sink, false);
+  }
+
+  private sendStaged(peer: Peer, now: Now, sink: Sink): void {
+    const kp = peer.current;
+    if (kp === null || peer.endpoint === null) return;
+    const staged = peer.staged;
+    peer.staged = [];
+    for (const packet of staged) {
+      if (!kp.canSend(now.mono)) break;
+      this.sendTransport(peer, kp, packet, now, sink);
+    }
+  }
+
+  private sendInitiation(peer: Peer, now: Now, sink: Sink, isRetry: boolean): void {
+    if (!isRetry) peer.timers.handshakeAttempts = 0;
+    if (peer.endpoint === null) return;
+    if (now.mono - peer.lastHandshakeSentAt < REKEY_TIMEOUT) return;
+    if (peer.initiation !== null) this.index.delete(peer.initiation.localIndex);
+    const localIndex = this.index.allocate({ peer, keypair: null }, this.random);
+    const built = createInitiation(this.identity, peer.remote, localIndex, tai64n(now.wall), this.random);
+    if (built === null) {
+      this.index.delete(localIndex);
+      peer.initiation = null;
+      return;
+    }
+    peer.cookies.addMacs(built.message, now.mono);
+    peer.initiation = built.state;
+    peer.lastHandshakeSentAt = now.mono;
+    peer.timers.anyAuthenticatedPacketTraversal(now.mono);
+    peer.timers.anyAuthenticatedPacketSent();
+    peer.timers.handshakeInitiated(now.mono, this.jitter());
+    sink.toNetwork(built.message, peer.endpoint);
+  }
+
+  private jitter(): number {
+    const r = this.random(2);
+    return ((r[0]! | (r[1]! << 8)) % REKEY_TIMEOUT_JITTER_MAX) | 0;
+  }
+
+  // -------------------------------------------------------------- inbound
+
+  /** A datagram received from the network. */
+  fromNetwork(data: Uint8Array, from: PeerEndpoint, now: Now, sink: Sink): void {
+    const type = messageTypeOf(data);
+    if (type === 0) return this.drop(data.length < 4 ? 'too-short' : 'unknown-type');
+    if (type === MessageType.Transport) return this.receiveTransport(data, from, now, sink);
+    if (data.length !== EXACT_SIZE[type]) return this.drop('bad-length');
+    if (type === MessageType.CookieReply) return this.receiveCookieReply(data, now);
+
+    if (!this.cookies.checkMac1(data)) return this.drop('mac1-invalid');
+    if (this.isUnderLoad(now.mono)) {
+      if (!this.cookies.checkMac2(data, from, now.mono)) {
+        const sender = readU32(data, type === MessageType.Initiation ? INITIATION_SENDER : RESPONSE_SENDER);
+        sink.toNetwork(this.cookies.createReply(data, sender, from, now.mono, this.random), from);
+        return this.drop('mac2-invalid');
+      }
+      if (!this.limiter.allow(hostOf(from), now.mono)) return this.drop('rate-limited');
+    }
+    if (type === MessageType.Initiation) this.receiveInitiation(data, from, now, sink);
+    else this.receiveResponse(data, from, now, sink);
+  }
+
+  private isUnderLoad(now: number): boolean {
+    if (now - this.loadWindowStart >= 1000) {
+      this.loadWindowStart = now;
+      this.loadCount = 0;
+    }
+    if (++this.loadCount > this.underLoadPerSecond) this.underLoadUntil = now + UNDER_LOAD_AFTER;
+    return now < this.underLoadUntil;
+  }
+
+  private receiveInitiation(data: Uint8Array, from: PeerEndpoint, now: Now, sink: Sink): void {
+    const result = consumeInitiation(this.identity, data, (pub) => this.byKey.get(keyName(pub))?.remote);
+    if (!result.ok) return this.drop(result.reason);
+    const consumed = result.consumed;
+    const peer = this.byKey.get(keyName(consumed.remoteStatic))!;
+    if (peer.latestTimestamp !== null && !isAfter(consumed.timestamp, peer.latestTimestamp)) {
+      return this.drop('replayed-initiation');
+    }
+    if (now.mono - peer.lastInitiationConsumedAt < HANDSHAKE_INITIATION_RATE) return this.drop('initiation-too-soon');
+    peer.latestTimestamp = consumed.timestamp;
+    peer.lastInitiationConsumedAt = now.mono;
+    peer.endpoint = from;
+    peer.rxBytes += data.length;
+    peer.timers.anyAuthenticatedPacketTraversal(now.mono);
+    peer.timers.anyAuthenticatedPacketReceived();
+
+    const localIndex = this.index.allocate({ peer, keypair: null }, this.random);
+    const built = createResponse(peer.remote, consumed, localIndex, this.random);
+    if (built === null) {
+      this.index.delete(localIndex);
+      return this.drop('handshake-invalid');
+    }
+    const kp = new Keypair(built.keys, now.mono);
+    this.index.set(localIndex, { peer, keypair: kp });
+    // Responder: the new keypair waits as `next` until the initiator uses it.
+    if (peer.next !== null) this.retire(peer.next);
+    peer.next = kp;
+    if (peer.previous !== null) this.retire(peer.previous);
+    peer.previous = null;
+
+    peer.cookies.addMacs(built.message, now.mono);
+    peer.txBytes += built.message.length;
+    peer.timers.anyAuthenticatedPacketTraversal(now.mono);
+    peer.timers.anyAuthenticatedPacketSent();
+    peer.timers.sessionDerived(now.mono);
+    peer.lastHandshakeWall = now.wall;
+    peer.lastHandshakeSentAt = now.mono;
+    sink.toNetwork(built.message, from);
+  }
+
+  private receiveResponse(data: Uint8Array, from: PeerEndpoint, now: Now, sink: Sink): void {
+    const receiver = readU32(data, RESPONSE_RECEIVER);
+    const entry = this.index.get(receiver);
+    if (entry === undefined) return this.drop('unknown-index');
+    const peer = entry.peer;
+    const state = peer.initiation;
+    if (entry.keypair !== null || state === null || state.localIndex !== receiver) {
+      return this.drop('unexpected-response');
+    }
+    const keys = consumeResponse(this.identity, peer.remote, state, data);
+    if (keys === null) return this.drop('handshake-invalid');
+    peer.initiation = null;
+    state.ephemeralPrivate.fill(0);
+
+    const kp = new Keypair(keys, now.mono);
+    this.index.set(receiver, { peer, keypair: kp });
+    // Initiator: the new keypair is current at once; the old current stays as previous.
+    if (peer.next !== null) {
+      if (peer.previous !== null) this.retire(peer.previous);
+      peer.previous = peer.next;
+      peer.next = null;
+      if (peer.current !== null) this.retire(peer.current);
+    } else {
+      if (peer.previous !== null) this.retire(peer.previous);
+      peer.previous = peer.current;
+    }
+    peer.current = kp;
+
+    peer.endpoint = from;
+    peer.rxBytes += data.length;
+    peer.lastHandshakeWall = now.wall;
+    peer.sentLastMinuteHandshake = false;
+    peer.timers.anyAuthenticatedPacketTraversal(now.mono);
+    peer.timers.anyAuthenticatedPacketReceived();
+    peer.timers.handshakeComplete();
+    peer.timers.sessionDerived(now.mono);
+    // Confirm the session to the responder: with staged data, or with a keepalive.
+    if (peer.staged.length === 0) this.sendTransport(peer, kp, Device.EMPTY, now, sink);
+    else this.sendStaged(peer, now, sink);
+  }
+
+  private receiveCookieReply(data: Uint8Array, now: Now): void {
+    const entry = this.index.get(readU32(data, COOKIE_RECEIVER));
+    if (entry === undefined) return this.drop('unknown-index');
+    if (!entry.peer.cookies.consumeReply(data, now.mono)) this.drop('cookie-invalid');
+  }
+
+  private receiveTransport(data: Uint8Array, from: PeerEndpoint, now: Now, sink: Sink): void {
+    if (data.length < TRANSPORT_MIN_SIZE) return this.drop('too-short');
+    const entry = this.index.get(readU32(data, TRANSPORT_RECEIVER));
+    if (entry === undefined || entry.keypair === null) return this.drop('unknown-index');
+    const { peer, keypair: kp } = entry;
+    const counter = readCounter(data, TRANSPORT_COUNTER);
+    if (counter < 0 || !kp.canReceive(now.mono)) return this.drop('keypair-expired');
+    const plain = kp.open(data);
+    if (plain === null) return this.drop('decrypt-failed');
+    if (!kp.replay.accept(counter)) return this.drop('replayed-counter');
+
+    if (kp === peer.next) {
+      // The initiator used the session we answered: it becomes current.
+      if (peer.previous !== null) this.retire(peer.previous);
+      peer.previous = peer.current;
+      peer.current = kp;
+      peer.next = null;
+      peer.timers.handshakeComplete();
+      this.sendStaged(peer, now, sink);
+    }
+    peer.endpoint = from;
+    peer.rxBytes += data.length;
+    peer.timers.anyAuthenticatedPacketTraversal(now.mono);
+    peer.timers.anyAuthenticatedPacketReceived();
+    const current = peer.current;
+    if (
+      current !== null &&
+      current.isInitiator &&
+      !peer.sentLastMinuteHandshake &&
+      now.mono - current.createdAt >= REKEY_ON_RECEIVE_AFTER
+    ) {
+      peer.sentLastMinuteHandshake = true;
+      this.sendInitiation(peer, now, sink, false);
+    }
+    if (plain.length === 0) return; // keepalive
+
+    peer.timers.dataReceived(now.mono);
+    const length = ipPacketLength(plain);
+    if (length < 0) return this.drop('invalid-packet');
+    const packet = plain.subarray(0, length);
+    if (this.routes.lookupPacket(packet, 'src') !== peer) return this.drop('source-not-allowed');
+    sink.toTunnel(packet);
+  }
+
+  // --------------------------------------------------------------- timers
+
+  /** Runs expired timers. Call at least every 100 ms or at nextDeadline(). */
+  tick(now: Now, sink: Sink): void {
+    for (const peer of this.byKey.values()) {
+      const due = peer.timers.due(now.mono);
+      if (due === 0) continue;
+      if (due & Timer.RetransmitHandshake) {
+        if (peer.timers.retransmitExpired(now.mono)) this.sendInitiation(peer, now, sink, true);
+        else {
+          peer.staged = []; // gave up: nobody is there
+          if (peer.initiation !== null) this.index.delete(peer.initiation.localIndex);
+          peer.initiation = null;
+        }
+      }
+      if (due & Timer.SendKeepalive) {
+        this.sendKeepalive(peer, now, sink);
+        peer.timers.keepaliveSent(now.mono);
+      }
+      if (due & Timer.NewHandshake) this.sendInitiation(peer, now, sink, false);
+      if (due & Timer.ZeroKeyMaterial) this.wipeSessions(peer);
+      if (due & Timer.PersistentKeepalive && peer.timers.persistentKeepalive > 0) this.sendKeepalive(peer, now, sink);
+    }
+  }
+
+  /** The earliest timer deadline of any peer (monotonic ms), or Infinity. */
+  nextDeadline(): number {
+    let min = Infinity;
+    for (const peer of this.byKey.values()) min = Math.min(min, peer.timers.next());
+    return min;
+  }
+
+  // -------------------------------------------------------------- helpers
+
+  private drop(reason: DropReason): void {
+    this.drops[reason]++;
+  }
+
+  private retire(kp: Keypair): void {
+    this.index.delete(kp.localIndex);
+    kp.wipe();
+  }
+
+  private wipeSessions(peer: Peer): void {
+    for (const kp of peer.keypairs()) this.retire(kp);
+    peer.previous = peer.current = peer.next = null;
+    if (peer.initiation !== null) {
+      this.index.delete(peer.initiation.localIndex);
+      peer.initiation.ephemeralPrivate.fill(0);
+      peer.initiation = null;
+    }
+  }
+}
+
+/** Length of the IPv4/IPv6 packet at the start of `p` (padding excluded), or -1 if malformed. */
+export function ipPacketLength(p: Uint8Array): number {
+  if (p.length < 1) return -1;
+  const version = p[0]! >> 4;
+  if (version === 4) {
+    if (p.length < IPV4_HEADER_MIN) return -1;
+    const total = (p[2]! << 8) | p[3]!;
+    return total >= IPV4_HEADER_MIN && total <= p.length ? total : -1;
+  }
+  if (version === 6) {
+    if (p.length < IPV6_HEADER_SIZE) return -1;
+    const total = IPV6_HEADER_SIZE + ((p[4]! << 8) | p[5]!);
+    return total <= p.length ? total : -1;
+  }
+  return -1;
+}
+
+function keyName(key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.length).toString('base64');
+}
+
+function hostOf(endpoint: PeerEndpoint): string {
+  const k = endpoint.key;
+  return k.slice(0, k.lastIndexOf(':'));
+}

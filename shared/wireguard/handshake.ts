@@ -1,0 +1,287 @@
+// The Noise_IKpsk2 handshake as WireGuard runs it (whitepaper sections 5.4.2
+// to 5.4.5), as pure functions from keys, state and bytes to new state and
+// bytes. MAC1/MAC2 are not handled here (cookie.ts fills and checks them),
+// nor are replay of timestamps and index allocation (device.ts).
+//
+//   initiator                                   responder
+//   createInitiation ── type 1 (148 bytes) ──▶ consumeInitiation
+//   consumeResponse  ◀── type 2 (92 bytes) ─── createResponse
+//   both derive the same transport keys (send_i = recv_r, recv_i = send_r)
+
+import {
+  aeadOpen,
+  aeadSeal,
+  dh,
+  generatePrivateKey,
+  hash,
+  KEY_LEN,
+  preparePrivateKey,
+  publicKeyOf,
+  TAG_LEN,
+  wipe,
+  ZERO_NONCE,
+  type PrivateKeyHandle,
+  type RandomBytes,
+} from './crypto.js';
+import { CONSTRUCTION, IDENTIFIER } from './constants.js';
+import { initialState, kdf1, kdf2, kdf3, mixHash } from './kdf.js';
+import {
+  INITIATION_EPHEMERAL,
+  INITIATION_MAC1,
+  INITIATION_SENDER,
+  INITIATION_SIZE,
+  INITIATION_STATIC,
+  INITIATION_TIMESTAMP,
+  MessageType,
+  readU32,
+  RESPONSE_EMPTY,
+  RESPONSE_EPHEMERAL,
+  RESPONSE_MAC1,
+  RESPONSE_RECEIVER,
+  RESPONSE_SENDER,
+  RESPONSE_SIZE,
+  TIMESTAMP_LEN,
+  writeHeader,
+  writeU32,
+} from './messages.js';
+
+/** Chaining key and hash before any key is mixed in: shared by every WireGuard handshake. */
+const INITIAL = initialState(CONSTRUCTION, new TextEncoder().encode(IDENTIFIER));
+const EMPTY = new Uint8Array(0);
+
+/** Our own static key pair, prepared once. */
+export interface StaticIdentity {
+  readonly privateKey: PrivateKeyHandle;
+  readonly publicKey: Uint8Array;
+  /** HASH(h0 || our public key): where every initiation sent to us starts. */
+  readonly responderHash: Uint8Array;
+}
+
+export function createIdentity(privateKey: Uint8Array): StaticIdentity {
+  const handle = preparePrivateKey(privateKey);
+  const publicKey = publicKeyOf(handle);
+  return { privateKey: handle, publicKey, responderHash: mixHash(INITIAL.hash, publicKey) };
+}
+
+/** What a handshake needs to know about the remote peer. */
+export interface RemoteKeys {
+  readonly publicKey: Uint8Array;
+  /** 32 bytes; all zeros when no preshared key is configured (as the paper says). */
+  readonly presharedKey: Uint8Array;
+  /** DH(our static, their static), computed once per peer; null if it is a low-order key. */
+  readonly staticStatic: Uint8Array | null;
+  /** HASH(h0 || their public key): where our initiations to them start. */
+  readonly initiatorHash: Uint8Array;
+}
+
+export function createRemoteKeys(local: StaticIdentity, publicKey: Uint8Array, presharedKey?: Uint8Array): RemoteKeys {
+  return {
+    publicKey,
+    presharedKey: presharedKey ?? new Uint8Array(KEY_LEN),
+    staticStatic: dh(local.privateKey, publicKey),
+    initiatorHash: mixHash(INITIAL.hash, publicKey),
+  };
+}
+
+/** The initiator's state between sending an initiation and receiving the response. */
+export interface InitiationState {
+  readonly localIndex: number;
+  readonly ephemeralPrivate: Uint8Array;
+  readonly chainingKey: Uint8Array;
+  readonly hash: Uint8Array;
+}
+
+/** The responder's state after a valid initiation, until it sends the response. */
+export interface ConsumedInitiation {
+  readonly remoteStatic: Uint8Array;
+  readonly remoteIndex: number;
+  readonly remoteEphemeral: Uint8Array;
+  readonly timestamp: Uint8Array;
+  readonly chainingKey: Uint8Array;
+  readonly hash: Uint8Array;
+}
+
+/** Keys for one transport session. */
+export interface SessionKeys {
+  readonly sendKey: Uint8Array;
+  readonly receiveKey: Uint8Array;
+  readonly localIndex: number;
+  readonly remoteIndex: number;
+  readonly isInitiator: boolean;
+}
+
+function ephemeral(random: RandomBytes): { priv: Uint8Array; pub: Uint8Array } {
+  const priv = generatePrivateKey(random);
+  return { priv, pub: publicKeyOf(priv) };
+}
+
+/**
+ * Builds a handshake initiation (section 5.4.2). MAC1 and MAC2 are left zero
+ * for the cookie layer. Returns null only if the peer's key is unusable.
+ */
+export function createInitiation(
+  local: StaticIdentity,
+  remote: RemoteKeys,
+  localIndex: number,
+  timestamp: Uint8Array,
+  random: RandomBytes,
+): { message: Uint8Array; state: InitiationState } | null {
+  if (remote.staticStatic === null) return null;
+  const msg = new Uint8Array(INITIATION_SIZE);
+  writeHeader(msg, MessageType.Initiation);
+  writeU32(msg, INITIATION_SENDER, localIndex);
+
+  const e = ephemeral(random);
+  let ck = INITIAL.chainingKey;
+  let h = remote.initiatorHash;
+  msg.set(e.pub, INITIATION_EPHEMERAL);
+  ck = kdf1(ck, e.pub);
+  h = mixHash(h, e.pub);
+
+  const es = dh(e.priv, remote.publicKey);
+  if (es === null) return null;
+  let key: Uint8Array;
+  [ck, key] = kdf2(ck, es);
+  const sealedStatic = aeadSeal(key, ZERO_NONCE, local.publicKey, h);
+  msg.set(sealedStatic, INITIATION_STATIC);
+  h = mixHash(h, sealedStatic);
+
+  [ck, key] = kdf2(ck, remote.staticStatic);
+  const sealedTimestamp = aeadSeal(key, ZERO_NONCE, timestamp, h);
+  msg.set(sealedTimestamp, INITIATION_TIMESTAMP);
+  h = mixHash(h, sealedTimestamp);
+  wipe(es, key);
+
+  return { message: msg, state: { localIndex, ephemeralPrivate: e.priv, chainingKey: ck, hash: h } };
+}
+
+export type ConsumeInitiationResult =
+  | { ok: true; consumed: ConsumedInitiation }
+  | { ok: false; reason: 'handshake-invalid' | 'unknown-peer' };
+
+/**
+ * Opens a handshake initiation addressed to us (MAC1 already checked).
+ * `findPeer` maps the initiator's static public key to its keys, or undefined.
+ */
+export function consumeInitiation(
+  local: StaticIdentity,
+  msg: Uint8Array,
+  findPeer: (publicKey: Uint8Array) => RemoteKeys | undefined,
+): ConsumeInitiationResult {
+  const remoteEphemeral = msg.slice(INITIATION_EPHEMERAL, INITIATION_EPHEMERAL + KEY_LEN);
+  let ck = kdf1(INITIAL.chainingKey, remoteEphemeral);
+  let h = mixHash(local.responderHash, remoteEphemeral);
+
+  const es = dh(local.privateKey, remoteEphemeral);
+  if (es === null) return { ok: false, reason: 'handshake-invalid' };
+  let key: Uint8Array;
+  [ck, key] = kdf2(ck, es);
+  const sealedStatic = msg.subarray(INITIATION_STATIC, INITIATION_STATIC + KEY_LEN + TAG_LEN);
+  const remoteStatic = aeadOpen(key, ZERO_NONCE, sealedStatic, h);
+  if (remoteStatic === null) return { ok: false, reason: 'handshake-invalid' };
+  h = mixHash(h, sealedStatic);
+
+  const remote = findPeer(remoteStatic);
+  if (remote === undefined) return { ok: false, reason: 'unknown-peer' };
+  if (remote.staticStatic === null) return { ok: false, reason: 'handshake-invalid' };
+  [ck, key] = kdf2(ck, remote.staticStatic);
+  const sealedTimestamp = msg.subarray(INITIATION_TIMESTAMP, INITIATION_TIMESTAMP + TIMESTAMP_LEN + TAG_LEN);
+  const timestamp = aeadOpen(key, ZERO_NONCE, sealedTimestamp, h);
+  if (timestamp === null) return { ok: false, reason: 'handshake-invalid' };
+  h = mixHash(h, sealedTimestamp);
+  wipe(es, key);
+
+  return {
+    ok: true,
+    consumed: {
+      remoteStatic: Uint8Array.from(remoteStatic),
+      remoteIndex: readU32(msg, INITIATION_SENDER),
+      remoteEphemeral,
+      timestamp: Uint8Array.from(timestamp),
+      chainingKey: ck,
+      hash: h,
+    },
+  };
+}
+
+/** Builds the handshake response (section 5.4.3) and derives the responder's session keys. */
+export function createResponse(
+  remote: RemoteKeys,
+  consumed: ConsumedInitiation,
+  localIndex: number,
+  random: RandomBytes,
+): { message: Uint8Array; keys: SessionKeys } | null {
+  const msg = new Uint8Array(RESPONSE_SIZE);
+  writeHeader(msg, MessageType.Response);
+  writeU32(msg, RESPONSE_SENDER, localIndex);
+  writeU32(msg, RESPONSE_RECEIVER, consumed.remoteIndex);
+
+  const e = ephemeral(random);
+  msg.set(e.pub, RESPONSE_EPHEMERAL);
+  let ck = kdf1(consumed.chainingKey, e.pub);
+  let h = mixHash(consumed.hash, e.pub);
+
+  const ee = dh(e.priv, consumed.remoteEphemeral);
+  const se = dh(e.priv, remote.publicKey);
+  if (ee === null || se === null) return null;
+  ck = kdf1(ck, ee);
+  ck = kdf1(ck, se);
+  const [ck2, tau, key] = kdf3(ck, remote.presharedKey);
+  h = mixHash(h, tau);
+  const sealedEmpty = aeadSeal(key, ZERO_NONCE, EMPTY, h);
+  msg.set(sealedEmpty, RESPONSE_EMPTY);
+
+  const [initiatorSend, initiatorReceive] = kdf2(ck2, EMPTY);
+  wipe(e.priv, ee, se, ck, ck2, tau, key);
+  return {
+    message: msg,
+    keys: {
+      sendKey: initiatorReceive,
+      receiveKey: initiatorSend,
+      localIndex,
+      remoteIndex: consumed.remoteIndex,
+      isInitiator: false,
+    },
+  };
+}
+
+/** Opens a handshake response to our initiation (MAC1 already checked); null if it does not authenticate. */
+export function consumeResponse(
+  local: StaticIdentity,
+  remote: RemoteKeys,
+  state: InitiationState,
+  msg: Uint8Array,
+): SessionKeys | null {
+  const remoteEphemeral = msg.subarray(RESPONSE_EPHEMERAL, RESPONSE_EPHEMERAL + KEY_LEN);
+  let ck = kdf1(state.chainingKey, remoteEphemeral);
+  let h = mixHash(state.hash, remoteEphemeral);
+  const ee = dh(state.ephemeralPrivate, remoteEphemeral);
+  const se = dh(local.privateKey, remoteEphemeral);
+  if (ee === null || se === null) return null;
+  ck = kdf1(ck, ee);
+  ck = kdf1(ck, se);
+  const [ck2, tau, key] = kdf3(ck, remote.presharedKey);
+  h = mixHash(h, tau);
+  const empty = aeadOpen(key, ZERO_NONCE, msg.subarray(RESPONSE_EMPTY, RESPONSE_MAC1), h);
+  wipe(ee, se, ck, tau, key);
+  if (empty === null) return null;
+  const [send, receive] = kdf2(ck2, EMPTY);
+  wipe(ck2);
+  return {
+    sendKey: send,
+    receiveKey: receive,
+    localIndex: state.localIndex,
+    remoteIndex: readU32(msg, RESPONSE_SENDER),
+    isInitiator: true,
+  };
+}
+
+/** The bytes MAC1 covers, for either handshake message. */
+export function mac1Span(msg: Uint8Array): Uint8Array {
+  return msg.subarray(0, msg.length === INITIATION_SIZE ? INITIATION_MAC1 : RESPONSE_MAC1);
+}
+
+/** Hash of an arbitrary label and key: HASH(label || key), used for MAC1 and cookie keys. */
+export function labelKey(label: string, publicKey: Uint8Array): Uint8Array {
+  return hash(new TextEncoder().encode(label), publicKey);
+}

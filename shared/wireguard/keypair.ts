@@ -1,0 +1,99 @@
+// One transport session: the two keys a handshake derived, the send counter,
+// and the receive replay window (whitepaper section 5.4.6).
+//
+//   seal: IP packet → [type 4 | receiver | counter | ChaCha20-Poly1305(packet || zero padding)]
+//   open: the reverse; the caller checks the counter against the window only
+//         after the tag verified, so a forged counter cannot move the window.
+
+import { REJECT_AFTER_MESSAGES, REJECT_AFTER_TIME, REKEY_AFTER_MESSAGES, REPLAY_WINDOW_SIZE, PADDING_MULTIPLE } from './constants.js';
+import { AEAD_NONCE_LEN, aeadOpen, aeadSealInto, wipe } from './crypto.js';
+import type { SessionKeys } from './handshake.js';
+import { MessageType, TRANSPORT_COUNTER, TRANSPORT_HEADER_SIZE, TRANSPORT_RECEIVER, writeCounter, writeHeader, writeU32 } from './messages.js';
+import { ReplayWindow } from './replay.js';
+
+/**
+ * The largest send counter we use. Counters travel as 64-bit integers, but
+ * JavaScript numbers are exact only below 2^53; Reject-After-Messages
+ * (2^64 - 2^13 - 1) is therefore never reached here. Both limits are far
+ * beyond what Rekey-After-Time allows in practice.
+ */
+export const MAX_SEND_COUNTER = Math.min(REJECT_AFTER_MESSAGES, Number.MAX_SAFE_INTEGER);
+
+/**
+ * Plaintext length after zero padding (whitepaper 5.4.6): rounded up to a
+ * multiple of 16, but never past the MTU (a packet longer than the MTU only
+ * pads its last MTU-sized unit, as wireguard-go does).
+ */
+export function paddedLength(length: number, mtu: number): number {
+  const lastUnit = mtu > 0 && length > mtu ? length % mtu : length;
+  let padded = (lastUnit + PADDING_MULTIPLE - 1) & ~(PADDING_MULTIPLE - 1);
+  if (mtu > 0 && padded > mtu) padded = mtu;
+  return length + (padded - lastUnit);
+}
+
+export class Keypair {
+  readonly sendKey: Uint8Array;
+  readonly receiveKey: Uint8Array;
+  readonly localIndex: number;
+  readonly remoteIndex: number;
+  readonly isInitiator: boolean;
+  readonly createdAt: number;
+  sendCounter = 0;
+  readonly replay = new ReplayWindow(REPLAY_WINDOW_SIZE);
+  private readonly sendNonce = new Uint8Array(AEAD_NONCE_LEN);
+  private readonly receiveNonce = new Uint8Array(AEAD_NONCE_LEN);
+
+  constructor(keys: SessionKeys, now: number) {
+    this.sendKey = keys.sendKey;
+    this.receiveKey = keys.receiveKey;
+    this.localIndex = keys.localIndex;
+    this.remoteIndex = keys.remoteIndex;
+    this.isInitiator = keys.isInitiator;
+    this.createdAt = now;
+  }
+
+  /** Usable for sending: younger than Reject-After-Time and counters left. */
+  canSend(now: number): boolean {
+    return now - this.createdAt < REJECT_AFTER_TIME && this.sendCounter < MAX_SEND_COUNTER;
+  }
+
+  canReceive(now: number): boolean {
+    return now - this.createdAt < REJECT_AFTER_TIME;
+  }
+
+  /** Whether the initiator of this session should start a new handshake when sending. */
+  wantsRekey(now: number, rekeyAfterTime: number): boolean {
+    return this.isInitiator && (now - this.createdAt >= rekeyAfterTime || this.sendCounter >= REKEY_AFTER_MESSAGES);
+  }
+
+  /**
+   * Seals `packet` as a transport message into `out` (which must hold
+   * TRANSPORT_OVERHEAD + padded length bytes) and returns its length. The
+   * caller checked canSend().
+   */
+  seal(packet: Uint8Array, mtu: number, out: Uint8Array): number {
+    const counter = this.sendCounter++;
+    writeHeader(out, MessageType.Transport);
+    writeU32(out, TRANSPORT_RECEIVER, this.remoteIndex);
+    writeCounter(out, TRANSPORT_COUNTER, counter);
+    writeCounter(this.sendNonce, 4, counter);
+    const padded = paddedLength(packet.length, mtu);
+    // Plaintext and padding go where the ciphertext will be, then are sealed over.
+    out.set(packet, TRANSPORT_HEADER_SIZE);
+    out.fill(0, TRANSPORT_HEADER_SIZE + packet.length, TRANSPORT_HEADER_SIZE + padded);
+    const plain = out.subarray(TRANSPORT_HEADER_SIZE, TRANSPORT_HEADER_SIZE + padded);
+    return TRANSPORT_HEADER_SIZE + aeadSealInto(this.sendKey, this.sendNonce, plain, null, out, TRANSPORT_HEADER_SIZE);
+  }
+
+  /** Opens a transport message; null when the tag does not verify. The counter bytes are used as they are. */
+  open(datagram: Uint8Array): Uint8Array | null {
+    this.receiveNonce.set(datagram.subarray(TRANSPORT_COUNTER, TRANSPORT_HEADER_SIZE), 4);
+    return aeadOpen(this.receiveKey, this.receiveNonce, datagram.subarray(TRANSPORT_HEADER_SIZE), null);
+  }
+
+  /** Forget the keys (zero key material). */
+  wipe(): void {
+    wipe(this.sendKey, this.receiveKey);
+    this.sendCounter = MAX_SEND_COUNTER;
+  }
+}

@@ -1,0 +1,422 @@
+// Real TUN devices and UDP sockets, inside a private network namespace.
+//
+// The test creates `mg-io-<pid>` with a loopback, a veth pair (both ends
+// inside; mg-d0 holds documentation addresses (192.0.2.1/24, 2001:db8::1/64, fe80::1/64) and TUN
+// devices on 10.99.x.0/24. Devices and sockets are opened from this process
+// with inNetns() (setns on this thread only, switched back at once); `ping`
+// runs inside the namespace via `ip netns exec`. Everything is closed and the
+// namespace deleted in afterAll, on SIGINT/SIGTERM and at exit. Nothing
+// touches the host's interfaces, routes or firewall, and no packet leaves the
+// namespace.
+
+import { execa, execaSync, type ResultPromise } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseEndpoint } from '../../shared/io/endpoint.js';
+import { ifindex, inNetns, loadNative, nativeAvailable, packageRoot } from '../../shared/io/native.js';
+import { openTun, type LinuxTun } from '../../shared/io/tun.js';
+import { openUdp, type LinuxUdp } from '../../shared/io/udp.js';
+import type { Endpoint } from '../../shared/io/types.js';
+
+const NS = `mg-io-${process.pid}`;
+const isRoot = process.getuid?.() === 0;
+const canRun = isRoot && process.platform === 'linux' && nativeAvailable();
+
+const toClose: { close(): void }[] = [];
+const children: ResultPromise[] = [];
+let nsCreated = false;
+
+function ip(...args: string[]): void {
+  execaSync('ip', args);
+}
+function nsIp(...args: string[]): void {
+  execaSync('ip', ['-n', NS, ...args]);
+}
+
+function cleanup(): void {
+  for (const c of toClose.splice(0)) {
+    try {
+      c.close();
+    } catch {
+      // keep going: the namespace must go
+    }
+  }
+  for (const child of children.splice(0)) child.kill('SIGKILL');
+  if (nsCreated) {
+    execaSync('ip', ['netns', 'del', NS], { reject: false });
+    nsCreated = false;
+  }
+}
+
+function onSignal(sig: NodeJS.Signals): void {
+  cleanup();
+  process.exit(sig === 'SIGINT' ? 130 : 143);
+}
+
+function tracked<T extends { close(): void }>(x: T): T {
+  toClose.push(x);
+  return x;
+}
+
+function inNs<T>(fn: () => T): T {
+  return inNetns(NS, fn);
+}
+
+const nsIfindex = (name: string): number | undefined => inNs(() => ifindex(name)) || undefined;
+
+async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+function inetChecksum(b: Uint8Array, start: number, end: number): number {
+  let sum = 0;
+  for (let i = start; i < end; i += 2) sum += (b[i]! << 8) | (i + 1 < end ? b[i + 1]! : 0);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+const ICMP_ECHO_REQUEST = 8;
+const ICMP_ECHO_REPLY = 0;
+
+interface EchoRequest {
+  src: string;
+  dst: string;
+  len: number;
+}
+
+/** If `p` is an IPv4 ICMP echo request, returns the matching echo reply. */
+function echoReply(p: Uint8Array): Uint8Array | undefined {
+  if (p.length < 28 || p[0]! >> 4 !== 4 || p[9] !== 1) return undefined;
+  const ihl = (p[0]! & 0x0f) * 4;
+  if (p[ihl] !== ICMP_ECHO_REQUEST) return undefined;
+  const r = p.slice();
+  r.set(p.subarray(16, 20), 12); // swapping the addresses keeps the IP checksum valid
+  r.set(p.subarray(12, 16), 16);
+  r[ihl] = ICMP_ECHO_REPLY;
+  r[ihl + 2] = 0;
+  r[ihl + 3] = 0;
+  const c = inetChecksum(r, ihl, r.length);
+  r[ihl + 2] = c >> 8;
+  r[ihl + 3] = c & 0xff;
+  return r;
+}
+
+const dotted = (p: Uint8Array, o: number): string => `${p[o]}.${p[o + 1]}.${p[o + 2]}.${p[o + 3]}`;
+
+/** A TUN handler answering pings and recording requests (copied) and batch sizes. */
+function pingResponder(tun: LinuxTun) {
+  const state = { requests: [] as EchoRequest[], batches: [] as number[], other: 0 };
+  let inBatch = 0;
+  tun.start({
+    packet(data) {
+      inBatch++;
+      const reply = echoReply(data);
+      if (!reply) {
+        state.other++;
+        return;
+      }
+      state.requests.push({ src: dotted(data, 12), dst: dotted(data, 16), len: data.length });
+      tun.write(reply);
+    },
+    batchEnd() {
+      state.batches.push(inBatch);
+      inBatch = 0;
+      tun.flush();
+    },
+  });
+  return state;
+}
+
+function nsPing(args: string[]): Promise<{ exitCode?: number; stdout: string }> {
+  const child = execa('ip', ['netns', 'exec', NS, 'ping', '-n', ...args], { reject: false, timeout: 20_000 });
+  children.push(child);
+  return child.finally(() => children.splice(children.indexOf(child), 1));
+}
+
+interface Got {
+  data: Uint8Array;
+  from: Endpoint;
+}
+
+function collector(udp: LinuxUdp) {
+  const state = { got: [] as Got[], batches: 0 };
+  udp.start({
+    datagram(data, from) {
+      state.got.push({ data: data.slice(), from });
+    },
+    batchEnd() {
+      state.batches++;
+    },
+  });
+  return state;
+}
+
+describe.skipIf(!canRun)('native TUN and UDP in a network namespace', () => {
+  beforeAll(() => {
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    process.once('exit', cleanup);
+    execaSync('ip', ['netns', 'del', NS], { reject: false }); // a leftover of this very pid
+    ip('netns', 'add', NS);
+    nsCreated = true;
+    nsIp('link', 'set', 'lo', 'up');
+    nsIp('link', 'add', 'mg-d0', 'type', 'veth', 'peer', 'name', 'mg-d1');
+    nsIp('link', 'set', 'mg-d1', 'up');
+    nsIp('addr', 'add', '192.0.2.1/24', 'dev', 'mg-d0');
+    nsIp('addr', 'add', '2001:db8::1/64', 'dev', 'mg-d0', 'nodad');
+    nsIp('addr', 'add', 'fe80::1/64', 'dev', 'mg-d0', 'nodad');
+    nsIp('link', 'set', 'mg-d0', 'up');
+  });
+
+  afterAll(() => {
+    cleanup();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('exit', cleanup);
+  });
+
+  it('TUN: ping requests reach the handler, crafted replies make ping succeed', async () => {
+    const tun = tracked(inNs(() => openTun('mg-tun0')));
+    expect(tun.name).toBe('mg-tun0');
+    expect(nsIfindex('mg-tun0')).toBeGreaterThan(0);
+    expect(ifindex('mg-tun0')).toBe(0); // not in the host's namespace
+    nsIp('addr', 'add', '10.99.0.1/24', 'dev', 'mg-tun0');
+    nsIp('link', 'set', 'mg-tun0', 'up');
+    const seen = pingResponder(tun);
+
+    const r = await nsPing(['-c', '5', '-i', '0.2', '-W', '2', '10.99.0.2']);
+    expect(r.stdout).toMatch(/5 packets transmitted, 5 received/);
+    expect(r.exitCode).toBe(0);
+    expect(seen.requests).toHaveLength(5);
+    expect(seen.requests[0]).toEqual({ src: '10.99.0.1', dst: '10.99.0.2', len: 84 });
+    expect(tun.writeErrors).toBe(0);
+    const s = tun.stats();
+    expect(s.txPackets).toBe(5);
+    expect(s.rxPackets).toBe(seen.requests.length + seen.other);
+    expect(s.fatalError).toBe('');
+  });
+
+  it('TUN: a flood arrives in batches; packets larger than a slot are dropped and counted', async () => {
+    const tun = tracked(inNs(() => openTun('mg-tun1', { slots: 16, slotSize: 600 })));
+    nsIp('addr', 'add', '10.99.1.1/24', 'dev', 'mg-tun1');
+    nsIp('link', 'set', 'mg-tun1', 'up');
+    const seen = pingResponder(tun);
+
+    const big = await nsPing(['-c', '2', '-i', '0.2', '-W', '1', '-s', '1000', '10.99.1.2']);
+    expect(big.exitCode).not.toBe(0);
+    await waitFor(() => tun.stats().rxDropped >= 2, 'dropped oversize packets');
+    expect(seen.requests).toHaveLength(0);
+
+    // 556 bytes of payload make 584-byte packets: they fit a 600-byte slot.
+    const flood = await nsPing(['-f', '-c', '2000', '-s', '556', '-W', '1', '10.99.1.2']);
+    expect(flood.stdout).toMatch(/2000 packets transmitted, 2000 received/);
+    expect(seen.requests.every((q) => q.len === 584)).toBe(true);
+    expect(Math.max(...seen.batches)).toBeLessThanOrEqual(16);
+    expect(tun.stats().rxDropped).toBe(2);
+  });
+
+  it('TUN: attaches to a persistent device; reports a deleted device once, without throwing', async () => {
+    nsIp('tuntap', 'add', 'dev', 'mg-tunp', 'mode', 'tun');
+    const tun = tracked(inNs(() => openTun('mg-tunp')));
+    expect(tun.name).toBe('mg-tunp');
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => {
+      warnings.push(w.message);
+    };
+    process.on('warning', onWarning);
+    try {
+      pingResponder(tun);
+      nsIp('link', 'del', 'mg-tunp');
+      await waitFor(() => tun.readError !== '', 'the read error', 3000);
+      expect(tun.readError).toBe('EBADFD');
+      await new Promise((r) => setTimeout(r, 50));
+      expect(warnings.filter((m) => m.includes('mg-tunp'))).toHaveLength(1);
+      tun.write(new Uint8Array(40));
+      tun.flush();
+      expect(tun.writeErrors).toBe(1);
+    } finally {
+      process.off('warning', onWarning);
+      tun.close();
+    }
+  });
+
+  it('TUN: close() removes a non-persistent device and is idempotent', () => {
+    const tun = inNs(() => openTun('mg-tunc'));
+    expect(nsIfindex('mg-tunc')).toBeGreaterThan(0);
+    tun.close();
+    tun.close();
+    expect(nsIfindex('mg-tunc')).toBeUndefined();
+    tun.write(new Uint8Array(20));
+    expect(tun.writeErrors).toBe(1);
+  });
+
+  it('UDP: IPv4 and IPv6 batches reach a dual-stack socket with the right sources', async () => {
+    const rx = tracked(inNs(() => openUdp({ port: 0 })));
+    expect(rx.family).toBe(6);
+    expect(rx.port).toBeGreaterThan(0);
+    const s4 = tracked(inNs(() => openUdp({ port: 0, address: '192.0.2.1' })));
+    const s6 = tracked(inNs(() => openUdp({ port: 0, address: '2001:db8::1' })));
+    expect(s4.family).toBe(4);
+    const got = collector(rx);
+
+    const to4 = parseEndpoint(`127.0.0.1:${rx.port}`);
+    const to6 = parseEndpoint(`[2001:db8::1]:${rx.port}`);
+    const N = 300;
+    for (let i = 0; i < N; i++) {
+      const d = new Uint8Array(100 + (i % 50)).fill(i & 0xff);
+      s4.send(d, i % 2 ? to4 : parseEndpoint(`192.0.2.1:${rx.port}`));
+      s6.send(d, to6);
+    }
+    s4.flush();
+    s6.flush();
+    await waitFor(() => got.got.length >= 2 * N, `${2 * N} datagrams`);
+    expect(s4.sendErrors + s6.sendErrors).toBe(0);
+
+    const from4 = got.got.filter((g) => g.from.key.startsWith('1'));
+    const from6 = got.got.filter((g) => g.from.key.startsWith('['));
+    expect(from6.map((g) => g.from.key)).toEqual(Array(N).fill(`[2001:db8::1]:${s6.port}`));
+    expect(new Set(from4.map((g) => g.from.key))).toEqual(new Set([`192.0.2.1:${s4.port}`]));
+    expect(from4.map((g) => g.data.length)).toEqual(Array.from({ length: N }, (_, i) => 100 + (i % 50)));
+    expect(from6.every((g, i) => g.data.every((b) => b === (i & 0xff)))).toBe(true);
+    // one cached Endpoint object per peer: a steady flow creates none
+    expect(new Set(from6.map((g) => g.from)).size).toBe(1);
+    expect(got.batches).toBeLessThan(2 * N);
+    const st = rx.stats();
+    expect(st.rxPackets).toBe(2 * N);
+    expect(st.rxBatches).toBe(got.batches);
+  });
+
+  it('UDP: loopback over ::1 and 127.0.0.1 both ways, replying to the source endpoint', async () => {
+    const a = tracked(inNs(() => openUdp({ port: 0, address: '::1' })));
+    const b = tracked(inNs(() => openUdp({ port: 0 })));
+    const ga = collector(a);
+    const gb: Got[] = [];
+    b.start({
+      datagram(data, from) {
+        gb.push({ data: data.slice(), from });
+        b.send(data, from); // echo
+      },
+      batchEnd: () => b.flush(),
+    });
+    for (let i = 0; i < 10; i++) a.send(Uint8Array.of(i), parseEndpoint(`[::1]:${b.port}`));
+    a.flush();
+    await waitFor(() => ga.got.length === 10, 'echoes');
+    expect(gb[0]!.from.key).toBe(`[::1]:${a.port}`);
+    expect(ga.got.map((g) => g.data[0])).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(ga.got[0]!.from.key).toBe(`[::1]:${b.port}`);
+
+    const c = tracked(inNs(() => openUdp({ port: 0, address: '127.0.0.1' })));
+    const gc = collector(c);
+    c.send(Uint8Array.of(42), parseEndpoint(`127.0.0.1:${b.port}`));
+    c.flush();
+    await waitFor(() => gc.got.length === 1, 'the IPv4 echo');
+    expect(gb.at(-1)!.from.key).toBe(`127.0.0.1:${c.port}`); // v4-mapped on the dual-stack socket
+    expect(gc.got[0]!.from.key).toBe(`127.0.0.1:${b.port}`);
+  });
+
+  it('UDP: link-local with a scope id, resolved by interface name', async () => {
+    const idx = nsIfindex('mg-d0')!;
+    const ll = tracked(inNs(() => openUdp({ port: 0, address: 'fe80::1%mg-d0' })));
+    const any = tracked(inNs(() => openUdp({ port: 0 })));
+    const gl = collector(ll);
+    const ga = collector(any);
+    any.send(Uint8Array.of(1), parseEndpoint(`[fe80::1%mg-d0]:${ll.port}`, { ifindex: nsIfindex }));
+    any.flush();
+    await waitFor(() => gl.got.length === 1, 'the link-local datagram');
+    const from = gl.got[0]!.from;
+    expect(from.scopeId).toBe(idx);
+    expect(from.key).toBe(`[fe80::1%${idx}]:${any.port}`);
+    ll.send(Uint8Array.of(2), from);
+    ll.flush();
+    await waitFor(() => ga.got.length === 1, 'the reply');
+    expect(ga.got[0]!.from.key).toBe(`[fe80::1%${idx}]:${ll.port}`);
+  });
+
+  it('UDP: unreachable destinations and oversize datagrams are counted, never thrown', async () => {
+    const s = tracked(inNs(() => openUdp({ port: 0 })));
+    const s4 = tracked(inNs(() => openUdp({ port: 0, address: '127.0.0.1' })));
+    const small = tracked(inNs(() => openUdp({ port: 0, slotSize: 512 })));
+    const g = collector(small);
+
+    s.send(Uint8Array.of(1), parseEndpoint('203.0.113.5:9')); // no route in the namespace
+    s.send(Uint8Array.of(2), parseEndpoint('[2001:db8:ffff::5]:9'));
+    s.send(Uint8Array.of(3), parseEndpoint('[fe80::99]:9')); // link-local without a scope
+    s.send(Uint8Array.of(4), parseEndpoint(`[::1]:${small.port}`)); // fine, in the same batch
+    s.flush();
+    expect(s.sendErrors).toBe(3);
+    expect(s.stats().txPackets).toBe(1);
+    expect(s.stats().lastError).not.toBe('');
+
+    s4.send(Uint8Array.of(5), parseEndpoint(`[::1]:${small.port}`)); // IPv6 on an IPv4 socket
+    s4.flush();
+    expect(s4.sendErrors).toBe(1);
+
+    s.send(new Uint8Array(1000).fill(7), parseEndpoint(`[::1]:${small.port}`)); // > its slot: dropped there
+    s.send(new Uint8Array(4000).fill(8), parseEndpoint(`[::1]:${small.port}`)); // > our slot: sent alone
+    s.send(new Uint8Array(70000), parseEndpoint(`[::1]:${small.port}`)); // > any UDP payload
+    s.send(Uint8Array.of(6), parseEndpoint(`[::1]:${small.port}`));
+    s.flush();
+    expect(s.sendErrors).toBe(4);
+    await waitFor(() => g.got.length === 2 && small.stats().rxDropped === 2, 'the small ones');
+    expect(g.got.map((x) => x.data[0])).toEqual([4, 6]);
+  });
+
+  it('UDP: port 0 picks a free port; a taken port throws EADDRINUSE', () => {
+    const a = tracked(inNs(() => openUdp({ port: 0, address: '127.0.0.1' })));
+    expect(() => inNs(() => openUdp({ port: a.port, address: '127.0.0.1' }))).toThrow(
+      expect.objectContaining({ code: 'EADDRINUSE' }) as Error,
+    );
+    expect(() => inNs(() => openUdp({ port: 0, address: '198.51.100.200' }))).toThrow(/EADDRNOTAVAIL/);
+    const native = loadNative();
+    expect(() => native.start(a as never, new Uint8Array(1), new Int32Array(1), null, 1, 1, () => {})).toThrow(TypeError);
+  });
+
+  it('UDP: bad batch arguments from JS are rejected, never read out of bounds', () => {
+    const native = loadNative();
+    const { handle } = inNs(() => native.udpOpen(4, Uint8Array.from([...Array(10).fill(0), 0xff, 0xff, 127, 0, 0, 1, ...Array(8).fill(0)]), 0, 0));
+    try {
+      const buf = new Uint8Array(100);
+      const addrs = new Uint8Array(48);
+      expect(() => native.udpSend(handle, buf, Int32Array.of(60, 60), addrs, 2, 50)).toThrow(RangeError); // len > slot
+      expect(() => native.udpSend(handle, buf, Int32Array.of(50, 50, 1), addrs, 3, 50)).toThrow(RangeError); // 3 records > 48 bytes
+      expect(() => native.udpSend(handle, buf, Int32Array.of(50, 60), addrs, 2, 60)).toThrow(RangeError); // slot 1 ends at 120
+      expect(() => native.udpSend(handle, buf, Int32Array.of(1), addrs, 2, 50)).toThrow(RangeError); // count > lens
+      expect(() => native.udpSend(handle, buf, Int32Array.of(-1), addrs, 1, 50)).toThrow(RangeError);
+      expect(() => native.tunWrite(handle, buf, Int32Array.of(1), 1, 50)).toThrow(TypeError); // not a TUN
+      expect(() => native.start(handle, buf, new Int32Array(4), addrs, 4, 50, () => {})).toThrow(RangeError); // 4*50 > 100
+      expect(() => native.start(handle, new Uint8Array(200), new Int32Array(4), addrs, 4, 50, () => {})).toThrow(RangeError); // addrs
+      expect(() => native.close({} as never)).toThrow(TypeError);
+    } finally {
+      native.close(handle);
+    }
+  });
+
+  it('lifetime: an open socket keeps the process alive, close() lets it exit', async () => {
+    const addon = `${packageRoot()}/build/Release/meshgate_io.node`;
+    const script = (closeIt: boolean): string => `
+      const m = require(${JSON.stringify(addon)});
+      const rec = new Uint8Array(24); rec[10] = 0xff; rec[11] = 0xff; rec[12] = 127; rec[15] = 1;
+      const { handle } = m.udpOpen(4, rec, 0, 0);
+      m.start(handle, new Uint8Array(64), new Int32Array(1), new Uint8Array(24), 1, 64, () => {});
+      ${closeIt ? 'setTimeout(() => { m.close(handle); m.close(handle); }, 50);' : ''}
+    `;
+    const run = (closeIt: boolean): ResultPromise => {
+      const child = execa('ip', ['netns', 'exec', NS, process.execPath, '-e', script(closeIt)], { reject: false, timeout: 10_000 });
+      children.push(child);
+      return child;
+    };
+    const t0 = Date.now();
+    const closed = await run(true);
+    expect(closed.exitCode).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(5000);
+
+    const open = run(false);
+    const early = await Promise.race([open.then(() => 'exited'), new Promise((r) => setTimeout(() => r('running'), 1500))]);
+    expect(early).toBe('running');
+    open.kill('SIGKILL');
+    await open;
+  });
+});
