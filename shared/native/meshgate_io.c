@@ -48,6 +48,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -96,6 +97,7 @@ typedef struct {
   uint64_t rx_packets, rx_batches, rx_dropped, rx_errors;
   uint64_t tx_packets, tx_errors, tx_waits;
   int last_errno, fatal_errno;
+  uint8_t spill; /* TUN: the byte that tells a packet did not fit its slot */
 } mg_io;
 
 /* Marks the JS objects this addon hands out, so no foreign object is unwrapped. */
@@ -357,8 +359,13 @@ static int tun_read(mg_io *h, uint8_t *buf, int32_t *lens, bool *more) {
   uint32_t n = 0;
   const uint32_t ss = h->slot_size;
   *more = false;
+  /* The kernel silently truncates a packet larger than the buffer and returns
+     the truncated length, so each read gets one spare byte behind the slot:
+     a result of ss + 1 means the packet did not fit. */
+  struct iovec iov[2] = {{.iov_base = NULL, .iov_len = ss}, {.iov_base = &h->spill, .iov_len = 1}};
   while (n < h->slots) {
-    ssize_t r = read(h->fd, buf + (size_t)n * ss, ss);
+    iov[0].iov_base = buf + (size_t)n * ss;
+    ssize_t r = readv(h->fd, iov, 2);
     if (r < 0) {
       int e = errno;
       if (e == EINTR) continue;
@@ -367,8 +374,7 @@ static int tun_read(mg_io *h, uint8_t *buf, int32_t *lens, bool *more) {
       /* Deliver what we have; the error comes back on the next wakeup. */
       return n > 0 ? (int)n : -e;
     }
-    /* A packet larger than the slot: the kernel copies what fits and reports
-       the full length. Too big to forward intact: drop it. */
+    /* Empty, or larger than a slot: cannot be forwarded intact, drop it. */
     if (r == 0 || (size_t)r > ss) {
       h->rx_dropped++;
       continue;

@@ -93,7 +93,16 @@ describe('parseCidr / formatCidr', () => {
   });
 
   it('rejects bad prefixes with a RangeError that names the input', () => {
-    for (const text of ['10.0.0.0/33', '::/129', '10.0.0.0/', '10.0.0.0/-1', '10.0.0.0/+8', '10.0.0.0/8/8', 'x/8', '/8']) {
+    for (const text of [
+      '10.0.0.0/33',
+      '::/129',
+      '10.0.0.0/',
+      '10.0.0.0/-1',
+      '10.0.0.0/+8',
+      '10.0.0.0/8/8',
+      'x/8',
+      '/8',
+    ]) {
       expect(() => c(text), text).toThrow(RangeError);
     }
     expect(() => c('10.0.0.0/33')).toThrow(/10\.0\.0\.0\/33/);
@@ -320,7 +329,7 @@ class ReferenceTable<T> {
       if (e.cidr.address.length !== address.length) continue;
       let matches = true;
       for (let bit = 0; bit < e.cidr.prefixLength; bit++) {
-        const mask = 0x80 >> bit % 8;
+        const mask = 0x80 >> (bit % 8);
         if ((e.cidr.address[bit >> 3]! & mask) !== (address[bit >> 3]! & mask)) {
           matches = false;
           break;
@@ -361,12 +370,12 @@ function randomAddress(rand: () => number, family: 4 | 6, near: Cidr[]): Uint8Ar
     // sometimes flip the last of them.
     const base = candidates[Math.floor(rand() * candidates.length)]!;
     for (let bit = 0; bit < base.prefixLength; bit++) {
-      const mask = 0x80 >> bit % 8;
+      const mask = 0x80 >> (bit % 8);
       out[bit >> 3] = (out[bit >> 3]! & ~mask) | (base.address[bit >> 3]! & mask);
     }
     if (base.prefixLength > 0 && rand() < 0.2) {
       const bit = base.prefixLength - 1;
-      out[bit >> 3]! ^= 0x80 >> bit % 8;
+      out[bit >> 3]! ^= 0x80 >> (bit % 8);
     }
   }
   return out;
@@ -390,7 +399,8 @@ describe('AllowedIps: randomized against a slow reference', () => {
           slow.insert(cidr, value);
           known.push(cidr);
         } else if (op < 0.8) {
-          const cidr = known.length > 0 && rand() < 0.8 ? known[Math.floor(rand() * known.length)]! : randomCidr(rand, family);
+          const cidr =
+            known.length > 0 && rand() < 0.8 ? known[Math.floor(rand() * known.length)]! : randomCidr(rand, family);
           expect(fast.remove(cidr), `seed ${seed} step ${step} remove ${formatCidr(cidr)}`).toBe(slow.remove(cidr));
         } else if (op < 0.82) {
           const value = Math.floor(rand() * peers);
@@ -411,7 +421,10 @@ describe('AllowedIps: randomized against a slow reference', () => {
           expect(fastEntries).toEqual(slowEntries);
           const v = Math.floor(rand() * peers);
           expect(fast.entries(v).map(formatCidr).sort()).toEqual(
-            slow.entries.filter((e) => e.value === v).map((e) => formatCidr(e.cidr)).sort(),
+            slow.entries
+              .filter((e) => e.value === v)
+              .map((e) => formatCidr(e.cidr))
+              .sort(),
           );
         }
       }
@@ -453,7 +466,9 @@ describe.skipIf(!process.env['MESHGATE_BENCH'])('AllowedIps: lookup speed (set M
       const start = performance.now();
       for (let i = 0; i < n; i++) sink += t.lookupPacket(packets[i & 4095]!, 'dst') ?? 0;
       const seconds = (performance.now() - start) / 1000;
-      console.log(`IPv${family}: ${(n / seconds / 1e6).toFixed(1)} M lookupPacket/s over 1,000 prefixes (sink ${sink})`);
+      console.log(
+        `IPv${family}: ${(n / seconds / 1e6).toFixed(1)} M lookupPacket/s over 1,000 prefixes (sink ${sink})`,
+      );
     }
   });
 });

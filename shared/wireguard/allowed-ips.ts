@@ -153,7 +153,7 @@ function formatIpv6(bytes: Uint8Array): string {
   // a tie (RFC 5952 section 4.2); hex is lower case without leading zeros.
   let bestStart = -1;
   let bestLength = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;
@@ -230,12 +230,12 @@ class Trie<T> {
 
   /** Adds or reassigns a prefix. `key` must already be masked to `cidr`. */
   insert(key: Uint32Array, cidr: number, value: T): void {
-    let node = this.root;
-    if (node === null) {
+    if (this.root === null) {
       this.root = new TrieNode(key, cidr, value, true, null);
       this.size++;
       return;
     }
+    let node: TrieNode<T> = this.root;
     for (;;) {
       const common = commonBits(node.key, key, Math.min(node.cidr, cidr));
       if (common === node.cidr) {

@@ -16,7 +16,7 @@
 // Timers (tick): handshake retransmission, keepalives, key expiry.
 // Everything refused is a counted DropReason, never an exception.
 
-import { AllowedIps, type Cidr } from './allowed-ips.js';
+import { AllowedIps, IPV4_HEADER_MIN_LEN, IPV6_HEADER_LEN, type Cidr } from './allowed-ips.js';
 import {
   HANDSHAKE_INITIATION_RATE,
   MAX_PACKET_SIZE,
@@ -89,9 +89,6 @@ export interface DeviceOptions {
 
 /** What an index names: a handshake we initiated, or a keypair. */
 type IndexEntry = { peer: Peer; keypair: Keypair | null };
-
-const IPV4_HEADER_MIN = 20;
-const IPV6_HEADER_SIZE = 40;
 
 export class DuplicatePeerError extends Error {
   override readonly name = 'DuplicatePeerError';
@@ -471,13 +468,13 @@ export function ipPacketLength(p: Uint8Array): number {
   if (p.length < 1) return -1;
   const version = p[0]! >> 4;
   if (version === 4) {
-    if (p.length < IPV4_HEADER_MIN) return -1;
+    if (p.length < IPV4_HEADER_MIN_LEN) return -1;
     const total = (p[2]! << 8) | p[3]!;
-    return total >= IPV4_HEADER_MIN && total <= p.length ? total : -1;
+    return total >= IPV4_HEADER_MIN_LEN && total <= p.length ? total : -1;
   }
   if (version === 6) {
-    if (p.length < IPV6_HEADER_SIZE) return -1;
-    const total = IPV6_HEADER_SIZE + ((p[4]! << 8) | p[5]!);
+    if (p.length < IPV6_HEADER_LEN) return -1;
+    const total = IPV6_HEADER_LEN + ((p[4]! << 8) | p[5]!);
     return total <= p.length ? total : -1;
   }
   return -1;

@@ -16,25 +16,19 @@
 // A new ReplayWindow is ready to use; reset() it for each new keypair. Not safe
 // for concurrent use (one receiving keypair owns one window).
 
-/**
- * RejectAfterMessages, 2^64 - 2^13 - 1 (WireGuard paper section 6.1): no
- * counter at or above it is ever accepted.
- */
-export const REJECT_AFTER_MESSAGES = 2n ** 64n - 2n ** 13n - 1n;
+import { REJECT_AFTER_MESSAGES, REPLAY_WINDOW_SIZE } from './constants.js';
 
 /**
  * Implementation limit: counters are JS numbers, exact up to 2^53 - 1, so
- * larger ones are rejected too. Unreachable in practice: at 10 million packets
- * per second a keypair would need 28 years to get there, and WireGuard
- * replaces every keypair after 2 minutes (Reject-After-Time, 180 s).
+ * larger ones are rejected as well as those at or above RejectAfterMessages
+ * (2^64 - 2^13 - 1, WireGuard paper section 6.1). Unreachable in practice: at
+ * 10 million packets per second a keypair would need 28 years to get there,
+ * and WireGuard replaces every keypair within Reject-After-Time (180 s).
  */
 export const MAX_COUNTER = Number.MAX_SAFE_INTEGER;
 
-/**
- * The default window: the highest counter seen and the 8127 below it, 2^13 - 64
- * = 8128 counters as in the Linux kernel module and wireguard-go.
- */
-export const DEFAULT_REPLAY_WINDOW = 8128;
+/** Counters at or above this are never accepted. */
+const COUNTER_LIMIT = Math.min(REJECT_AFTER_MESSAGES, MAX_COUNTER + 1);
 
 const WORD_BITS = 32;
 // The ring index is taken from the low 32 bits of the counter, which is exact
@@ -49,7 +43,7 @@ export class ReplayWindow {
   /** The highest counter accepted so far (0 also before the first one). */
   private last = 0;
 
-  constructor(windowSize: number = DEFAULT_REPLAY_WINDOW) {
+  constructor(windowSize: number = REPLAY_WINDOW_SIZE) {
     if (!Number.isInteger(windowSize) || windowSize < 1 || windowSize > (MAX_RING_WORDS - 1) * WORD_BITS) {
       throw new RangeError(`replay window must be an integer from 1 to ${(MAX_RING_WORDS - 1) * WORD_BITS}`);
     }
@@ -68,7 +62,7 @@ export class ReplayWindow {
    * the limits (negative, not an integer, >= RejectAfterMessages or > 2^53 - 1).
    */
   accept(counter: number): boolean {
-    if (!Number.isSafeInteger(counter) || counter < 0) return false; // also covers REJECT_AFTER_MESSAGES
+    if (!Number.isInteger(counter) || counter < 0 || counter >= COUNTER_LIMIT) return false;
     if (counter > this.last) {
       // Slide forward: clear the words that now hold counters never seen
       // (all of them at most, however far the jump).

@@ -1,7 +1,8 @@
 // TAI64N timestamps (https://cr.yp.to/libtai/tai64.html), carried encrypted
 // in the handshake initiation so that a responder can refuse a replayed one:
 // it accepts an initiation only if its timestamp is after the last accepted
-// one from that peer (WireGuard paper section 5.1; drop 'replayed-initiation').
+// one from that peer (WireGuard paper sections 5.1 and 5.4.2; drop
+// 'replayed-initiation').
 //
 // 12 bytes, big-endian: an 8-byte TAI64 label (2^62 + 10 + Unix seconds: the
 // label of 1970-01-01 00:00:10 TAI, which is how wireguard-go and the Linux

@@ -87,7 +87,13 @@ describe('pure helpers', () => {
     expect(packets[0]).toMatchObject({ family: 4, src: '192.0.2.1', dst: '192.0.2.2', srcPort: 51820, dstPort: 51821 });
     expect(packets[0]!.payload.equals(payload)).toBe(true);
     expect(packets[0]!.time).toBeCloseTo(100.5);
-    expect(packets[1]).toMatchObject({ family: 6, src: '2001:db8:77::1', dst: 'fd00:77::2', srcPort: 1000, dstPort: 2000 });
+    expect(packets[1]).toMatchObject({
+      family: 6,
+      src: '2001:db8:77::1',
+      dst: 'fd00:77::2',
+      srcPort: 1000,
+      dstPort: 2000,
+    });
   });
 
   test.skipIf(!fs.existsSync('/usr/bin/wg'))('genKeyPair and publicKeyOf agree with wg pubkey', async () => {
@@ -156,7 +162,9 @@ describe.skipIf(skipReason !== null)('namespaces', () => {
       const peer = await pair.a.peer(pair.b.publicKey);
       expect(peer.latestHandshake).toBeGreaterThan(0);
       expect(peer.rxBytes).toBeGreaterThan(20 * MB);
-      expect(peer.endpoint).toBe(underlay === 'v4' ? `${pair.underlay.b}:${PAIR.port}` : `[${pair.underlay.b}]:${PAIR.port}`);
+      expect(peer.endpoint).toBe(
+        underlay === 'v4' ? `${pair.underlay.b}:${PAIR.port}` : `[${pair.underlay.b}]:${PAIR.port}`,
+      );
 
       // teardown removes namespaces, processes, sockets and markers
       const names = scene.namespaces.map((n) => n.name);

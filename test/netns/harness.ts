@@ -245,12 +245,15 @@ export class Proc {
     readonly child: ChildProcess,
     readonly logFile: string,
   ) {
-    if (child.pid === undefined) throw new Error(`${label}: failed to start`);
+    if (child.pid === undefined) {
+      child.on('error', () => {}); // reported by the throw below
+      throw new Error(`${label}: failed to start`);
+    }
     this.pid = child.pid;
     const log = fs.createWriteStream(logFile, { flags: 'a' });
-    const onData = (chunk: Buffer) => {
+    const onData = (chunk: string) => {
       log.write(chunk);
-      this.text += chunk.toString('utf8');
+      this.text += chunk;
       if (this.text.length > OUTPUT_KEEP_CHARS) {
         const cut = this.text.length - OUTPUT_KEEP_CHARS / 2;
         this.dropped += cut;
@@ -258,12 +261,10 @@ export class Proc {
       }
       this.notify();
     };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
+    child.stdout?.setEncoding('utf8').on('data', onData);
+    child.stderr?.setEncoding('utf8').on('data', onData);
     this.exited = new Promise((resolve) => {
-      child.on('error', (err) => {
-        onData(Buffer.from(`[harness] spawn error: ${err.message}\n`));
-      });
+      child.on('error', (err) => onData(`[harness] spawn error: ${err.message}\n`));
       child.on('close', (code, sig) => {
         this.status = { code, signal: sig };
         log.end(`[harness] exited code=${code} signal=${sig}\n`);
@@ -732,7 +733,18 @@ export class Scene {
   async capture(ns: Namespace, dev: string, filter = 'udp'): Promise<Capture> {
     let file = path.join(this.dir, `${ns.role}-${dev}.pcap`);
     for (let n = 2; fs.existsSync(file); n++) file = path.join(this.dir, `${ns.role}-${dev}.${n}.pcap`);
-    const proc = ns.spawn(`tcpdump-${dev}`, 'tcpdump', ['-i', dev, '-n', '-U', '-Z', 'root', '-w', file, filter]);
+    const proc = ns.spawn(`tcpdump-${dev}`, 'tcpdump', [
+      '-i',
+      dev,
+      '-n',
+      '-U',
+      '--immediate-mode',
+      '-Z',
+      'root',
+      '-w',
+      file,
+      filter,
+    ]);
     await proc.waitFor(/listening on/, 10_000);
     return new Capture(proc, file);
   }
@@ -855,7 +867,8 @@ export async function removeStaleNamespaces(): Promise<string[]> {
     }
     if (typeof marker.ownerPid !== 'number') continue;
     const start = processStartTime(marker.ownerPid);
-    if (start !== null && start === marker.ownerStart) continue; // owner still running
+    // owner still running (the same process, not a later one with a reused pid)
+    if (start !== null && (start === marker.ownerStart || marker.ownerStart === null)) continue;
     removeNamespaceSync(name);
     for (const f of marker.files ?? []) {
       if (REMOVABLE_DIRS.includes(path.dirname(f)) && path.basename(f).startsWith('mg')) fs.rmSync(f, { force: true });
@@ -1206,6 +1219,8 @@ export class XferServer {
     seed: string,
     timeoutMs = 120_000,
   ): Promise<XferResult> {
+    if (!/^[A-Za-z0-9._:=+-]{1,128}$/.test(seed))
+      throw new Error(`xfer seed must be 1..128 of [A-Za-z0-9._:=+-]: ${seed}`);
     const timeoutS = Math.ceil(timeoutMs / 1000);
     const r = await client.exec(
       'node',
@@ -1217,17 +1232,26 @@ export class XferServer {
     try {
       parsed = JSON.parse(last) as Omit<XferResult, 'mbps'>;
     } catch {
-      return { mode, bytes: 0, expected: bytes, seconds: 0, ok: false, error: `xfer exit ${r.exitCode}: ${r.stderr}${r.stdout}`, mbps: 0 };
+      return {
+        mode,
+        bytes: 0,
+        expected: bytes,
+        seconds: 0,
+        ok: false,
+        error: `xfer exit ${r.exitCode}: ${r.stderr}${r.stdout}`,
+        mbps: 0,
+      };
     }
     const ok = parsed.ok === true && r.exitCode === 0;
     const mbps = parsed.seconds > 0 ? (parsed.bytes * 8) / parsed.seconds / 1e6 : 0;
     return { ...parsed, ok, mbps };
   }
 
-  /** Both directions one after the other, with seeds derived from `seed`. */
+  /** Both directions one after the other, with seeds derived from `seed` (characters outside the seed alphabet become "_"). */
   async both(client: Namespace, host: string, bytes: number, seed: string, timeoutMs = 120_000): Promise<XferResult[]> {
-    const up = await this.transfer(client, host, 'send', bytes, `${seed}-up`, timeoutMs);
-    const down = await this.transfer(client, host, 'recv', bytes, `${seed}-down`, timeoutMs);
+    const base = seed.replace(/[^A-Za-z0-9._:=+-]/g, '_').slice(0, 120);
+    const up = await this.transfer(client, host, 'send', bytes, `${base}-up`, timeoutMs);
+    const down = await this.transfer(client, host, 'recv', bytes, `${base}-down`, timeoutMs);
     return [up, down];
   }
 
@@ -1262,7 +1286,7 @@ function ipv6Text(b: Buffer): string {
   // compress the longest run of zero groups
   let best = -1;
   let bestLen = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== '0') {
       i++;
       continue;
@@ -1300,7 +1324,8 @@ export function parsePcap(data: Buffer): UdpPacket[] {
   }
   const u32 = (off: number) => (le ? data.readUInt32LE(off) : data.readUInt32BE(off));
   const linkType = u32(20) & 0x0fffffff;
-  if (linkType !== LINKTYPE_ETHERNET && linkType !== LINKTYPE_LINUX_SLL) throw new Error(`unsupported link type ${linkType}`);
+  if (linkType !== LINKTYPE_ETHERNET && linkType !== LINKTYPE_LINUX_SLL)
+    throw new Error(`unsupported link type ${linkType}`);
   const out: UdpPacket[] = [];
   let off = 24;
   while (off + 16 <= data.length) {

@@ -64,7 +64,8 @@ const throughput: string[] = [];
 
 beforeAll(() => {
   if (skipReason) return;
-  if (!meshgateBuilt()) throw new Error(`meshgate CLI not built (${MESHGATE_CLI_MAIN}): run npx tsc -p tsconfig.build.json`);
+  if (!meshgateBuilt())
+    throw new Error(`meshgate CLI not built (${MESHGATE_CLI_MAIN}): run npx tsc -p tsconfig.build.json`);
 });
 
 afterEach(async (ctx) => {
@@ -72,7 +73,8 @@ afterEach(async (ctx) => {
 });
 
 afterAll(() => {
-  if (throughput.length > 0) console.log(`throughput (content-checked TCP through the tunnel):\n  ${throughput.join('\n  ')}`);
+  if (throughput.length > 0)
+    console.log(`throughput (content-checked TCP through the tunnel):\n  ${throughput.join('\n  ')}`);
 });
 
 function isInitiation(p: UdpPacket): boolean {
@@ -125,7 +127,7 @@ async function interopRun(kinds: [PeerKind, PeerKind], underlay: 'v4' | 'v6', in
 
   // The first packet: from the initiator to the other's inner IPv4 address.
   const [fromNs, to] = initiator === 'a' ? [pair.nsA, pair.inner4.b] : [pair.nsB, pair.inner4.a];
-  const first = await ping(fromNs, to, { count: 3 });
+  const first = await ping(fromNs, to, { count: 3, waitS: 3 });
   expect(first.received, `${label}: first ping\n${first.output}`).toBe(3);
   await pingBothWays(pair);
 
@@ -134,7 +136,10 @@ async function interopRun(kinds: [PeerKind, PeerKind], underlay: 'v4' | 'v6', in
   expect(initiations.length, `${label}: initiations on the wire`).toBeGreaterThan(0);
   const expectedSource = initiator === 'a' ? pair.underlay.a : pair.underlay.b;
   expect(initiations[0]!.src, `${label}: first initiation's source`).toBe(expectedSource);
-  expect(packets.some((p) => p.payload[0] === MSG_TRANSPORT), `${label}: transport data on the wire`).toBe(true);
+  expect(
+    packets.some((p) => p.payload[0] === MSG_TRANSPORT),
+    `${label}: transport data on the wire`,
+  ).toBe(true);
   for (const [side, peer] of [
     ['a', pair.a],
     ['b', pair.b],
@@ -208,7 +213,9 @@ describe.skipIf(skipReason !== null)('attacks on a meshgate peer', () => {
       privateKey: keysM.privateKey,
       listenPort: PAIR.port,
       addresses: ['10.77.0.1/24'],
-      peers: [{ publicKey: keysP.publicKey, allowedIps: ['10.77.0.2/32'], endpoint: formatEndpoint(ul.peer, PAIR.port) }],
+      peers: [
+        { publicKey: keysP.publicKey, allowedIps: ['10.77.0.2/32'], endpoint: formatEndpoint(ul.peer, PAIR.port) },
+      ],
     });
     await scene.wireguardGo(nsP, {
       privateKey: keysP.privateKey,
@@ -252,8 +259,19 @@ describe.skipIf(skipReason !== null)('attacks on a meshgate peer', () => {
     await sendUdp(nsP, target, [initiation!.payload, data!.payload], { bind: ul.peer, sourcePort: 40_000 });
     const wantInit = (before['replayed-initiation'] ?? 0) + 2;
     const wantCounter = (before['replayed-counter'] ?? 0) + 2;
-    expect(await waitForDrops(mg, 'replayed-initiation', wantInit), 'drops["replayed-initiation"]').toBeGreaterThanOrEqual(wantInit);
-    expect(await waitForDrops(mg, 'replayed-counter', wantCounter), 'drops["replayed-counter"]').toBeGreaterThanOrEqual(wantCounter);
+    expect(
+      await waitForDrops(mg, 'replayed-initiation', wantInit),
+      'drops["replayed-initiation"]',
+    ).toBeGreaterThanOrEqual(wantInit);
+    expect(await waitForDrops(mg, 'replayed-counter', wantCounter), 'drops["replayed-counter"]').toBeGreaterThanOrEqual(
+      wantCounter,
+    );
+
+    const dropsNow = (await mg.show()).drops ?? {};
+    const watched = ['unknown-peer', 'replayed-initiation', 'replayed-counter', 'initiation-too-soon', 'unknown-index'];
+    console.log(
+      `attack drops before → after: ${watched.map((r) => `${r} ${before[r] ?? 0}→${dropsNow[r] ?? 0}`).join(', ')}`,
+    );
 
     const atkPackets = await atkCapture.stop();
     const toAttacker = atkPackets.filter((p) => p.src === ul.mg && p.dst === ul.atk);

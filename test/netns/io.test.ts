@@ -63,10 +63,10 @@ function inNs<T>(fn: () => T): T {
 
 const nsIfindex = (name: string): number | undefined => inNs(() => ifindex(name)) || undefined;
 
-async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+async function waitFor(cond: () => boolean, what: string, ms = 5000, diag?: () => unknown): Promise<void> {
   const until = Date.now() + ms;
   while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}${diag ? `: ${JSON.stringify(diag())}` : ''}`);
     await new Promise((r) => setTimeout(r, 5));
   }
 }
@@ -188,7 +188,7 @@ describe.skipIf(!canRun)('native TUN and UDP in a network namespace', () => {
     const seen = pingResponder(tun);
 
     const r = await nsPing(['-c', '5', '-i', '0.2', '-W', '2', '10.99.0.2']);
-    expect(r.stdout).toMatch(/5 packets transmitted, 5 received/);
+    expect([r.stdout, tun.stats(), seen]).toEqual([expect.stringMatching(/5 packets transmitted, 5 received/), expect.anything(), expect.anything()]);
     expect(r.exitCode).toBe(0);
     expect(seen.requests).toHaveLength(5);
     expect(seen.requests[0]).toEqual({ src: '10.99.0.1', dst: '10.99.0.2', len: 84 });
@@ -207,7 +207,7 @@ describe.skipIf(!canRun)('native TUN and UDP in a network namespace', () => {
 
     const big = await nsPing(['-c', '2', '-i', '0.2', '-W', '1', '-s', '1000', '10.99.1.2']);
     expect(big.exitCode).not.toBe(0);
-    await waitFor(() => tun.stats().rxDropped >= 2, 'dropped oversize packets');
+    await waitFor(() => tun.stats().rxDropped >= 2, 'dropped oversize packets', 5000, () => [tun.stats(), seen]);
     expect(seen.requests).toHaveLength(0);
 
     // 556 bytes of payload make 584-byte packets: they fit a 600-byte slot.
@@ -272,7 +272,7 @@ describe.skipIf(!canRun)('native TUN and UDP in a network namespace', () => {
     }
     s4.flush();
     s6.flush();
-    await waitFor(() => got.got.length >= 2 * N, `${2 * N} datagrams`);
+    await waitFor(() => got.got.length >= 2 * N, `${2 * N} datagrams`, 5000, () => [got.got.length, rx.stats(), s4.stats(), s6.stats()]);
     expect(s4.sendErrors + s6.sendErrors).toBe(0);
 
     const from4 = got.got.filter((g) => g.from.key.startsWith('1'));
@@ -303,7 +303,7 @@ describe.skipIf(!canRun)('native TUN and UDP in a network namespace', () => {
     });
     for (let i = 0; i < 10; i++) a.send(Uint8Array.of(i), parseEndpoint(`[::1]:${b.port}`));
     a.flush();
-    await waitFor(() => ga.got.length === 10, 'echoes');
+    await waitFor(() => ga.got.length === 10, 'echoes', 5000, () => [ga.got.length, gb.length, a.stats(), b.stats()]);
     expect(gb[0]!.from.key).toBe(`[::1]:${a.port}`);
     expect(ga.got.map((g) => g.data[0])).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(ga.got[0]!.from.key).toBe(`[::1]:${b.port}`);
@@ -343,7 +343,7 @@ describe.skipIf(!canRun)('native TUN and UDP in a network namespace', () => {
 
     s.send(Uint8Array.of(1), parseEndpoint('203.0.113.5:9')); // no route in the namespace
     s.send(Uint8Array.of(2), parseEndpoint('[2001:db8:ffff::5]:9'));
-    s.send(Uint8Array.of(3), parseEndpoint('[fe80::99]:9')); // link-local without a scope
+    s.send(Uint8Array.of(3), parseEndpoint('192.0.2.255:9')); // broadcast without SO_BROADCAST
     s.send(Uint8Array.of(4), parseEndpoint(`[::1]:${small.port}`)); // fine, in the same batch
     s.flush();
     expect(s.sendErrors).toBe(3);

@@ -5,7 +5,7 @@ import { createHmac, randomBytes, randomInt } from 'node:crypto';
 import { blake2s } from '@noble/hashes/blake2.js';
 import { describe, expect, it } from 'vitest';
 import { hash, hmac, mac, MAC_LEN } from '../../shared/wireguard/crypto.js';
-import { fromHex, toHex } from './hex.js';
+import { toHex } from './hex.js';
 
 const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
 

@@ -19,7 +19,7 @@ function extract(salt: Uint8Array, ikm: Uint8Array): Uint8Array {
 /** RFC 5869 section 2.3 with empty info: T(i) = HMAC(PRK, T(i - 1) | i). */
 function expand(prk: Uint8Array, count: number): Uint8Array[] {
   const out: Uint8Array[] = [];
-  let previous = new Uint8Array(0);
+  let previous: Uint8Array = new Uint8Array(0);
   for (let i = 1; i <= count; i++) {
     previous = hmacBlake2s(prk, new Uint8Array([...previous, i]));
     out.push(previous);

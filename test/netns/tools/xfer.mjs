@@ -5,6 +5,7 @@
 //   node xfer.mjs send HOST PORT BYTES SEED [--timeout SECONDS]   client -> server
 //   node xfer.mjs recv HOST PORT BYTES SEED [--timeout SECONDS]   server -> client
 //
+// SEED: 1..128 of A-Z a-z 0-9 . _ : = + - (any text of that alphabet).
 // The payload is a deterministic pseudo-random stream: the AES-128-CTR keystream
 // (all-zero IV) under the key SHA-256("meshgate-xfer:" + SEED)[0..16). Both ends
 // derive it independently, so the receiving end compares every byte with what it
@@ -25,6 +26,7 @@ import net from 'node:net';
 
 const CHUNK = 64 * 1024;
 const HEADER_MAX = 256;
+const SEED_PATTERN = /^[A-Za-z0-9._:=+-]{1,128}$/; // travels in the space-separated header
 const ZEROS = Buffer.alloc(CHUNK);
 
 /** The expected byte stream for a seed; next(n) returns the following n bytes. */
@@ -154,7 +156,12 @@ function serve(port, bind) {
       }
       const [magic, m, bytesText, seed] = header.subarray(0, nl).toString('latin1').split(' ');
       const bytes = Number(bytesText);
-      if (magic !== 'MGX1' || (m !== 'send' && m !== 'recv') || !Number.isSafeInteger(bytes) || !seed) {
+      if (
+        magic !== 'MGX1' ||
+        (m !== 'send' && m !== 'recv') ||
+        !Number.isSafeInteger(bytes) ||
+        !SEED_PATTERN.test(seed ?? '')
+      ) {
         print({ event: 'error', remote, error: 'bad header' });
         socket.destroy();
         return;
@@ -256,6 +263,7 @@ if (command === 'serve') {
 } else if (command === 'send' || command === 'recv') {
   const [host, portText, bytesText, seed] = rest;
   if (!host || !seed) fail('usage: xfer.mjs send|recv HOST PORT BYTES SEED [--timeout SECONDS]');
+  if (!SEED_PATTERN.test(seed)) fail(`SEED must match ${SEED_PATTERN}`);
   const timeout = options.timeout === undefined ? 300 : parseCount(options.timeout, '--timeout');
   client(command, host, parseCount(portText, 'PORT'), parseCount(bytesText, 'BYTES'), seed, timeout);
 } else {
