@@ -159,7 +159,9 @@ async function inner(): Promise<void> {
   for (const r of rows) {
     const us = r.pps > 0 ? ((r.cpu / r.pps) * 1e6).toFixed(2) : '-';
     console.log(
-      `${r.case.padEnd(32)} ${Math.round(r.pps).toString().padStart(10)}   ${(r.cpu * 100).toFixed(0).padStart(4)} %`.padEnd(66) + us.padStart(8),
+      `${r.case.padEnd(32)} ${Math.round(r.pps).toString().padStart(10)}   ${(r.cpu * 100).toFixed(0).padStart(4)} %`.padEnd(
+        66,
+      ) + us.padStart(8),
     );
   }
   console.log('(the machine is shared: packets/s depends on the generator; CPU µs/packet is the cost on this side)');

@@ -104,11 +104,21 @@ describe('parseEndpoint', () => {
       ['[fe80::1%0]:80', 'zone'],
       ['[::ffff:192.0.2.1%eth0]:80', 'zone'],
     ];
-    for (const [text, code] of cases) expect([text, codeOf(() => parseEndpoint(text, { ifindex }))]).toEqual([text, code]);
+    for (const [text, code] of cases)
+      expect([text, codeOf(() => parseEndpoint(text, { ifindex }))]).toEqual([text, code]);
   });
 
   it('accepts every IPv6 form of RFC 4291 §2.2', () => {
-    const forms = ['1:2:3:4:5:6:7:8', '1::8', '1:2:3:4:5:6:7::', '::2:3:4:5:6:7:8', '::', '::1.2.3.4', '64:ff9b::192.0.2.33', '1:2:3:4:5:6:1.2.3.4'];
+    const forms = [
+      '1:2:3:4:5:6:7:8',
+      '1::8',
+      '1:2:3:4:5:6:7::',
+      '::2:3:4:5:6:7:8',
+      '::',
+      '::1.2.3.4',
+      '64:ff9b::192.0.2.33',
+      '1:2:3:4:5:6:1.2.3.4',
+    ];
     for (const f of forms) expect(() => parseAddress(f)).not.toThrow();
     expect(formatAddress(parseAddress('64:ff9b::192.0.2.33').address)).toBe('64:ff9b::c000:221');
   });

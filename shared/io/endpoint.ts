@@ -91,7 +91,8 @@ export function isV4Mapped(address: Uint8Array): boolean {
  * a port (0..65535) and a scope id.
  */
 export function makeEndpoint(address: Uint8Array, port: number, scopeId = 0): Endpoint {
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new EndpointError('port', `port out of range: ${port}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new EndpointError('port', `port out of range: ${port}`);
   if (!Number.isInteger(scopeId) || scopeId < 0 || scopeId > 0xffffffff)
     throw new EndpointError('zone', `scope id out of range: ${scopeId}`);
   let addr: Uint8Array;
@@ -161,7 +162,7 @@ export function formatAddress(address: Uint8Array): string {
   // RFC 5952 §4.2: compress the longest run (≥ 2) of zero groups, the first on a tie.
   let bestStart = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;

@@ -196,7 +196,8 @@ export class FakeNetwork {
       while (this.binds.has(makeEndpoint(ep.address, this.nextPort, ep.scopeId).key)) this.nextPort++;
       ep = makeEndpoint(ep.address, this.nextPort++, ep.scopeId);
     }
-    if (this.binds.has(ep.key)) throw Object.assign(new Error(`fake bind ${ep.key}: address in use`), { code: 'EADDRINUSE' });
+    if (this.binds.has(ep.key))
+      throw Object.assign(new Error(`fake bind ${ep.key}: address in use`), { code: 'EADDRINUSE' });
     const bind = new FakeUdpBind(this, ep, opts.slots ?? 64);
     this.binds.set(ep.key, bind);
     return bind;
@@ -375,7 +376,11 @@ export class FakeUdpBind implements UdpBind {
 }
 
 /** Two binds on one fake network: a at 192.0.2.1:51820 and b at 192.0.2.2:51820. */
-export function createFakeUdpPair(opts: FakeNetworkOptions = {}): { network: FakeNetwork; a: FakeUdpBind; b: FakeUdpBind } {
+export function createFakeUdpPair(opts: FakeNetworkOptions = {}): {
+  network: FakeNetwork;
+  a: FakeUdpBind;
+  b: FakeUdpBind;
+} {
   const network = new FakeNetwork(opts);
   return { network, a: network.bind('192.0.2.1:51820'), b: network.bind('192.0.2.2:51820') };
 }

@@ -46,7 +46,12 @@ export interface NativeIo {
    * A non-blocking UDP socket bound to `address` (a 24-byte endpoint record; its
    * port is ignored) and `port`; family 6 sockets are dual-stack (IPV6_V6ONLY=0).
    */
-  udpOpen(family: 4 | 6, address: Uint8Array, port: number, bufBytes: number): { handle: IoHandle; port: number; family: 4 | 6 };
+  udpOpen(
+    family: 4 | 6,
+    address: Uint8Array,
+    port: number,
+    bufBytes: number,
+  ): { handle: IoHandle; port: number; family: 4 | 6 };
   /**
    * Starts polling: each readable wake-up reads up to `slots` packets into
    * rxBuf (slot i at i * slotSize), their lengths into rxLens and (UDP) their
@@ -65,7 +70,14 @@ export interface NativeIo {
   /** Writes packets 0..count-1 (slot i at i * slotSize); returns how many failed. */
   tunWrite(handle: IoHandle, buf: Uint8Array, lens: Int32Array, count: number, slotSize: number): number;
   /** Sends datagrams 0..count-1 to the records in addrs with sendmmsg; returns how many failed. */
-  udpSend(handle: IoHandle, buf: Uint8Array, lens: Int32Array, addrs: Uint8Array, count: number, slotSize: number): number;
+  udpSend(
+    handle: IoHandle,
+    buf: Uint8Array,
+    lens: Int32Array,
+    addrs: Uint8Array,
+    count: number,
+    slotSize: number,
+  ): number;
   /** Stops polling and closes the fd; idempotent. */
   close(handle: IoHandle): void;
   stats(handle: IoHandle): NativeStats;
@@ -105,7 +117,9 @@ export function loadNative(): NativeIo {
   if (process.platform !== 'linux') throw new NativeUnavailableError('meshgate native I/O needs Linux');
   const path = join(packageRoot(), ADDON);
   if (!existsSync(path))
-    throw new NativeUnavailableError(`meshgate native I/O addon not built (${path} is missing): run npm ci / npm run build`);
+    throw new NativeUnavailableError(
+      `meshgate native I/O addon not built (${path} is missing): run npm ci / npm run build`,
+    );
   let mod: NativeIo;
   try {
     mod = createRequire(import.meta.url)(path) as NativeIo;
@@ -116,7 +130,9 @@ export function loadNative(): NativeIo {
     );
   }
   if (mod.recordLen !== ENDPOINT_RECORD_LEN)
-    throw new NativeUnavailableError(`meshgate native I/O addon is stale (record length ${mod.recordLen}): run npm run build`);
+    throw new NativeUnavailableError(
+      `meshgate native I/O addon is stale (record length ${mod.recordLen}): run npm run build`,
+    );
   loaded = mod;
   return mod;
 }

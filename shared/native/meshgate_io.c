@@ -560,6 +560,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   NAPI_OK(env, napi_typeof(env, argv[6], &t));
   if (t != napi_function) THROW_TYPE(env, "start: onBatch must be a function");
 
+  h->started = true; /* from here on a failed start leaves the handle for close() only */
   if (h->kind == KIND_UDP) {
     h->rx_msgs = calloc(slots, sizeof *h->rx_msgs);
     h->rx_iov = calloc(slots, sizeof *h->rx_iov);
@@ -594,7 +595,6 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
     return NULL;
   }
   h->polling = true;
-  h->started = true;
   return NULL;
 }
 

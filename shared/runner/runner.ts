@@ -93,15 +93,11 @@ export class TunnelRunner {
     this.tun.flush();
   }
 
-  /** Sends one packet into the tunnel towards a peer chosen by its destination (used by control protocols). */
-  injectFromTunnel(packet: Uint8Array): void {
-    this.device.fromTunnel(packet, this.clock.now(), this.sink);
+  /** Runs `fn` with the current time and the runner's sink, then flushes: for work outside a batch (control protocols). */
+  act(fn: (device: Device, now: Now, sink: Sink) => void): void {
+    this.now = this.clock.now();
+    fn(this.device, this.now, this.sink);
     this.udp.flush();
-  }
-
-  /** Writes one packet to the TUN device as if it came out of the tunnel. */
-  injectToTunnel(packet: Uint8Array): void {
-    this.tun.write(packet);
     this.tun.flush();
   }
 

@@ -87,6 +87,13 @@ export interface DeviceOptions {
   underLoadPerSecond?: number;
 }
 
+/**
+ * Handles inner packets meshgate answers itself (the lease protocol), seen
+ * after decryption and before the cryptokey source check. Returns true when
+ * it consumed the packet.
+ */
+export type ControlHandler = (peer: Peer, packet: Uint8Array, now: Now, sink: Sink) => boolean;
+
 /** What an index names: a handshake we initiated, or a keypair. */
 type IndexEntry = { peer: Peer; keypair: Keypair | null };
 
@@ -98,6 +105,8 @@ export class Device {
   readonly identity: StaticIdentity;
   readonly mtu: number;
   readonly drops: DropCounts = newDropCounts();
+  /** Set by the gateway or client agent to take control packets out of the data path. */
+  control: ControlHandler | null = null;
   private readonly random: RandomBytes;
   private readonly cookies: CookieChecker;
   private readonly limiter = new RateLimiter();
@@ -176,7 +185,7 @@ export class Device {
     this.sendPacket(peer, packet, now, sink);
   }
 
-  /** Sends an IP packet to a given peer (the gateway's control protocol uses this too). */
+  /** Sends an IP packet to a given peer, whatever its destination (control protocols use this). */
   sendPacket(peer: Peer, packet: Uint8Array, now: Now, sink: Sink): void {
     if (peer.endpoint === null) return this.drop('no-endpoint');
     const kp = peer.current;
@@ -218,6 +227,11 @@ export class Device {
       if (!kp.canSend(now.mono)) break;
       this.sendTransport(peer, kp, packet, now, sink);
     }
+  }
+
+  /** Starts a handshake with a peer now (unless one was sent within Rekey-Timeout). */
+  initiateHandshake(peer: Peer, now: Now, sink: Sink): void {
+    this.sendInitiation(peer, now, sink, false);
   }
 
   private sendInitiation(peer: Peer, now: Now, sink: Sink, isRetry: boolean): void {
@@ -405,6 +419,7 @@ export class Device {
     const length = ipPacketLength(plain);
     if (length < 0) return this.drop('invalid-packet');
     const packet = plain.subarray(0, length);
+    if (this.control !== null && this.control(peer, packet, now, sink)) return;
     if (this.routes.lookupPacket(packet, 'src') !== peer) return this.drop('source-not-allowed');
     sink.toTunnel(packet);
   }

@@ -47,9 +47,11 @@ function cleanup(): void {
   }
 }
 
+// Clean up, then die of the signal as if we had not caught it (vitest's
+// workers must not call process.exit).
 function onSignal(sig: NodeJS.Signals): void {
   cleanup();
-  process.exit(sig === 'SIGINT' ? 130 : 143);
+  process.kill(process.pid, sig);
 }
 
 function tracked<T extends { close(): void }>(x: T): T {
@@ -66,7 +68,8 @@ const nsIfindex = (name: string): number | undefined => inNs(() => ifindex(name)
 async function waitFor(cond: () => boolean, what: string, ms = 5000, diag?: () => unknown): Promise<void> {
   const until = Date.now() + ms;
   while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}${diag ? `: ${JSON.stringify(diag())}` : ''}`);
+    if (Date.now() > until)
+      throw new Error(`timed out waiting for ${what}${diag ? `: ${JSON.stringify(diag())}` : ''}`);
     await new Promise((r) => setTimeout(r, 5));
   }
 }
@@ -188,7 +191,11 @@ describe.skipIf(!canRun)('native TUN and UDP in a network namespace', () => {
     const seen = pingResponder(tun);
 
     const r = await nsPing(['-c', '5', '-i', '0.2', '-W', '2', '10.99.0.2']);
-    expect([r.stdout, tun.stats(), seen]).toEqual([expect.stringMatching(/5 packets transmitted, 5 received/), expect.anything(), expect.anything()]);
+    expect([r.stdout, tun.stats(), seen]).toEqual([
+      expect.stringMatching(/5 packets transmitted, 5 received/),
+      expect.anything(),
+      expect.anything(),
+    ]);
     expect(r.exitCode).toBe(0);
     expect(seen.requests).toHaveLength(5);
     expect(seen.requests[0]).toEqual({ src: '10.99.0.1', dst: '10.99.0.2', len: 84 });
@@ -207,7 +214,12 @@ describe.skipIf(!canRun)('native TUN and UDP in a network namespace', () => {
 
     const big = await nsPing(['-c', '2', '-i', '0.2', '-W', '1', '-s', '1000', '10.99.1.2']);
     expect(big.exitCode).not.toBe(0);
-    await waitFor(() => tun.stats().rxDropped >= 2, 'dropped oversize packets', 5000, () => [tun.stats(), seen]);
+    await waitFor(
+      () => tun.stats().rxDropped >= 2,
+      'dropped oversize packets',
+      5000,
+      () => [tun.stats(), seen],
+    );
     expect(seen.requests).toHaveLength(0);
 
     // 556 bytes of payload make 584-byte packets: they fit a 600-byte slot.
@@ -272,7 +284,12 @@ describe.skipIf(!canRun)('native TUN and UDP in a network namespace', () => {
     }
     s4.flush();
     s6.flush();
-    await waitFor(() => got.got.length >= 2 * N, `${2 * N} datagrams`, 5000, () => [got.got.length, rx.stats(), s4.stats(), s6.stats()]);
+    await waitFor(
+      () => got.got.length >= 2 * N,
+      `${2 * N} datagrams`,
+      5000,
+      () => [got.got.length, rx.stats(), s4.stats(), s6.stats()],
+    );
     expect(s4.sendErrors + s6.sendErrors).toBe(0);
 
     const from4 = got.got.filter((g) => g.from.key.startsWith('1'));
@@ -303,7 +320,12 @@ describe.skipIf(!canRun)('native TUN and UDP in a network namespace', () => {
     });
     for (let i = 0; i < 10; i++) a.send(Uint8Array.of(i), parseEndpoint(`[::1]:${b.port}`));
     a.flush();
-    await waitFor(() => ga.got.length === 10, 'echoes', 5000, () => [ga.got.length, gb.length, a.stats(), b.stats()]);
+    await waitFor(
+      () => ga.got.length === 10,
+      'echoes',
+      5000,
+      () => [ga.got.length, gb.length, a.stats(), b.stats()],
+    );
     expect(gb[0]!.from.key).toBe(`[::1]:${a.port}`);
     expect(ga.got.map((g) => g.data[0])).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(ga.got[0]!.from.key).toBe(`[::1]:${b.port}`);
@@ -371,12 +393,16 @@ describe.skipIf(!canRun)('native TUN and UDP in a network namespace', () => {
     );
     expect(() => inNs(() => openUdp({ port: 0, address: '198.51.100.200' }))).toThrow(/EADDRNOTAVAIL/);
     const native = loadNative();
-    expect(() => native.start(a as never, new Uint8Array(1), new Int32Array(1), null, 1, 1, () => {})).toThrow(TypeError);
+    expect(() => native.start(a as never, new Uint8Array(1), new Int32Array(1), null, 1, 1, () => {})).toThrow(
+      TypeError,
+    );
   });
 
   it('UDP: bad batch arguments from JS are rejected, never read out of bounds', () => {
     const native = loadNative();
-    const { handle } = inNs(() => native.udpOpen(4, Uint8Array.from([...Array(10).fill(0), 0xff, 0xff, 127, 0, 0, 1, ...Array(8).fill(0)]), 0, 0));
+    const { handle } = inNs(() =>
+      native.udpOpen(4, Uint8Array.from([...Array(10).fill(0), 0xff, 0xff, 127, 0, 0, 1, ...Array(8).fill(0)]), 0, 0),
+    );
     try {
       const buf = new Uint8Array(100);
       const addrs = new Uint8Array(48);
@@ -387,11 +413,45 @@ describe.skipIf(!canRun)('native TUN and UDP in a network namespace', () => {
       expect(() => native.udpSend(handle, buf, Int32Array.of(-1), addrs, 1, 50)).toThrow(RangeError);
       expect(() => native.tunWrite(handle, buf, Int32Array.of(1), 1, 50)).toThrow(TypeError); // not a TUN
       expect(() => native.start(handle, buf, new Int32Array(4), addrs, 4, 50, () => {})).toThrow(RangeError); // 4*50 > 100
-      expect(() => native.start(handle, new Uint8Array(200), new Int32Array(4), addrs, 4, 50, () => {})).toThrow(RangeError); // addrs
+      expect(() => native.start(handle, new Uint8Array(200), new Int32Array(4), addrs, 4, 50, () => {})).toThrow(
+        RangeError,
+      ); // addrs
       expect(() => native.close({} as never)).toThrow(TypeError);
     } finally {
       native.close(handle);
     }
+  });
+
+  it('worker_threads: the addon works in a worker, and what the worker leaves open is closed at its exit', async () => {
+    const addon = `${packageRoot()}/build/Release/meshgate_io.node`;
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const m = require(workerData.addon);
+      const rec = new Uint8Array(24); rec[10] = 0xff; rec[11] = 0xff; rec[12] = 127; rec[15] = 1;
+      const [a, b] = m.inNetns(workerData.ns, () => [m.udpOpen(4, rec, 0, 0), m.udpOpen(4, rec, 0, 0)]);
+      const buf = new Uint8Array(4 * 64), lens = new Int32Array(4), addrs = new Uint8Array(4 * 24);
+      m.start(a.handle, buf, lens, addrs, 4, 64, (n) => {
+        parentPort.postMessage({ n, len: lens[0], fromPort: (addrs[16] << 8) | addrs[17], bPort: b.port });
+        // a and b stay open: the environment cleanup hook must close them when the worker ends
+        process.exit(0);
+      });
+      const to = rec.slice(); to[16] = a.port >> 8; to[17] = a.port & 255;
+      m.udpSend(b.handle, Uint8Array.of(1, 2, 3), Int32Array.of(3), to, 1, 3);
+    `;
+    const { Worker } = await import('node:worker_threads');
+    const w = new Worker(code, { eval: true, workerData: { addon, ns: `/run/netns/${NS}` } });
+    const msg = await new Promise<{ n: number; len: number; fromPort: number; bPort: number }>((resolve, reject) => {
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+    expect(msg.n).toBe(1);
+    expect(msg.len).toBe(3);
+    expect(msg.fromPort).toBe(msg.bPort);
+    const exitCode = await new Promise((r) => w.once('exit', r));
+    expect(exitCode).toBe(0);
+    // the worker's sockets are gone: their ports can be bound again
+    const again = tracked(inNs(() => openUdp({ port: msg.bPort, address: '127.0.0.1' })));
+    expect(again.port).toBe(msg.bPort);
   });
 
   it('lifetime: an open socket keeps the process alive, close() lets it exit', async () => {
@@ -404,7 +464,10 @@ describe.skipIf(!canRun)('native TUN and UDP in a network namespace', () => {
       ${closeIt ? 'setTimeout(() => { m.close(handle); m.close(handle); }, 50);' : ''}
     `;
     const run = (closeIt: boolean): ResultPromise => {
-      const child = execa('ip', ['netns', 'exec', NS, process.execPath, '-e', script(closeIt)], { reject: false, timeout: 10_000 });
+      const child = execa('ip', ['netns', 'exec', NS, process.execPath, '-e', script(closeIt)], {
+        reject: false,
+        timeout: 10_000,
+      });
       children.push(child);
       return child;
     };
@@ -414,7 +477,10 @@ describe.skipIf(!canRun)('native TUN and UDP in a network namespace', () => {
     expect(Date.now() - t0).toBeLessThan(5000);
 
     const open = run(false);
-    const early = await Promise.race([open.then(() => 'exited'), new Promise((r) => setTimeout(() => r('running'), 1500))]);
+    const early = await Promise.race([
+      open.then(() => 'exited'),
+      new Promise((r) => setTimeout(() => r('running'), 1500)),
+    ]);
     expect(early).toBe('running');
     open.kill('SIGKILL');
     await open;

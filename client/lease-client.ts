@@ -1,0 +1,100 @@
+// The client agent's end of the in-band lease protocol (docs/lease-protocol.md).
+// A small state machine that takes the time as an argument:
+//
+//   due(now)  → a REQUEST packet when one should go out (no lease yet: every
+//               2 s; with a lease: from half its lifetime on, every 2 s)
+//   handle    → a decrypted packet from fe80::1 udp/4790 → LEASE or REFUSED
+//               for our outstanding request id → onLease / onRefused
+//   release() → a RELEASE packet for a clean exit
+
+import { buildUdp6, isFromLeaseServer, LEASE_GATEWAY_ADDRESS, LEASE_PORT, parseUdp6 } from '../shared/lease/carrier.js';
+import { decodeLeaseMessage, encodeLeaseMessage, LeaseType, type LeaseErrorCode, type LeaseGrant } from '../shared/lease/message.js';
+import type { RandomBytes } from '../shared/wireguard/crypto.js';
+import type { ControlHandler } from '../shared/wireguard/device.js';
+
+export const LEASE_RETRY_MS = 2_000;
+
+export interface LeaseClientEvents {
+  onLease(grant: LeaseGrant, now: number): void;
+  onRefused(error: LeaseErrorCode, now: number): void;
+}
+
+export class LeaseClient {
+  lease: LeaseGrant | null = null;
+  private obtainedAt = 0;
+  private lastSent = -Infinity;
+  private requestId: number;
+  private readonly address: Uint8Array;
+  private readonly port: number;
+  /** Replies that were not for us or malformed. */
+  ignored = 0;
+
+  constructor(
+    private readonly random: RandomBytes,
+    private readonly events: LeaseClientEvents,
+  ) {
+    // A random link-local source fe80::/64 + 64 random bits, and an ephemeral port.
+    this.address = new Uint8Array(16);
+    this.address[0] = 0xfe;
+    this.address[1] = 0x80;
+    this.address.set(random(8), 8);
+    const p = random(2);
+    this.port = 49152 + (((p[0]! << 8) | p[1]!) % 16384);
+    this.requestId = this.newId();
+  }
+
+  private newId(): number {
+    const r = this.random(4);
+    return ((r[0]! << 24) | (r[1]! << 16) | (r[2]! << 8) | r[3]!) >>> 0;
+  }
+
+  private packet(type: typeof LeaseType.Request | typeof LeaseType.Release): Uint8Array {
+    return buildUdp6({
+      source: this.address,
+      destination: LEASE_GATEWAY_ADDRESS,
+      sourcePort: this.port,
+      destinationPort: LEASE_PORT,
+      payload: encodeLeaseMessage({ type, requestId: this.requestId }),
+    });
+  }
+
+  /** When the lease must be renewed (monotonic ms), or 0 without a lease. */
+  renewAt(): number {
+    return this.lease === null ? 0 : this.obtainedAt + (this.lease.lifetime * 1000) / 2;
+  }
+
+  /** A REQUEST to send now, or null when none is due. */
+  due(now: number): Uint8Array | null {
+    if (this.lease !== null && now < this.renewAt()) return null;
+    if (now - this.lastSent < LEASE_RETRY_MS) return null;
+    this.lastSent = now;
+    return this.packet(LeaseType.Request);
+  }
+
+  release(): Uint8Array {
+    return this.packet(LeaseType.Release);
+  }
+
+  readonly handle: ControlHandler = (_peer, packet, now) => {
+    if (!isFromLeaseServer(packet)) return false;
+    const udp = parseUdp6(packet);
+    const m = udp === null ? null : decodeLeaseMessage(udp.payload);
+    if (m === null || udp === null || udp.destinationPort !== this.port || m.requestId !== this.requestId) {
+      this.ignored++;
+      return true;
+    }
+    if (m.type === LeaseType.Lease) {
+      this.lease = m.grant;
+      this.obtainedAt = now.mono;
+      this.lastSent = -Infinity;
+      this.requestId = this.newId();
+      this.events.onLease(m.grant, now.mono);
+    } else if (m.type === LeaseType.Refused) {
+      this.requestId = this.newId();
+      this.events.onRefused(m.error, now.mono);
+    } else {
+      this.ignored++;
+    }
+    return true;
+  };
+}

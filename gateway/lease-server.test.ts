@@ -1,0 +1,123 @@
+import { describe, expect, test } from 'vitest';
+import { LeaseClient } from '../client/lease-client.js';
+import { ipv4Packet, seededRandom, TwoPeers } from '../test/support/two-peers.js';
+import { buildUdp6, LEASE_GATEWAY_ADDRESS, LEASE_PORT } from '../shared/lease/carrier.js';
+import { LeaseError, LeaseType, encodeLeaseMessage, type LeaseGrant } from '../shared/lease/message.js';
+import { parseCidr } from '../shared/wireguard/allowed-ips.js';
+import { LeaseServer, type LeaseAnswer } from './lease-server.js';
+
+const GRANT: LeaseGrant = {
+  ipv4: { address: Uint8Array.of(100, 64, 0, 10), prefixLength: 32 },
+  ipv6: { address: Uint8Array.from([0xfd, 0x12, ...new Array<number>(13).fill(0), 0x10]), prefixLength: 128 },
+  gatewayIpv4: Uint8Array.of(100, 64, 0, 1),
+  gatewayIpv6: null,
+  dns: [Uint8Array.of(198, 51, 100, 53)],
+  mtu: 1420,
+  lifetime: 60,
+};
+
+/** A is the client agent (allowed IPs 0/0 for the gateway), B the gateway. */
+function scene(answer: LeaseAnswer = { grant: GRANT }) {
+  const t = new TwoPeers();
+  const gwPeer = t.peerOfA();
+  t.a.setAllowedIps(gwPeer, [parseCidr('0.0.0.0/0'), parseCidr('::/0')]);
+  const server = new LeaseServer(() => answer, (peer, p, now, sink) => t.b.sendPacket(peer, p, now, sink));
+  t.b.control = server.handle;
+  const leases: LeaseGrant[] = [];
+  const refusals: number[] = [];
+  const client = new LeaseClient(seededRandom('lc'), {
+    onLease: (g) => leases.push(g),
+    onRefused: (e) => refusals.push(e),
+  });
+  t.a.control = client.handle;
+  const tick = () => {
+    const p = client.due(t.clock.now().mono);
+    if (p) t.a.sendPacket(gwPeer, p, t.clock.now(), t.sinkA);
+    t.deliver();
+  };
+  return { t, server, client, leases, refusals, tick, gwPeer };
+}
+
+describe('lease protocol over two in-memory devices', () => {
+  test('the first request starts the handshake and returns the lease; nothing reaches a TUN', () => {
+    const s = scene();
+    s.tick();
+    expect(s.leases).toHaveLength(1);
+    expect([...s.leases[0]!.ipv4!.address]).toEqual([100, 64, 0, 10]);
+    expect(s.leases[0]!.dns).toHaveLength(1);
+    expect(s.t.tunA).toHaveLength(0);
+    expect(s.t.tunB).toHaveLength(0);
+    expect(s.server.counters.granted).toBe(1);
+  });
+
+  test('renews at half the lifetime, not before', () => {
+    const s = scene();
+    s.tick();
+    s.t.clock.advance(29_000);
+    s.tick();
+    expect(s.server.counters.requests).toBe(1);
+    s.t.clock.advance(1_500);
+    s.tick();
+    expect(s.server.counters.requests).toBe(2);
+    expect(s.leases).toHaveLength(2);
+  });
+
+  test('a refusal is reported', () => {
+    const s = scene({ refused: LeaseError.PoolExhausted });
+    s.tick();
+    expect(s.refusals).toEqual([LeaseError.PoolExhausted]);
+    expect(s.server.counters.refused).toBe(1);
+  });
+
+  test('malformed, oversized and wrong-checksum requests are counted and never answered', () => {
+    const s = scene();
+    s.tick(); // establish the session
+    const send = (payload: Uint8Array, corrupt = false) => {
+      const p = buildUdp6({ source: Uint8Array.from([0xfe, 0x80, ...new Array<number>(14).fill(7)]), destination: LEASE_GATEWAY_ADDRESS, sourcePort: 5000, destinationPort: LEASE_PORT, payload });
+      if (corrupt) p[p.length - 1]! ^= 0xff;
+      s.t.a.sendPacket(s.gwPeer, p, s.t.clock.now(), s.t.sinkA);
+    };
+    const req = encodeLeaseMessage({ type: LeaseType.Request, requestId: 1 });
+    send(req, true); // bad UDP checksum
+    send(req.subarray(0, 7)); // too short
+    const wrongVersion = Uint8Array.from(req);
+    wrongVersion[0] = 2;
+    send(wrongVersion);
+    const wrongLength = Uint8Array.from(req);
+    wrongLength[3] = 99;
+    send(wrongLength);
+    const big = new Uint8Array(600);
+    big.set(req);
+    big[2] = 600 >> 8;
+    big[3] = 600 & 0xff;
+    send(big); // oversized
+    send(encodeLeaseMessage({ type: LeaseType.Lease, requestId: 1, grant: GRANT })); // a server message sent to the server
+    const before = s.t.captured.filter((w) => w.from === 'b').length;
+    s.t.deliver();
+    expect(s.server.counters.malformed).toBe(6);
+    // nothing but keepalive-less silence came back: no transport packet from B carried an answer
+    expect(s.t.captured.filter((w) => w.from === 'b').length).toBe(before);
+    expect(s.t.b.drops['source-not-allowed']).toBe(0);
+  });
+
+  test('requests are rate limited per peer', () => {
+    const s = scene();
+    s.tick();
+    for (let i = 0; i < 50; i++) {
+      const p = buildUdp6({ source: Uint8Array.from([0xfe, 0x80, ...new Array<number>(14).fill(1)]), destination: LEASE_GATEWAY_ADDRESS, sourcePort: 6000, destinationPort: LEASE_PORT, payload: encodeLeaseMessage({ type: LeaseType.Request, requestId: i }) });
+      s.t.a.sendPacket(s.gwPeer, p, s.t.clock.now(), s.t.sinkA);
+    }
+    s.t.deliver();
+    expect(s.server.counters.rateLimited).toBeGreaterThan(30);
+  });
+
+  test('ordinary traffic still flows and spoofed sources are still dropped', () => {
+    const s = scene();
+    s.tick();
+    s.t.sendFromA(ipv4Packet('10.0.0.1', '10.0.0.2', 20));
+    s.t.sendFromA(ipv4Packet('10.9.9.9', '10.0.0.2', 20));
+    s.t.deliver();
+    expect(s.t.tunB).toHaveLength(1);
+    expect(s.t.b.drops['source-not-allowed']).toBe(1);
+  });
+});
