@@ -537,14 +537,18 @@ echo "bg%: load from other work in the 1 s before the case (! = above $BG_MAX%, 
 echo "valid: iperf3 succeeded and both tunnel devices carried about the bytes delivered."
 jq -r 'select(.error) | "\(.case) round \(.round): FAILED: \(.error)"' "$ROWS" | sort -u
 
-# per case: median Mb/s over its valid rounds; ratios between those medians
+# per case: median Mb/s over its valid rounds that started on an idle machine
+# (over all valid rounds if none did: then "noisy"); ratios between medians
 SUMMARY=$(jq -c -s '
   def median: sort | if length == 0 then null
     elif length % 2 == 1 then .[length / 2 | floor]
     else (.[length / 2 - 1] + .[length / 2]) / 2 end;
-  (group_by(.case) | map({key: .[0].case, value: (map(select(.valid)) | {
-      rounds: length,
-      fwd: (map(.fwd.mbps) | median), rev: (map(.rev.mbps) | median)})}) | from_entries) as $m
+  (group_by(.case) | map({key: .[0].case, value: (
+      map(select(.valid)) as $ok | ($ok | map(select(.busy_before | not))) as $idle
+      | (if ($idle | length) > 0 then $idle else $ok end) as $use
+      | { rounds: ($use | length), noisy: (($idle | length) == 0 and ($ok | length) > 0),
+          fwd: ($use | map(.fwd.mbps) | median), rev: ($use | map(.rev.mbps) | median) })})
+   | from_entries) as $m
   | def r(a; b; d): if ($m[a][d] // 0) > 0 and ($m[b][d] // 0) > 0
                    then ($m[a][d] / $m[b][d] * 100 | round / 100) else null end;
   { median: $m,
@@ -558,14 +562,17 @@ SUMMARY=$(jq -c -s '
                    | {name: .[0], a: .[1], b: .[2], fwd: r(.[1]; .[2]; "fwd"), rev: r(.[1]; .[2]; "rev")})) }' "$ROWS")
 if [ "$REPEAT" -gt 1 ]; then
   echo
-  echo "median over the valid rounds:"
-  jq -r '["case", "rounds", "fwd Mb/s", "rev Mb/s"],
-         (.median | to_entries[] | [.key, .value.rounds, (.value.fwd // "-"), (.value.rev // "-")])
+  echo "median over the valid rounds without background load (noisy: all rounds had some):"
+  jq -r '["case", "rounds", "fwd Mb/s", "rev Mb/s", ""],
+         (.median | to_entries[] | [.key, .value.rounds, (.value.fwd // "-"), (.value.rev // "-"),
+                                    (if .value.noisy then "noisy" else "" end)])
          | map(tostring) | join("|")' <<<"$SUMMARY" | column -t -s'|'
 fi
 if [ "$(jq '.ratios | length' <<<"$SUMMARY")" -gt 0 ]; then
   echo
-  jq -r '.ratios[] | "ratio \(.name): fwd \(.fwd // "n/a")  rev \(.rev // "n/a")"' <<<"$SUMMARY"
+  jq -r '.median as $m | .ratios[]
+         | "ratio \(.name): fwd \(.fwd // "n/a")  rev \(.rev // "n/a")"
+           + (if $m[.a].noisy or $m[.b].noisy then "  (noisy)" else "" end)' <<<"$SUMMARY"
 fi
 if jq -e -s 'any(.busy_before)' "$ROWS" >/dev/null; then
   echo

@@ -10,10 +10,12 @@ import { fchmodSync, fstatSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { ConfigError, parseWgQuick } from '../config/wg-quick.js';
 import { queryControl } from '../control/socket.js';
+import { takeOption } from './args.js';
 import { renderStatus, type TunnelStatus } from '../control/status.js';
 import { systemRunner } from '../host/command.js';
 import { createLogger } from '../log.js';
 import { startTunnel } from '../runner/tunnel.js';
+
 import { generatePresharedKeyText, generatePrivateKeyText, KeyFormatError, publicKeyText } from '../wireguard/keys.js';
 
 const USAGE = `usage: meshgate <command> [arguments]
@@ -25,8 +27,15 @@ commands:
   up <file.conf>         run the tunnel of a wg-quick file in the foreground;
                          the interface is named after the file
   show <name> [--json]   show a running tunnel's peers and counters
+  gateway --config FILE  run the gateway daemon in the foreground
+  gateway export-client NAME --config FILE
+                         print a wg-quick file for a stock WireGuard client
+  client --config FILE   run the client agent in the foreground
   help                   this text
 `;
+
+/** Errors in what the user gave us (exit 2), as opposed to failures while running (exit 1). */
+const USAGE_ERRORS = new Set(['ArgumentError', 'GatewayUsageError', 'GatewayConfigError', 'ClientConfigError', 'HostCheckError', 'EndpointError']);
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -98,6 +107,41 @@ async function show(args: string[]): Promise<number> {
   return 0;
 }
 
+// The gateway and the client agent are loaded only when asked for (they bring
+// SQLite and more along; `meshgate genkey` should not).
+async function gateway(args: string[]): Promise<number> {
+  const { exportClient, GATEWAY_USAGE, runGatewayDaemon } = await import('../../gateway/cli.js');
+  const rest = [...args];
+  const config = takeOption(rest, '--config');
+  if (rest[0] === 'export-client') {
+    if (config === undefined || rest.length !== 2) throw new UsageError(GATEWAY_USAGE);
+    process.stdout.write(exportClient(config, rest[1]!));
+    return 0;
+  }
+  if (config === undefined || rest.length !== 0) throw new UsageError(GATEWAY_USAGE);
+  return runGatewayDaemon(config, systemRunner, createLogger('meshgate-gateway'));
+}
+
+async function client(args: string[]): Promise<number> {
+  const { startAgent } = await import('../../client/agent.js');
+  const rest = [...args];
+  const config = takeOption(rest, '--config');
+  if (config === undefined || rest.length !== 0) throw new UsageError('usage: meshgate client --config FILE');
+  const log = createLogger('meshgate-client');
+  const agent = await startAgent(config, systemRunner, log);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ event: 'stopping', signal }, `stopping on ${signal}`);
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await agent.close();
+  log.info({ event: 'stopped' }, 'client stopped');
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
   try {
@@ -116,6 +160,10 @@ export async function main(argv: string[]): Promise<number> {
         return await up(args);
       case 'show':
         return await show(args);
+      case 'gateway':
+        return await gateway(args);
+      case 'client':
+        return await client(args);
       case 'help':
       case '--help':
       case '-h':
@@ -126,7 +174,7 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
     }
   } catch (e) {
-    const usage = e instanceof UsageError || e instanceof ConfigError || e instanceof KeyFormatError;
+    const usage = e instanceof UsageError || e instanceof ConfigError || e instanceof KeyFormatError || USAGE_ERRORS.has((e as Error).name);
     process.stderr.write(`meshgate: ${(e as Error).message}\n`);
     return usage ? 2 : 1;
   }

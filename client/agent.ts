@@ -1,0 +1,153 @@
+// The client agent (minimal: one gateway, no default-route handling yet).
+//
+//   start: TUN up without addresses → device with the gateway as its one peer
+//          (allowed IPs 0.0.0.0/0 and ::/0: anything may come from the Internet)
+//          → lease REQUEST inside the tunnel (it triggers the handshake)
+//   lease: addresses and MTU on the TUN, the configured routes into it
+//   run:   renews at half the lifetime; a changed lease replaces the old addresses
+//   stop:  RELEASE, then the TUN and everything on it goes away
+
+import { randomBytes } from 'node:crypto';
+import type { CommandRunner } from '../shared/host/command.js';
+import { applyLink, deleteLink } from '../shared/host/ip.js';
+import { resolveEndpoint } from '../shared/io/endpoint.js';
+import { openTun } from '../shared/io/tun.js';
+import { openUdp } from '../shared/io/udp.js';
+import { serveControl } from '../shared/control/socket.js';
+import { tunnelStatus } from '../shared/control/status.js';
+import type { LeaseGrant } from '../shared/lease/message.js';
+import type { Logger } from '../shared/log.js';
+import { TunnelRunner } from '../shared/runner/runner.js';
+import { formatCidr, formatIp, parseCidr, type Cidr } from '../shared/wireguard/allowed-ips.js';
+import { DEFAULT_MTU } from '../shared/wireguard/constants.js';
+import { Device } from '../shared/wireguard/device.js';
+import { loadClientConfig } from './config.js';
+import { LeaseClient } from './lease-client.js';
+
+const random = (n: number): Uint8Array => randomBytes(n);
+const LEASE_POLL_MS = 250;
+
+export interface Agent {
+  readonly lease: () => LeaseGrant | null;
+  close(): Promise<void>;
+}
+
+function leaseAddresses(g: LeaseGrant): Cidr[] {
+  const out: Cidr[] = [];
+  if (g.ipv4) out.push({ family: 4, address: g.ipv4.address, prefixLength: g.ipv4.prefixLength });
+  if (g.ipv6) out.push({ family: 6, address: g.ipv6.address, prefixLength: g.ipv6.prefixLength });
+  return out;
+}
+
+/** A lease in text form, for logs and the control socket. */
+export function describeLease(g: LeaseGrant) {
+  return {
+    ipv4: g.ipv4 ? `${formatIp(g.ipv4.address)}/${g.ipv4.prefixLength}` : null,
+    ipv6: g.ipv6 ? `${formatIp(g.ipv6.address)}/${g.ipv6.prefixLength}` : null,
+    gateway: [g.gatewayIpv4, g.gatewayIpv6].filter((x): x is Uint8Array => x !== null).map(formatIp),
+    dns: g.dns.map(formatIp),
+    mtu: g.mtu,
+    lifetime: g.lifetime,
+  };
+}
+
+function sameLease(a: LeaseGrant | null, b: LeaseGrant): boolean {
+  if (a === null) return false;
+  const key = (g: LeaseGrant) => leaseAddresses(g).map(formatCidr).join(',') + `|${g.mtu}`;
+  return key(a) === key(b);
+}
+
+export async function startAgent(configFile: string, runner: CommandRunner, log: Logger): Promise<Agent> {
+  const config = loadClientConfig(configFile);
+  const endpoint = await resolveEndpoint(config.gateway.endpoint);
+  const device = new Device({ privateKey: config.privateKey, random, mtu: DEFAULT_MTU });
+  const gateway = device.addPeer({
+    publicKey: config.gateway.publicKey,
+    presharedKey: config.gateway.presharedKey ?? undefined,
+    allowedIps: [parseCidr('0.0.0.0/0'), parseCidr('::/0')],
+    endpoint,
+    persistentKeepalive: config.persistentKeepalive,
+  });
+
+  const udp = openUdp({ port: 0 });
+  let tun;
+  try {
+    tun = openTun(config.interface);
+  } catch (e) {
+    udp.close();
+    throw e;
+  }
+  const tunnelRunner = new TunnelRunner(device, tun, udp);
+  let applied: LeaseGrant | null = null;
+  let applying = Promise.resolve();
+
+  const apply = (grant: LeaseGrant) => {
+    if (sameLease(applied, grant)) {
+      log.debug({ event: 'lease-renewed' }, 'lease renewed');
+      return;
+    }
+    const previous = applied;
+    applied = grant;
+    applying = applying.then(async () => {
+      try {
+        if (previous !== null) {
+          for (const a of leaseAddresses(previous)) {
+            await runner.run('ip', ['address', 'del', formatCidr(a), 'dev', config.interface]).catch(() => undefined);
+          }
+        }
+        await applyLink(runner, {
+          name: config.interface,
+          mtu: grant.mtu ?? DEFAULT_MTU,
+          addresses: leaseAddresses(grant),
+          routes: config.routes.filter((r) => (r.family === 4 ? grant.ipv4 !== null : grant.ipv6 !== null)),
+        });
+        log.info({ event: 'lease', ...describeLease(grant), routes: config.routes.map(formatCidr) }, 'lease applied');
+        if (previous === null) log.info({ event: 'ready', interface: config.interface }, `client ${config.interface} is up`);
+      } catch (e) {
+        log.error({ event: 'lease-apply-failed', err: (e as Error).message }, 'could not apply the lease');
+        applied = previous;
+      }
+    });
+  };
+
+  const leaseClient = new LeaseClient(random, {
+    onLease: (grant) => apply(grant),
+    onRefused: (code) => log.warn({ event: 'lease-refused', code }, 'the gateway refused a lease'),
+  });
+  device.control = leaseClient.handle;
+
+  try {
+    await applyLink(runner, { name: config.interface, mtu: DEFAULT_MTU, addresses: [], routes: [] });
+  } catch (e) {
+    tunnelRunner.stop();
+    await deleteLink(runner, config.interface);
+    throw e;
+  }
+  tunnelRunner.start();
+  const poll = () =>
+    tunnelRunner.act((d, now, sink) => {
+      const request = leaseClient.due(now.mono);
+      if (request !== null) d.sendPacket(gateway, request, now, sink);
+    });
+  poll();
+  const timer = setInterval(poll, LEASE_POLL_MS);
+  const control = serveControl(config.interface, (req) => {
+    if (req.op === 'status') return { ...tunnelStatus(config.interface, device, udp.port), lease: applied ? describeLease(applied) : null };
+    throw new Error(`unknown op ${req.op}`);
+  });
+
+  log.info({ event: 'started', interface: config.interface, gateway: endpoint.key }, 'asking the gateway for a lease');
+  return {
+    lease: () => applied,
+    close: async () => {
+      clearInterval(timer);
+      if (leaseClient.lease !== null) {
+        tunnelRunner.act((d, now, sink) => d.sendPacket(gateway, leaseClient.release(), now, sink));
+      }
+      await applying;
+      control.close();
+      tunnelRunner.stop();
+      await deleteLink(runner, config.interface);
+    },
+  };
+}

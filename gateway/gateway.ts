@@ -1,0 +1,266 @@
+// The gateway daemon: one process that shares the uplink with the clients.
+//
+//   start:  config (validated, nothing changed yet) → host checks → state db
+//           → leases planned for every configured client (sticky per key)
+//           → device with one peer per client (allowed IPs = its lease)
+//           → TUN with the gateway's tunnel addresses → forwarding + nftables
+//           → runner (TUN ⇄ core ⇄ UDP) with the lease server on the control
+//             path → handshakes to clients whose endpoint is remembered, so
+//             they are back within a second after a restart → control socket
+//   run:    endpoints checkpointed to the state db every second
+//   stop:   everything undone in reverse order; leases stay in the db
+//
+// Host changes happen only after every check passed; a failure part-way
+// undoes what was already done.
+
+import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:net';
+import { serveControl } from '../shared/control/socket.js';
+import { tunnelStatus, type TunnelStatus } from '../shared/control/status.js';
+import type { CommandRunner } from '../shared/host/command.js';
+import { applyLink, deleteLink } from '../shared/host/ip.js';
+import { parseEndpoint } from '../shared/io/endpoint.js';
+import { openTun } from '../shared/io/tun.js';
+import type { Endpoint, TunDevice, UdpBind } from '../shared/io/types.js';
+import { openUdp } from '../shared/io/udp.js';
+import { openListeners } from '../shared/io/multi-udp.js';
+import { LEASE_GATEWAY_ADDRESS } from '../shared/lease/carrier.js';
+import { LeaseError, type LeaseGrant } from '../shared/lease/message.js';
+import type { Logger } from '../shared/log.js';
+import { TunnelRunner } from '../shared/runner/runner.js';
+import { formatCidr, formatIp, type Cidr } from '../shared/wireguard/allowed-ips.js';
+import { Device } from '../shared/wireguard/device.js';
+import { formatKey } from '../shared/wireguard/keys.js';
+import { checkHost, loadGatewayConfig, type GatewayConfig } from './config.js';
+import { applyFirewall, removeFirewall, type FirewallState } from './firewall.js';
+import { LeaseServer, type LeaseAnswer, type LeaseCounters } from './lease-server.js';
+import { gatewayAddresses, generateUlaPrefix, planLeases, type Lease, type Pools } from './leases.js';
+import { Store } from './store.js';
+import { enableForwarding, restoreForwarding, type ForwardingState } from './sysctl.js';
+
+const random = (n: number): Uint8Array => randomBytes(n);
+const ULA_META_KEY = 'ula-prefix';
+const CHECKPOINT_MS = 1_000;
+
+export interface GatewayStatus extends TunnelStatus {
+  leases: { name: string; publicKey: string; ipv4: string; ipv6: string }[];
+  leaseProtocol: LeaseCounters;
+  refused: { name: string; reason: string }[];
+}
+
+export interface Gateway {
+  readonly config: GatewayConfig;
+  readonly device: Device;
+  readonly listenPort: number;
+  status(): GatewayStatus;
+  close(): Promise<void>;
+}
+
+/** The IPv6 pool: configured, or the ULA /48 kept in the state db (generated once). */
+export function ipv6PoolOf(config: GatewayConfig, store: Store): Cidr {
+  if (config.ipv6.pool !== null) return config.ipv6.pool;
+  const kept = store.getMeta(ULA_META_KEY);
+  if (kept !== undefined) {
+    const [addr, len] = kept.split('/');
+    return { family: 6, address: Uint8Array.from(Buffer.from(addr!, 'hex')), prefixLength: Number(len) };
+  }
+  const ula = generateUlaPrefix(random);
+  store.setMeta(ULA_META_KEY, `${Buffer.from(ula.address).toString('hex')}/${ula.prefixLength}`);
+  return ula;
+}
+
+export function poolsOf(config: GatewayConfig, store: Store): Pools {
+  return { ipv4: config.ipv4Pool, ipv6: ipv6PoolOf(config, store), ipv6LeasePrefixLength: config.ipv6.leasePrefixLength };
+}
+
+/** Plans and stores the leases of every configured client; the same answer every time for the same key. */
+export function leasesFor(config: GatewayConfig, store: Store, pools: Pools, now: number) {
+  const wants = config.clients.map((c) => ({
+    publicKey: formatKey(c.publicKey),
+    ...(c.ipv4 ? { fixedIpv4: c.ipv4 } : {}),
+    ...(c.ipv6 ? { fixedIpv6: c.ipv6 } : {}),
+  }));
+  const plan = planLeases(store.leases(), wants, pools, now);
+  store.saveLeases(plan.leases);
+  return plan;
+}
+
+function grantOf(lease: Lease, pools: Pools, config: GatewayConfig): LeaseGrant {
+  const gw = gatewayAddresses(pools);
+  return {
+    ipv4: { address: lease.ipv4, prefixLength: 32 },
+    ipv6: { address: lease.ipv6, prefixLength: lease.ipv6PrefixLength },
+    gatewayIpv4: gw.ipv4,
+    gatewayIpv6: gw.ipv6,
+    dns: config.dns,
+    mtu: config.mtu,
+    lifetime: config.leaseLifetime,
+  };
+}
+
+/** Starts the gateway from a config file; throws a config or host error before changing anything. */
+export async function startGateway(configFile: string, runner: CommandRunner, log: Logger): Promise<Gateway> {
+  const config = loadGatewayConfig(configFile);
+  await checkHost(config, runner);
+
+  const store = Store.open(config.stateDir);
+  const undo: (() => Promise<void> | void)[] = [() => store.close()];
+  const rollback = async () => {
+    for (const step of undo.reverse()) {
+      try {
+        await step();
+      } catch (e) {
+        log.error({ event: 'cleanup-failed', err: (e as Error).message }, 'cleanup step failed');
+      }
+    }
+  };
+
+  try {
+    const pools = poolsOf(config, store);
+    const gw = gatewayAddresses(pools);
+    const plan = leasesFor(config, store, pools, Date.now());
+    const byKey = new Map(plan.leases.map((l) => [l.publicKey, l]));
+    const refused = new Map(plan.refused.map((r) => [r.publicKey, r.reason]));
+    const names = new Map(config.clients.map((c) => [formatKey(c.publicKey), c.name]));
+    for (const r of plan.refused) log.warn({ event: 'lease-refused', client: names.get(r.publicKey), reason: r.reason }, 'no lease for client');
+
+    const device = new Device({ privateKey: config.privateKey, random, mtu: config.mtu });
+    const known = store.endpoints();
+    for (const c of config.clients) {
+      const key = formatKey(c.publicKey);
+      const lease = byKey.get(key);
+      const allowedIps: Cidr[] = lease
+        ? [
+            { family: 4, address: lease.ipv4, prefixLength: 32 },
+            { family: 6, address: lease.ipv6, prefixLength: lease.ipv6PrefixLength },
+          ]
+        : [];
+      let endpoint: Endpoint | null = null;
+      const last = known.get(key);
+      if (last !== undefined) {
+        try {
+          endpoint = parseEndpoint(last);
+        } catch {
+          endpoint = null;
+        }
+      }
+      device.addPeer({ publicKey: c.publicKey, presharedKey: c.presharedKey ?? undefined, allowedIps, endpoint });
+    }
+
+    const answer = (publicKey: string): LeaseAnswer => {
+      const lease = byKey.get(publicKey);
+      if (lease !== undefined) return { grant: grantOf(lease, pools, config) };
+      return { refused: refused.has(publicKey) ? LeaseError.PoolExhausted : LeaseError.Internal };
+    };
+    const leaseServer = new LeaseServer(answer, (peer, packet, now, sink) => device.sendPacket(peer, packet, now, sink));
+    device.control = leaseServer.handle;
+
+    const udp: UdpBind = openListeners(config.listenPort, config.listenAddresses, openUdp);
+    undo.push(() => udp.close());
+
+    const tun: TunDevice = openTun(config.interface);
+    undo.push(() => tun.close());
+    undo.push(() => deleteLink(runner, config.interface));
+    await applyLink(runner, {
+      name: config.interface,
+      mtu: config.mtu,
+      addresses: [
+        { family: 4, address: gw.ipv4, prefixLength: pools.ipv4.prefixLength },
+        { family: 6, address: gw.ipv6, prefixLength: pools.ipv6.prefixLength },
+      ],
+      routes: [],
+    });
+
+    const forwarding: ForwardingState = await enableForwarding(runner);
+    undo.push(() => restoreForwarding(runner, forwarding));
+    const firewall: FirewallState = {
+      table: 'meshgate',
+      tunnel: config.interface,
+      uplink: config.uplink,
+      ipv4Pool: pools.ipv4,
+      ipv6Pool: pools.ipv6,
+      ipv6Mode: config.ipv6.mode,
+      gatewayIpv4: gw.ipv4,
+      gatewayIpv6: gw.ipv6,
+      mtu: config.mtu,
+      allowPrivate: config.allowPrivate,
+    };
+    await applyFirewall(runner, firewall);
+    undo.push(() => removeFirewall(runner, firewall.table));
+
+    const tunnelRunner = new TunnelRunner(device, tun, udp);
+    tunnelRunner.start();
+    undo.push(() => tunnelRunner.stop());
+    // After a restart, clients still hold sessions we forgot: start new ones at once.
+    tunnelRunner.act((d, now, sink) => {
+      for (const peer of d.peers()) if (peer.endpoint !== null) d.initiateHandshake(peer, now, sink);
+    });
+
+    const saved = new Map(known);
+    const checkpoint = () => {
+      for (const peer of device.peers()) {
+        const ep = peer.endpoint?.key;
+        if (ep !== undefined && saved.get(peer.name) !== ep) {
+          store.saveEndpoint(peer.name, ep, Date.now());
+          saved.set(peer.name, ep);
+        }
+      }
+    };
+    const timer = setInterval(checkpoint, CHECKPOINT_MS);
+    undo.push(() => {
+      clearInterval(timer);
+      checkpoint();
+    });
+
+    const status = (): GatewayStatus => ({
+      ...tunnelStatus(config.interface, device, udp.port),
+      leases: plan.leases
+        .filter((l) => names.has(l.publicKey))
+        .map((l) => ({
+          name: names.get(l.publicKey)!,
+          publicKey: l.publicKey,
+          ipv4: formatIp(l.ipv4),
+          ipv6: formatCidr({ family: 6, address: l.ipv6, prefixLength: l.ipv6PrefixLength }),
+        })),
+      leaseProtocol: { ...leaseServer.counters },
+      refused: plan.refused.map((r) => ({ name: names.get(r.publicKey) ?? r.publicKey, reason: r.reason })),
+    });
+    const control: Server = serveControl(config.interface, (req) => {
+      if (req.op === 'status') return status();
+      throw new Error(`unknown op ${req.op}`);
+    });
+    undo.push(() => {
+      control.close();
+    });
+
+    log.info(
+      {
+        event: 'ready',
+        interface: config.interface,
+        listenPort: udp.port,
+        uplink: config.uplink,
+        ipv4Pool: formatCidr(pools.ipv4),
+        ipv6Pool: formatCidr(pools.ipv6),
+        gateway: [formatIp(gw.ipv4), formatIp(gw.ipv6)],
+        leaseServer: formatIp(LEASE_GATEWAY_ADDRESS),
+        clients: config.clients.length,
+      },
+      `gateway ${config.interface} is up`,
+    );
+    let closed = false;
+    return {
+      config,
+      device,
+      listenPort: udp.port,
+      status,
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        await rollback();
+      },
+    };
+  } catch (e) {
+    await rollback();
+    throw e;
+  }
+}

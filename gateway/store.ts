@@ -1,0 +1,388 @@
+// The gateway's state database: one SQLite file (better-sqlite3) in the state
+// directory, so that leases, the generated ULA prefix and the clients' last
+// endpoints survive a restart.
+//
+//   stateDir/            created 0700
+//     state.db           0600 (SQLite gives its -wal and -shm files the same mode)
+//
+// Settings, and why:
+//   journal_mode = WAL   readers (the CLI) never block the gateway's writes, and
+//                        a commit appends to one file instead of rewriting pages.
+//   synchronous = FULL   each commit is fsynced before it returns, so it survives
+//                        power loss, not only a crash of the process. NORMAL+WAL
+//                        would lose the last commits on power loss; for leases
+//                        that could hand an address to a second key after a
+//                        reboot while the first still uses it. The price is one
+//                        fsync per transaction, which the callers keep rare: one
+//                        transaction per plan of all leases, endpoint writes only
+//                        when an endpoint changes, counters (later) at most once
+//                        a second.
+//   foreign_keys = ON    for the tables later versions add (quotas, usage).
+//   busy_timeout         a second process (the CLI) may hold the write lock briefly.
+//
+// The schema version is PRAGMA user_version; MIGRATIONS[i] moves a database from
+// version i to i + 1. All pending migrations run in one IMMEDIATE transaction,
+// so two processes opening a fresh directory at once cannot both migrate. A
+// database from a newer meshgate (a higher version) is refused, never touched.
+//
+// Not safe for concurrent use from several threads (nothing in Node is); several
+// processes may open the same directory.
+
+import Database from 'better-sqlite3';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Lease } from './leases.js';
+
+export const STATE_DB_FILE = 'state.db';
+const DIR_MODE = 0o700;
+const FILE_MODE = 0o600;
+const BUSY_TIMEOUT_MS = 5_000;
+const MAX_META_KEY_LEN = 64;
+const MAX_ENDPOINT_LEN = 64; // "[ffff:…:ffff%zone]:65535" fits
+const MAX_PUBLIC_KEY_LEN = 64; // base64 keys are 44 characters
+
+/** Schema migrations; append only, never edit a released one. */
+const MIGRATIONS: readonly string[] = [
+  // 0 -> 1: leases, settings kept by the gateway, last endpoints.
+  `
+  CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) STRICT;
+
+  -- One row per client key that holds (or reserves) addresses. An address is
+  -- held by at most one key: saveLeases() drops other keys' claims first.
+  CREATE TABLE leases (
+    public_key         TEXT PRIMARY KEY,
+    ipv4               BLOB NOT NULL CHECK (length(ipv4) = 4),
+    ipv6               BLOB NOT NULL CHECK (length(ipv6) = 16),
+    ipv6_prefix_length INTEGER NOT NULL CHECK (ipv6_prefix_length BETWEEN 0 AND 128),
+    assigned_at        INTEGER NOT NULL CHECK (assigned_at >= 0)
+  ) STRICT;
+  CREATE UNIQUE INDEX leases_ipv4 ON leases (ipv4);
+  CREATE UNIQUE INDEX leases_ipv6 ON leases (ipv6);
+
+  CREATE TABLE endpoints (
+    public_key TEXT PRIMARY KEY,
+    endpoint   TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  ) STRICT;
+  `,
+];
+
+/** The schema version this code writes. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export const StoreErrorCodes = [
+  'state-dir', // the state directory cannot be created or is not a directory
+  'open-failed', // the database cannot be opened or is not a database
+  'schema-too-new', // written by a newer meshgate
+  'invalid-input', // a value that cannot be stored (wrong lengths, conflicting leases, …)
+  'corrupt', // a row that does not read back as a valid value
+  'closed', // used after close()
+] as const;
+
+export type StoreErrorCode = (typeof StoreErrorCodes)[number];
+
+export class StoreError extends Error {
+  override readonly name = 'StoreError';
+  constructor(
+    readonly code: StoreErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+interface LeaseRow {
+  public_key: string;
+  ipv4: Uint8Array;
+  ipv6: Uint8Array;
+  ipv6_prefix_length: number;
+  assigned_at: number;
+}
+
+export class Store {
+  /** Path of the database file. */
+  readonly file: string;
+  private db: Database.Database | null;
+  private readonly statements: ReturnType<typeof prepare>;
+  /** Endpoints as last written, so an unchanged endpoint costs no write. */
+  private endpointCache: Map<string, string> | null = null;
+
+  private constructor(file: string, db: Database.Database) {
+    this.file = file;
+    this.db = db;
+    this.statements = prepare(db);
+  }
+
+  /** Opens (creating and migrating as needed) the database in `stateDir`. */
+  static open(stateDir: string): Store {
+    if (typeof stateDir !== 'string' || stateDir === '') {
+      throw new StoreError('state-dir', 'the state directory must be a non-empty path');
+    }
+    const dir = path.resolve(stateDir);
+    makeStateDir(dir);
+    const file = path.join(dir, STATE_DB_FILE);
+    createPrivateFile(file);
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(file, { fileMustExist: true });
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      db.pragma('trusted_schema = OFF');
+      migrate(db, file);
+      for (const suffix of ['-wal', '-shm']) tightenIfPresent(file + suffix);
+      return new Store(file, db);
+    } catch (err) {
+      db?.close();
+      if (err instanceof StoreError) throw err;
+      throw new StoreError('open-failed', `${file}: ${messageOf(err)}`, { cause: err });
+    }
+  }
+
+  /** Every lease and reservation, ordered by public key. */
+  leases(): Lease[] {
+    this.live();
+    const rows = this.statements.allLeases.all() as LeaseRow[];
+    return rows.map((row) => leaseOfRow(row, this.file));
+  }
+
+  /**
+   * Writes the given leases in one transaction (all or none): a key's row is
+   * replaced by its new lease. Another key's row that claims an address given
+   * here is deleted first: the address has moved on, and the store never holds
+   * one address twice. Leases not given are left as they are.
+   */
+  saveLeases(leases: Lease[]): void {
+    this.live();
+    if (!Array.isArray(leases)) throw new StoreError('invalid-input', 'saveLeases takes an array of leases');
+    checkLeaseBatch(leases);
+    const s = this.statements;
+    this.db!.transaction(() => {
+      for (const l of leases) {
+        const ipv4 = Buffer.from(l.ipv4);
+        const ipv6 = Buffer.from(l.ipv6);
+        s.dropIpv4Claim.run(ipv4, l.publicKey);
+        s.dropIpv6Claim.run(ipv6, l.publicKey);
+        s.upsertLease.run(l.publicKey, ipv4, ipv6, l.ipv6PrefixLength, l.assignedAt);
+      }
+    }).immediate();
+  }
+
+  /** Forgets a key's lease (its addresses become free); false if it had none. */
+  releaseLease(publicKey: string): boolean {
+    this.live();
+    if (typeof publicKey !== 'string') return false;
+    return this.statements.deleteLease.run(publicKey).changes > 0;
+  }
+
+  getMeta(key: string): string | undefined {
+    this.live();
+    checkMetaKey(key);
+    const row = this.statements.getMeta.get(key) as { value: string } | undefined;
+    return row?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.live();
+    checkMetaKey(key);
+    if (typeof value !== 'string') throw new StoreError('invalid-input', `meta ${key}: the value must be a string`);
+    this.statements.setMeta.run(key, value);
+  }
+
+  /**
+   * Records the UDP endpoint (`192.0.2.1:51820`, `[2001:db8::1]:51820`) a client
+   * was last seen at. Written only when it differs from the recorded one, so it
+   * may be called on every authenticated handshake; `at` (unix ms) is when the
+   * client moved to this endpoint.
+   */
+  saveEndpoint(publicKey: string, endpoint: string, at: number): void {
+    this.live();
+    if (typeof publicKey !== 'string' || publicKey === '' || publicKey.length > MAX_PUBLIC_KEY_LEN) {
+      throw new StoreError('invalid-input', 'saveEndpoint: invalid public key');
+    }
+    if (typeof endpoint !== 'string' || endpoint === '' || endpoint.length > MAX_ENDPOINT_LEN) {
+      throw new StoreError('invalid-input', `saveEndpoint: invalid endpoint for ${publicKey}`);
+    }
+    if (!Number.isSafeInteger(at) || at < 0) {
+      throw new StoreError('invalid-input', `saveEndpoint: invalid time ${at} for ${publicKey}`);
+    }
+    const cache = (this.endpointCache ??= this.endpoints());
+    if (cache.get(publicKey) === endpoint) return;
+    this.statements.upsertEndpoint.run(publicKey, endpoint, at);
+    cache.set(publicKey, endpoint);
+  }
+
+  /** Last known endpoint of each client key. */
+  endpoints(): Map<string, string> {
+    this.live();
+    const rows = this.statements.allEndpoints.all() as { public_key: string; endpoint: string }[];
+    return new Map(rows.map((r) => [r.public_key, r.endpoint]));
+  }
+
+  /** Closes the database (a WAL checkpoint happens here); later calls are no-ops. */
+  close(): void {
+    if (this.db === null) return;
+    this.db.close();
+    this.db = null;
+  }
+
+  private live(): void {
+    if (this.db === null || !this.db.open) throw new StoreError('closed', `${this.file}: the store is closed`);
+  }
+}
+
+function prepare(db: Database.Database) {
+  return {
+    allLeases: db.prepare(
+      'SELECT public_key, ipv4, ipv6, ipv6_prefix_length, assigned_at FROM leases ORDER BY public_key',
+    ),
+    dropIpv4Claim: db.prepare('DELETE FROM leases WHERE ipv4 = ? AND public_key <> ?'),
+    dropIpv6Claim: db.prepare('DELETE FROM leases WHERE ipv6 = ? AND public_key <> ?'),
+    upsertLease: db.prepare(
+      `INSERT INTO leases (public_key, ipv4, ipv6, ipv6_prefix_length, assigned_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (public_key) DO UPDATE SET ipv4 = excluded.ipv4, ipv6 = excluded.ipv6,
+         ipv6_prefix_length = excluded.ipv6_prefix_length, assigned_at = excluded.assigned_at`,
+    ),
+    deleteLease: db.prepare('DELETE FROM leases WHERE public_key = ?'),
+    getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
+    setMeta: db.prepare(
+      'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+    ),
+    upsertEndpoint: db.prepare(
+      `INSERT INTO endpoints (public_key, endpoint, updated_at) VALUES (?, ?, ?)
+       ON CONFLICT (public_key) DO UPDATE SET endpoint = excluded.endpoint, updated_at = excluded.updated_at`,
+    ),
+    allEndpoints: db.prepare('SELECT public_key, endpoint FROM endpoints ORDER BY public_key'),
+  };
+}
+
+function migrate(db: Database.Database, file: string): void {
+  db.transaction(() => {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version > MIGRATIONS.length) {
+      throw new StoreError(
+        'schema-too-new',
+        `${file}: schema version ${version} was written by a newer meshgate (this one knows up to ${MIGRATIONS.length})`,
+      );
+    }
+    for (let v = version; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v]!);
+    if (version !== MIGRATIONS.length) db.pragma(`user_version = ${MIGRATIONS.length}`);
+  }).immediate();
+}
+
+function makeStateDir(dir: string): void {
+  let created: string | undefined;
+  try {
+    created = fs.mkdirSync(dir, { recursive: true, mode: DIR_MODE });
+  } catch (err) {
+    throw new StoreError('state-dir', `state directory ${dir}: ${messageOf(err)}`, { cause: err });
+  }
+  // mkdir's mode passes through the umask; set it exactly on what we created.
+  // An existing directory is the admin's, and its mode is left alone.
+  if (created !== undefined) {
+    for (let d = dir; ; d = path.dirname(d)) {
+      fs.chmodSync(d, DIR_MODE);
+      if (d === created || d === path.dirname(d)) break;
+    }
+  } else if (!fs.statSync(dir).isDirectory()) {
+    throw new StoreError('state-dir', `state directory ${dir} is not a directory`);
+  }
+}
+
+/** Creates the database file 0600 before SQLite opens it (SQLite would use 0644). */
+function createPrivateFile(file: string): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, FILE_MODE);
+  } catch (err) {
+    throw new StoreError('open-failed', `${file}: ${messageOf(err)}`, { cause: err });
+  }
+  try {
+    if (!fs.fstatSync(fd).isFile()) throw new StoreError('open-failed', `${file} is not a regular file`);
+    fs.fchmodSync(fd, FILE_MODE);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function tightenIfPresent(file: string): void {
+  try {
+    fs.chmodSync(file, FILE_MODE);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+function checkMetaKey(key: string): void {
+  if (typeof key !== 'string' || key === '' || key.length > MAX_META_KEY_LEN) {
+    throw new StoreError('invalid-input', `a meta key is a string of 1 to ${MAX_META_KEY_LEN} characters`);
+  }
+}
+
+/** Rejects a batch that could not be stored as given, before anything is written. */
+function checkLeaseBatch(leases: Lease[]): void {
+  const keys = new Set<string>();
+  const ipv4s = new Map<string, string>();
+  const ipv6s = new Map<string, string>();
+  leases.forEach((l, i) => {
+    const where = `lease ${i}`;
+    if (l === null || typeof l !== 'object') throw new StoreError('invalid-input', `${where} is not an object`);
+    const key = l.publicKey;
+    if (typeof key !== 'string' || key === '' || key.length > MAX_PUBLIC_KEY_LEN) {
+      throw new StoreError('invalid-input', `${where}: invalid public key`);
+    }
+    if (keys.has(key)) throw new StoreError('invalid-input', `${where}: ${key} appears twice`);
+    keys.add(key);
+    if (!(l.ipv4 instanceof Uint8Array) || l.ipv4.length !== 4) {
+      throw new StoreError('invalid-input', `${where} (${key}): ipv4 must be 4 bytes`);
+    }
+    if (!(l.ipv6 instanceof Uint8Array) || l.ipv6.length !== 16) {
+      throw new StoreError('invalid-input', `${where} (${key}): ipv6 must be 16 bytes`);
+    }
+    if (!Number.isInteger(l.ipv6PrefixLength) || l.ipv6PrefixLength < 0 || l.ipv6PrefixLength > 128) {
+      throw new StoreError('invalid-input', `${where} (${key}): ipv6PrefixLength must be 0..128`);
+    }
+    if (!Number.isSafeInteger(l.assignedAt) || l.assignedAt < 0) {
+      throw new StoreError('invalid-input', `${where} (${key}): assignedAt must be a non-negative integer`);
+    }
+    for (const [seen, bytes, family] of [
+      [ipv4s, l.ipv4, 'IPv4'],
+      [ipv6s, l.ipv6, 'IPv6'],
+    ] as const) {
+      const hex = Buffer.from(bytes).toString('hex');
+      const other = seen.get(hex);
+      if (other !== undefined) {
+        throw new StoreError('invalid-input', `${where}: ${key} and ${other} are given the same ${family} address`);
+      }
+      seen.set(hex, key);
+    }
+  });
+}
+
+function leaseOfRow(row: LeaseRow, file: string): Lease {
+  const ok =
+    typeof row.public_key === 'string' &&
+    row.ipv4 instanceof Uint8Array &&
+    row.ipv4.length === 4 &&
+    row.ipv6 instanceof Uint8Array &&
+    row.ipv6.length === 16 &&
+    Number.isInteger(row.ipv6_prefix_length) &&
+    Number.isSafeInteger(row.assigned_at);
+  if (!ok) throw new StoreError('corrupt', `${file}: the lease of ${String(row.public_key)} is malformed`);
+  return {
+    publicKey: row.public_key,
+    ipv4: Uint8Array.from(row.ipv4),
+    ipv6: Uint8Array.from(row.ipv6),
+    ipv6PrefixLength: row.ipv6_prefix_length,
+    assignedAt: row.assigned_at,
+  };
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
