@@ -80,7 +80,11 @@ describe('renderRuleset', () => {
 
   it('replaces only its own table, atomically: create-if-missing, delete, define', () => {
     const lines = renderRuleset(typical()).split('\n');
-    expect(lines.slice(1, 4)).toEqual(['table inet meshgate {}', 'delete table inet meshgate', 'table inet meshgate {']);
+    expect(lines.slice(1, 4)).toEqual([
+      'table inet meshgate {}',
+      'delete table inet meshgate',
+      'table inet meshgate {',
+    ]);
     const text = lines.join('\n');
     expect(text).not.toMatch(/flush ruleset|flush table/);
     expect(text.match(/^(?:add |delete )?table /gm)).toHaveLength(3);
@@ -111,10 +115,14 @@ describe('renderRuleset', () => {
 
   it('is deterministic: allowPrivate order and nested prefixes do not matter', () => {
     const a = renderRuleset(
-      typical({ allowPrivate: [parseCidr('fd00:77::/64'), parseCidr('192.168.77.0/24'), parseCidr('192.168.77.8/29')] }),
+      typical({
+        allowPrivate: [parseCidr('fd00:77::/64'), parseCidr('192.168.77.0/24'), parseCidr('192.168.77.8/29')],
+      }),
     );
     const b = renderRuleset(
-      typical({ allowPrivate: [parseCidr('192.168.77.8/29'), parseCidr('fd00:77::/64'), parseCidr('192.168.77.0/24')] }),
+      typical({
+        allowPrivate: [parseCidr('192.168.77.8/29'), parseCidr('fd00:77::/64'), parseCidr('192.168.77.0/24')],
+      }),
     );
     expect(a).toBe(b);
     expect(a).toBe(renderRuleset(typical()));
@@ -175,7 +183,10 @@ describe('state validation', () => {
     ['mtu', { mtu: 575 }],
     ['mtu', { mtu: 9001 }],
     ['mtu', { mtu: 1420.5 }],
-    ['allowPrivate[1]', { allowPrivate: [parseCidr('10.0.0.0/8'), { family: 4, address: parseIp('10.0.0.1'), prefixLength: 8 }] }],
+    [
+      'allowPrivate[1]',
+      { allowPrivate: [parseCidr('10.0.0.0/8'), { family: 4, address: parseIp('10.0.0.1'), prefixLength: 8 }] },
+    ],
     ['allowPrivate[0]', { allowPrivate: [{ family: 4, address: new Uint8Array(5), prefixLength: 8 }] }],
     ['allowPrivate', { allowPrivate: 'all' as unknown as [] }],
   ];
@@ -217,14 +228,18 @@ describe('applyFirewall', () => {
     const r = new RecordingRunner((_cmd, args) => (args[0] === '-j' ? COUNTERS_JSON : ''));
     await applyFirewall(r, typical());
     expect(r.lines()).toEqual(['nft -j list counters table inet meshgate', 'nft -f -']);
-    const expected = renderRuleset(typical(), { to_gateway: { packets: 7, bytes: 420 }, private_dst: { packets: 2, bytes: 120 } });
+    const expected = renderRuleset(typical(), {
+      to_gateway: { packets: 7, bytes: 420 },
+      private_dst: { packets: 2, bytes: 120 },
+    });
     expect(r.calls[1]!.input).toBe(expected);
     expect(expected).toContain('\tcounter to_gateway {\n\t\tpackets 7 bytes 420\n\t}');
   });
 
   it('starts from zero when there is no table yet', async () => {
     const r = new RecordingRunner((_cmd, args) => {
-      if (args[0] === '-j') throw new CommandError('nft -j list counters table inet meshgate', 1, 'Error: No such file or directory');
+      if (args[0] === '-j')
+        throw new CommandError('nft -j list counters table inet meshgate', 1, 'Error: No such file or directory');
       return '';
     });
     await applyFirewall(r, typical());
@@ -241,7 +256,8 @@ describe('applyFirewall', () => {
 
   it('reports a failing nft with its message', async () => {
     const r = new RecordingRunner((_cmd, args) => {
-      if (args[0] === '-f') throw new CommandError('nft -f -', 1, 'Error: Could not process rule: No such file or directory');
+      if (args[0] === '-f')
+        throw new CommandError('nft -f -', 1, 'Error: Could not process rule: No such file or directory');
       return COUNTERS_JSON;
     });
     const err = await applyFirewall(r, typical()).catch((e: unknown) => e);
@@ -274,7 +290,13 @@ describe('firewallCounters', () => {
   });
 
   it('rejects output it cannot read', () => {
-    for (const text of ['', 'nope', '{}', '{"nftables": 3}', '{"nftables":[{"counter":{"family":"inet","table":"meshgate","name":"x"}}]}']) {
+    for (const text of [
+      '',
+      'nope',
+      '{}',
+      '{"nftables": 3}',
+      '{"nftables":[{"counter":{"family":"inet","table":"meshgate","name":"x"}}]}',
+    ]) {
       expect(() => parseCounters(text), text).toThrow(FirewallError);
     }
     expect(parseCounters('{"nftables":[]}')).toEqual({});

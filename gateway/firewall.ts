@@ -198,7 +198,8 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
 /** Checks everything renderRuleset embeds; throws FirewallError('invalid-state') naming the field. */
 export function checkFirewallState(s: FirewallState): void {
   if (typeof s !== 'object' || s === null) invalid('state', 'missing');
-  if (!isSafeTableName(s.table)) invalid('table', `${JSON.stringify(s.table)}: must be "meshgate" + 0..24 of a-z 0-9 _`);
+  if (!isSafeTableName(s.table))
+    invalid('table', `${JSON.stringify(s.table)}: must be "meshgate" + 0..24 of a-z 0-9 _`);
   for (const field of ['tunnel', 'uplink'] as const) {
     if (!isSafeInterfaceName(s[field]))
       invalid(field, `${JSON.stringify(s[field])}: an interface name is 1..15 of A-Z a-z 0-9 _ . -`);
@@ -334,7 +335,10 @@ export function renderRuleset(s: FirewallState, counters: Record<string, Counter
       'counter name "to_gateway" drop',
     ]),
   );
-  const nat = ['type nat hook postrouting priority srcnat; policy accept;', `oifname ${up} ip saddr ${pool4} masquerade`];
+  const nat = [
+    'type nat hook postrouting priority srcnat; policy accept;',
+    `oifname ${up} ip saddr ${pool4} masquerade`,
+  ];
   if (s.ipv6Mode === 'nat66') nat.push(`oifname ${up} ip6 saddr ${pool6} masquerade`);
   lines.push(...chainBlock('postrouting', nat));
   lines.pop(); // no blank line before the closing brace

@@ -171,7 +171,7 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
       routes: [],
     });
 
-    const forwarding: ForwardingState = await enableForwarding(runner);
+    const forwarding: ForwardingState = await enableForwarding(runner, { uplink: config.uplink });
     undo.push(() => restoreForwarding(runner, forwarding));
     const firewall: FirewallState = {
       table: 'meshgate',

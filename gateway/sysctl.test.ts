@@ -11,7 +11,8 @@ function fakeSysctl(values: Record<string, string>, failWrite?: string): Recordi
     if (cmd !== 'sysctl') throw new Error(`unexpected ${cmd}`);
     if (args[0] === '-n') {
       const v = values[args[1]!];
-      if (v === undefined) throw new CommandError(`sysctl -n ${args[1]}`, 255, `sysctl: cannot stat /proc/sys/${args[1]}`);
+      if (v === undefined)
+        throw new CommandError(`sysctl -n ${args[1]}`, 255, `sysctl: cannot stat /proc/sys/${args[1]}`);
       return `${v}\n`;
     }
     const [key, value] = args[2]!.split('=') as [string, string];
@@ -66,7 +67,11 @@ describe('enableForwarding / restoreForwarding', () => {
 
   it('leaves accept_ra alone unless it is 1', async () => {
     for (const ra of ['0', '2']) {
-      const values = { 'net.ipv4.ip_forward': '0', 'net.ipv6.conf.all.forwarding': '0', 'net/ipv6/conf/eth0/accept_ra': ra };
+      const values = {
+        'net.ipv4.ip_forward': '0',
+        'net.ipv6.conf.all.forwarding': '0',
+        'net/ipv6/conf/eth0/accept_ra': ra,
+      };
       const r = fakeSysctl(values);
       const prev = await enableForwarding(r, { uplink: 'eth0' });
       expect(prev.uplinkAcceptRa).toBeUndefined();

@@ -63,7 +63,8 @@ async function readSysctl(r: CommandRunner, key: string): Promise<string> {
     throw new SysctlError('sysctl-failed', `sysctl ${key}: ${(err as Error).message}`, { cause: err });
   }
   const value = out.trim();
-  if (!VALUE.test(value)) throw new SysctlError('sysctl-output', `sysctl ${key}: not an integer: ${JSON.stringify(value)}`);
+  if (!VALUE.test(value))
+    throw new SysctlError('sysctl-output', `sysctl ${key}: not an integer: ${JSON.stringify(value)}`);
   return value;
 }
 
