@@ -123,6 +123,9 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
     const refused = new Map(plan.refused.map((r) => [r.publicKey, r.reason]));
     const names = new Map(config.clients.map((c) => [formatKey(c.publicKey), c.name]));
     for (const r of plan.refused) log.warn({ event: 'lease-refused', client: names.get(r.publicKey), reason: r.reason }, 'no lease for client');
+    for (const o of plan.orphaned) {
+      log.warn({ event: 'lease-orphaned', publicKey: o.publicKey }, 'a released client lease no longer fits the pools and was dropped');
+    }
 
     const device = new Device({ privateKey: config.privateKey, random, mtu: config.mtu });
     const known = store.endpoints();
