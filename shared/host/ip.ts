@@ -19,6 +19,10 @@ function familyFlag(c: Cidr): string {
 /** Brings a link to the given MTU, addresses and routes, and up. */
 export async function applyLink(runner: CommandRunner, state: LinkState): Promise<void> {
   await runner.run('ip', ['link', 'set', 'dev', state.name, 'mtu', String(state.mtu)]);
+  // No automatic IPv6 link-local address: a tunnel peer would only see (and
+  // drop) router solicitations and MLD reports sent from it; like a WireGuard
+  // device, no multicast either.
+  await runner.run('ip', ['link', 'set', 'dev', state.name, 'addrgenmode', 'none', 'multicast', 'off']);
   for (const a of state.addresses) {
     // No duplicate address detection on a point-to-point tunnel: there is nobody to collide with.
     const extra = a.family === 6 ? ['nodad'] : [];
