@@ -18,7 +18,7 @@ import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs'
 import { dirname, resolve } from 'node:path';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
-import YAML from 'yaml';
+import YAML, { LineCounter } from 'yaml';
 import { ConfigError } from '../shared/config/wg-quick.js';
 import { CommandError, type CommandRunner } from '../shared/host/command.js';
 import { EndpointError, isV4Mapped, parseEndpoint as parseIoEndpoint } from '../shared/io/endpoint.js';
@@ -295,7 +295,8 @@ function normalizeGateway(raw: RawGateway, file: string): GatewayConfig {
       }
     }
     const first = listenSeen.get(listen.text);
-    if (first !== undefined) throw new FieldError(field, 'duplicate', `${listen.text} is listenAddresses[${first}] too`);
+    if (first !== undefined)
+      throw new FieldError(field, 'duplicate', `${listen.text} is listenAddresses[${first}] too`);
     listenSeen.set(listen.text, i);
     return listen.text;
   });
@@ -305,7 +306,11 @@ function normalizeGateway(raw: RawGateway, file: string): GatewayConfig {
     const checked = endpointField(raw.endpoint, 'endpoint');
     for (const pool of pools) {
       if (checked.address !== null && contains(pool.cidr, checked.address)) {
-        throw new FieldError('endpoint', 'conflict', `${formatIp(checked.address)} lies inside ${pool.field} ${formatCidr(pool.cidr)}`);
+        throw new FieldError(
+          'endpoint',
+          'conflict',
+          `${formatIp(checked.address)} lies inside ${pool.field} ${formatCidr(pool.cidr)}`,
+        );
       }
     }
     endpoint = checked.text;
@@ -356,24 +361,30 @@ function normalizeGateway(raw: RawGateway, file: string): GatewayConfig {
   const names = new Map<string, number>();
   const keys = new Map<string, number>();
   const fixed = new Map<string, string>();
-  for (const [i, rc] of (raw.clients ?? []).entries()) {
-    const at = `clients[${i}]`;
-    clients.push(
-      normalizeClient(rc, at, {
-        base,
-        names,
-        keys,
-        fixed,
-        index: i,
-        gatewayPublicKey: publicKey,
-        gatewayKey: handle,
-        ipv4Pool,
-        ipv4Gateway,
-        ipv6Pool,
-        ipv6Gateway,
-        leasePrefixLength,
-      }),
-    );
+  try {
+    for (const [i, rc] of (raw.clients ?? []).entries()) {
+      const at = `clients[${i}]`;
+      clients.push(
+        normalizeClient(rc, at, {
+          base,
+          names,
+          keys,
+          fixed,
+          index: i,
+          gatewayPublicKey: publicKey,
+          gatewayKey: handle,
+          ipv4Pool,
+          ipv4Gateway,
+          ipv6Pool,
+          ipv6Gateway,
+          leasePrefixLength,
+        }),
+      );
+    }
+  } catch (e) {
+    // No configuration comes out of this: the secrets read so far are not needed.
+    wipe(privateKey, ...clients.flatMap((c) => [c.presharedKey, c.privateKey]));
+    throw e;
   }
 
   return {
@@ -473,9 +484,14 @@ function normalizeClient(rc: RawClient, at: string, ctx: ClientContext): Gateway
   if (rc.privateKeyFile !== undefined) {
     const field = `${at}.privateKeyFile`;
     privateKeyFile = resolve(ctx.base, rc.privateKeyFile);
-    privateKey = readKeyFile(privateKeyFile, field);
+    try {
+      privateKey = readKeyFile(privateKeyFile, field);
+    } catch (e) {
+      wipe(presharedKey);
+      throw e;
+    }
     if (!equalConstantTime(publicKeyOf(privateKey), publicKey)) {
-      wipe(privateKey);
+      wipe(privateKey, presharedKey);
       throw new FieldError(
         field,
         'conflict',
@@ -582,11 +598,11 @@ export async function checkHost(
   if (addrs === null || addrs.error !== null || !Array.isArray(addrs.value)) {
     fail('', `cannot list the host's addresses: ${addrs?.error ?? 'unexpected output from ip'}`);
   } else {
-    for (const link of addrs.value as IpLink[]) {
-      if (link.ifname === config.interface) continue;
-      for (const info of link.addr_info ?? []) {
-        const cidr = hostPrefix(info.local, info.prefixlen);
-        if (cidr === null) continue;
+    for (const link of addrs.value as (IpLink | null)[]) {
+      if (typeof link !== 'object' || link === null || link.ifname === config.interface) continue;
+      for (const info of Array.isArray(link.addr_info) ? link.addr_info : []) {
+        const cidr = hostPrefix(info?.local, info?.prefixlen);
+        if (cidr === null || info === null) continue;
         for (const pool of pools) {
           if (overlaps(cidr, pool.cidr)) {
             fail(
@@ -604,8 +620,9 @@ export async function checkHost(
     if (routes === null || routes.error !== null || !Array.isArray(routes.value)) {
       fail('', `cannot list the host's routes: ${routes?.error ?? 'unexpected output from ip'}`);
     } else {
-      for (const route of routes.value as IpRoute[]) {
-        if (route.dev === config.interface || route.dst === undefined || route.dst === 'default') continue;
+      for (const route of routes.value as (IpRoute | null)[]) {
+        if (typeof route !== 'object' || route === null) continue;
+        if (route.dev === config.interface || typeof route.dst !== 'string' || route.dst === 'default') continue;
         let dst: Cidr;
         try {
           dst = parseCidr(route.dst);
@@ -632,7 +649,7 @@ interface IpLink {
   ifname?: string;
   link_type?: string;
   linkinfo?: { info_kind?: string };
-  addr_info?: { local?: string; prefixlen?: number }[];
+  addr_info?: ({ local?: string; prefixlen?: number } | null)[];
 }
 
 interface IpRoute {
@@ -662,8 +679,8 @@ async function ipJson(runner: CommandRunner, args: string[]): Promise<{ value: u
   }
 }
 
-function hostPrefix(local: string | undefined, prefixLength: number | undefined): Cidr | null {
-  if (local === undefined || prefixLength === undefined) return null;
+function hostPrefix(local: unknown, prefixLength: unknown): Cidr | null {
+  if (typeof local !== 'string' || typeof prefixLength !== 'number') return null;
   try {
     return parseCidr(`${local}/${prefixLength}`);
   } catch {
@@ -695,10 +712,11 @@ export function parseYamlDocument<S extends TSchema>(
   schema: S,
   wrap: (e: FieldError, line?: number) => Error,
 ): Static<S> {
-  const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: false, strict: true });
+  const lineCounter = new LineCounter();
+  const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: false, strict: true, lineCounter });
   const syntax = doc.errors[0];
   if (syntax !== undefined) {
-    const line = syntax.linePos?.[0].line ?? 0;
+    const line = lineCounter.linePos(syntax.pos[0]).line;
     const sourceLine = line > 0 ? (text.split(/\r?\n/)[line - 1] ?? '') : '';
     const hint = /\[[0-9A-Fa-f:.]*\]:\d/.test(sourceLine)
       ? ' (write an [IPv6]:port endpoint in quotes: "[2001:db8::1]:51820")'
@@ -742,7 +760,7 @@ function schemaProblem(e: ValueError): FieldError {
         .slice(e.path.lastIndexOf('/') + 1)
         .replace(/~1/g, '/')
         .replace(/~0/g, '~');
-      const near = known.find((k) => k.toLowerCase() === name.toLowerCase() || editDistance(k, name) <= 2);
+      const near = closest(name, known);
       return new FieldError(
         field,
         'unknown-field',
@@ -811,6 +829,21 @@ function describeValue(value: unknown): string {
   if (value instanceof Uint8Array) return 'binary data';
   if (value instanceof Date) return 'a date';
   return 'a mapping';
+}
+
+/** The known field a misspelt one most likely means, if any is close enough. */
+function closest(name: string, known: string[]): string | undefined {
+  const allowed = Math.max(2, Math.floor(name.length / 2));
+  let best: string | undefined;
+  let bestDistance = allowed + 1;
+  for (const k of known) {
+    const d = editDistance(k, name);
+    if (d < bestDistance) {
+      best = k;
+      bestDistance = d;
+    }
+  }
+  return best;
 }
 
 function editDistance(a: string, b: string): number {
@@ -980,29 +1013,28 @@ export function uniqueList<T extends Uint8Array | Cidr>(
   });
 }
 
-/** Ranges a tunnel pool or tunnel route must stay out of. */
-const SPECIAL: Cidr[] = [
-  '0.0.0.0/8',
-  '127.0.0.0/8',
-  '169.254.0.0/16',
-  '224.0.0.0/4',
-  '240.0.0.0/4',
-  '::/8', // unspecified, loopback, IPv4-mapped
-  'fe80::/10',
-  'ff00::/8',
-  '200::/7', // Yggdrasil: routing it into a tunnel cuts the mesh under it
-].map((t) => parseCidr(t));
-
+/** Ranges a tunnel pool or a tunnel route must stay out of, and why. */
+const SPECIAL: { cidr: Cidr; why: string }[] = [
+  ['0.0.0.0/8', 'this-network addresses'],
+  ['127.0.0.0/8', 'loopback'],
+  ['169.254.0.0/16', 'link-local'],
+  ['224.0.0.0/4', 'multicast'],
+  ['240.0.0.0/4', 'reserved'],
+  ['::/8', 'loopback, unspecified and IPv4-mapped addresses'],
+  ['fe80::/10', 'link-local'],
+  ['ff00::/8', 'multicast'],
+  ['200::/7', 'Yggdrasil: tunnelling it would cut the mesh the tunnel runs over'],
+].map(([text, why]) => ({ cidr: parseCidr(text!), why: why! }));
 /** The unique local range of RFC 4193 with L = 1 (fc00::/8 is cjdns's). */
 export const ULA: Cidr = parseCidr('fd00::/8');
 
 export function refuseSpecial(cidr: Cidr, field: string, what: string): void {
   for (const special of SPECIAL) {
-    if (overlaps(cidr, special)) {
+    if (overlaps(cidr, special.cidr)) {
       throw new FieldError(
         field,
         'conflict',
-        `${formatCidr(cidr)} overlaps ${formatCidr(special)}, which cannot be ${what}`,
+        `${formatCidr(cidr)} overlaps ${formatCidr(special.cidr)} (${special.why}), which cannot be ${what}`,
       );
     }
   }
@@ -1016,7 +1048,8 @@ export interface CheckedEndpoint {
   address: Uint8Array | null;
 }
 
-const DNS_NAME = /^(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+const DNS_NAME =
+  /^(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 
 /**
  * `host:port` or `[IPv6]:port` (a link-local address may carry a %zone); host
@@ -1028,6 +1061,13 @@ export function endpointField(text: string, field: string): CheckedEndpoint {
   const anyZone = { ifindex: (name: string) => (IFNAME.test(name) ? 1 : undefined) };
   try {
     const ep = parseIoEndpoint(s, anyZone);
+    if (s.startsWith('[') && isV4Mapped(ep.address)) {
+      throw new FieldError(
+        field,
+        'invalid',
+        'brackets are only for IPv6 addresses (192.0.2.1:51820, [2001:db8::1]:51820)',
+      );
+    }
     return { text: s, address: isV4Mapped(ep.address) ? ep.address.slice(12) : ep.address };
   } catch (e) {
     if (!(e instanceof EndpointError)) throw e;
@@ -1037,8 +1077,11 @@ export function endpointField(text: string, field: string): CheckedEndpoint {
       if (DNS_NAME.test(host) && !/^[0-9.]+$/.test(host)) return { text: s, address: null };
       throw new FieldError(field, 'invalid', `${show(host)} is neither an IP address nor a DNS name`);
     }
-    const message = LOOKS_LIKE_KEY.test(e.message) ? 'not host:port or [IPv6]:port' : e.message;
-    throw new FieldError(field, 'invalid', `${message} (host:port or [IPv6]:port)`);
+    const unbracketedIpv6 = !s.startsWith('[') && s.split(':').length > 2;
+    if (e.code === 'syntax' && !unbracketedIpv6) {
+      throw new FieldError(field, 'invalid', `${show(s)} is not host:port or [IPv6]:port`);
+    }
+    throw new FieldError(field, 'invalid', LOOKS_LIKE_KEY.test(e.message) ? 'not host:port or [IPv6]:port' : e.message);
   }
 }
 

@@ -117,6 +117,8 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
 
   try {
     const pools = poolsOf(config, store);
+    // A generated ULA pool is known only now: check it against the host too.
+    if (config.ipv6.pool === null) await checkHost(config, runner, { ipv6Pool: pools.ipv6 });
     const gw = gatewayAddresses(pools);
     const plan = leasesFor(config, store, pools, Date.now());
     const byKey = new Map(plan.leases.map((l) => [l.publicKey, l]));

@@ -1,0 +1,222 @@
+// Client agent configuration: the happy path with defaults, and one test per kind of
+// mistake, each asserting the one-line message names the file and the field and
+// holds no secret.
+
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { formatCidr } from '../shared/wireguard/allowed-ips.js';
+import {
+  formatKey,
+  generatePresharedKeyText,
+  generatePrivateKeyText,
+  publicKeyText,
+} from '../shared/wireguard/keys.js';
+import type { ConfigErrorCode } from '../gateway/config.js';
+import { ClientConfigError, loadClientConfig } from './config.js';
+
+const random = (n: number): Uint8Array => randomBytes(n);
+
+let dir: string;
+let keyFile: string;
+let privateKey: string;
+let publicKey: string;
+let pskFile: string;
+let psk: string;
+let gatewayPublic: string;
+const secrets: string[] = [];
+let fileCounter = 0;
+
+function writeKey(name: string, text: string, mode = 0o600): string {
+  const path = join(dir, name);
+  writeFileSync(path, `${text}\n`, { mode });
+  chmodSync(path, mode);
+  return path;
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'mg-clconf-'));
+  privateKey = generatePrivateKeyText(random);
+  publicKey = publicKeyText(privateKey);
+  keyFile = writeKey('client.key', privateKey);
+  psk = generatePresharedKeyText(random);
+  pskFile = writeKey('gw.psk', psk);
+  const gw = generatePrivateKeyText(random);
+  gatewayPublic = publicKeyText(gw);
+  secrets.push(privateKey, psk, gw);
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function base(extra: Record<string, unknown> = {}, gateway: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    privateKeyFile: keyFile,
+    gateway: { publicKey: gatewayPublic, endpoint: '192.0.2.1:51820', ...gateway },
+    ...extra,
+  };
+}
+
+function writeConfig(content: string | Record<string, unknown>): string {
+  const file = join(dir, `client-${++fileCounter}.yaml`);
+  writeFileSync(file, typeof content === 'string' ? content : YAML.stringify(content));
+  return file;
+}
+
+function fails(
+  content: string | Record<string, unknown>,
+  field: string,
+  code: ConfigErrorCode,
+  pattern?: RegExp,
+): string {
+  const file = writeConfig(content);
+  let error: unknown;
+  try {
+    loadClientConfig(file);
+  } catch (e) {
+    error = e;
+  }
+  expect(error).toBeInstanceOf(ClientConfigError);
+  const e = error as ClientConfigError;
+  expect({ field: e.field, code: e.code }).toEqual({ field, code });
+  expect(e.message.startsWith(field === '' ? file : `${file}: ${field}: `)).toBe(true);
+  expect(e.message).not.toContain('\n');
+  for (const secret of secrets) expect(e.message).not.toContain(secret);
+  if (pattern !== undefined) expect(e.message).toMatch(pattern);
+  return e.message;
+}
+
+describe('loadClientConfig: happy path', () => {
+  it('fills the defaults into a minimal configuration', () => {
+    const file = writeConfig(base());
+    const c = loadClientConfig(file);
+    expect(c.file).toBe(file);
+    expect(formatKey(c.privateKey)).toBe(privateKey);
+    expect(formatKey(c.publicKey)).toBe(publicKey);
+    expect(c.privateKeyFile).toBe(keyFile);
+    expect(c.interface).toBe('mgc0');
+    expect(formatKey(c.gateway.publicKey)).toBe(gatewayPublic);
+    expect(c.gateway.endpoint).toBe('192.0.2.1:51820');
+    expect(c.gateway.presharedKey).toBeNull();
+    expect(c.gateway.presharedKeyFile).toBeNull();
+    expect(c.persistentKeepalive).toBe(25);
+    expect(c.routes).toEqual([]);
+  });
+
+  it('reads a full configuration, with paths relative to the file', () => {
+    const c = loadClientConfig(
+      writeConfig(`privateKeyFile: client.key
+interface: mgc7
+gateway:
+  publicKey: "${gatewayPublic}"
+  endpoint: "[200:1234:5678::1]:51820"   # a Yggdrasil address
+  presharedKeyFile: gw.psk
+persistentKeepalive: 0
+routes: [198.51.100.0/24, "2001:db8::/32", 203.0.113.7]
+`),
+    );
+    expect(c.privateKeyFile).toBe(keyFile);
+    expect(c.interface).toBe('mgc7');
+    expect(c.gateway.endpoint).toBe('[200:1234:5678::1]:51820');
+    expect(formatKey(c.gateway.presharedKey!)).toBe(psk);
+    expect(c.gateway.presharedKeyFile).toBe(pskFile);
+    expect(c.persistentKeepalive).toBe(0);
+    expect(c.routes.map(formatCidr)).toEqual(['198.51.100.0/24', '2001:db8::/32', '203.0.113.7/32']);
+  });
+
+  it('accepts a DNS name, a cjdns address, and a link-local address with a zone', () => {
+    for (const endpoint of ['gw.example.net:51820', '[fc12:3456::1]:51820', '[fe80::1%wlan0]:51820']) {
+      expect(loadClientConfig(writeConfig(base({}, { endpoint }))).gateway.endpoint).toBe(endpoint);
+    }
+  });
+});
+
+describe('loadClientConfig: mistakes', () => {
+  it('bad YAML', () => {
+    fails('gateway: {publicKey: x\n', '', 'syntax', /:\d+: YAML syntax: /);
+    fails(`privateKeyFile: ${keyFile}\ngateway:\n  endpoint: [2001:db8::1]:51820\n`, '', 'syntax', /in quotes/);
+  });
+
+  it('a missing required field', () => {
+    fails({}, 'privateKeyFile', 'missing', /required, but missing/);
+    fails({ privateKeyFile: keyFile }, 'gateway', 'missing');
+    fails({ privateKeyFile: keyFile, gateway: { publicKey: gatewayPublic } }, 'gateway.endpoint', 'missing');
+    fails({ privateKeyFile: keyFile, gateway: { endpoint: '192.0.2.1:51820' } }, 'gateway.publicKey', 'missing');
+  });
+
+  it('a wrong type', () => {
+    fails(base({ persistentKeepalive: '25' }), 'persistentKeepalive', 'type', /whole number from 0 to 65535, got text/);
+    fails(base({ routes: '198.51.100.0/24' }), 'routes', 'type', /must be a list/);
+    fails(base({ gateway: 'gw.example.net:51820' }), 'gateway', 'type', /must be a mapping/);
+    fails(base({ interface: 7 }), 'interface', 'type', /must be text/);
+  });
+
+  it('an unknown field', () => {
+    fails(base({ keepalive: 25 }), 'keepalive', 'unknown-field');
+    fails(base({}, { pubkey: gatewayPublic }), 'gateway.pubkey', 'unknown-field', /did you mean publicKey\?/);
+    fails(base({ privateKey: privateKey }), 'privateKey', 'unknown-field');
+  });
+
+  it('a bad key', () => {
+    fails(base({}, { publicKey: 'not a key' }), 'gateway.publicKey', 'invalid', /not a WireGuard key/);
+    const m = fails(base({}, { publicKey: privateKey.slice(0, 40) }), 'gateway.publicKey', 'invalid');
+    expect(m).not.toContain(privateKey.slice(0, 40));
+    fails(base({}, { publicKey: publicKey }), 'gateway.publicKey', 'conflict', /this client's own public key/);
+    const lowOrder = new Uint8Array(32);
+    lowOrder[0] = 1;
+    fails(base({}, { publicKey: formatKey(lowOrder) }), 'gateway.publicKey', 'invalid', /low-order/);
+  });
+
+  it('an unreadable or too open key file', () => {
+    fails(base({ privateKeyFile: join(dir, 'nope.key') }), 'privateKeyFile', 'key-file', /no such file/);
+    const open = writeKey('open.key', privateKey, 0o604);
+    fails(base({ privateKeyFile: open }), 'privateKeyFile', 'key-file', new RegExp(`${open} has mode 0604`));
+    const openPsk = writeKey('open.psk', psk, 0o660);
+    fails(base({}, { presharedKeyFile: openPsk }), 'gateway.presharedKeyFile', 'key-file', /mode 0660/);
+    const bad = writeKey('bad.psk', 'hello');
+    fails(base({}, { presharedKeyFile: bad }), 'gateway.presharedKeyFile', 'key-file', /does not hold a WireGuard key/);
+  });
+
+  it('a bad endpoint', () => {
+    fails(base({}, { endpoint: '192.0.2.1' }), 'gateway.endpoint', 'invalid', /host:port/);
+    fails(base({}, { endpoint: '200:1234::1:51820' }), 'gateway.endpoint', 'invalid', /brackets/);
+    fails(base({}, { endpoint: '192.0.2.1:99999' }), 'gateway.endpoint', 'invalid', /port/);
+    fails(
+      base({}, { endpoint: '-bad-.example:51820' }),
+      'gateway.endpoint',
+      'invalid',
+      /neither an IP address nor a DNS name/,
+    );
+  });
+
+  it('routes: "default" and default prefixes are refused for now', () => {
+    fails(base({ routes: ['198.51.100.0/24', 'default'] }), 'routes[1]', 'invalid', /"default" .* not supported yet/);
+    fails(base({ routes: ['0.0.0.0/0'] }), 'routes[0]', 'invalid', /default route/);
+    fails(base({ routes: ['::/0'] }), 'routes[0]', 'invalid', /default route/);
+  });
+
+  it('routes: bad, duplicated, looping or special prefixes', () => {
+    fails(base({ routes: ['198.51.100.0/33'] }), 'routes[0]', 'invalid', /not an IP prefix/);
+    fails(
+      base({ routes: ['198.51.100.1/24'] }),
+      'routes[0]',
+      'invalid',
+      /host bits set \(did you mean 198\.51\.100\.0\/24\?\)/,
+    );
+    fails(base({ routes: ['198.51.100.0/24', '198.51.100.0/24'] }), 'routes[1]', 'duplicate');
+    fails(base({ routes: ['192.0.2.0/24'] }), 'routes[0]', 'conflict', /contains the gateway's endpoint/);
+    fails(base({ routes: ['200::/8'] }, { endpoint: '[200:1::1]:51820' }), 'routes[0]', 'conflict', /Yggdrasil/);
+    fails(base({ routes: ['127.0.0.0/8'] }), 'routes[0]', 'conflict', /loopback/);
+    fails(base({ routes: ['ff02::/16'] }), 'routes[0]', 'conflict', /multicast/);
+  });
+
+  it('out-of-range numbers and bad names', () => {
+    fails(base({ persistentKeepalive: 65536 }), 'persistentKeepalive', 'range', /from 0 to 65535, got 65536/);
+    fails(base({ persistentKeepalive: -1 }), 'persistentKeepalive', 'range');
+    fails(base({ interface: 'a-name-that-is-too-long' }), 'interface', 'invalid', /not an interface name/);
+  });
+});

@@ -1,0 +1,181 @@
+// The client agent's configuration file (docs/client-config.md): read,
+// checked and normalized before the agent touches the host.
+//
+//   file → YAML → TypeBox schema → semantic checks (keys, endpoint, routes) → ClientConfig
+//
+// Errors are ClientConfigError, one line: "<file>: <field path>: <what is
+// wrong>", never with a key in it (the field helpers are gateway/config.ts's).
+
+import { dirname, resolve } from 'node:path';
+import { Type, type Static } from '@sinclair/typebox';
+import { ConfigError } from '../shared/config/wg-quick.js';
+import { formatCidr, type Cidr } from '../shared/wireguard/allowed-ips.js';
+import { dh, equalConstantTime, publicKeyOf, wipe } from '../shared/wireguard/crypto.js';
+import {
+  contains,
+  endpointField,
+  FieldError,
+  interfaceName,
+  keyField,
+  parseYamlDocument,
+  readConfigText,
+  readKeyFile,
+  refuseSpecial,
+  strictPrefix,
+  uniqueList,
+  type ConfigErrorCode,
+} from '../gateway/config.js';
+
+export class ClientConfigError extends ConfigError {
+  constructor(
+    file: string,
+    readonly field: string,
+    readonly code: ConfigErrorCode,
+    readonly problem: string,
+    line = 0,
+  ) {
+    super(file, line, field === '' ? problem : `${field}: ${problem}`);
+  }
+}
+
+/** The agent's configuration with defaults filled in. Holds the private key: never log it whole. */
+export interface ClientConfig {
+  /** The configuration file as given, for messages. */
+  file: string;
+  privateKey: Uint8Array;
+  publicKey: Uint8Array;
+  /** Absolute (relative paths are resolved against the configuration file's folder). */
+  privateKeyFile: string;
+  /** The TUN device. */
+  interface: string;
+  gateway: {
+    publicKey: Uint8Array;
+    /** host:port or [IPv6]:port as written; a DNS name is resolved by the agent. */
+    endpoint: string;
+    presharedKey: Uint8Array | null;
+    presharedKeyFile: string | null;
+  };
+  /** Seconds; 0 = off. */
+  persistentKeepalive: number;
+  /** Destinations routed into the tunnel once the lease is up. */
+  routes: Cidr[];
+}
+
+export const CLIENT_DEFAULTS = {
+  interface: 'mgc0',
+  persistentKeepalive: 25,
+} as const;
+
+const MAX_ROUTES = 256;
+const Text = Type.String({ minLength: 1 });
+
+const ClientSchema = Type.Object(
+  {
+    privateKeyFile: Text,
+    interface: Type.Optional(Text),
+    gateway: Type.Object(
+      {
+        publicKey: Text,
+        endpoint: Text,
+        presharedKeyFile: Type.Optional(Text),
+      },
+      { additionalProperties: false },
+    ),
+    persistentKeepalive: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+    routes: Type.Optional(Type.Array(Text, { maxItems: MAX_ROUTES })),
+  },
+  { additionalProperties: false },
+);
+type RawClient = Static<typeof ClientSchema>;
+
+/** Reads, checks and normalizes a client agent configuration file. Throws ClientConfigError. */
+export function loadClientConfig(file: string): ClientConfig {
+  return parseClientConfig(readConfigText(file, wrapClient(file)), file);
+}
+
+/** Checks and normalizes the text of a client configuration; relative paths are resolved against `file`'s folder. */
+export function parseClientConfig(text: string, file: string): ClientConfig {
+  const wrap = wrapClient(file);
+  const raw = parseYamlDocument(text, ClientSchema, wrap);
+  try {
+    return normalizeClient(raw, file);
+  } catch (e) {
+    if (e instanceof FieldError) throw wrap(e);
+    throw e;
+  }
+}
+
+function wrapClient(file: string): (e: FieldError, line?: number) => ClientConfigError {
+  return (e, line = 0) => new ClientConfigError(file, e.field, e.code, e.problem, line);
+}
+
+function normalizeClient(raw: RawClient, file: string): ClientConfig {
+  const base = dirname(file);
+  const iface = interfaceName(raw.interface ?? CLIENT_DEFAULTS.interface, 'interface');
+  const gatewayPublicKey = keyField(raw.gateway.publicKey, 'gateway.publicKey');
+  const endpoint = endpointField(raw.gateway.endpoint, 'gateway.endpoint');
+
+  const routes = uniqueList(raw.routes ?? [], 'routes', (text, field) => {
+    if (text.trim().toLowerCase() === 'default') {
+      throw new FieldError(
+        field,
+        'invalid',
+        '"default" (all traffic through the gateway) is not supported yet; list the destinations to route, e.g. 198.51.100.0/24',
+      );
+    }
+    const cidr = strictPrefix(text, field, { requireLength: false });
+    if (cidr.prefixLength === 0) {
+      throw new FieldError(
+        field,
+        'invalid',
+        `${formatCidr(cidr)} is a default route, which is not supported yet; list the destinations to route`,
+      );
+    }
+    refuseSpecial(cidr, field, 'routed into the tunnel');
+    if (endpoint.address !== null && contains(cidr, endpoint.address)) {
+      throw new FieldError(
+        field,
+        'conflict',
+        `${formatCidr(cidr)} contains the gateway's endpoint ${endpoint.text} (the tunnel's own packets would loop into it)`,
+      );
+    }
+    return cidr;
+  });
+
+  const privateKeyFile = resolve(base, raw.privateKeyFile);
+  const privateKey = readKeyFile(privateKeyFile, 'privateKeyFile');
+  const publicKey = publicKeyOf(privateKey);
+  if (equalConstantTime(publicKey, gatewayPublicKey)) {
+    wipe(privateKey);
+    throw new FieldError('gateway.publicKey', 'conflict', "is this client's own public key (from privateKeyFile)");
+  }
+  const shared = dh(privateKey, gatewayPublicKey);
+  if (shared === null) {
+    wipe(privateKey);
+    throw new FieldError('gateway.publicKey', 'invalid', 'is a low-order point: no handshake with it can succeed');
+  }
+  wipe(shared);
+
+  let presharedKey: Uint8Array | null = null;
+  let presharedKeyFile: string | null = null;
+  if (raw.gateway.presharedKeyFile !== undefined) {
+    presharedKeyFile = resolve(base, raw.gateway.presharedKeyFile);
+    try {
+      presharedKey = readKeyFile(presharedKeyFile, 'gateway.presharedKeyFile');
+    } catch (e) {
+      wipe(privateKey);
+      throw e;
+    }
+  }
+
+  return {
+    file,
+    privateKey,
+    publicKey,
+    privateKeyFile,
+    interface: iface,
+    gateway: { publicKey: gatewayPublicKey, endpoint: endpoint.text, presharedKey, presharedKeyFile },
+    persistentKeepalive: raw.persistentKeepalive ?? CLIENT_DEFAULTS.persistentKeepalive,
+    routes,
+  };
+}

@@ -1,0 +1,792 @@
+// Gateway configuration: one test per kind of mistake (each asserting the one-line
+// message names the file and the field, and holds no secret), the happy path with
+// defaults, and checkHost against canned `ip -j` output (recorded from iproute2 6.1
+// in a test namespace, on documentation addresses).
+
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { CommandError, RecordingRunner } from '../shared/host/command.js';
+import { formatCidr, formatIp, parseCidr, parseIp } from '../shared/wireguard/allowed-ips.js';
+import {
+  formatKey,
+  generatePresharedKeyText,
+  generatePrivateKeyText,
+  parseKey,
+  publicKeyText,
+} from '../shared/wireguard/keys.js';
+import {
+  checkHost,
+  contains,
+  firstHost,
+  GatewayConfigError,
+  lastAddress,
+  loadGatewayConfig,
+  overlaps,
+  type ConfigErrorCode,
+  type GatewayConfig,
+} from './config.js';
+
+const random = (n: number): Uint8Array => randomBytes(n);
+
+let dir: string;
+let gatewayKeyFile: string;
+let gatewayPrivate: string;
+let gatewayPublic: string;
+let alicePrivate: string;
+let alicePublic: string;
+let aliceKeyFile: string;
+let alicePskFile: string;
+let alicePsk: string;
+let bobPublic: string;
+let carolPublic: string;
+/** Every secret written by the tests: none may appear in any message. */
+const secrets: string[] = [];
+let fileCounter = 0;
+
+function keyPair(): { priv: string; pub: string } {
+  const priv = generatePrivateKeyText(random);
+  secrets.push(priv);
+  return { priv, pub: publicKeyText(priv) };
+}
+
+function writeKey(name: string, text: string, mode = 0o600): string {
+  const path = join(dir, name);
+  writeFileSync(path, `${text}\n`, { mode });
+  chmodSync(path, mode);
+  return path;
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'mg-gwconf-'));
+  const gw = keyPair();
+  gatewayPrivate = gw.priv;
+  gatewayPublic = gw.pub;
+  gatewayKeyFile = writeKey('gateway.key', gatewayPrivate);
+  const alice = keyPair();
+  alicePrivate = alice.priv;
+  alicePublic = alice.pub;
+  aliceKeyFile = writeKey('alice.key', alicePrivate);
+  alicePsk = generatePresharedKeyText(random);
+  secrets.push(alicePsk);
+  alicePskFile = writeKey('alice.psk', alicePsk);
+  bobPublic = keyPair().pub;
+  carolPublic = keyPair().pub;
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A minimal valid configuration as data, with overrides. */
+function base(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { privateKeyFile: gatewayKeyFile, uplink: 'eth0', ...extra };
+}
+
+function client(name: string, publicKey: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { name, publicKey, ...extra };
+}
+
+function writeConfig(content: string | Record<string, unknown>): string {
+  const file = join(dir, `gateway-${++fileCounter}.yaml`);
+  writeFileSync(file, typeof content === 'string' ? content : YAML.stringify(content));
+  return file;
+}
+
+/** Loads `content` and expects a GatewayConfigError on `field` with `code`; returns the message. */
+function fails(
+  content: string | Record<string, unknown>,
+  field: string,
+  code: ConfigErrorCode,
+  pattern?: RegExp,
+): string {
+  const file = writeConfig(content);
+  let error: unknown;
+  try {
+    loadGatewayConfig(file);
+  } catch (e) {
+    error = e;
+  }
+  expect(error).toBeInstanceOf(GatewayConfigError);
+  const e = error as GatewayConfigError;
+  expect({ field: e.field, code: e.code, message: e.message }).toMatchObject({ field, code });
+  expect(e.message.startsWith(field === '' ? `${file}` : `${file}: ${field}: `)).toBe(true);
+  expect(e.message).not.toContain('\n');
+  for (const secret of secrets) expect(e.message).not.toContain(secret);
+  if (pattern !== undefined) expect(e.message).toMatch(pattern);
+  return e.message;
+}
+
+describe('loadGatewayConfig: happy path', () => {
+  it('fills every default into a minimal configuration', () => {
+    const file = writeConfig(base());
+    const c = loadGatewayConfig(file);
+    expect(c.file).toBe(file);
+    expect(formatKey(c.privateKey)).toBe(gatewayPrivate);
+    expect(formatKey(c.publicKey)).toBe(gatewayPublic);
+    expect(c.privateKeyFile).toBe(gatewayKeyFile);
+    expect(c.listenPort).toBe(51820);
+    expect(c.listenAddresses).toEqual([]);
+    expect(c.endpoint).toBeNull();
+    expect(c.uplink).toBe('eth0');
+    expect(c.interface).toBe('mg0');
+    expect(c.mtu).toBe(1420);
+    expect(formatCidr(c.ipv4Pool)).toBe('100.64.0.0/16');
+    expect(formatIp(c.ipv4Gateway)).toBe('100.64.0.1');
+    expect(c.ipv6).toEqual({ mode: 'nat66', pool: null, leasePrefixLength: 128 });
+    expect(c.dns).toEqual([]);
+    expect(c.leaseLifetime).toBe(3600);
+    expect(c.stateDir).toBe('/var/lib/meshgate');
+    expect(c.allowPrivate).toEqual([]);
+    expect(c.clients).toEqual([]);
+  });
+
+  it('reads a full configuration into typed values', () => {
+    const text = `# a full gateway configuration
+privateKeyFile: gateway.key          # relative: next to this file
+listenPort: 51821
+listenAddresses: [192.0.2.1, "200:1234::1", "fe80::1%wlan0"]
+endpoint: "[2001:db8::1]:51821"
+uplink: eth1
+interface: mg7
+mtu: 1400
+ipv4Pool: 100.72.0.0/20
+ipv6:
+  mode: nat66
+  pool: fd12:3456:789a::/48
+  leasePrefixLength: 128
+dns: [100.72.0.1, 2001:db8::53]
+leaseLifetime: 600
+stateDir: state
+allowPrivate: [192.168.77.0/24, 192.168.77.10, "fe80::/10"]
+clients:
+  - name: alice
+    publicKey: "${alicePublic}"
+    presharedKeyFile: alice.psk
+    privateKeyFile: ${aliceKeyFile}
+    ipv4: 100.72.0.10
+    ipv6: fd12:3456:789a::10
+  - name: bob.phone_2-x
+    publicKey: ${bobPublic}
+`;
+    const c = loadGatewayConfig(writeConfig(text));
+    expect(c.privateKeyFile).toBe(gatewayKeyFile);
+    expect(c.listenPort).toBe(51821);
+    expect(c.listenAddresses).toEqual(['192.0.2.1', '200:1234::1', 'fe80::1%wlan0']);
+    expect(c.endpoint).toBe('[2001:db8::1]:51821');
+    expect(c.uplink).toBe('eth1');
+    expect(c.interface).toBe('mg7');
+    expect(c.mtu).toBe(1400);
+    expect(formatCidr(c.ipv4Pool)).toBe('100.72.0.0/20');
+    expect(formatIp(c.ipv4Gateway)).toBe('100.72.0.1');
+    expect(c.ipv6.mode).toBe('nat66');
+    expect(formatCidr(c.ipv6.pool!)).toBe('fd12:3456:789a::/48');
+    expect(c.ipv6.leasePrefixLength).toBe(128);
+    expect(c.dns.map(formatIp)).toEqual(['100.72.0.1', '2001:db8::53']);
+    expect(c.leaseLifetime).toBe(600);
+    expect(c.stateDir).toBe(join(dir, 'state'));
+    expect(c.allowPrivate.map(formatCidr)).toEqual(['192.168.77.0/24', '192.168.77.10/32', 'fe80::/10']);
+    expect(c.clients).toHaveLength(2);
+    const [alice, bob] = c.clients as [GatewayConfig['clients'][0], GatewayConfig['clients'][0]];
+    expect(alice.name).toBe('alice');
+    expect(formatKey(alice.publicKey)).toBe(alicePublic);
+    expect(formatKey(alice.presharedKey!)).toBe(alicePsk);
+    expect(alice.presharedKeyFile).toBe(alicePskFile);
+    expect(formatKey(alice.privateKey!)).toBe(alicePrivate);
+    expect(alice.privateKeyFile).toBe(aliceKeyFile);
+    expect(formatIp(alice.ipv4!)).toBe('100.72.0.10');
+    expect(formatIp(alice.ipv6!)).toBe('fd12:3456:789a::10');
+    expect(bob).toEqual({
+      name: 'bob.phone_2-x',
+      publicKey: parseKey(bobPublic),
+      presharedKey: null,
+      presharedKeyFile: null,
+      privateKey: null,
+      privateKeyFile: null,
+      ipv4: null,
+      ipv6: null,
+    });
+  });
+
+  it('accepts routed IPv6 with a prefix per client, and a DNS name endpoint', () => {
+    const c = loadGatewayConfig(
+      writeConfig(
+        base({
+          endpoint: 'gw.example.net:51820',
+          ipv6: { mode: 'routed', pool: '2001:db8:100::/56', leasePrefixLength: 64 },
+          clients: [client('alice', alicePublic, { ipv6: '2001:db8:100:5::' })],
+        }),
+      ),
+    );
+    expect(c.endpoint).toBe('gw.example.net:51820');
+    expect(c.ipv6.mode).toBe('routed');
+    expect(c.ipv6.leasePrefixLength).toBe(64);
+    expect(formatIp(c.clients[0]!.ipv6!)).toBe('2001:db8:100:5::');
+  });
+
+  it('treats an empty file as an empty mapping: the first required field is named', () => {
+    fails('', 'privateKeyFile', 'missing', /required, but missing/);
+    fails('# nothing yet\n', 'privateKeyFile', 'missing');
+  });
+});
+
+describe('loadGatewayConfig: mistakes', () => {
+  it('a file that cannot be read', () => {
+    const file = join(dir, 'absent.yaml');
+    expect(() => loadGatewayConfig(file)).toThrow(`${file}: cannot read the file: no such file`);
+    const sub = join(dir, 'a-directory.yaml');
+    mkdirSync(sub, { recursive: true });
+    expect(() => loadGatewayConfig(sub)).toThrow(`${sub}: cannot read the file: it is a directory`);
+  });
+
+  it('bad YAML, with the line', () => {
+    const file = writeConfig(`privateKeyFile: ${gatewayKeyFile}\nuplink: [eth0\n`);
+    expect(() => loadGatewayConfig(file)).toThrow(GatewayConfigError);
+    try {
+      loadGatewayConfig(file);
+    } catch (e) {
+      const err = e as GatewayConfigError;
+      expect(err.code).toBe('syntax');
+      expect(err.message).toMatch(new RegExp(`^${file.replace(/[.]/g, '\\.')}:\\d+: YAML syntax: `));
+      expect(err.message).not.toContain('\n');
+    }
+    fails('uplink: eth0\nuplink: eth1\n', '', 'syntax', /:2: YAML syntax: Map keys must be unique/);
+    fails('a: *undefined_anchor\n', '', 'syntax', /YAML/);
+    fails('---\nuplink: a\n---\nuplink: b\n', '', 'syntax', /multiple documents/);
+  });
+
+  it('an unquoted [IPv6]:port endpoint gets a hint', () => {
+    fails(
+      `privateKeyFile: ${gatewayKeyFile}\nuplink: eth0\nendpoint: [2001:db8::1]:51820\n`,
+      '',
+      'syntax',
+      /in quotes/,
+    );
+  });
+
+  it('a document that is not a mapping', () => {
+    fails('- a\n- b\n', '', 'type', /expected a mapping of settings/);
+    fails('just text\n', '', 'type', /got text/);
+  });
+
+  it('a missing required field', () => {
+    fails({ privateKeyFile: gatewayKeyFile }, 'uplink', 'missing', /required, but missing/);
+    fails(base({ clients: [{ name: 'alice' }] }), 'clients[0].publicKey', 'missing');
+    fails(base({ ipv6: { mode: 'routed' } }), 'ipv6.pool', 'missing', /routed/);
+  });
+
+  it('a wrong type', () => {
+    fails(base({ listenPort: '51820' }), 'listenPort', 'type', /whole number from 1 to 65535, got text/);
+    fails(base({ mtu: 1400.5 }), 'mtu', 'type', /whole number/);
+    fails(base({ ipv6: 5 }), 'ipv6', 'type', /must be a mapping/);
+    fails(base({ clients: { alice: 1 } }), 'clients', 'type', /must be a list, got a mapping/);
+    fails(base({ dns: '192.0.2.53' }), 'dns', 'type', /must be a list, got text/);
+    fails(base({ uplink: null }), 'uplink', 'type', /got an empty value/);
+    fails(base({ uplink: '' }), 'uplink', 'invalid', /must not be empty/);
+    fails(base({ clients: [client('alice', alicePublic, { ipv4: 42 })] }), 'clients[0].ipv4', 'type', /must be text/);
+    fails(base({ ipv6: { mode: 'nat44' } }), 'ipv6.mode', 'invalid', /one of "nat66", "routed"/);
+  });
+
+  it('an unknown field, with a suggestion when close to a real one', () => {
+    fails(base({ listenport: 1 }), 'listenport', 'unknown-field', /unknown field \(did you mean listenPort\?\)/);
+    fails(base({ ipv6: { prefix: 64 } }), 'ipv6.prefix', 'unknown-field');
+    fails(base({ clients: [client('alice', alicePublic, { pubkey: 'x' })] }), 'clients[0].pubkey', 'unknown-field');
+    // A secret pasted where it does not belong is never repeated.
+    fails(base({ privateKey: gatewayPrivate }), 'privateKey', 'unknown-field');
+    const msg = fails(base({ [alicePrivate]: 1 }), '[(a value that looks like a key, not shown)]', 'unknown-field');
+    expect(msg).not.toContain(alicePrivate);
+  });
+
+  it('a bad key', () => {
+    const m = fails(
+      base({ clients: [client('alice', alicePublic), client('bob', 'bm90IGEga2V5')] }),
+      'clients[1].publicKey',
+      'invalid',
+      /not a WireGuard key \(44 characters of base64/,
+    );
+    expect(m).not.toContain('bm90IGEga2V5');
+    fails(
+      base({ clients: [client('alice', 'A'.repeat(42) + 'B=')] }),
+      'clients[0].publicKey',
+      'invalid',
+      /not a WireGuard key/,
+    );
+    fails(
+      base({ clients: [client('alice', formatKey(new Uint8Array(32)))] }),
+      'clients[0].publicKey',
+      'invalid',
+      /all zeros/,
+    );
+    const lowOrder = new Uint8Array(32);
+    lowOrder[0] = 1; // u = 1 has order 4 on Curve25519: every shared secret is zero
+    fails(base({ clients: [client('alice', formatKey(lowOrder))] }), 'clients[0].publicKey', 'invalid', /low-order/);
+  });
+
+  it('an unreadable, too open, or wrong key file', () => {
+    const absent = join(dir, 'absent.key');
+    fails(
+      base({ privateKeyFile: absent }),
+      'privateKeyFile',
+      'key-file',
+      new RegExp(`cannot read ${absent}: no such file`),
+    );
+    const open = writeKey('open.key', gatewayPrivate, 0o644);
+    fails(
+      base({ privateKeyFile: open }),
+      'privateKeyFile',
+      'key-file',
+      new RegExp(`${open} has mode 0644: .*chmod 600`),
+    );
+    const groupOnly = writeKey('group.psk', alicePsk, 0o640);
+    fails(
+      base({ clients: [client('alice', alicePublic, { presharedKeyFile: groupOnly })] }),
+      'clients[0].presharedKeyFile',
+      'key-file',
+      /mode 0640/,
+    );
+    const garbage = writeKey('garbage.key', 'this is not a key');
+    fails(base({ privateKeyFile: garbage }), 'privateKeyFile', 'key-file', /does not hold a WireGuard key/);
+    const big = writeKey('big.key', 'A'.repeat(4096));
+    fails(base({ privateKeyFile: big }), 'privateKeyFile', 'key-file', /too large/);
+    fails(base({ privateKeyFile: dir }), 'privateKeyFile', 'key-file', /not a regular file/);
+    // A client's private key must belong to its public key.
+    fails(
+      base({ clients: [client('bob', bobPublic, { privateKeyFile: aliceKeyFile })] }),
+      'clients[0].privateKeyFile',
+      'conflict',
+      /private key of another public key/,
+    );
+  });
+
+  it("duplicate client names and keys, and the gateway's own key", () => {
+    fails(
+      base({
+        clients: [
+          client('alice', alicePublic),
+          client('bob', bobPublic),
+          client('carol', carolPublic),
+          client('bob', keyPair().pub),
+        ],
+      }),
+      'clients[3].name',
+      'duplicate',
+      /"bob" is used by clients\[1\] too/,
+    );
+    fails(
+      base({ clients: [client('alice', alicePublic), client('bob', alicePublic)] }),
+      'clients[1].publicKey',
+      'duplicate',
+      /is the key of clients\[0\] too/,
+    );
+    fails(
+      base({ clients: [client('gw', gatewayPublic)] }),
+      'clients[0].publicKey',
+      'conflict',
+      /gateway's own public key/,
+    );
+    fails(base({ clients: [client('alice smith', alicePublic)] }), 'clients[0].name', 'invalid', /not a client name/);
+    fails(base({ clients: [client('x'.repeat(33), alicePublic)] }), 'clients[0].name', 'invalid');
+    const m = fails(base({ clients: [client(alicePrivate, alicePublic)] }), 'clients[0].name', 'invalid');
+    expect(m).toContain('not shown');
+  });
+
+  it("fixed addresses: outside the pool, reserved, the gateway's, duplicated", () => {
+    const one = (extra: Record<string, unknown>) => base({ clients: [client('alice', alicePublic, extra)] });
+    fails(
+      one({ ipv4: '100.65.0.10' }),
+      'clients[0].ipv4',
+      'conflict',
+      /100\.65\.0\.10 is outside ipv4Pool 100\.64\.0\.0\/16/,
+    );
+    fails(one({ ipv4: '100.64.0.1' }), 'clients[0].ipv4', 'conflict', /gateway's own address/);
+    fails(one({ ipv4: '100.64.0.0' }), 'clients[0].ipv4', 'conflict', /network address/);
+    fails(one({ ipv4: '100.64.255.255' }), 'clients[0].ipv4', 'conflict', /broadcast address/);
+    fails(one({ ipv4: 'fd00::1' }), 'clients[0].ipv4', 'invalid', /not an IPv4 address/);
+    fails(one({ ipv4: '100.64.0.300' }), 'clients[0].ipv4', 'invalid', /"100\.64\.0\.300" is not an IPv4 address/);
+    fails(
+      base({
+        clients: [
+          client('alice', alicePublic, { ipv4: '100.64.0.10' }),
+          client('bob', bobPublic, { ipv4: '100.64.0.10' }),
+        ],
+      }),
+      'clients[1].ipv4',
+      'duplicate',
+      /100\.64\.0\.10 is the fixed address of clients\[0\] too/,
+    );
+    const v6 = (extra: Record<string, unknown>, leasePrefixLength = 128) =>
+      base({
+        ipv6: { pool: 'fd12:3456:789a::/48', leasePrefixLength },
+        clients: [client('alice', alicePublic, extra)],
+      });
+    fails(v6({ ipv6: 'fd12:3456:789b::10' }), 'clients[0].ipv6', 'conflict', /outside ipv6\.pool fd12:3456:789a::\/48/);
+    fails(v6({ ipv6: 'fd12:3456:789a::1' }), 'clients[0].ipv6', 'conflict', /gateway's own address/);
+    fails(
+      v6({ ipv6: 'fd12:3456:789a::5' }, 64),
+      'clients[0].ipv6',
+      'invalid',
+      /host bits set \(did you mean fd12:3456:789a::\?\)/,
+    );
+    fails(v6({ ipv6: 'fd12:3456:789a::' }, 64), 'clients[0].ipv6', 'conflict', /holds the gateway's own address/);
+    fails(
+      base({ clients: [client('alice', alicePublic, { ipv6: 'fd12:3456:789a::10' })] }),
+      'clients[0].ipv6',
+      'conflict',
+      /needs ipv6\.pool/,
+    );
+    fails(
+      base({
+        ipv6: { pool: 'fd12:3456:789a::/48' },
+        clients: [
+          client('alice', alicePublic, { ipv6: 'fd12:3456:789a::10' }),
+          client('bob', bobPublic, { ipv6: 'fd12:3456:789a:0::10' }),
+        ],
+      }),
+      'clients[1].ipv6',
+      'duplicate',
+    );
+  });
+
+  it('overlapping or misplaced pools and prefixes', () => {
+    fails(
+      base({ allowPrivate: ['192.168.77.0/24', '100.64.0.0/10'] }),
+      'allowPrivate[1]',
+      'conflict',
+      /100\.64\.0\.0\/10 overlaps ipv4Pool 100\.64\.0\.0\/16/,
+    );
+    fails(
+      base({ ipv6: { pool: 'fd12:3456:789a::/48' }, allowPrivate: ['fd12:3456:789a:1::/64'] }),
+      'allowPrivate[0]',
+      'conflict',
+      /overlaps ipv6\.pool/,
+    );
+    fails(base({ allowPrivate: ['fd00::/8'] }), 'allowPrivate[0]', 'conflict', /where the IPv6 pool is generated/);
+    fails(
+      base({ ipv6: { pool: '2001:db8::/48' } }),
+      'ipv6.pool',
+      'invalid',
+      /not a unique local prefix inside fd00::\/8/,
+    );
+    fails(base({ ipv6: { pool: 'fc00::/48' } }), 'ipv6.pool', 'invalid', /unique local/);
+    fails(base({ ipv6: { mode: 'routed', pool: '200:1::/48' } }), 'ipv6.pool', 'conflict', /Yggdrasil/);
+    fails(base({ ipv4Pool: '127.0.0.0/16' }), 'ipv4Pool', 'conflict', /loopback/);
+    fails(base({ ipv4Pool: '224.1.0.0/16' }), 'ipv4Pool', 'conflict', /multicast/);
+    fails(
+      base({ ipv4Pool: '100.64.0.5/16' }),
+      'ipv4Pool',
+      'invalid',
+      /host bits set \(did you mean 100\.64\.0\.0\/16\?\)/,
+    );
+    fails(base({ ipv4Pool: '100.64.0.0' }), 'ipv4Pool', 'invalid', /not a prefix/);
+    fails(base({ ipv4Pool: 'fd00::/48' }), 'ipv4Pool', 'invalid', /not an IPv4 prefix/);
+    fails(base({ ipv6: { pool: '100.64.0.0/16' } }), 'ipv6.pool', 'invalid', /not an IPv6 prefix/);
+    fails(base({ listenAddresses: ['100.64.3.3'] }), 'listenAddresses[0]', 'conflict', /inside ipv4Pool/);
+    fails(base({ endpoint: '100.64.0.1:51820' }), 'endpoint', 'conflict', /inside ipv4Pool/);
+    fails(
+      base({ dns: ['100.64.0.53'] }),
+      'dns[0]',
+      'conflict',
+      /client address in the pool; use the gateway's 100\.64\.0\.1/,
+    );
+  });
+
+  it('a bad endpoint', () => {
+    fails(base({ endpoint: 'gw.example.net' }), 'endpoint', 'invalid', /host:port/);
+    fails(base({ endpoint: '2001:db8::1:51820' }), 'endpoint', 'invalid', /needs brackets/);
+    fails(base({ endpoint: '192.0.2.1:70000' }), 'endpoint', 'invalid', /port/);
+    fails(base({ endpoint: '192.0.2.1:0' }), 'endpoint', 'invalid', /port/);
+    fails(
+      base({ endpoint: '192.0.2.300:51820' }),
+      'endpoint',
+      'invalid',
+      /"192\.0\.2\.300" is not an IPv4 or IPv6 address/,
+    );
+    fails(base({ endpoint: 'gw_1.example:51820' }), 'endpoint', 'invalid');
+    fails(base({ endpoint: '[192.0.2.1]:51820' }), 'endpoint', 'invalid', /brackets are only for IPv6/);
+    fails(base({ endpoint: '[2001:db8::1%eth0]:51820' }), 'endpoint', 'invalid', /zone/);
+  });
+
+  it('a bad address, CIDR or name', () => {
+    fails(base({ allowPrivate: ['192.168.77.0/33'] }), 'allowPrivate[0]', 'invalid', /not an IP prefix/);
+    fails(base({ allowPrivate: ['192.168.77.1/24'] }), 'allowPrivate[0]', 'invalid', /host bits set/);
+    fails(base({ allowPrivate: ['lan'] }), 'allowPrivate[0]', 'invalid', /"lan" is not an IP prefix/);
+    fails(
+      base({ allowPrivate: ['192.168.77.0/24', '192.168.77.0/24'] }),
+      'allowPrivate[1]',
+      'duplicate',
+      /allowPrivate\[0\]/,
+    );
+    fails(base({ dns: ['dns.example'] }), 'dns[0]', 'invalid', /not an IP address/);
+    fails(base({ dns: ['192.0.2.53', '192.0.2.53'] }), 'dns[1]', 'duplicate');
+    fails(base({ listenAddresses: ['192.0.2.1%eth0'] }), 'listenAddresses[0]', 'invalid', /link-local/);
+    fails(base({ listenAddresses: ['192.0.2.1', '192.0.2.1'] }), 'listenAddresses[1]', 'duplicate');
+    fails(base({ interface: 'mg0-much-too-long' }), 'interface', 'invalid', /not an interface name/);
+    fails(base({ uplink: 'eth 0' }), 'uplink', 'invalid');
+    fails(base({ interface: 'eth0' }), 'interface', 'conflict', /also the uplink/);
+  });
+
+  it('out-of-range numbers and sizes', () => {
+    fails(base({ mtu: 10000 }), 'mtu', 'range', /from 1280 to 9000, got 10000/);
+    fails(base({ mtu: 1000 }), 'mtu', 'range', /from 1280 to 9000/);
+    fails(base({ listenPort: 0 }), 'listenPort', 'range', /from 1 to 65535, got 0/);
+    fails(base({ listenPort: 65536 }), 'listenPort', 'range');
+    fails(base({ leaseLifetime: 30 }), 'leaseLifetime', 'range', /from 60 to 604800/);
+    fails(base({ leaseLifetime: 604801 }), 'leaseLifetime', 'range');
+    fails(base({ ipv4Pool: '100.64.0.0/31' }), 'ipv4Pool', 'range', /\/8 to \/30, got \/31/);
+    fails(base({ ipv4Pool: '100.0.0.0/7' }), 'ipv4Pool', 'range');
+    fails(base({ ipv6: { pool: 'fd12:3456:789a::/64', leasePrefixLength: 64 } }), 'ipv6.pool', 'range', /\/63/);
+    fails(base({ ipv6: { leasePrefixLength: 96 } }), 'ipv6.leasePrefixLength', 'invalid', /one of 128, 64, got 96/);
+    fails(base({ dns: Array.from({ length: 9 }, (_, i) => `192.0.2.${i + 1}`) }), 'dns', 'range', /at most 8/);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// checkHost
+
+/** `ip -j` answers recorded in a namespace: uplink eth0 (192.0.2.2/24, 2001:db8:1::2/64), a stale TUN mg0. */
+const LINK_ETH0 =
+  '[{"ifindex":6,"link_index":2,"ifname":"eth0","flags":["BROADCAST","MULTICAST","UP","LOWER_UP"],"mtu":1500,"qdisc":"noqueue","operstate":"UP","linkmode":"DEFAULT","group":"default","txqlen":1000,"link_type":"ether","address":"a2:4f:89:9f:51:0c","broadcast":"ff:ff:ff:ff:ff:ff","link_netnsid":0}]';
+const LINK_MG0_TUN =
+  '[{"ifindex":2,"ifname":"mg0","flags":["POINTOPOINT","MULTICAST","NOARP"],"mtu":1500,"qdisc":"noop","operstate":"DOWN","linkmode":"DEFAULT","group":"default","txqlen":500,"link_type":"none","promiscuity":0,"allmulti":0,"min_mtu":68,"max_mtu":65535,"linkinfo":{"info_kind":"tun","info_data":{"type":"tun","pi":false,"vnet_hdr":false,"multi_queue":false,"persist":true}},"inet6_addr_gen_mode":"eui64","num_tx_queues":1,"num_rx_queues":1}]';
+const LINK_MG0_VETH =
+  '[{"ifindex":6,"link_index":2,"ifname":"mg0","flags":["BROADCAST","MULTICAST","UP","LOWER_UP"],"mtu":1500,"link_type":"ether","linkinfo":{"info_kind":"veth"}}]';
+
+interface Addr {
+  family: 'inet' | 'inet6';
+  local: string;
+  prefixlen: number;
+  scope?: string;
+}
+function addrJson(links: { ifname: string; addrs: Addr[] }[]): string {
+  return JSON.stringify(
+    links.map((l, i) => ({
+      ifindex: i + 1,
+      ifname: l.ifname,
+      flags: ['UP'],
+      mtu: 1500,
+      addr_info: l.addrs.map((a) => ({ ...a, valid_life_time: 4294967295, preferred_life_time: 4294967295 })),
+    })),
+  );
+}
+const ADDRS_OK = addrJson([
+  {
+    ifname: 'lo',
+    addrs: [
+      { family: 'inet', local: '127.0.0.1', prefixlen: 8, scope: 'host' },
+      { family: 'inet6', local: '::1', prefixlen: 128, scope: 'host' },
+    ],
+  },
+  // A stale TUN of our own: its addresses are ours and are ignored.
+  { ifname: 'mg0', addrs: [{ family: 'inet', local: '100.64.0.1', prefixlen: 16 }] },
+  {
+    ifname: 'eth0',
+    addrs: [
+      { family: 'inet', local: '192.0.2.2', prefixlen: 24, scope: 'global' },
+      { family: 'inet6', local: '2001:db8:1::2', prefixlen: 64, scope: 'global' },
+      { family: 'inet6', local: 'fe80::a04f:89ff:fe9f:510c', prefixlen: 64, scope: 'link' },
+    ],
+  },
+]);
+const ROUTES4_OK =
+  '[{"dst":"default","gateway":"192.0.2.1","dev":"eth0","flags":[]},{"dst":"192.0.2.0/24","dev":"eth0","protocol":"kernel","scope":"link","prefsrc":"192.0.2.2","flags":[]},{"dst":"100.64.0.0/16","dev":"mg0","protocol":"kernel","scope":"link","flags":[]},{"type":"local","dst":"127.0.0.0/8","dev":"lo","table":"local","protocol":"kernel","scope":"host","prefsrc":"127.0.0.1","flags":[]},{"type":"local","dst":"127.0.0.1","dev":"lo","table":"local","protocol":"kernel","scope":"host","prefsrc":"127.0.0.1","flags":[]},{"type":"broadcast","dst":"127.255.255.255","dev":"lo","table":"local","protocol":"kernel","scope":"link","prefsrc":"127.0.0.1","flags":[]},{"type":"local","dst":"192.0.2.2","dev":"eth0","table":"local","protocol":"kernel","scope":"host","prefsrc":"192.0.2.2","flags":[]},{"type":"broadcast","dst":"192.0.2.255","dev":"eth0","table":"local","protocol":"kernel","scope":"link","prefsrc":"192.0.2.2","flags":[]}]';
+const ROUTES6_OK =
+  '[{"dst":"2001:db8:1::/64","dev":"eth0","protocol":"kernel","metric":256,"flags":[],"pref":"medium"},{"dst":"fe80::/64","dev":"eth0","protocol":"kernel","metric":256,"flags":[],"pref":"medium"},{"dst":"default","gateway":"2001:db8:1::1","dev":"eth0","metric":1024,"flags":[],"pref":"medium"},{"type":"local","dst":"::1","dev":"lo","table":"local","protocol":"kernel","metric":0,"flags":[],"pref":"medium"},{"type":"local","dst":"2001:db8:1::2","dev":"eth0","table":"local","protocol":"kernel","metric":0,"flags":[],"pref":"medium"},{"type":"multicast","dst":"ff00::/8","dev":"eth0","table":"local","protocol":"kernel","metric":256,"flags":[],"pref":"medium"}]';
+
+function noDevice(args: readonly string[]): never {
+  const name = args[args.length - 1]!;
+  throw new CommandError(`ip ${args.join(' ')}`, 1, `Device "${name}" does not exist.`);
+}
+
+/** A host answering `ip -j …` from a table; anything not listed is refused (so only reads happen). */
+function host(overrides: Partial<Record<'uplink' | 'tun' | 'addrs' | 'routes4' | 'routes6', string | null>> = {}) {
+  const table = {
+    uplink: LINK_ETH0,
+    tun: LINK_MG0_TUN,
+    addrs: ADDRS_OK,
+    routes4: ROUTES4_OK,
+    routes6: ROUTES6_OK,
+    ...overrides,
+  };
+  return new RecordingRunner((command, args) => {
+    if (command !== 'ip') throw new Error(`unexpected command ${command}`);
+    const line = args.join(' ');
+    let answer: string | null | undefined;
+    if (line === '-j link show dev eth0') answer = table.uplink;
+    else if (/^-j link show dev /.test(line)) answer = null;
+    else if (line === '-j -d link show dev mg0') answer = table.tun;
+    else if (/^-j -d link show dev /.test(line)) answer = null;
+    else if (line === '-j address show') answer = table.addrs;
+    else if (line === '-j -4 route show table all') answer = table.routes4;
+    else if (line === '-j -6 route show table all') answer = table.routes6;
+    else throw new Error(`unexpected: ip ${line}`);
+    if (answer === null) noDevice(args);
+    return answer;
+  });
+}
+
+function hostConfig(extra: Record<string, unknown> = {}): GatewayConfig {
+  return loadGatewayConfig(writeConfig(base({ ipv6: { pool: 'fd12:3456:789a::/48' }, ...extra })));
+}
+
+async function hostFails(
+  config: GatewayConfig,
+  runner: RecordingRunner,
+  field: string,
+  pattern: RegExp,
+): Promise<void> {
+  let error: unknown;
+  try {
+    await checkHost(config, runner);
+  } catch (e) {
+    error = e;
+  }
+  expect(error).toBeInstanceOf(GatewayConfigError);
+  const e = error as GatewayConfigError;
+  expect(e.code).toBe('host');
+  expect(e.field).toBe(field);
+  expect(e.message.startsWith(`${config.file}: ${field === '' ? '' : `${field}: `}`)).toBe(true);
+  expect(e.message).not.toContain('\n');
+  expect(e.message).toMatch(pattern);
+}
+
+describe('checkHost', () => {
+  it('passes on a host with the uplink, no overlap, and only reads', async () => {
+    const runner = host();
+    await checkHost(hostConfig(), runner);
+    expect(runner.lines()).toEqual([
+      'ip -j link show dev eth0',
+      'ip -j -d link show dev mg0',
+      'ip -j address show',
+      'ip -j -4 route show table all',
+      'ip -j -6 route show table all',
+    ]);
+  });
+
+  it('passes when the TUN device does not exist yet', async () => {
+    await checkHost(hostConfig(), host({ tun: null }));
+  });
+
+  it('fails when the uplink is missing', async () => {
+    await hostFails(hostConfig({ uplink: 'eth9' }), host(), 'uplink', /no interface "eth9" on this host/);
+  });
+
+  it('fails when ip itself fails', async () => {
+    const runner = new RecordingRunner(() => {
+      throw new CommandError('ip -j link show dev eth0', 255, 'Cannot open netlink socket: Permission denied\nmore');
+    });
+    await hostFails(
+      hostConfig(),
+      runner,
+      'uplink',
+      /cannot inspect "eth0": Cannot open netlink socket: Permission denied$/,
+    );
+  });
+
+  it('fails when the TUN name is taken by another kind of device', async () => {
+    await hostFails(hostConfig(), host({ tun: LINK_MG0_VETH }), 'interface', /"mg0" is already a veth device/);
+  });
+
+  it('fails when a pool overlaps an address on the host', async () => {
+    const addrs = addrJson([{ ifname: 'eth1', addrs: [{ family: 'inet', local: '100.64.3.1', prefixlen: 24 }] }]);
+    await hostFails(
+      hostConfig(),
+      host({ addrs }),
+      'ipv4Pool',
+      /100\.64\.0\.0\/16 overlaps the address 100\.64\.3\.1\/24 of eth1 already on this host/,
+    );
+    // An ISP's carrier-grade NAT address whose /10 contains the whole pool.
+    const cgnat = addrJson([{ ifname: 'eth0', addrs: [{ family: 'inet', local: '100.72.9.9', prefixlen: 10 }] }]);
+    await hostFails(hostConfig(), host({ addrs: cgnat }), 'ipv4Pool', /100\.72\.9\.9\/10 of eth0/);
+    const v6 = addrJson([
+      { ifname: 'eth1', addrs: [{ family: 'inet6', local: 'fd12:3456:789a:7::1', prefixlen: 64 }] },
+    ]);
+    await hostFails(
+      hostConfig(),
+      host({ addrs: v6 }),
+      'ipv6.pool',
+      /fd12:3456:789a::\/48 overlaps the address fd12:3456:789a:7::1\/64/,
+    );
+  });
+
+  it('fails when a pool overlaps a route on the host', async () => {
+    const routes4 = JSON.stringify([
+      ...JSON.parse(ROUTES4_OK),
+      { dst: '100.64.5.0/24', gateway: '192.0.2.1', dev: 'eth0', flags: [] },
+    ]);
+    await hostFails(
+      hostConfig(),
+      host({ routes4 }),
+      'ipv4Pool',
+      /100\.64\.0\.0\/16 overlaps the route to 100\.64\.5\.0\/24 via eth0 \(table main\) already on this host/,
+    );
+    const routes6 = JSON.stringify([
+      ...JSON.parse(ROUTES6_OK),
+      { type: 'unreachable', dst: 'fd12:3456:789a:1::/64', dev: 'lo', table: '100', flags: [] },
+    ]);
+    await hostFails(
+      hostConfig(),
+      host({ routes6 }),
+      'ipv6.pool',
+      /unreachable route to fd12:3456:789a:1::\/64 via lo \(table 100\)/,
+    );
+  });
+
+  it('checks a generated IPv6 pool passed by the daemon', async () => {
+    const config = loadGatewayConfig(writeConfig(base()));
+    const addrs = addrJson([
+      { ifname: 'eth1', addrs: [{ family: 'inet6', local: 'fdaa:bbbb:cccc::9', prefixlen: 64 }] },
+    ]);
+    await checkHost(config, host({ addrs }));
+    await expect(checkHost(config, host({ addrs }), { ipv6Pool: parseCidr('fdaa:bbbb:cccc::/48') })).rejects.toThrow(
+      /ipv6\.pool: fdaa:bbbb:cccc::\/48 overlaps the address fdaa:bbbb:cccc::9\/64 of eth1/,
+    );
+  });
+
+  it('reports unexpected output from ip, and survives odd JSON', async () => {
+    await hostFails(
+      hostConfig(),
+      host({ addrs: 'not json' }),
+      '',
+      /cannot list the host's addresses: unexpected output/,
+    );
+    await hostFails(hostConfig(), host({ routes6: '{"a":1}' }), '', /cannot list the host's routes/);
+    const odd =
+      '[null, 5, {"ifname": "x", "addr_info": {"local": 1}}, {"ifname": "y", "addr_info": [null, {"local": 7}]}]';
+    await checkHost(hostConfig(), host({ addrs: odd, routes4: '[null, {"dst": 5}, {"dst": "nonsense"}]' }));
+  });
+});
+
+describe('prefix arithmetic', () => {
+  it('contains, overlaps, first and last addresses', () => {
+    const p = parseCidr('100.64.0.0/10');
+    expect(contains(p, parseIp('100.127.255.255'))).toBe(true);
+    expect(contains(p, parseIp('100.128.0.0'))).toBe(false);
+    expect(contains(p, parseIp('::1'))).toBe(false);
+    expect(contains(parseCidr('0.0.0.0/0'), parseIp('203.0.113.1'))).toBe(true);
+    expect(overlaps(p, parseCidr('100.100.0.0/16'))).toBe(true);
+    expect(overlaps(parseCidr('100.100.0.0/16'), p)).toBe(true);
+    expect(overlaps(p, parseCidr('100.128.0.0/9'))).toBe(false);
+    expect(overlaps(parseCidr('fd00::/8'), parseCidr('100.64.0.0/10'))).toBe(false);
+    expect(formatIp(firstHost(parseCidr('fd12:3456:789a::/48')))).toBe('fd12:3456:789a::1');
+    expect(formatIp(lastAddress(p))).toBe('100.127.255.255');
+    expect(formatIp(lastAddress(parseCidr('100.64.0.0/30')))).toBe('100.64.0.3');
+  });
+
+  it('contains agrees with a slow reference on random prefixes', () => {
+    const bit = (a: Uint8Array, i: number) => (a[i >> 3]! >> (7 - (i & 7))) & 1;
+    for (let n = 0; n < 2000; n++) {
+      const len = n % 2 === 0 ? 4 : 16;
+      const address = randomBytes(len);
+      const prefixLength = randomBytes(1)[0]! % (len * 8 + 1);
+      const prefix = parseCidr(`${formatIp(address)}/${prefixLength}`);
+      const probe = Uint8Array.from(address);
+      if (n % 3 === 0) probe[randomBytes(1)[0]! % len]! ^= 1 << (randomBytes(1)[0]! % 8);
+      let expected = true;
+      for (let i = 0; i < prefixLength; i++) if (bit(probe, i) !== bit(prefix.address, i)) expected = false;
+      expect(contains(prefix, probe)).toBe(expected);
+    }
+  });
+});
