@@ -24,7 +24,7 @@ import {
   strictPrefix,
   uniqueList,
   type ConfigErrorCode,
-} from '../gateway/config.js';
+} from '../shared/config/fields.js';
 
 export class ClientConfigError extends ConfigError {
   constructor(

@@ -20,15 +20,12 @@ import {
 } from '../shared/wireguard/keys.js';
 import {
   checkHost,
-  contains,
-  firstHost,
   GatewayConfigError,
-  lastAddress,
   loadGatewayConfig,
-  overlaps,
   type ConfigErrorCode,
   type GatewayConfig,
 } from './config.js';
+import { contains, firstHost, lastAddress, overlaps } from '../shared/config/fields.js';
 
 const random = (n: number): Uint8Array => randomBytes(n);
 

@@ -12,7 +12,8 @@
 
 import { formatIp } from '../shared/wireguard/allowed-ips.js';
 import { formatKey } from '../shared/wireguard/keys.js';
-import { endpointField, FieldError, MTU_MAX, MTU_MIN } from './config.js';
+import { endpointField, FieldError } from '../shared/config/fields.js';
+import { MTU_MAX, MTU_MIN } from './config.js';
 
 export interface ClientExport {
   clientPrivateKey: Uint8Array;
