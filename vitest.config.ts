@@ -8,7 +8,13 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['shared/**/*.test.ts', 'gateway/**/*.test.ts', 'client/**/*.test.ts', 'test/unit/**/*.test.ts', 'test/vectors/**/*.test.ts'],
+          include: [
+            'shared/**/*.test.ts',
+            'gateway/**/*.test.ts',
+            'client/**/*.test.ts',
+            'test/unit/**/*.test.ts',
+            'test/vectors/**/*.test.ts',
+          ],
         },
       },
       {

@@ -102,7 +102,8 @@ export async function startAgent(configFile: string, runner: CommandRunner, log:
           routes: config.routes.filter((r) => (r.family === 4 ? grant.ipv4 !== null : grant.ipv6 !== null)),
         });
         log.info({ event: 'lease', ...describeLease(grant), routes: config.routes.map(formatCidr) }, 'lease applied');
-        if (previous === null) log.info({ event: 'ready', interface: config.interface }, `client ${config.interface} is up`);
+        if (previous === null)
+          log.info({ event: 'ready', interface: config.interface }, `client ${config.interface} is up`);
       } catch (e) {
         log.error({ event: 'lease-apply-failed', err: (e as Error).message }, 'could not apply the lease');
         applied = previous;
@@ -132,7 +133,8 @@ export async function startAgent(configFile: string, runner: CommandRunner, log:
   poll();
   const timer = setInterval(poll, LEASE_POLL_MS);
   const control = serveControl(config.interface, (req) => {
-    if (req.op === 'status') return { ...tunnelStatus(config.interface, device, udp.port), lease: applied ? describeLease(applied) : null };
+    if (req.op === 'status')
+      return { ...tunnelStatus(config.interface, device, udp.port), lease: applied ? describeLease(applied) : null };
     throw new Error(`unknown op ${req.op}`);
   });
 

@@ -8,7 +8,13 @@
 //   release() → a RELEASE packet for a clean exit
 
 import { buildUdp6, isFromLeaseServer, LEASE_GATEWAY_ADDRESS, LEASE_PORT, parseUdp6 } from '../shared/lease/carrier.js';
-import { decodeLeaseMessage, encodeLeaseMessage, LeaseType, type LeaseErrorCode, type LeaseGrant } from '../shared/lease/message.js';
+import {
+  decodeLeaseMessage,
+  encodeLeaseMessage,
+  LeaseType,
+  type LeaseErrorCode,
+  type LeaseGrant,
+} from '../shared/lease/message.js';
 import type { RandomBytes } from '../shared/wireguard/crypto.js';
 import type { ControlHandler } from '../shared/wireguard/device.js';
 

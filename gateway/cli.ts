@@ -44,13 +44,15 @@ export function exportClient(configFile: string, name: string): string {
       `${configFile}: client "${name}" has no privateKeyFile; export-client needs the client's private key to write a complete config`,
     );
   }
-  if (config.endpoint === null) throw new GatewayUsageError(`${configFile}: endpoint: needed by export-client (how clients reach this gateway)`);
+  if (config.endpoint === null)
+    throw new GatewayUsageError(`${configFile}: endpoint: needed by export-client (how clients reach this gateway)`);
   const store = Store.open(config.stateDir);
   try {
     const pools = poolsOf(config, store);
     const plan = leasesFor(config, store, pools, Date.now());
     const lease = plan.leases.find((l) => l.publicKey === formatKey(client.publicKey));
-    if (lease === undefined) throw new GatewayUsageError(`${configFile}: client "${name}" has no lease: the pool is exhausted`);
+    if (lease === undefined)
+      throw new GatewayUsageError(`${configFile}: client "${name}" has no lease: the pool is exhausted`);
     return renderClientConfig({
       clientPrivateKey: client.privateKey,
       lease,

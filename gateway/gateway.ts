@@ -70,7 +70,11 @@ export function ipv6PoolOf(config: GatewayConfig, store: Store): Cidr {
 }
 
 export function poolsOf(config: GatewayConfig, store: Store): Pools {
-  return { ipv4: config.ipv4Pool, ipv6: ipv6PoolOf(config, store), ipv6LeasePrefixLength: config.ipv6.leasePrefixLength };
+  return {
+    ipv4: config.ipv4Pool,
+    ipv6: ipv6PoolOf(config, store),
+    ipv6LeasePrefixLength: config.ipv6.leasePrefixLength,
+  };
 }
 
 /** Plans and stores the leases of every configured client; the same answer every time for the same key. */
@@ -124,9 +128,13 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
     const byKey = new Map(plan.leases.map((l) => [l.publicKey, l]));
     const refused = new Map(plan.refused.map((r) => [r.publicKey, r.reason]));
     const names = new Map(config.clients.map((c) => [formatKey(c.publicKey), c.name]));
-    for (const r of plan.refused) log.warn({ event: 'lease-refused', client: names.get(r.publicKey), reason: r.reason }, 'no lease for client');
+    for (const r of plan.refused)
+      log.warn({ event: 'lease-refused', client: names.get(r.publicKey), reason: r.reason }, 'no lease for client');
     for (const o of plan.orphaned) {
-      log.warn({ event: 'lease-orphaned', publicKey: o.publicKey }, 'a released client lease no longer fits the pools and was dropped');
+      log.warn(
+        { event: 'lease-orphaned', publicKey: o.publicKey },
+        'a released client lease no longer fits the pools and was dropped',
+      );
     }
 
     const device = new Device({ privateKey: config.privateKey, random, mtu: config.mtu });
@@ -157,7 +165,9 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
       if (lease !== undefined) return { grant: grantOf(lease, pools, config) };
       return { refused: refused.has(publicKey) ? LeaseError.PoolExhausted : LeaseError.Internal };
     };
-    const leaseServer = new LeaseServer(answer, (peer, packet, now, sink) => device.sendPacket(peer, packet, now, sink));
+    const leaseServer = new LeaseServer(answer, (peer, packet, now, sink) =>
+      device.sendPacket(peer, packet, now, sink),
+    );
     device.control = leaseServer.handle;
 
     const udp: UdpBind = openListeners(config.listenPort, config.listenAddresses, openUdp);

@@ -21,7 +21,10 @@ function scene(answer: LeaseAnswer = { grant: GRANT }) {
   const t = new TwoPeers();
   const gwPeer = t.peerOfA();
   t.a.setAllowedIps(gwPeer, [parseCidr('0.0.0.0/0'), parseCidr('::/0')]);
-  const server = new LeaseServer(() => answer, (peer, p, now, sink) => t.b.sendPacket(peer, p, now, sink));
+  const server = new LeaseServer(
+    () => answer,
+    (peer, p, now, sink) => t.b.sendPacket(peer, p, now, sink),
+  );
   t.b.control = server.handle;
   const leases: LeaseGrant[] = [];
   const refusals: number[] = [];
@@ -73,7 +76,13 @@ describe('lease protocol over two in-memory devices', () => {
     const s = scene();
     s.tick(); // establish the session
     const send = (payload: Uint8Array, corrupt = false) => {
-      const p = buildUdp6({ source: Uint8Array.from([0xfe, 0x80, ...new Array<number>(14).fill(7)]), destination: LEASE_GATEWAY_ADDRESS, sourcePort: 5000, destinationPort: LEASE_PORT, payload });
+      const p = buildUdp6({
+        source: Uint8Array.from([0xfe, 0x80, ...new Array<number>(14).fill(7)]),
+        destination: LEASE_GATEWAY_ADDRESS,
+        sourcePort: 5000,
+        destinationPort: LEASE_PORT,
+        payload,
+      });
       if (corrupt) p[p.length - 1]! ^= 0xff;
       s.t.a.sendPacket(s.gwPeer, p, s.t.clock.now(), s.t.sinkA);
     };
@@ -104,7 +113,13 @@ describe('lease protocol over two in-memory devices', () => {
     const s = scene();
     s.tick();
     for (let i = 0; i < 50; i++) {
-      const p = buildUdp6({ source: Uint8Array.from([0xfe, 0x80, ...new Array<number>(14).fill(1)]), destination: LEASE_GATEWAY_ADDRESS, sourcePort: 6000, destinationPort: LEASE_PORT, payload: encodeLeaseMessage({ type: LeaseType.Request, requestId: i }) });
+      const p = buildUdp6({
+        source: Uint8Array.from([0xfe, 0x80, ...new Array<number>(14).fill(1)]),
+        destination: LEASE_GATEWAY_ADDRESS,
+        sourcePort: 6000,
+        destinationPort: LEASE_PORT,
+        payload: encodeLeaseMessage({ type: LeaseType.Request, requestId: i }),
+      });
       s.t.a.sendPacket(s.gwPeer, p, s.t.clock.now(), s.t.sinkA);
     }
     s.t.deliver();

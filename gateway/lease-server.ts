@@ -49,7 +49,11 @@ export class LeaseServer {
     if (!isToLeaseServer(packet)) return false;
     const udp = parseUdp6(packet);
     const message = udp === null ? null : decodeLeaseMessage(udp.payload);
-    if (udp === null || message === null || (message.type !== LeaseType.Request && message.type !== LeaseType.Release)) {
+    if (
+      udp === null ||
+      message === null ||
+      (message.type !== LeaseType.Request && message.type !== LeaseType.Release)
+    ) {
       this.counters.malformed++;
       return true;
     }

@@ -35,7 +35,14 @@ commands:
 `;
 
 /** Errors in what the user gave us (exit 2), as opposed to failures while running (exit 1). */
-const USAGE_ERRORS = new Set(['ArgumentError', 'GatewayUsageError', 'GatewayConfigError', 'ClientConfigError', 'HostCheckError', 'EndpointError']);
+const USAGE_ERRORS = new Set([
+  'ArgumentError',
+  'GatewayUsageError',
+  'GatewayConfigError',
+  'ClientConfigError',
+  'HostCheckError',
+  'EndpointError',
+]);
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -103,7 +110,9 @@ async function show(args: string[]): Promise<number> {
   const rest = args.filter((a) => a !== '--json');
   if (rest.length !== 1) throw new UsageError('usage: meshgate show <name> [--json]');
   const status = await queryControl<TunnelStatus>(rest[0]!, 'status');
-  process.stdout.write(json ? JSON.stringify(status) + '\n' : renderStatus(status, Math.floor(Date.now() / 1000)) + '\n');
+  process.stdout.write(
+    json ? JSON.stringify(status) + '\n' : renderStatus(status, Math.floor(Date.now() / 1000)) + '\n',
+  );
   return 0;
 }
 
@@ -174,7 +183,11 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
     }
   } catch (e) {
-    const usage = e instanceof UsageError || e instanceof ConfigError || e instanceof KeyFormatError || USAGE_ERRORS.has((e as Error).name);
+    const usage =
+      e instanceof UsageError ||
+      e instanceof ConfigError ||
+      e instanceof KeyFormatError ||
+      USAGE_ERRORS.has((e as Error).name);
     process.stderr.write(`meshgate: ${(e as Error).message}\n`);
     return usage ? 2 : 1;
   }

@@ -122,7 +122,10 @@ export function parseWgQuick(text: string, file: string): WgQuickConfig {
           iface.mtu = parseIntIn(value, 576, 65535) ?? fail(`MTU must be 576..65535, got "${value}"`);
           break;
         case 'fwmark':
-          iface.fwMark = value === 'off' ? null : (parseIntIn(value.replace(/^0x/, ''), 0, 0xffffffff) ?? fail(`bad FwMark "${value}"`));
+          iface.fwMark =
+            value === 'off'
+              ? null
+              : (parseIntIn(value.replace(/^0x/, ''), 0, 0xffffffff) ?? fail(`bad FwMark "${value}"`));
           break;
         default:
           fail(`unknown key ${key} in [Interface]`);
@@ -140,7 +143,8 @@ export function parseWgQuick(text: string, file: string): WgQuickConfig {
           for (const c of list(value)) peer.allowedIps.push(guard(() => parseCidr(c)));
           break;
         case 'endpoint':
-          if (!/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(value)) fail(`Endpoint must be host:port or [ipv6]:port, got "${value}"`);
+          if (!/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(value))
+            fail(`Endpoint must be host:port or [ipv6]:port, got "${value}"`);
           peer.endpoint = value;
           break;
         case 'persistentkeepalive':

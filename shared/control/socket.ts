@@ -62,7 +62,9 @@ export function queryControl<T>(name: string, op: string, timeoutMs = 3000): Pro
     conn.on('data', (c: string) => (buf += c));
     conn.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(new Error(e.code === 'ENOENT' || e.code === 'ECONNREFUSED' ? `no tunnel named ${name} is running` : e.message));
+      reject(
+        new Error(e.code === 'ENOENT' || e.code === 'ECONNREFUSED' ? `no tunnel named ${name} is running` : e.message),
+      );
     });
     conn.on('end', () => {
       clearTimeout(timer);

@@ -39,7 +39,13 @@ export function tunnelStatus(name: string, device: Device, listenPort: number): 
       persistentKeepalive: p.timers.persistentKeepalive / 1000,
     });
   }
-  return { interface: name, publicKey: formatKey(device.identity.publicKey), listenPort, peers, drops: { ...device.drops } };
+  return {
+    interface: name,
+    publicKey: formatKey(device.identity.publicKey),
+    listenPort,
+    peers,
+    drops: { ...device.drops },
+  };
 }
 
 function bytes(n: number): string {
@@ -66,14 +72,20 @@ function ago(seconds: number): string {
 
 /** Text like `wg show NAME`. */
 export function renderStatus(s: TunnelStatus, nowUnixSeconds: number): string {
-  const lines = [`interface: ${s.interface}`, `  public key: ${s.publicKey}`, `  private key: (hidden)`, `  listening port: ${s.listenPort}`];
+  const lines = [
+    `interface: ${s.interface}`,
+    `  public key: ${s.publicKey}`,
+    `  private key: (hidden)`,
+    `  listening port: ${s.listenPort}`,
+  ];
   const sorted = [...s.peers].sort((a, b) => b.latestHandshake - a.latestHandshake);
   for (const p of sorted) {
     lines.push('', `peer: ${p.publicKey}`);
     if (p.endpoint !== null) lines.push(`  endpoint: ${p.endpoint}`);
     lines.push(`  allowed ips: ${p.allowedIps.length > 0 ? p.allowedIps.join(', ') : '(none)'}`);
     if (p.latestHandshake > 0) lines.push(`  latest handshake: ${ago(nowUnixSeconds - p.latestHandshake)}`);
-    if (p.rxBytes > 0 || p.txBytes > 0) lines.push(`  transfer: ${bytes(p.rxBytes)} received, ${bytes(p.txBytes)} sent`);
+    if (p.rxBytes > 0 || p.txBytes > 0)
+      lines.push(`  transfer: ${bytes(p.rxBytes)} received, ${bytes(p.txBytes)} sent`);
     if (p.persistentKeepalive > 0) lines.push(`  persistent keepalive: every ${p.persistentKeepalive} seconds`);
   }
   const drops = Object.entries(s.drops).filter(([, n]) => n > 0);

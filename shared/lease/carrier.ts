@@ -69,7 +69,8 @@ export function buildUdp6(d: Udp6Datagram): Uint8Array {
  * null for anything else. The payload is a view into `packet`.
  */
 export function parseUdp6(packet: Uint8Array): Udp6Datagram | null {
-  if (packet.length < IPV6_HEADER_LEN + UDP_HEADER_LEN || packet[0]! >> 4 !== 6 || packet[6] !== NEXT_HEADER_UDP) return null;
+  if (packet.length < IPV6_HEADER_LEN + UDP_HEADER_LEN || packet[0]! >> 4 !== 6 || packet[6] !== NEXT_HEADER_UDP)
+    return null;
   const payloadLen = (packet[4]! << 8) | packet[5]!;
   if (IPV6_HEADER_LEN + payloadLen !== packet.length) return null;
   const udp = packet.subarray(IPV6_HEADER_LEN);

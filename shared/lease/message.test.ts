@@ -1,6 +1,13 @@
 import { expect, test } from 'vitest';
 import { seededRandom } from '../../test/support/two-peers.js';
-import { decodeLeaseMessage, encodeLeaseMessage, LEASE_MAX_SIZE, LeaseError, LeaseType, type LeaseMessage } from './message.js';
+import {
+  decodeLeaseMessage,
+  encodeLeaseMessage,
+  LEASE_MAX_SIZE,
+  LeaseError,
+  LeaseType,
+  type LeaseMessage,
+} from './message.js';
 
 const grant = {
   ipv4: { address: Uint8Array.of(100, 64, 0, 2), prefixLength: 32 },

@@ -115,9 +115,17 @@ export function decodeLeaseMessage(data: Uint8Array): LeaseMessage | null {
   if (length !== data.length) return null;
   const view = new DataView(data.buffer, data.byteOffset, data.length);
   const requestId = view.getUint32(4);
-  const grant: LeaseGrant = { ipv4: null, ipv6: null, gatewayIpv4: null, gatewayIpv6: null, dns: [], mtu: null, lifetime: -1 };
+  const grant: LeaseGrant = {
+    ipv4: null,
+    ipv6: null,
+    gatewayIpv4: null,
+    gatewayIpv6: null,
+    dns: [],
+    mtu: null,
+    lifetime: -1,
+  };
   let error = -1;
-  for (let off = LEASE_HEADER_SIZE; off < data.length; ) {
+  for (let off = LEASE_HEADER_SIZE; off < data.length;) {
     if (off + 2 > data.length) return null;
     const t = data[off]!;
     const len = data[off + 1]!;
@@ -169,7 +177,8 @@ export function decodeLeaseMessage(data: Uint8Array): LeaseMessage | null {
       if (grant.lifetime < 0 || (grant.ipv4 === null && grant.ipv6 === null)) return null;
       return { type, requestId, grant };
     case LeaseType.Refused:
-      if (error !== LeaseError.PoolExhausted && error !== LeaseError.ClientDisabled && error !== LeaseError.Internal) return null;
+      if (error !== LeaseError.PoolExhausted && error !== LeaseError.ClientDisabled && error !== LeaseError.Internal)
+        return null;
       return { type, requestId, error };
     default:
       return null;

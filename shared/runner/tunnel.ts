@@ -32,7 +32,12 @@ function isDefaultRoute(prefixLength: number): boolean {
   return prefixLength === 0;
 }
 
-export async function startTunnel(name: string, config: WgQuickConfig, runner: CommandRunner, log: Logger): Promise<Tunnel> {
+export async function startTunnel(
+  name: string,
+  config: WgQuickConfig,
+  runner: CommandRunner,
+  log: Logger,
+): Promise<Tunnel> {
   const mtu = config.interface.mtu ?? DEFAULT_MTU;
   const device = new Device({ privateKey: config.interface.privateKey, random, mtu });
   for (const p of config.peers) {
@@ -63,7 +68,11 @@ export async function startTunnel(name: string, config: WgQuickConfig, runner: C
   try {
     const routes = config.peers.flatMap((p) => p.allowedIps).filter((c) => !isDefaultRoute(c.prefixLength));
     const skipped = config.peers.flatMap((p) => p.allowedIps).filter((c) => isDefaultRoute(c.prefixLength));
-    if (skipped.length > 0) log.warn({ event: 'default-route-skipped' }, 'AllowedIPs holds a default route; `up` does not install default routes');
+    if (skipped.length > 0)
+      log.warn(
+        { event: 'default-route-skipped' },
+        'AllowedIPs holds a default route; `up` does not install default routes',
+      );
     await applyLink(runner, { name, mtu, addresses: config.interface.addresses, routes });
     tunnelRunner.start();
     control = serveControl(name, (req) => {

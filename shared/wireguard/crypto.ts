@@ -167,7 +167,12 @@ export function aeadSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Arr
  * ChaCha20-Poly1305 open. `sealed` is ciphertext||tag. Returns the plaintext,
  * or null when the tag does not verify.
  */
-export function aeadOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array | null): Uint8Array | null {
+export function aeadOpen(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  sealed: Uint8Array,
+  ad: Uint8Array | null,
+): Uint8Array | null {
   if (sealed.length < TAG_LEN) return null;
   const bodyLen = sealed.length - TAG_LEN;
   try {

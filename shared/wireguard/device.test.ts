@@ -33,7 +33,11 @@ describe('two devices in memory', () => {
     t.sendFromA(packet);
     expect(t.wire.map((w) => typeOf(w.data))).toEqual([MessageType.Initiation]);
     t.deliver();
-    expect(t.captured.map((w) => typeOf(w.data))).toEqual([MessageType.Initiation, MessageType.Response, MessageType.Transport]);
+    expect(t.captured.map((w) => typeOf(w.data))).toEqual([
+      MessageType.Initiation,
+      MessageType.Response,
+      MessageType.Transport,
+    ]);
     expect(t.tunB).toEqual([packet]);
     const reply = ipv4Packet('10.0.0.2', '10.0.0.1', 64);
     t.sendFromB(reply);
@@ -69,7 +73,11 @@ describe('two devices in memory', () => {
     // B gets another PSK for A
     const peerB = t.peerOfB();
     t.b.removePeer(peerB.publicKey);
-    t.b.addPeer({ publicKey: peerB.publicKey, presharedKey: seededRandom('other')(32), allowedIps: [parseCidr('10.0.0.1/32')] });
+    t.b.addPeer({
+      publicKey: peerB.publicKey,
+      presharedKey: seededRandom('other')(32),
+      allowedIps: [parseCidr('10.0.0.1/32')],
+    });
     t.sendFromA(ipv4Packet('10.0.0.1', '10.0.0.2', 10));
     t.deliver();
     expect(t.a.drops['handshake-invalid']).toBe(1);
@@ -201,7 +209,9 @@ describe('timers on a fake clock', () => {
     const t = established();
     t.captured.length = 0;
     t.run(KEEPALIVE_TIMEOUT + 200);
-    const keepalives = t.captured.filter((w) => w.from === 'b' && typeOf(w.data) === MessageType.Transport && w.data.length === 32);
+    const keepalives = t.captured.filter(
+      (w) => w.from === 'b' && typeOf(w.data) === MessageType.Transport && w.data.length === 32,
+    );
     expect(keepalives).toHaveLength(1);
   });
 
@@ -302,7 +312,10 @@ describe('cookies under load', () => {
     const toA: Uint8Array[] = [];
     const tunB: Uint8Array[] = [];
     const sinkA = { toNetwork: (d: Uint8Array) => toB.push(Uint8Array.from(d)), toTunnel: () => {} };
-    const sinkB = { toNetwork: (d: Uint8Array) => toA.push(Uint8Array.from(d)), toTunnel: (p: Uint8Array) => tunB.push(p) };
+    const sinkB = {
+      toNetwork: (d: Uint8Array) => toA.push(Uint8Array.from(d)),
+      toTunnel: (p: Uint8Array) => tunB.push(p),
+    };
     let mono = 0;
     const now = () => ({ mono, wall: 1_700_000_000_000 + mono });
     a.fromTunnel(ipv4Packet('10.0.0.1', '10.0.0.2', 10), now(), sinkA);

@@ -135,13 +135,15 @@ export class Device {
   addPeer(config: PeerConfig): Peer {
     const name = keyName(config.publicKey);
     if (this.byKey.has(name)) throw new DuplicatePeerError(`peer ${name} is already configured`);
-    if (keyName(this.identity.publicKey) === name) throw new DuplicatePeerError(`peer ${name} is this device's own key`);
+    if (keyName(this.identity.publicKey) === name)
+      throw new DuplicatePeerError(`peer ${name} is this device's own key`);
     const remote = createRemoteKeys(this.identity, config.publicKey, config.presharedKey);
     const peer = new Peer(config, remote, name);
     this.byKey.set(name, peer);
     for (const cidr of config.allowedIps) this.routes.insert(cidr, peer);
     // A peer with a persistent keepalive says hello as soon as the device runs.
-    if (peer.timers.persistentKeepalive > 0 && peer.endpoint !== null) peer.timers.schedule(Timer.PersistentKeepalive, 0);
+    if (peer.timers.persistentKeepalive > 0 && peer.endpoint !== null)
+      peer.timers.schedule(Timer.PersistentKeepalive, 0);
     return peer;
   }
 

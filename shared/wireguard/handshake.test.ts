@@ -1,7 +1,14 @@
 import { expect, test } from 'vitest';
 import { seededRandom } from '../../test/support/two-peers.js';
 import { publicKeyOf } from './crypto.js';
-import { consumeInitiation, consumeResponse, createIdentity, createInitiation, createRemoteKeys, createResponse } from './handshake.js';
+import {
+  consumeInitiation,
+  consumeResponse,
+  createIdentity,
+  createInitiation,
+  createRemoteKeys,
+  createResponse,
+} from './handshake.js';
 import { tai64n } from './tai64n.js';
 
 function setup(pskA?: Uint8Array, pskB?: Uint8Array) {
@@ -16,7 +23,9 @@ function setup(pskA?: Uint8Array, pskB?: Uint8Array) {
 test('initiator and responder derive mirrored transport keys', () => {
   const { r, i, resp, iKnowsR, rKnowsI } = setup();
   const init = createInitiation(i, iKnowsR, 7, tai64n(1_700_000_000_000), r)!;
-  const consumed = consumeInitiation(resp, init.message, (pub) => (Buffer.from(pub).equals(Buffer.from(i.publicKey)) ? rKnowsI : undefined));
+  const consumed = consumeInitiation(resp, init.message, (pub) =>
+    Buffer.from(pub).equals(Buffer.from(i.publicKey)) ? rKnowsI : undefined,
+  );
   expect(consumed.ok).toBe(true);
   if (!consumed.ok) return;
   expect(consumed.consumed.remoteIndex).toBe(7);

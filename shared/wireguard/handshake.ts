@@ -156,8 +156,7 @@ export function createInitiation(
 }
 
 export type ConsumeInitiationResult =
-  | { ok: true; consumed: ConsumedInitiation }
-  | { ok: false; reason: 'handshake-invalid' | 'unknown-peer' };
+  { ok: true; consumed: ConsumedInitiation } | { ok: false; reason: 'handshake-invalid' | 'unknown-peer' };
 
 /**
  * Opens a handshake initiation addressed to us (MAC1 already checked).

@@ -42,7 +42,10 @@ export function mixKey(chainingKey: Uint8Array, input: Uint8Array): [Uint8Array,
 }
 
 /** The initial chaining key and hash for a protocol name and prologue (Noise section 5.2). */
-export function initialState(protocolName: string, prologue: Uint8Array): { chainingKey: Uint8Array; hash: Uint8Array } {
+export function initialState(
+  protocolName: string,
+  prologue: Uint8Array,
+): { chainingKey: Uint8Array; hash: Uint8Array } {
   const name = new TextEncoder().encode(protocolName);
   const chainingKey = name.length <= KEY_LEN ? padTo(name, KEY_LEN) : hash(name);
   return { chainingKey, hash: mixHash(chainingKey, prologue) };

@@ -31,7 +31,10 @@ test('seal and open are inverse; a packet is refused under the other direction k
 });
 
 test('keypair lifetime follows Reject-After-Time', () => {
-  const kp = new Keypair({ sendKey: new Uint8Array(32), receiveKey: new Uint8Array(32), localIndex: 1, remoteIndex: 2, isInitiator: true }, 1000);
+  const kp = new Keypair(
+    { sendKey: new Uint8Array(32), receiveKey: new Uint8Array(32), localIndex: 1, remoteIndex: 2, isInitiator: true },
+    1000,
+  );
   expect(kp.canSend(1000 + 179_999)).toBe(true);
   expect(kp.canSend(1000 + 180_000)).toBe(false);
   expect(kp.wantsRekey(1000 + 120_000, 120_000)).toBe(true);

@@ -5,10 +5,24 @@
 //   open: the reverse; the caller checks the counter against the window only
 //         after the tag verified, so a forged counter cannot move the window.
 
-import { REJECT_AFTER_MESSAGES, REJECT_AFTER_TIME, REKEY_AFTER_MESSAGES, REPLAY_WINDOW_SIZE, PADDING_MULTIPLE } from './constants.js';
+import {
+  REJECT_AFTER_MESSAGES,
+  REJECT_AFTER_TIME,
+  REKEY_AFTER_MESSAGES,
+  REPLAY_WINDOW_SIZE,
+  PADDING_MULTIPLE,
+} from './constants.js';
 import { AEAD_NONCE_LEN, aeadOpen, aeadSealInto, wipe } from './crypto.js';
 import type { SessionKeys } from './handshake.js';
-import { MessageType, TRANSPORT_COUNTER, TRANSPORT_HEADER_SIZE, TRANSPORT_RECEIVER, writeCounter, writeHeader, writeU32 } from './messages.js';
+import {
+  MessageType,
+  TRANSPORT_COUNTER,
+  TRANSPORT_HEADER_SIZE,
+  TRANSPORT_RECEIVER,
+  writeCounter,
+  writeHeader,
+  writeU32,
+} from './messages.js';
 import { ReplayWindow } from './replay.js';
 
 /**

@@ -1,7 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { expect, test } from 'vitest';
 import { seededRandom } from '../../test/support/two-peers.js';
-import { formatKey, generatePresharedKeyText, generatePrivateKeyText, KeyFormatError, parseKey, publicKeyText } from './keys.js';
+import {
+  formatKey,
+  generatePresharedKeyText,
+  generatePrivateKeyText,
+  KeyFormatError,
+  parseKey,
+  publicKeyText,
+} from './keys.js';
 
 const hasWg = (() => {
   try {
@@ -35,8 +42,16 @@ test.skipIf(!hasWg)('public keys agree with `wg pubkey`, both ways', () => {
   const r = seededRandom('wg');
   for (let i = 0; i < 5; i++) {
     const priv = generatePrivateKeyText(r);
-    expect(publicKeyText(priv)).toBe(execFileSync('wg', ['pubkey'], { input: priv + '\n' }).toString().trim());
+    expect(publicKeyText(priv)).toBe(
+      execFileSync('wg', ['pubkey'], { input: priv + '\n' })
+        .toString()
+        .trim(),
+    );
     const wgPriv = execFileSync('wg', ['genkey']).toString().trim();
-    expect(publicKeyText(wgPriv)).toBe(execFileSync('wg', ['pubkey'], { input: wgPriv + '\n' }).toString().trim());
+    expect(publicKeyText(wgPriv)).toBe(
+      execFileSync('wg', ['pubkey'], { input: wgPriv + '\n' })
+        .toString()
+        .trim(),
+    );
   }
 });

@@ -78,7 +78,9 @@ export class TwoPeers {
   readonly sinkA: Sink;
   readonly sinkB: Sink;
 
-  constructor(options: { psk?: Uint8Array; keepaliveA?: number; keepaliveB?: number; bKnowsA?: boolean; seed?: string } = {}) {
+  constructor(
+    options: { psk?: Uint8Array; keepaliveA?: number; keepaliveB?: number; bKnowsA?: boolean; seed?: string } = {},
+  ) {
     const rnd = seededRandom(options.seed ?? 'two-peers');
     const keyA = rnd(32);
     const keyB = rnd(32);
