@@ -40,6 +40,7 @@ import { enableForwarding, restoreForwarding, type ForwardingState } from './sys
 
 const random = (n: number): Uint8Array => randomBytes(n);
 const ULA_META_KEY = 'ula-prefix';
+const FORWARDING_META_KEY = 'forwarding-before';
 const CHECKPOINT_MS = 1_000;
 
 export interface GatewayStatus extends TunnelStatus {
@@ -186,8 +187,17 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
       routes: [],
     });
 
-    const forwarding: ForwardingState = await enableForwarding(runner, { uplink: config.uplink });
-    undo.push(() => restoreForwarding(runner, forwarding));
+    // The values before the first start are kept in the state db: a gateway
+    // restarted after a crash finds forwarding already on, and must still put
+    // back what the host had before meshgate.
+    const found: ForwardingState = await enableForwarding(runner, { uplink: config.uplink });
+    const kept = store.getMeta(FORWARDING_META_KEY);
+    const original = kept ? (JSON.parse(kept) as ForwardingState) : found;
+    if (!kept) store.setMeta(FORWARDING_META_KEY, JSON.stringify(found));
+    undo.push(async () => {
+      await restoreForwarding(runner, original);
+      store.setMeta(FORWARDING_META_KEY, '');
+    });
     const firewall: FirewallState = {
       table: 'meshgate',
       tunnel: config.interface,

@@ -29,7 +29,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Builds the native TUN/UDP addon from source (node-gyp, no download) and the TypeScript.
-if [ ! -f build/Release/meshgate_io.node ] || [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
+if [ ! -f build/Release/meshgate_io.node ] || [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
 npm run build --silent

@@ -332,3 +332,25 @@ describe('cookies under load', () => {
     expect(b.drops['mac2-invalid']).toBe(1);
   });
 });
+
+describe('link-local sources', () => {
+  test('an IPv6 link-local or unspecified inner source is its own drop reason, not spoofing', () => {
+    const t = established();
+    const v6 = (src: number[]) => {
+      const p = new Uint8Array(48);
+      p[0] = 0x60;
+      p[5] = 8;
+      p[6] = 58;
+      p.set(src, 8);
+      return p;
+    };
+    const peerB = t.peerOfB();
+    t.a.sendPacket(t.peerOfA(), v6([0xfe, 0x80, ...new Array<number>(13).fill(0), 1]), t.clock.now(), t.sinkA);
+    t.a.sendPacket(t.peerOfA(), v6(new Array<number>(16).fill(0)), t.clock.now(), t.sinkA);
+    t.a.sendPacket(t.peerOfA(), v6([0x20, 0x01, 0x0d, 0xb8, ...new Array<number>(12).fill(1)]), t.clock.now(), t.sinkA);
+    t.deliver();
+    expect(peerB).toBeDefined();
+    expect(t.b.drops['link-local']).toBe(2);
+    expect(t.b.drops['source-not-allowed']).toBe(1);
+  });
+});

@@ -16,7 +16,7 @@
 // Timers (tick): handshake retransmission, keepalives, key expiry.
 // Everything refused is a counted DropReason, never an exception.
 
-import { AllowedIps, IPV4_HEADER_MIN_LEN, IPV6_HEADER_LEN, type Cidr } from './allowed-ips.js';
+import { AllowedIps, IPV4_HEADER_MIN_LEN, IPV6_HEADER_LEN, IPV6_SRC_OFFSET, type Cidr } from './allowed-ips.js';
 import {
   HANDSHAKE_INITIATION_RATE,
   MAX_PACKET_SIZE,
@@ -422,7 +422,9 @@ export class Device {
     if (length < 0) return this.drop('invalid-packet');
     const packet = plain.subarray(0, length);
     if (this.control !== null && this.control(peer, packet, now, sink)) return;
-    if (this.routes.lookupPacket(packet, 'src') !== peer) return this.drop('source-not-allowed');
+    if (this.routes.lookupPacket(packet, 'src') !== peer) {
+      return this.drop(isLinkLocalSource(packet) ? 'link-local' : 'source-not-allowed');
+    }
     sink.toTunnel(packet);
   }
 
@@ -495,6 +497,15 @@ export function ipPacketLength(p: Uint8Array): number {
     return total <= p.length ? total : -1;
   }
   return -1;
+}
+
+/** IPv6 with a link-local (fe80::/10) or unspecified (::) source: never routable, not spoofing either. */
+function isLinkLocalSource(p: Uint8Array): boolean {
+  if (p[0]! >> 4 !== 6) return false;
+  const a = IPV6_SRC_OFFSET;
+  if (p[a] === 0xfe && (p[a + 1]! & 0xc0) === 0x80) return true;
+  for (let i = 0; i < 16; i++) if (p[a + i] !== 0) return false;
+  return true;
 }
 
 function keyName(key: Uint8Array): string {

@@ -26,6 +26,7 @@ export const DropReasons = [
   'keypair-expired', // keypair older than Reject-After-Time or past its message limit
   'invalid-packet', // decrypted payload is not a well-formed IPv4/IPv6 packet
   'source-not-allowed', // inner source address not in the sending peer's allowed IPs
+  'link-local', // inner source is IPv6 link-local or unspecified (a peer kernel's router solicitations and such)
   // outbound (from the TUN)
   'no-route', // destination is in no peer's allowed IPs
   'no-endpoint', // the peer's endpoint is unknown: it has to contact us first
