@@ -17,7 +17,7 @@ import {
   FieldError,
   interfaceName,
   keyField,
-  parseYamlDocument,
+  parseYamlConfig,
   readConfigText,
   readKeyFile,
   refuseSpecial,
@@ -95,14 +95,7 @@ export function loadClientConfig(file: string): ClientConfig {
 
 /** Checks and normalizes the text of a client configuration; relative paths are resolved against `file`'s folder. */
 export function parseClientConfig(text: string, file: string): ClientConfig {
-  const wrap = wrapClient(file);
-  const raw = parseYamlDocument(text, ClientSchema, wrap);
-  try {
-    return normalizeClient(raw, file);
-  } catch (e) {
-    if (e instanceof FieldError) throw wrap(e);
-    throw e;
-  }
+  return parseYamlConfig(text, file, ClientSchema, normalizeClient, wrapClient(file));
 }
 
 function wrapClient(file: string): (e: FieldError, line?: number) => ClientConfigError {

@@ -11,6 +11,7 @@ import { loadGatewayConfig } from './config.js';
 import { renderClientConfig } from './export.js';
 import { leasesFor, poolsOf, startGateway } from './gateway.js';
 import { Store } from './store.js';
+import { untilStopSignal } from '../shared/cli/signals.js';
 
 export class GatewayUsageError extends Error {
   override readonly name = 'GatewayUsageError';
@@ -21,14 +22,7 @@ export const GATEWAY_USAGE = `usage: meshgate gateway --config FILE
 
 export async function runGatewayDaemon(configFile: string, runner: CommandRunner, log: Logger): Promise<number> {
   const gateway = await startGateway(configFile, runner, log);
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      log.info({ event: 'stopping', signal }, `stopping on ${signal}`);
-      resolve();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  await untilStopSignal(log);
   await gateway.close();
   log.info({ event: 'stopped' }, 'gateway stopped; leases kept');
   return 0;

@@ -33,7 +33,7 @@ import {
   lastAddress,
   listenAddressField,
   overlaps,
-  parseYamlDocument,
+  parseYamlConfig,
   readConfigText,
   readKeyFile,
   refuseSpecial,
@@ -204,14 +204,7 @@ export function loadGatewayConfig(file: string): GatewayConfig {
  * messages, and relative paths in it are resolved against its folder.
  */
 export function parseGatewayConfig(text: string, file: string): GatewayConfig {
-  const wrap = wrapGateway(file);
-  const raw = parseYamlDocument(text, GatewaySchema, wrap);
-  try {
-    return normalizeGateway(raw, file);
-  } catch (e) {
-    if (e instanceof FieldError) throw wrap(e);
-    throw e;
-  }
+  return parseYamlConfig(text, file, GatewaySchema, normalizeGateway, wrapGateway(file));
 }
 
 function wrapGateway(file: string): (e: FieldError, line?: number) => GatewayConfigError {

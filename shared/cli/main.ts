@@ -17,6 +17,7 @@ import { createLogger } from '../log.js';
 import { startTunnel } from '../runner/tunnel.js';
 
 import { generatePresharedKeyText, generatePrivateKeyText, KeyFormatError, publicKeyText } from '../wireguard/keys.js';
+import { untilStopSignal } from './signals.js';
 
 const USAGE = `usage: meshgate <command> [arguments]
 
@@ -92,14 +93,7 @@ async function up(args: string[]): Promise<number> {
     { event: 'ready', interface: name, listenPort: tunnel.listenPort, peers: config.peers.length },
     `tunnel ${name} is up`,
   );
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      log.info({ event: 'stopping', signal }, `stopping on ${signal}`);
-      resolve();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  await untilStopSignal(log);
   await tunnel.close();
   log.info({ event: 'stopped', interface: name }, `tunnel ${name} removed`);
   return 0;
@@ -138,14 +132,7 @@ async function client(args: string[]): Promise<number> {
   if (config === undefined || rest.length !== 0) throw new UsageError('usage: meshgate client --config FILE');
   const log = createLogger('meshgate-client');
   const agent = await startAgent(config, systemRunner, log);
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      log.info({ event: 'stopping', signal }, `stopping on ${signal}`);
-      resolve();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  await untilStopSignal(log);
   await agent.close();
   log.info({ event: 'stopped' }, 'client stopped');
   return 0;

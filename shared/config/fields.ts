@@ -499,3 +499,23 @@ export function lastAddress(pool: Cidr): Uint8Array {
   for (let bit = pool.prefixLength; bit < out.length * 8; bit++) out[bit >> 3]! |= 0x80 >> (bit & 7);
   return out;
 }
+
+/**
+ * The front end both loaders share: YAML and schema checks, then the loader's
+ * own normalization; every FieldError becomes the loader's error via `wrap`.
+ */
+export function parseYamlConfig<S extends TSchema, T>(
+  text: string,
+  file: string,
+  schema: S,
+  normalize: (raw: Static<S>, file: string) => T,
+  wrap: (e: FieldError, line?: number) => Error,
+): T {
+  const raw = parseYamlDocument(text, schema, wrap);
+  try {
+    return normalize(raw, file);
+  } catch (e) {
+    if (e instanceof FieldError) throw wrap(e);
+    throw e;
+  }
+}
