@@ -30,6 +30,22 @@ export interface NativeStats {
   txErrors: number;
   /** Times a send waited for the kernel queue to drain. */
   txWaits: number;
+  /** UDP: UDP_SEGMENT (GSO) is in use for sending (off, unsupported, or switched off by a fallback: false). */
+  gso: boolean;
+  /** UDP: UDP_GRO is set on the socket. */
+  gro: boolean;
+  /** UDP GSO: sendmmsg entries that carried several datagrams (one super-datagram each). */
+  gsoSends: number;
+  /** UDP GSO: datagrams carried by those entries. */
+  gsoSegments: number;
+  /** UDP GSO: coalesced entries the kernel refused; their datagrams were resent one by one. */
+  gsoRefused: number;
+  /** UDP GSO: errno name of the refusal that switched GSO off for this socket, '' if none. */
+  gsoFallback: string;
+  /** UDP GRO: received entries that held several datagrams. */
+  groReceives: number;
+  /** UDP GRO: datagrams split out of those entries. */
+  groSegments: number;
   /** errno name of the last data-path error, '' if none. */
   lastError: string;
   /** errno name of the read error that stopped receiving, '' if none. */
@@ -37,6 +53,8 @@ export interface NativeStats {
 }
 
 export interface NativeIo {
+  /** Version of this interface; the loader refuses an addon built from other sources. */
+  readonly apiVersion: number;
   readonly recordLen: number;
   readonly maxSlots: number;
   readonly maxSlotSize: number;
@@ -45,13 +63,17 @@ export interface NativeIo {
   /**
    * A non-blocking UDP socket bound to `address` (a 24-byte endpoint record; its
    * port is ignored) and `port`; family 6 sockets are dual-stack (IPV6_V6ONLY=0).
+   * `flags` (default 0): UDP_OPEN_GSO coalesces equal-size runs to one
+   * destination with UDP_SEGMENT, UDP_OPEN_GRO sets UDP_GRO; `gso`/`gro` in the
+   * result tell what the kernel accepted.
    */
   udpOpen(
     family: 4 | 6,
     address: Uint8Array,
     port: number,
     bufBytes: number,
-  ): { handle: IoHandle; port: number; family: 4 | 6 };
+    flags?: number,
+  ): { handle: IoHandle; port: number; family: 4 | 6; gso: boolean; gro: boolean };
   /**
    * Starts polling: each readable wake-up reads up to `slots` packets into
    * rxBuf (slot i at i * slotSize), their lengths into rxLens and (UDP) their
@@ -89,6 +111,14 @@ export interface NativeIo {
 }
 
 const ADDON = join('build', 'Release', 'meshgate_io.node');
+/** Bump together with API_VERSION in the C file when the addon's interface changes. */
+const NATIVE_API_VERSION = 2;
+
+/** udpOpen flags (same values as OPEN_* in the C file). */
+export const UDP_OPEN_GSO = 0x1;
+export const UDP_OPEN_GRO = 0x2;
+/** Tests only: sets SO_NO_CHECK, which makes the kernel refuse UDP_SEGMENT (EINVAL). */
+export const UDP_OPEN_TEST_NO_CHECK = 0x100;
 
 export class NativeUnavailableError extends Error {
   readonly code = 'ERR_MESHGATE_NATIVE';
@@ -129,9 +159,9 @@ export function loadNative(): NativeIo {
       { cause: err },
     );
   }
-  if (mod.recordLen !== ENDPOINT_RECORD_LEN)
+  if (mod.recordLen !== ENDPOINT_RECORD_LEN || mod.apiVersion !== NATIVE_API_VERSION)
     throw new NativeUnavailableError(
-      `meshgate native I/O addon is stale (record length ${mod.recordLen}): run npm run build`,
+      `meshgate native I/O addon is stale (record length ${mod.recordLen}, API version ${mod.apiVersion}): run npm run build`,
     );
   loaded = mod;
   return mod;

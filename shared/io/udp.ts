@@ -12,9 +12,17 @@
 // Per datagram, receiving allocates only a subarray view: source Endpoints
 // come from a small cache keyed by the record, so a steady flow from a few
 // peers creates no objects.
+//
+// Segmentation offloads, both on by default where the kernel has them: GSO
+// (the addon sends each run of equal-size datagrams to one peer as one
+// UDP_SEGMENT super-datagram) and GRO (the kernel may hand over several
+// datagrams of one peer at once; the addon splits them back into slots). The
+// handler sees the same datagrams either way. MESHGATE_UDP_GSO=0 /
+// MESHGATE_UDP_GRO=0 in the environment switch them off (read once, when this
+// module loads); UdpOptions.gso / .gro override per socket.
 
 import { endpointFromBytes, ENDPOINT_RECORD_LEN, parseAddress, writeEndpointRecord } from './endpoint.js';
-import { loadNative, type IoHandle, type NativeIo, type NativeStats } from './native.js';
+import { loadNative, UDP_OPEN_GRO, UDP_OPEN_GSO, type IoHandle, type NativeIo, type NativeStats } from './native.js';
 import type { Endpoint, UdpBind, UdpHandler } from './types.js';
 
 export const UDP_DEFAULT_SLOTS = 64;
@@ -23,6 +31,10 @@ export const UDP_DEFAULT_SOCKET_BUFFER = 4 << 20; // SO_RCVBUF / SO_SNDBUF (FORC
 const UDP_MAX_PAYLOAD = 65527; // 65535 - 8-byte UDP header (IPv6; IPv4 is 20 bytes less)
 const ENDPOINT_CACHE_SIZE = 8;
 const RECORD_WORDS = ENDPOINT_RECORD_LEN / 4;
+
+/** The offload defaults from the environment: on unless set to "0". */
+export const UDP_GSO_DEFAULT = process.env.MESHGATE_UDP_GSO !== '0';
+export const UDP_GRO_DEFAULT = process.env.MESHGATE_UDP_GRO !== '0';
 
 export interface UdpOptions {
   /** Local port; 0 picks a free one (see `.port`). */
@@ -35,6 +47,10 @@ export interface UdpOptions {
   slotSize?: number;
   /** Socket buffer size in bytes (default 4 MiB). */
   socketBuffer?: number;
+  /** Send equal-size runs to one peer as UDP GSO super-datagrams (default: on unless MESHGATE_UDP_GSO=0). */
+  gso?: boolean;
+  /** Let the kernel hand over UDP GRO super-datagrams (default: on unless MESHGATE_UDP_GRO=0). */
+  gro?: boolean;
 }
 
 export interface UdpStats extends NativeStats {
@@ -86,6 +102,8 @@ export class LinuxUdp implements UdpBind {
     this.slots = checkSize('slots', opts.slots ?? UDP_DEFAULT_SLOTS, 1, native.maxSlots);
     this.slotSize = checkSize('slotSize', opts.slotSize ?? UDP_DEFAULT_SLOT_SIZE, 1, native.maxSlotSize);
     const bufBytes = checkSize('socketBuffer', opts.socketBuffer ?? UDP_DEFAULT_SOCKET_BUFFER, 0, 1 << 30);
+    const flags =
+      ((opts.gso ?? UDP_GSO_DEFAULT) ? UDP_OPEN_GSO : 0) | ((opts.gro ?? UDP_GRO_DEFAULT) ? UDP_OPEN_GRO : 0);
     const record = new Uint8Array(ENDPOINT_RECORD_LEN);
     let opened: ReturnType<NativeIo['udpOpen']>;
     if (opts.address !== undefined) {
@@ -93,15 +111,15 @@ export class LinuxUdp implements UdpBind {
       record.set(address, 0);
       new DataView(record.buffer).setUint32(20, scopeId, true);
       const v4 = address[10] === 0xff && address[11] === 0xff && address.subarray(0, 10).every((b) => b === 0);
-      opened = native.udpOpen(v4 ? 4 : 6, record, opts.port, bufBytes);
+      opened = native.udpOpen(v4 ? 4 : 6, record, opts.port, bufBytes, flags);
     } else {
       try {
-        opened = native.udpOpen(6, record, opts.port, bufBytes); // [::]: dual-stack any
+        opened = native.udpOpen(6, record, opts.port, bufBytes, flags); // [::]: dual-stack any
       } catch (err) {
         if (!isAfUnsupported(err)) throw err;
         record[10] = 0xff; // 0.0.0.0 as ::ffff:0.0.0.0
         record[11] = 0xff;
-        opened = native.udpOpen(4, record, opts.port, bufBytes);
+        opened = native.udpOpen(4, record, opts.port, bufBytes, flags);
       }
     }
     this.native = native;

@@ -15,6 +15,26 @@
 //            most SEND_WAIT_MS per call and retries; what still cannot go out
 //            is counted as errors.
 //
+// UDP segmentation offloads (Linux; each switchable per socket at udpOpen):
+//   GSO      udpSend coalesces a run of consecutive datagrams to the same
+//            destination with equal sizes (the last may be shorter) into ONE
+//            sendmmsg entry: an iovec per datagram pointing into the batch
+//            (no copy) and a UDP_SEGMENT cmsg with the size. The kernel sends
+//            one super-skb and splits it as late as possible. If the kernel
+//            refuses an entry (EINVAL/EIO/ENOPROTOOPT: no GSO here; EMSGSIZE:
+//            segment larger than the path MTU) its datagrams are resent one
+//            by one; the first kind switches GSO off for the socket for good,
+//            the second stops coalescing segments of that size or larger.
+//   GRO      the socket has UDP_GRO set, so one received entry may hold several
+//            datagrams of gso_size bytes each (the last one shorter), told by
+//            a UDP_GRO cmsg. recvmmsg then reads into C-owned scratch entries
+//            of GRO_ENTRY_SIZE bytes (no payload is ever truncated) and the
+//            datagrams are copied out one per JS slot, each with the entry's
+//            source record, so JS still sees one datagram per slot. What does
+//            not fit a slot is dropped and counted. Datagrams left over when
+//            the JS batch is full stay pending for the next batch; an idle
+//            handle brings the loop back for them.
+//
 // Errors: setup failures (open, ioctl, socket, bind) throw a JS Error with
 // `code` (errno name), `errno` and `syscall`. The data path never throws for
 // network conditions: failed packets are counted (stats()), and a fatal read
@@ -39,6 +59,7 @@
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdbool.h>
@@ -55,6 +76,7 @@
 #include <node_api.h>
 #include <uv.h>
 
+#define API_VERSION 2 /* NATIVE_API_VERSION in shared/io/native.ts */
 #define RECORD_LEN 24
 #define REC_PORT 16
 #define REC_SCOPE 20
@@ -63,6 +85,36 @@
 #define BATCHES_PER_WAKEUP 8
 #define SEND_WAIT_MS 5
 #define ENOBUFS_PAUSE_NS 100000
+
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103 /* Linux >= 4.18: cmsg/sockopt, u16 segment size */
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104 /* Linux >= 5.0: sockopt int; cmsg int gso_size on receive */
+#endif
+#define GSO_MAX_SEGMENTS 64   /* UDP_MAX_SEGMENTS of older kernels (newer allow more) */
+#define GSO_MAX_BYTES 65507   /* payload of one super-datagram: 65535 - 20 (IPv4) - 8 (UDP) */
+#define GRO_ENTRY_SIZE 65536  /* a receive entry holds any UDP payload (at most 65527 bytes) */
+#define GRO_MAX_ENTRIES 64    /* recvmmsg entries with GRO on (64 KiB of scratch each) */
+
+/* udpOpen flags */
+#define OPEN_GSO 0x1
+#define OPEN_GRO 0x2
+#define OPEN_TEST_NO_CHECK 0x100 /* tests only: SO_NO_CHECK, which makes the kernel refuse UDP_SEGMENT (EINVAL) */
+#define OPEN_KNOWN_FLAGS (OPEN_GSO | OPEN_GRO | OPEN_TEST_NO_CHECK)
+
+/* Control buffers, aligned for struct cmsghdr. */
+typedef union {
+  char buf[CMSG_SPACE(sizeof(uint16_t))];
+  struct cmsghdr align;
+} gso_ctrl;
+typedef union {
+  char buf[CMSG_SPACE(sizeof(int)) * 2]; /* room for one more than we ask for, so nothing is cut */
+  struct cmsghdr align;
+} gro_ctrl;
 
 enum { KIND_TUN = 1, KIND_UDP = 2 };
 
@@ -81,10 +133,13 @@ typedef struct {
   bool started;
   bool polling;  /* uv_poll_start active */
   bool uv_open;  /* uv handle initialised, close callback not yet run */
+  bool idle_open;   /* UDP GRO: idle handle initialised, close callback not yet run */
+  bool idle_active; /* ...and started (datagrams pending) */
   bool js_alive; /* JS wrapper not yet finalised */
   bool hook_added;
   bool in_hook;
   uv_poll_t poll;
+  uv_idle_t idle;
   napi_ref on_batch, rx_buf, rx_lens, rx_addrs;
   napi_async_context actx;
   uint32_t slots, slot_size;
@@ -94,8 +149,25 @@ typedef struct {
   struct mmsghdr *tx_msgs;
   struct iovec *tx_iov;
   sockaddr_any *tx_names;
+  /* UDP GSO (send): state, per-entry control buffers, first datagram and count */
+  bool gso;
+  uint32_t gso_seg_limit; /* segments larger than this are not coalesced (EMSGSIZE seen) */
+  int gso_fallback_errno; /* what switched GSO off for good, 0 if nothing did */
+  gso_ctrl *tx_ctrl;
+  uint32_t *tx_first, *tx_segs;
+  /* UDP GRO (receive): scratch entries and the datagrams still to hand out */
+  bool gro;
+  uint32_t rx_entries;    /* recvmmsg entries (scratch entries) */
+  uint8_t *rx_scratch;    /* rx_entries * GRO_ENTRY_SIZE */
+  gro_ctrl *rx_ctrl;
+  uint32_t pend_n, pend_i; /* entries received / next entry to split */
+  bool pend_open;          /* entry pend_i checked; fields below valid */
+  uint32_t pend_len, pend_seg, pend_off;
+  uint8_t pend_rec[RECORD_LEN];
+  uint32_t rx_avg_segs;    /* datagrams per entry in the last recvmmsg (>= 1) */
   uint64_t rx_packets, rx_batches, rx_dropped, rx_errors;
   uint64_t tx_packets, tx_errors, tx_waits;
+  uint64_t gso_sends, gso_segments, gso_refused, gro_receives, gro_segments;
   int last_errno, fatal_errno;
   uint8_t spill; /* TUN: the byte that tells a packet did not fit its slot */
 } mg_io;
@@ -250,19 +322,30 @@ static bool batch_fits(const int32_t *lens, uint32_t count, uint32_t slot_size, 
 static void cleanup_hook(void *arg);
 
 static void maybe_free(mg_io *h) {
-  if (h->uv_open || h->js_alive) return;
+  if (h->uv_open || h->idle_open || h->js_alive) return;
   free(h->rx_msgs);
   free(h->rx_iov);
   free(h->rx_names);
+  free(h->rx_scratch);
+  free(h->rx_ctrl);
   free(h->tx_msgs);
   free(h->tx_iov);
   free(h->tx_names);
+  free(h->tx_ctrl);
+  free(h->tx_first);
+  free(h->tx_segs);
   free(h);
 }
 
 static void on_uv_closed(uv_handle_t *handle) {
   mg_io *h = handle->data;
   h->uv_open = false;
+  maybe_free(h);
+}
+
+static void on_idle_closed(uv_handle_t *handle) {
+  mg_io *h = handle->data;
+  h->idle_open = false;
   maybe_free(h);
 }
 
@@ -282,6 +365,11 @@ static void io_close(mg_io *h) {
     h->polling = false;
   }
   if (h->uv_open) uv_close((uv_handle_t *)&h->poll, on_uv_closed);
+  if (h->idle_open) {
+    if (h->idle_active) uv_idle_stop(&h->idle);
+    h->idle_active = false;
+    uv_close((uv_handle_t *)&h->idle, on_idle_closed);
+  }
   if (h->fd >= 0) {
     close(h->fd);
     h->fd = -1;
@@ -315,7 +403,7 @@ static void finalize(napi_env env, void *data, void *hint) {
 }
 
 /* Wraps a freshly opened fd in a tagged JS object; closes the fd on failure. */
-static napi_value make_handle(napi_env env, int fd, int kind, int family) {
+static napi_value make_handle(napi_env env, int fd, int kind, int family, mg_io **out) {
   mg_io *h = calloc(1, sizeof *h);
   if (!h) {
     close(fd);
@@ -337,6 +425,7 @@ static napi_value make_handle(napi_env env, int fd, int kind, int family) {
   }
   napi_type_tag_object(env, obj, &MG_TAG);
   if (napi_add_env_cleanup_hook(env, cleanup_hook, h) == napi_ok) h->hook_added = true;
+  if (out) *out = h;
   return obj;
 }
 
@@ -441,6 +530,138 @@ static int udp_read(mg_io *h, uint8_t *buf, int32_t *lens, uint8_t *addrs, bool 
   return (int)j;
 }
 
+/* GRO: the segment size of received entry i (0 if it holds a single datagram). */
+static uint32_t gro_size(struct msghdr *m) {
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+    if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+      int v;
+      memcpy(&v, CMSG_DATA(c), sizeof v);
+      return v > 0 ? (uint32_t)v : 0;
+    }
+  }
+  return 0;
+}
+
+/* GRO: checks pending entry pend_i before it is split; false if it is dropped. */
+static bool gro_open_entry(mg_io *h) {
+  uint32_t i = h->pend_i;
+  struct msghdr *m = &h->rx_msgs[i].msg_hdr;
+  uint32_t len = h->rx_msgs[i].msg_len;
+  /* A cut payload or a cut cmsg (the segment size may be lost) cannot be split safely. */
+  if ((m->msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || len > GRO_ENTRY_SIZE) {
+    h->rx_dropped++;
+    return false;
+  }
+  uint32_t seg = gro_size(m);
+  if (seg == 0 || seg >= len) seg = len; /* one datagram (also an empty one) */
+  if (seg < len) {
+    h->gro_receives++;
+    h->gro_segments += (len + seg - 1) / seg;
+  }
+  h->pend_len = len;
+  h->pend_seg = seg;
+  h->pend_off = 0;
+  record_from_sockaddr(h->pend_rec, &h->rx_names[i]);
+  h->pend_open = true;
+  return true;
+}
+
+/* GRO: copies pending datagrams into slots n.. (one per slot); returns the new count. */
+static uint32_t gro_split(mg_io *h, uint8_t *buf, int32_t *lens, uint8_t *addrs, uint32_t n) {
+  const uint32_t ss = h->slot_size;
+  while (h->pend_i < h->pend_n && n < h->slots) {
+    if (!h->pend_open && !gro_open_entry(h)) {
+      h->pend_i++;
+      continue;
+    }
+    const uint8_t *src = h->rx_scratch + (size_t)h->pend_i * GRO_ENTRY_SIZE;
+    const uint32_t len = h->pend_len, seg = h->pend_seg;
+    uint32_t off = h->pend_off;
+    do { /* at least once: an empty datagram is a datagram too */
+      uint32_t l = len - off < seg ? len - off : seg;
+      if (l > ss) {
+        h->rx_dropped++;
+      } else {
+        memcpy(buf + (size_t)n * ss, src + off, l);
+        lens[n] = (int32_t)l;
+        memcpy(addrs + (size_t)n * RECORD_LEN, h->pend_rec, RECORD_LEN);
+        n++;
+      }
+      off += l;
+    } while (off < len && n < h->slots);
+    h->pend_off = off;
+    if (off >= len) {
+      h->pend_open = false;
+      h->pend_i++;
+    }
+  }
+  return n;
+}
+
+static bool gro_pending(const mg_io *h) {
+  return h->pend_i < h->pend_n;
+}
+
+/* UDP with GRO: hands out pending datagrams, then recvmmsg()s into the scratch
+   entries while the batch is not full and the socket may hold more. */
+static int udp_read_gro(mg_io *h, uint8_t *buf, int32_t *lens, uint8_t *addrs, bool *more) {
+  uint32_t n = 0;
+  bool received = false, filled = false; /* a recvmmsg of this call, and whether it filled all entries */
+  *more = false;
+  for (;;) {
+    n = gro_split(h, buf, lens, addrs, n);
+    if (n == h->slots) {
+      *more = true; /* pending datagrams, or the socket may hold more */
+      return (int)n;
+    }
+    if (received && !filled) return (int)n; /* the socket is drained */
+    /* As many entries as should fill the rest of the batch, judging by the last
+       receive: few when GRO packs many datagrams per entry, so little waits in
+       the scratch (and stays in cache); all of them for single datagrams. */
+    uint32_t avg = h->rx_avg_segs ? h->rx_avg_segs : 1;
+    uint32_t vlen = (h->slots - n + avg - 1) / avg;
+    if (vlen > h->rx_entries) vlen = h->rx_entries;
+    if (vlen < 1) vlen = 1;
+    for (uint32_t i = 0; i < vlen; i++) {
+      struct msghdr *m = &h->rx_msgs[i].msg_hdr;
+      m->msg_name = &h->rx_names[i];
+      m->msg_namelen = sizeof(sockaddr_any);
+      m->msg_iov = &h->rx_iov[i];
+      m->msg_iovlen = 1;
+      m->msg_control = &h->rx_ctrl[i];
+      m->msg_controllen = sizeof(gro_ctrl);
+      m->msg_flags = 0;
+      h->rx_msgs[i].msg_len = 0;
+    }
+    int r;
+    do {
+      r = recvmmsg(h->fd, h->rx_msgs, vlen, MSG_DONTWAIT, NULL);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) {
+      int e = errno;
+      if (e == EAGAIN || e == EWOULDBLOCK) return (int)n;
+      h->last_errno = e;
+      if (recv_error_is_transient(e)) {
+        h->rx_errors++;
+        *more = true; /* the error is consumed; data may follow */
+        return (int)n;
+      }
+      return n > 0 ? (int)n : -e; /* a fatal error comes back on the next wake-up */
+    }
+    received = true;
+    filled = (uint32_t)r == vlen;
+    h->pend_n = (uint32_t)r;
+    h->pend_i = 0;
+    h->pend_open = false;
+    uint32_t segs = 0;
+    for (uint32_t i = 0; i < (uint32_t)r; i++) {
+      uint32_t len = h->rx_msgs[i].msg_len, g = gro_size(&h->rx_msgs[i].msg_hdr);
+      segs += g && g < len ? (len + g - 1) / g : 1;
+    }
+    h->rx_avg_segs = r > 0 ? (segs + (uint32_t)r - 1) / (uint32_t)r : 1;
+  }
+}
+
 /* Looks up the receive buffers again (JS could have detached them) and checks their sizes. */
 static bool rx_buffers(mg_io *h, uint8_t **buf, int32_t **lens, uint8_t **addrs) {
   napi_env env = h->env;
@@ -491,10 +712,22 @@ static void stop_fatal(mg_io *h, int err) {
   }
 }
 
-static void on_poll(uv_poll_t *p, int status, int events) {
-  (void)status; /* an error shows up again in read()/recvmmsg() with its errno */
-  (void)events;
-  mg_io *h = p->data;
+static void on_idle(uv_idle_t *idle);
+
+/* GRO: keeps the loop coming back (idle handle) while datagrams wait in the scratch. */
+static void gro_schedule(mg_io *h) {
+  bool want = !h->closed && h->polling && gro_pending(h);
+  if (want == h->idle_active || !h->idle_open) return;
+  if (want)
+    h->idle_active = uv_idle_start(&h->idle, on_idle) == 0;
+  else {
+    uv_idle_stop(&h->idle);
+    h->idle_active = false;
+  }
+}
+
+/* One wake-up: up to BATCHES_PER_WAKEUP batches, each one JS callback. */
+static void pump(mg_io *h) {
   if (h->closed || !h->polling) return;
   napi_env env = h->env;
   napi_handle_scope scope;
@@ -508,7 +741,9 @@ static void on_poll(uv_poll_t *p, int status, int events) {
       break;
     }
     bool more = false;
-    int n = h->kind == KIND_TUN ? tun_read(h, buf, lens, &more) : udp_read(h, buf, lens, addrs, &more);
+    int n = h->kind == KIND_TUN ? tun_read(h, buf, lens, &more)
+            : h->gro            ? udp_read_gro(h, buf, lens, addrs, &more)
+                                : udp_read(h, buf, lens, addrs, &more);
     if (n < 0) {
       stop_fatal(h, -n);
       deliver(h, n);
@@ -522,6 +757,17 @@ static void on_poll(uv_poll_t *p, int status, int events) {
     if (!more) break;
   }
   napi_close_handle_scope(env, scope);
+  if (h->gro) gro_schedule(h);
+}
+
+static void on_poll(uv_poll_t *p, int status, int events) {
+  (void)status; /* an error shows up again in read()/recvmmsg() with its errno */
+  (void)events;
+  pump(p->data);
+}
+
+static void on_idle(uv_idle_t *idle) {
+  pump(idle->data);
 }
 
 /* start(handle, rxBuf: Uint8Array, rxLens: Int32Array, rxAddrs: Uint8Array | null,
@@ -569,6 +815,20 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
       throw_errno(env, "calloc", NULL, ENOMEM);
       return NULL;
     }
+    if (h->gro) {
+      h->rx_entries = slots < GRO_MAX_ENTRIES ? slots : GRO_MAX_ENTRIES;
+      h->rx_scratch = malloc((size_t)h->rx_entries * GRO_ENTRY_SIZE);
+      h->rx_ctrl = calloc(h->rx_entries, sizeof *h->rx_ctrl);
+      if (!h->rx_scratch || !h->rx_ctrl) {
+        throw_errno(env, "malloc", NULL, ENOMEM);
+        return NULL;
+      }
+      for (uint32_t i = 0; i < h->rx_entries; i++) {
+        h->rx_iov[i].iov_base = h->rx_scratch + (size_t)i * GRO_ENTRY_SIZE;
+        h->rx_iov[i].iov_len = GRO_ENTRY_SIZE;
+      }
+      h->rx_avg_segs = 1;
+    }
   }
   h->slots = slots;
   h->slot_size = slot_size;
@@ -589,6 +849,15 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   }
   h->poll.data = h;
   h->uv_open = true;
+  if (h->gro) {
+    r = uv_idle_init(loop, &h->idle);
+    if (r < 0) {
+      throw_errno(env, "uv_idle_init", NULL, -r);
+      return NULL;
+    }
+    h->idle.data = h;
+    h->idle_open = true;
+  }
   r = uv_poll_start(&h->poll, UV_READABLE, on_poll);
   if (r < 0) {
     throw_errno(env, "uv_poll_start", NULL, -r);
@@ -713,7 +982,34 @@ static bool ensure_tx(mg_io *h) {
   h->tx_msgs = calloc(MAX_SLOTS, sizeof *h->tx_msgs);
   h->tx_iov = calloc(MAX_SLOTS, sizeof *h->tx_iov);
   h->tx_names = calloc(MAX_SLOTS, sizeof *h->tx_names);
-  return h->tx_msgs && h->tx_iov && h->tx_names;
+  h->tx_ctrl = calloc(MAX_SLOTS, sizeof *h->tx_ctrl);
+  h->tx_first = calloc(MAX_SLOTS, sizeof *h->tx_first);
+  h->tx_segs = calloc(MAX_SLOTS, sizeof *h->tx_segs);
+  return h->tx_msgs && h->tx_iov && h->tx_names && h->tx_ctrl && h->tx_first && h->tx_segs;
+}
+
+/* GSO: how many datagrams from `pos` on can share one sendmmsg entry: same
+   destination record, the size of the first (the last may be shorter), at most
+   GSO_MAX_SEGMENTS and GSO_MAX_BYTES, and at most `room` iovecs. */
+static uint32_t gso_run(const mg_io *h, const struct batch *b, uint32_t pos, uint32_t room) {
+  const uint32_t seg = (uint32_t)b->lens[pos];
+  if (!h->gso || seg == 0 || seg > h->gso_seg_limit) return 1;
+  const uint8_t *rec = b->addrs + (size_t)pos * RECORD_LEN;
+  uint32_t segs = 1, bytes = seg;
+  uint32_t max = room < GSO_MAX_SEGMENTS ? room : GSO_MAX_SEGMENTS;
+  while (pos + segs < b->count && segs < max) {
+    uint32_t l = (uint32_t)b->lens[pos + segs];
+    if (l == 0 || l > seg || bytes + l > GSO_MAX_BYTES) break;
+    if (memcmp(b->addrs + (size_t)(pos + segs) * RECORD_LEN, rec, RECORD_LEN) != 0) break;
+    segs++;
+    bytes += l;
+    if (l < seg) break; /* a shorter one ends the run */
+  }
+  return segs;
+}
+
+static bool gso_refusal(int e) {
+  return e == EINVAL || e == EIO || e == ENOPROTOOPT || e == EMSGSIZE;
 }
 
 /* udpSend(handle, buf, lens, addrs, count, slotSize) -> number of datagrams not sent */
@@ -732,30 +1028,55 @@ static napi_value js_udp_send(napi_env env, napi_callback_info info) {
   }
   uint32_t errors = 0;
   int64_t deadline = 0;
-  for (uint32_t base = 0; base < b.count; base += MAX_SLOTS) {
-    uint32_t chunk = b.count - base < MAX_SLOTS ? b.count - base : MAX_SLOTS;
-    uint32_t n = 0;
-    for (uint32_t i = base; i < base + chunk; i++) {
+  uint32_t pos = 0; /* next datagram to put into an entry */
+  while (pos < b.count) {
+    /* Up to MAX_SLOTS entries using up to MAX_SLOTS iovecs (one per datagram). */
+    uint32_t n = 0, iovs = 0;
+    while (pos < b.count && n < MAX_SLOTS && iovs < MAX_SLOTS) {
       socklen_t alen;
-      if (!sockaddr_from_record(&h->tx_names[n], &alen, b.addrs + (size_t)i * RECORD_LEN, h->family)) {
+      if (!sockaddr_from_record(&h->tx_names[n], &alen, b.addrs + (size_t)pos * RECORD_LEN, h->family)) {
         errors++; /* an IPv6 destination on an IPv4 socket */
         h->last_errno = EAFNOSUPPORT;
+        pos++;
         continue;
       }
-      h->tx_iov[n].iov_base = b.buf + (size_t)i * b.slot_size;
-      h->tx_iov[n].iov_len = (size_t)b.lens[i];
+      uint32_t segs = gso_run(h, &b, pos, MAX_SLOTS - iovs);
+      for (uint32_t k = 0; k < segs; k++) {
+        h->tx_iov[iovs + k].iov_base = b.buf + (size_t)(pos + k) * b.slot_size;
+        h->tx_iov[iovs + k].iov_len = (size_t)b.lens[pos + k];
+      }
       struct msghdr *m = &h->tx_msgs[n].msg_hdr;
       memset(m, 0, sizeof *m);
       m->msg_name = &h->tx_names[n];
       m->msg_namelen = alen;
-      m->msg_iov = &h->tx_iov[n];
-      m->msg_iovlen = 1;
+      m->msg_iov = &h->tx_iov[iovs];
+      m->msg_iovlen = segs;
+      if (segs > 1) {
+        m->msg_control = h->tx_ctrl[n].buf;
+        m->msg_controllen = sizeof h->tx_ctrl[n].buf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(m);
+        c->cmsg_level = SOL_UDP;
+        c->cmsg_type = UDP_SEGMENT;
+        c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+        uint16_t seg = (uint16_t)b.lens[pos];
+        memcpy(CMSG_DATA(c), &seg, sizeof seg);
+      }
+      h->tx_first[n] = pos;
+      h->tx_segs[n] = segs;
+      iovs += segs;
+      pos += segs;
       n++;
     }
     uint32_t i = 0;
     while (i < n) {
       int r = sendmmsg(h->fd, h->tx_msgs + i, n - i, MSG_DONTWAIT);
       if (r > 0) {
+        for (uint32_t k = i; k < i + (uint32_t)r; k++) {
+          if (h->tx_segs[k] > 1) {
+            h->gso_sends++;
+            h->gso_segments += h->tx_segs[k];
+          }
+        }
         i += (uint32_t)r;
         continue;
       }
@@ -764,11 +1085,26 @@ static napi_value js_udp_send(napi_env env, napi_callback_info info) {
       h->last_errno = e;
       if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS) {
         if (wait_writable(h, &deadline, e)) continue;
-        errors += n - i;
+        for (; i < n; i++) errors += h->tx_segs[i];
         break;
       }
-      /* This datagram cannot go (no route, refused, too big, bad scope...): skip it. */
-      errors++;
+      if (h->tx_segs[i] > 1 && gso_refusal(e)) {
+        /* Nothing of this entry went out: resend its datagrams one by one (and
+           rebuild the rest of the batch). EMSGSIZE: a segment larger than the
+           path MTU, don't coalesce that size again; otherwise the kernel or
+           the route cannot do GSO at all: stop using it on this socket. */
+        h->gso_refused++;
+        if (e == EMSGSIZE) {
+          h->gso_seg_limit = (uint32_t)b.lens[h->tx_first[i]] - 1;
+        } else {
+          h->gso = false;
+          h->gso_fallback_errno = e;
+        }
+        pos = h->tx_first[i];
+        break;
+      }
+      /* This datagram (or run) cannot go (no route, refused, too big, bad scope...): skip it. */
+      errors += h->tx_segs[i];
       i++;
     }
   }
@@ -802,7 +1138,7 @@ static napi_value js_tun_open(napi_env env, napi_callback_info info) {
     throw_errno(env, "ioctl(TUNSETIFF)", name, e);
     return NULL;
   }
-  napi_value handle = make_handle(env, fd, KIND_TUN, 0);
+  napi_value handle = make_handle(env, fd, KIND_TUN, 0, NULL);
   if (!handle) return NULL;
   napi_value result, actual;
   ifr.ifr_name[IFNAMSIZ - 1] = 0;
@@ -819,14 +1155,16 @@ static void set_sock_buf(int fd, int force_opt, int opt, int bytes) {
   setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof bytes); /* capped by net.core.*mem_max */
 }
 
-/* udpOpen(family: 4 | 6, address: Uint8Array(24 record, port ignored), port, bufBytes)
-   -> { handle, port, family } */
+/* udpOpen(family: 4 | 6, address: Uint8Array(24 record, port ignored), port, bufBytes,
+           flags = 0 (OPEN_GSO | OPEN_GRO)) -> { handle, port, family, gso, gro }
+   gso/gro tell what the kernel accepted: UDP_SEGMENT known (probed with
+   getsockopt), UDP_GRO set. */
 static napi_value js_udp_open(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 4) THROW_TYPE(env, "udpOpen: expected 4 arguments");
-  uint32_t family, port, buf_bytes;
+  if (argc < 4) THROW_TYPE(env, "udpOpen: expected 4 or 5 arguments");
+  uint32_t family, port, buf_bytes, flags = 0;
   void *d;
   size_t n;
   if (!get_u32(env, argv[0], &family) || (family != 4 && family != 6))
@@ -838,6 +1176,12 @@ static napi_value js_udp_open(napi_env env, napi_callback_info info) {
   if (!get_u32(env, argv[2], &port) || port > 65535) THROW_RANGE(env, "udpOpen: port must be in 0..65535");
   if (!get_u32(env, argv[3], &buf_bytes) || buf_bytes > (1u << 30))
     THROW_RANGE(env, "udpOpen: bufBytes out of range");
+  if (argc >= 5) {
+    napi_valuetype ft;
+    NAPI_OK(env, napi_typeof(env, argv[4], &ft));
+    if (ft != napi_undefined && (!get_u32(env, argv[4], &flags) || (flags & ~OPEN_KNOWN_FLAGS)))
+      THROW_RANGE(env, "udpOpen: unknown flags");
+  }
   rec[REC_PORT] = (uint8_t)(port >> 8);
   rec[REC_PORT + 1] = (uint8_t)port;
   int af = family == 6 ? AF_INET6 : AF_INET;
@@ -877,8 +1221,26 @@ static napi_value js_udp_open(napi_env env, napi_callback_info info) {
     return NULL;
   }
   uint16_t bound = ntohs(af == AF_INET6 ? local.v6.sin6_port : local.v4.sin_port);
-  napi_value handle = make_handle(env, fd, KIND_UDP, af);
+  bool gso = false, gro = false;
+  if (flags & OPEN_GSO) {
+    int v = 0;
+    socklen_t vl = sizeof v;
+    gso = getsockopt(fd, SOL_UDP, UDP_SEGMENT, &v, &vl) == 0; /* ENOPROTOOPT before 4.18 */
+  }
+  if (flags & OPEN_GRO) {
+    int one = 1;
+    gro = setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one) == 0; /* ENOPROTOOPT before 5.0 */
+  }
+  if (flags & OPEN_TEST_NO_CHECK) {
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_NO_CHECK, &one, sizeof one);
+  }
+  mg_io *h = NULL;
+  napi_value handle = make_handle(env, fd, KIND_UDP, af, &h);
   if (!handle) return NULL;
+  h->gso = gso;
+  h->gso_seg_limit = GSO_MAX_BYTES;
+  h->gro = gro;
   napi_value result, v;
   NAPI_OK(env, napi_create_object(env, &result));
   NAPI_OK(env, napi_set_named_property(env, result, "handle", handle));
@@ -886,6 +1248,10 @@ static napi_value js_udp_open(napi_env env, napi_callback_info info) {
   NAPI_OK(env, napi_set_named_property(env, result, "port", v));
   NAPI_OK(env, napi_create_uint32(env, family, &v));
   NAPI_OK(env, napi_set_named_property(env, result, "family", v));
+  NAPI_OK(env, napi_get_boolean(env, gso, &v));
+  NAPI_OK(env, napi_set_named_property(env, result, "gso", v));
+  NAPI_OK(env, napi_get_boolean(env, gro, &v));
+  NAPI_OK(env, napi_set_named_property(env, result, "gro", v));
   return result;
 }
 
@@ -924,6 +1290,18 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   set_num(env, o, "txPackets", (double)h->tx_packets);
   set_num(env, o, "txErrors", (double)h->tx_errors);
   set_num(env, o, "txWaits", (double)h->tx_waits);
+  set_num(env, o, "gsoSends", (double)h->gso_sends);
+  set_num(env, o, "gsoSegments", (double)h->gso_segments);
+  set_num(env, o, "gsoRefused", (double)h->gso_refused);
+  set_num(env, o, "groReceives", (double)h->gro_receives);
+  set_num(env, o, "groSegments", (double)h->gro_segments);
+  NAPI_OK(env, napi_get_boolean(env, h->gso, &s));
+  NAPI_OK(env, napi_set_named_property(env, o, "gso", s));
+  NAPI_OK(env, napi_get_boolean(env, h->gro, &s));
+  NAPI_OK(env, napi_set_named_property(env, o, "gro", s));
+  NAPI_OK(env, napi_create_string_utf8(env, h->gso_fallback_errno ? errno_name(h->gso_fallback_errno) : "",
+                                       NAPI_AUTO_LENGTH, &s));
+  NAPI_OK(env, napi_set_named_property(env, o, "gsoFallback", s));
   NAPI_OK(env, napi_create_string_utf8(env, h->last_errno ? errno_name(h->last_errno) : "",
                                        NAPI_AUTO_LENGTH, &s));
   NAPI_OK(env, napi_set_named_property(env, o, "lastError", s));
@@ -1017,6 +1395,8 @@ NAPI_MODULE_INIT() {
   };
   if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok) return NULL;
   napi_value v;
+  napi_create_uint32(env, API_VERSION, &v);
+  napi_set_named_property(env, exports, "apiVersion", v);
   napi_create_uint32(env, RECORD_LEN, &v);
   napi_set_named_property(env, exports, "recordLen", v);
   napi_create_uint32(env, MAX_SLOTS, &v);

@@ -10,9 +10,18 @@
 // namespace.
 
 import { execa, execaSync, type ResultPromise } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseEndpoint } from '../../shared/io/endpoint.js';
-import { ifindex, inNetns, loadNative, nativeAvailable, packageRoot } from '../../shared/io/native.js';
+import {
+  ifindex,
+  inNetns,
+  loadNative,
+  nativeAvailable,
+  packageRoot,
+  UDP_OPEN_GRO,
+  UDP_OPEN_GSO,
+  UDP_OPEN_TEST_NO_CHECK,
+} from '../../shared/io/native.js';
 import { openTun, type LinuxTun } from '../../shared/io/tun.js';
 import { openUdp, type LinuxUdp } from '../../shared/io/udp.js';
 import type { Endpoint } from '../../shared/io/types.js';
@@ -155,6 +164,21 @@ function collector(udp: LinuxUdp) {
     },
   });
   return state;
+}
+
+/** A datagram of `len` bytes that tells its sequence number (first 4 bytes) and carries a pattern. */
+function numbered(seq: number, len: number): Uint8Array {
+  const d = new Uint8Array(len);
+  for (let i = 0; i < len; i++) d[i] = (seq * 7 + i) & 0xff;
+  if (len >= 4) new DataView(d.buffer).setUint32(0, seq);
+  return d;
+}
+
+/** Checks that `got` is exactly the numbered datagrams `want` ([seq, len] pairs), in order. */
+function expectNumbered(got: Got[], want: [number, number][]): void {
+  const seqOf = (d: Uint8Array): number => (d.length >= 4 ? new DataView(d.buffer, d.byteOffset).getUint32(0) : -1);
+  expect(got.map((g) => [seqOf(g.data), g.data.length])).toEqual(want.map(([seq, len]) => [len >= 4 ? seq : -1, len]));
+  for (const [i, g] of got.entries()) expect(g.data).toEqual(numbered(want[i]![0], want[i]![1]));
 }
 
 describe.skipIf(!canRun)('native TUN and UDP in a network namespace', () => {
@@ -420,6 +444,277 @@ describe.skipIf(!canRun)('native TUN and UDP in a network namespace', () => {
     } finally {
       native.close(handle);
     }
+  });
+
+  it('UDP GSO/GRO: equal-size runs to one destination go out coalesced and arrive complete, in order', async () => {
+    const tx = tracked(inNs(() => openUdp({ port: 0, address: '127.0.0.1', slots: 256, gso: true })));
+    const rx = tracked(inNs(() => openUdp({ port: 0, slots: 64, gro: true })));
+    expect(tx.stats().gso).toBe(true);
+    expect(rx.stats().gro).toBe(true);
+    const got = collector(rx);
+    const to = parseEndpoint(`127.0.0.1:${rx.port}`);
+    // 64 WireGuard-sized datagrams, then 100 of 1000 bytes and a shorter last one:
+    // 64 fit one entry in bytes (45 * 1452 <= 65507) ... so entries of 45 + 19, then 64 + 36 + the tail
+    const want: [number, number][] = [];
+    for (let i = 0; i < 64; i++) want.push([i, 1452]);
+    for (let i = 64; i < 164; i++) want.push([i, 1000]);
+    want.push([164, 300]);
+    for (const [seq, len] of want) tx.send(numbered(seq, len), to);
+    tx.flush();
+    await waitFor(
+      () => got.got.length >= want.length,
+      `${want.length} datagrams`,
+      5000,
+      () => [got.got.length, rx.stats(), tx.stats()],
+    );
+    expect(tx.sendErrors).toBe(0);
+    expectNumbered(got.got, want);
+    expect(new Set(got.got.map((g) => g.from.key))).toEqual(new Set([`127.0.0.1:${tx.port}`]));
+    const ts = tx.stats();
+    // 1452-byte run: 45 + 19; 1000-byte run of 101 (100 + the 300-byte tail): 64 + 37
+    expect([ts.gsoSends, ts.gsoSegments, ts.gsoRefused, ts.txPackets]).toEqual([4, 165, 0, 165]);
+    const rs = rx.stats();
+    // over loopback the super-datagrams arrive whole: GRO hands them over and the addon splits them
+    expect(rs.groReceives).toBeGreaterThan(0);
+    expect(rs.groSegments).toBeLessThanOrEqual(165);
+    expect([rs.rxPackets, rs.rxDropped]).toEqual([165, 0]);
+    // one JS batch never holds more than `slots` datagrams
+    expect(rs.rxBatches).toBeGreaterThanOrEqual(3);
+  });
+
+  it('UDP GSO/GRO: mixed sizes and interleaved destinations keep their order per destination', async () => {
+    const tx = tracked(inNs(() => openUdp({ port: 0, slots: 128, gso: true })));
+    const a = tracked(inNs(() => openUdp({ port: 0, address: '::1', gro: true })));
+    const b = tracked(inNs(() => openUdp({ port: 0, address: '127.0.0.1', gro: true })));
+    const ga = collector(a);
+    const gb = collector(b);
+    const toA = parseEndpoint(`[::1]:${a.port}`);
+    const toB = parseEndpoint(`127.0.0.1:${b.port}`);
+    // [destination, sizes]: runs of equal sizes (GSO), a shorter tail, growing sizes (no GSO),
+    // single datagrams and empty ones, switching destination often
+    const plan: [Endpoint, number[]][] = [
+      [toA, [1200, 1200, 1200, 1200, 1200]],
+      [toB, [1200, 1200, 1200]],
+      [toA, [800, 800, 800, 800, 100]],
+      [toB, [1, 1, 1, 1, 1, 1, 1]],
+      [toA, [100, 200, 300, 400]],
+      [toB, [1452]],
+      [toA, [0, 0]],
+      [toB, [900, 900, 901, 900]],
+    ];
+    const wantA: [number, number][] = [];
+    const wantB: [number, number][] = [];
+    let seq = 0;
+    for (const [to, sizes] of plan)
+      for (const len of sizes) {
+        tx.send(numbered(seq, len), to);
+        (to === toA ? wantA : wantB).push([seq, len]);
+        seq++;
+      }
+    tx.flush();
+    await waitFor(
+      () => ga.got.length >= wantA.length && gb.got.length >= wantB.length,
+      'all datagrams',
+      5000,
+      () => [ga.got.length, gb.got.length, a.stats(), b.stats(), tx.stats()],
+    );
+    expect(tx.sendErrors).toBe(0);
+    expectNumbered(ga.got, wantA);
+    expectNumbered(gb.got, wantB);
+    // coalesced: 5 x 1200, 3 x 1200, 4 x 800 + 100, 7 x 1, 900 + 900, 901 + 900 (a shorter last one)
+    const ts = tx.stats();
+    expect([ts.gsoSends, ts.gsoSegments, ts.txPackets]).toEqual([6, 24, seq]);
+    expect(a.stats().rxDropped + b.stats().rxDropped).toBe(0);
+  });
+
+  it('UDP GRO: super-datagrams are split over several small batches; what does not fit a slot is dropped and counted', async () => {
+    const tx = tracked(inNs(() => openUdp({ port: 0, address: '127.0.0.1', slots: 512, gso: true })));
+    const rx = tracked(inNs(() => openUdp({ port: 0, address: '127.0.0.1', slots: 8, slotSize: 1000, gro: true })));
+    const got = collector(rx);
+    const to = parseEndpoint(`127.0.0.1:${rx.port}`);
+    // 300 datagrams of 500 bytes: super-datagrams of 64 segments, far more than one 8-slot batch
+    const want: [number, number][] = [];
+    for (let i = 0; i < 300; i++) want.push([i, 500]);
+    for (const [s, len] of want) tx.send(numbered(s, len), to);
+    // then 3 datagrams larger than the receiver's slot, coalesced: dropped one by one
+    for (let i = 300; i < 303; i++) tx.send(numbered(i, 1200), to);
+    tx.send(numbered(303, 20), to);
+    want.push([303, 20]);
+    tx.flush();
+    await waitFor(
+      () => got.got.length >= want.length,
+      `${want.length} datagrams`,
+      5000,
+      () => [got.got.length, rx.stats(), tx.stats()],
+    );
+    expect(tx.sendErrors).toBe(0);
+    expectNumbered(got.got, want);
+    const rs = rx.stats();
+    expect(rs.rxDropped).toBe(3);
+    expect(rs.groReceives).toBeGreaterThanOrEqual(5);
+    expect(rs.rxBatches).toBeGreaterThanOrEqual(Math.ceil(want.length / 8));
+    expect(tx.stats().gsoSends).toBeGreaterThanOrEqual(6);
+  });
+
+  it('UDP GSO without GRO on the receiver, and GRO without GSO on the sender, deliver the same datagrams', async () => {
+    const gsoTx = tracked(inNs(() => openUdp({ port: 0, address: '127.0.0.1', gso: true })));
+    const plainTx = tracked(inNs(() => openUdp({ port: 0, address: '127.0.0.1', gso: false })));
+    const plainRx = tracked(inNs(() => openUdp({ port: 0, address: '127.0.0.1', gro: false })));
+    const groRx = tracked(inNs(() => openUdp({ port: 0, address: '127.0.0.1', gro: true })));
+    expect(plainRx.stats().gro).toBe(false);
+    expect(plainTx.stats().gso).toBe(false);
+    const gp = collector(plainRx);
+    const gg = collector(groRx);
+    const want: [number, number][] = [];
+    for (let i = 0; i < 40; i++) want.push([i, i < 39 ? 1400 : 77]);
+    for (const [s, len] of want) {
+      gsoTx.send(numbered(s, len), parseEndpoint(`127.0.0.1:${plainRx.port}`));
+      plainTx.send(numbered(s, len), parseEndpoint(`127.0.0.1:${groRx.port}`));
+    }
+    gsoTx.flush();
+    plainTx.flush();
+    await waitFor(
+      () => gp.got.length >= 40 && gg.got.length >= 40,
+      'both flows',
+      5000,
+      () => [gp.got.length, gg.got.length],
+    );
+    expectNumbered(gp.got, want);
+    expectNumbered(gg.got, want);
+    expect(gsoTx.stats().gsoSends).toBe(1); // the kernel split it for the socket without GRO
+    expect(plainRx.stats().groReceives).toBe(0);
+    expect(plainTx.stats().gsoSends).toBe(0);
+    expect(groRx.stats().groReceives).toBe(0); // nothing to merge: loopback does not GRO
+  });
+
+  it('UDP GSO: a kernel refusal (EINVAL) resends the run one by one and switches GSO off for the socket', async () => {
+    const native = loadNative();
+    const rx = tracked(inNs(() => openUdp({ port: 0, address: '127.0.0.1' })));
+    const got = collector(rx);
+    const rec = Uint8Array.from([...Array(10).fill(0), 0xff, 0xff, 127, 0, 0, 1, ...Array(8).fill(0)]);
+    // SO_NO_CHECK: the kernel refuses UDP_SEGMENT on this socket with EINVAL
+    const opened = inNs(() => native.udpOpen(4, rec, 0, 0, UDP_OPEN_GSO | UDP_OPEN_TEST_NO_CHECK));
+    const h = opened.handle;
+    tracked({ close: () => native.close(h) });
+    expect(opened.gso).toBe(true);
+    const slot = 600;
+    const send = (first: number, count: number): number => {
+      const buf = new Uint8Array(count * slot);
+      const lens = new Int32Array(count);
+      const addrs = new Uint8Array(count * 24);
+      for (let i = 0; i < count; i++) {
+        buf.set(numbered(first + i, 500), i * slot);
+        lens[i] = 500;
+        addrs.set(rec, i * 24);
+        addrs[i * 24 + 16] = rx.port >> 8;
+        addrs[i * 24 + 17] = rx.port & 0xff;
+      }
+      return native.udpSend(h, buf, lens, addrs, count, slot);
+    };
+    expect(send(0, 10)).toBe(0);
+    let s = native.stats(h);
+    expect([s.gso, s.gsoFallback, s.gsoRefused, s.gsoSends, s.txPackets]).toEqual([false, 'EINVAL', 1, 0, 10]);
+    expect(send(10, 10)).toBe(0); // plain sendmmsg from now on: no second refusal
+    s = native.stats(h);
+    expect([s.gsoRefused, s.gsoSends, s.txPackets]).toEqual([1, 0, 20]);
+    await waitFor(
+      () => got.got.length >= 20,
+      '20 datagrams',
+      5000,
+      () => [got.got.length, rx.stats()],
+    );
+    expectNumbered(
+      got.got,
+      Array.from({ length: 20 }, (_, i): [number, number] => [i, 500]),
+    );
+  });
+
+  it('UDP GSO: a segment larger than the path MTU (EMSGSIZE) goes out one by one, GSO stays on for smaller ones', async () => {
+    // a local address whose route has MTU 1000: 1200-byte datagrams need IP fragments
+    nsIp('addr', 'add', '10.98.0.1/32', 'dev', 'lo');
+    nsIp(
+      'route',
+      'replace',
+      'local',
+      '10.98.0.1',
+      'dev',
+      'lo',
+      'table',
+      'local',
+      'proto',
+      'kernel',
+      'scope',
+      'host',
+      'src',
+      '10.98.0.1',
+      'mtu',
+      '1000',
+    );
+    const tx = tracked(inNs(() => openUdp({ port: 0, gso: true })));
+    const rx = tracked(inNs(() => openUdp({ port: 0, address: '10.98.0.1', gro: true })));
+    const got = collector(rx);
+    const to = parseEndpoint(`10.98.0.1:${rx.port}`);
+    const want: [number, number][] = [];
+    for (let i = 0; i < 6; i++) want.push([i, 1200]);
+    for (let i = 6; i < 12; i++) want.push([i, 900]);
+    for (const [s, len] of want) tx.send(numbered(s, len), to);
+    tx.flush();
+    for (let i = 12; i < 18; i++) {
+      // the next batch: 1200 is no longer tried with GSO
+      want.push([i, 1200]);
+      tx.send(numbered(i, 1200), to);
+    }
+    tx.flush();
+    await waitFor(
+      () => got.got.length >= want.length,
+      `${want.length} datagrams`,
+      5000,
+      () => [got.got.length, rx.stats(), tx.stats()],
+    );
+    expect(tx.sendErrors).toBe(0);
+    expectNumbered(got.got, want);
+    const ts = tx.stats();
+    expect([ts.gso, ts.gsoFallback, ts.gsoRefused, ts.gsoSends, ts.gsoSegments]).toEqual([true, '', 1, 1, 6]);
+  });
+
+  it('UDP: MESHGATE_UDP_GSO=0 / MESHGATE_UDP_GRO=0 switch the offloads off (read when udp.ts loads)', async () => {
+    vi.stubEnv('MESHGATE_UDP_GSO', '0');
+    vi.stubEnv('MESHGATE_UDP_GRO', '0');
+    vi.resetModules();
+    try {
+      const fresh = await import('../../shared/io/udp.js');
+      expect([fresh.UDP_GSO_DEFAULT, fresh.UDP_GRO_DEFAULT]).toEqual([false, false]);
+      const tx = tracked(inNs(() => fresh.openUdp({ port: 0, address: '127.0.0.1' })));
+      const rx = tracked(inNs(() => fresh.openUdp({ port: 0, address: '127.0.0.1' })));
+      expect([tx.stats().gso, rx.stats().gro]).toEqual([false, false]);
+      const got = collector(rx);
+      const want = Array.from({ length: 30 }, (_, i): [number, number] => [i, 1000]);
+      for (const [s, len] of want) tx.send(numbered(s, len), parseEndpoint(`127.0.0.1:${rx.port}`));
+      tx.flush();
+      await waitFor(
+        () => got.got.length >= 30,
+        '30 datagrams',
+        5000,
+        () => [got.got.length, rx.stats()],
+      );
+      expectNumbered(got.got, want);
+      expect([tx.stats().gsoSends, rx.stats().groReceives]).toEqual([0, 0]);
+      // an explicit option still wins over the environment
+      const on = tracked(inNs(() => fresh.openUdp({ port: 0, address: '127.0.0.1', gso: true, gro: true })));
+      expect([on.stats().gso, on.stats().gro]).toEqual([true, true]);
+    } finally {
+      vi.unstubAllEnvs();
+      vi.resetModules();
+    }
+  });
+
+  it('UDP: udpOpen rejects unknown flags', () => {
+    const native = loadNative();
+    const rec = Uint8Array.from([...Array(10).fill(0), 0xff, 0xff, 127, 0, 0, 1, ...Array(8).fill(0)]);
+    expect(() => inNs(() => native.udpOpen(4, rec, 0, 0, 0x8000))).toThrow(RangeError);
+    const { handle, gso, gro } = inNs(() => native.udpOpen(4, rec, 0, 0, UDP_OPEN_GSO | UDP_OPEN_GRO));
+    native.close(handle);
+    expect([gso, gro]).toEqual([true, true]);
   });
 
   it('worker_threads: the addon works in a worker, and what the worker leaves open is closed at its exit', async () => {
