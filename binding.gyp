@@ -9,6 +9,16 @@
       "conditions": [
         ["OS!='linux'", { "type": "none", "sources!": ["shared/native/meshgate_io.c"] }]
       ]
+    },
+    {
+      "target_name": "meshgate_aead",
+      "sources": ["shared/native/aead.c"],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags!": ["-O3"],
+      "cflags": ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "conditions": [
+        ["OS!='linux' or node_use_openssl!='true' or node_shared_openssl=='true'", { "type": "none", "sources!": ["shared/native/aead.c"] }]
+      ]
     }
   ]
 }

@@ -13,7 +13,8 @@ import { queryControl } from '../control/socket.js';
 import { takeOption } from './args.js';
 import { renderStatus, type TunnelStatus } from '../control/status.js';
 import { systemRunner } from '../host/command.js';
-import { createLogger } from '../log.js';
+import { useNativeAead } from '../io/native-aead.js';
+import { createLogger, type Logger } from '../log.js';
 import { startTunnel } from '../runner/tunnel.js';
 
 import { generatePresharedKeyText, generatePrivateKeyText, KeyFormatError, publicKeyText } from '../wireguard/keys.js';
@@ -75,6 +76,12 @@ export function interfaceNameOf(file: string): string {
   return name;
 }
 
+/** Before a tunnel runs: the packet path's ChaCha20-Poly1305 (the OpenSSL addon where it was built). */
+function prepareDataPath(log: Logger): void {
+  const backend = useNativeAead();
+  log.info({ event: 'aead', backend }, `ChaCha20-Poly1305 from ${backend}`);
+}
+
 async function up(args: string[]): Promise<number> {
   const file = args[0];
   if (file === undefined || args.length !== 1) throw new UsageError('usage: meshgate up <file.conf>');
@@ -88,6 +95,7 @@ async function up(args: string[]): Promise<number> {
   const config = parseWgQuick(text, file);
   const log = createLogger('meshgate');
   for (const key of config.ignored) log.warn({ event: 'config-key-ignored', key }, `ignored wg-quick key ${key}`);
+  prepareDataPath(log);
   const tunnel = await startTunnel(name, config, systemRunner, log);
   log.info(
     { event: 'ready', interface: name, listenPort: tunnel.listenPort, peers: config.peers.length },
@@ -122,7 +130,9 @@ async function gateway(args: string[]): Promise<number> {
     return 0;
   }
   if (config === undefined || rest.length !== 0) throw new UsageError(GATEWAY_USAGE);
-  return runGatewayDaemon(config, systemRunner, createLogger('meshgate-gateway'));
+  const log = createLogger('meshgate-gateway');
+  prepareDataPath(log);
+  return runGatewayDaemon(config, systemRunner, log);
 }
 
 async function client(args: string[]): Promise<number> {
@@ -131,6 +141,7 @@ async function client(args: string[]): Promise<number> {
   const config = takeOption(rest, '--config');
   if (config === undefined || rest.length !== 0) throw new UsageError('usage: meshgate client --config FILE');
   const log = createLogger('meshgate-client');
+  prepareDataPath(log);
   const agent = await startAgent(config, systemRunner, log);
   await untilStopSignal(log);
   await agent.close();

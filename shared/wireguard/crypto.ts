@@ -2,7 +2,8 @@
 // their implementation. Nothing here is hand-written crypto:
 //
 //   X25519 (RFC 7748)                node:crypto (OpenSSL), ~30x faster than @noble/curves here
-//   ChaCha20-Poly1305 (RFC 8439)     node:crypto on the packet path
+//   ChaCha20-Poly1305 (RFC 8439)     OpenSSL: the meshgate_aead addon on the packet path when
+//                                    a daemon installs it (setAeadBackend), else node:crypto
 //   XChaCha20-Poly1305 (cookies)     @noble/ciphers (OpenSSL has no XChaCha)
 //   BLAKE2s, HMAC-BLAKE2s, keyed     @noble/hashes (OpenSSL has no keyed BLAKE2s)
 //   BLAKE2s-128 MAC
@@ -136,10 +137,76 @@ export function writeNonce(nonce: Uint8Array, counter: number): void {
 }
 
 /**
- * ChaCha20-Poly1305 seal (RFC 8439 section 2.8). Writes ciphertext||tag into
- * `out` at `outOffset` and returns the length written. WireGuard's nonces are
- * built with writeNonce().
+ * Where ChaCha20-Poly1305 (RFC 8439 section 2.8) comes from. Both write into
+ * the caller's buffer, which may be the input's own bytes (in place) or apart
+ * from them, never partly overlapping.
+ *
+ *   seal: out[outOffset ..] = ciphertext || tag; returns its length
+ *   open: out[outOffset ..] = plaintext; returns its length, or -1 when the
+ *         tag does not verify (out may then hold garbage)
  */
+export interface AeadBackend {
+  readonly name: string;
+  seal(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    ad: Uint8Array | null,
+    plaintext: Uint8Array,
+    out: Uint8Array,
+    outOffset: number,
+  ): number;
+  open(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    ad: Uint8Array | null,
+    sealed: Uint8Array,
+    out: Uint8Array,
+    outOffset: number,
+  ): number;
+}
+
+/** node:crypto: a Cipheriv object per call. Always there; the reference for the addon's backend. */
+export const nodeAead: AeadBackend = {
+  name: 'node:crypto',
+  seal(key, nonce, ad, plaintext, out, outOffset) {
+    const cipher = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_LEN });
+    if (ad !== null && ad.length > 0) cipher.setAAD(ad, { plaintextLength: plaintext.length });
+    const body = cipher.update(plaintext);
+    cipher.final();
+    out.set(body, outOffset);
+    out.set(cipher.getAuthTag(), outOffset + body.length);
+    return body.length + TAG_LEN;
+  },
+  open(key, nonce, ad, sealed, out, outOffset) {
+    if (sealed.length < TAG_LEN) return -1;
+    const bodyLen = sealed.length - TAG_LEN;
+    try {
+      const decipher = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_LEN });
+      decipher.setAuthTag(sealed.subarray(bodyLen));
+      if (ad !== null && ad.length > 0) decipher.setAAD(ad, { plaintextLength: bodyLen });
+      const plain = decipher.update(sealed.subarray(0, bodyLen));
+      decipher.final(); // throws when the tag is wrong
+      out.set(plain, outOffset);
+      return bodyLen;
+    } catch {
+      return -1;
+    }
+  },
+};
+
+let aead: AeadBackend = nodeAead;
+
+/**
+ * Chooses the ChaCha20-Poly1305 implementation for everything below (null:
+ * node:crypto) and returns its name. Called once by a daemon's entry point
+ * (shared/io/native-aead.ts), before any tunnel runs; the core never loads one.
+ */
+export function setAeadBackend(backend: AeadBackend | null): string {
+  aead = backend ?? nodeAead;
+  return aead.name;
+}
+
+/** Writes ciphertext||tag into `out` at `outOffset` and returns the length written. Nonces come from writeNonce(). */
 export function aeadSealInto(
   key: Uint8Array,
   nonce: Uint8Array,
@@ -148,13 +215,7 @@ export function aeadSealInto(
   out: Uint8Array,
   outOffset: number,
 ): number {
-  const cipher = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_LEN });
-  if (ad !== null && ad.length > 0) cipher.setAAD(ad, { plaintextLength: plaintext.length });
-  const body = cipher.update(plaintext);
-  cipher.final();
-  out.set(body, outOffset);
-  out.set(cipher.getAuthTag(), outOffset + body.length);
-  return body.length + TAG_LEN;
+  return aead.seal(key, nonce, ad, plaintext, out, outOffset);
 }
 
 export function aeadSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array | null): Uint8Array {
@@ -164,9 +225,21 @@ export function aeadSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Arr
 }
 
 /**
- * ChaCha20-Poly1305 open. `sealed` is ciphertext||tag. Returns the plaintext,
- * or null when the tag does not verify.
+ * Opens `sealed` (ciphertext||tag) into `out` at `outOffset`; returns the
+ * plaintext length, or -1 when the tag does not verify.
  */
+export function aeadOpenInto(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  sealed: Uint8Array,
+  ad: Uint8Array | null,
+  out: Uint8Array,
+  outOffset: number,
+): number {
+  return aead.open(key, nonce, ad, sealed, out, outOffset);
+}
+
+/** Opens `sealed` into a new array; null when the tag does not verify. */
 export function aeadOpen(
   key: Uint8Array,
   nonce: Uint8Array,
@@ -174,17 +247,8 @@ export function aeadOpen(
   ad: Uint8Array | null,
 ): Uint8Array | null {
   if (sealed.length < TAG_LEN) return null;
-  const bodyLen = sealed.length - TAG_LEN;
-  try {
-    const decipher = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_LEN });
-    decipher.setAuthTag(sealed.subarray(bodyLen));
-    if (ad !== null && ad.length > 0) decipher.setAAD(ad, { plaintextLength: bodyLen });
-    const plain = decipher.update(sealed.subarray(0, bodyLen));
-    decipher.final(); // throws when the tag is wrong
-    return plain;
-  } catch {
-    return null;
-  }
+  const out = new Uint8Array(sealed.length - TAG_LEN);
+  return aeadOpenInto(key, nonce, sealed, ad, out, 0) < 0 ? null : out;
 }
 
 /** The all-zero nonce the handshake uses (each handshake key encrypts once). */

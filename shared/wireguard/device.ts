@@ -119,6 +119,8 @@ export class Device {
   private underLoadUntil = -Infinity;
   /** Scratch for one sealed transport message. */
   private readonly out = new Uint8Array(MAX_PACKET_SIZE + TRANSPORT_OVERHEAD + 16);
+  /** Scratch for one opened transport message (any UDP payload fits). */
+  private readonly plain = new Uint8Array(MAX_PACKET_SIZE);
   private static readonly EMPTY = new Uint8Array(0);
 
   constructor(options: DeviceOptions) {
@@ -388,7 +390,7 @@ export class Device {
     const { peer, keypair: kp } = entry;
     const counter = readCounter(data, TRANSPORT_COUNTER);
     if (counter < 0 || !kp.canReceive(now.mono)) return this.drop('keypair-expired');
-    const plain = kp.open(data);
+    const plain = kp.open(data, this.plain);
     if (plain === null) return this.drop('decrypt-failed');
     if (!kp.replay.accept(counter)) return this.drop('replayed-counter');
 

@@ -12,7 +12,7 @@ import {
   REPLAY_WINDOW_SIZE,
   PADDING_MULTIPLE,
 } from './constants.js';
-import { AEAD_NONCE_LEN, aeadOpen, aeadSealInto, wipe } from './crypto.js';
+import { AEAD_NONCE_LEN, aeadOpenInto, aeadSealInto, wipe } from './crypto.js';
 import type { SessionKeys } from './handshake.js';
 import {
   MessageType,
@@ -99,10 +99,15 @@ export class Keypair {
     return TRANSPORT_HEADER_SIZE + aeadSealInto(this.sendKey, this.sendNonce, plain, null, out, TRANSPORT_HEADER_SIZE);
   }
 
-  /** Opens a transport message; null when the tag does not verify. The counter bytes are used as they are. */
-  open(datagram: Uint8Array): Uint8Array | null {
+  /**
+   * Opens a transport message into `out` (at least as long as its plaintext)
+   * and returns the plaintext as a view of `out`; null when the tag does not
+   * verify. The counter bytes are used as they are.
+   */
+  open(datagram: Uint8Array, out: Uint8Array): Uint8Array | null {
     this.receiveNonce.set(datagram.subarray(TRANSPORT_COUNTER, TRANSPORT_HEADER_SIZE), 4);
-    return aeadOpen(this.receiveKey, this.receiveNonce, datagram.subarray(TRANSPORT_HEADER_SIZE), null);
+    const n = aeadOpenInto(this.receiveKey, this.receiveNonce, datagram.subarray(TRANSPORT_HEADER_SIZE), null, out, 0);
+    return n < 0 ? null : out.subarray(0, n);
   }
 
   /** Forget the keys (zero key material). */
