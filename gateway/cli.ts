@@ -1,15 +1,21 @@
-// `meshgate gateway …`: run the daemon, or export a stock client's config.
+// `meshgate gateway …`: run the daemon, export a stock client's config, and
+// look after the leases kept in the state database.
 //
 //   meshgate gateway --config FILE                         run in the foreground
 //   meshgate gateway export-client NAME --config FILE      print a wg-quick file for a stock WireGuard client
+//   meshgate gateway leases --config FILE [--json]         list leases and reservations
+//   meshgate gateway release KEY --config FILE             free the reservation of a key no longer configured
 
 import type { CommandRunner } from '../shared/host/command.js';
 import type { Logger } from '../shared/log.js';
-import { formatKey } from '../shared/wireguard/keys.js';
+import { queryControl } from '../shared/control/socket.js';
+import { formatCidr, formatIp } from '../shared/wireguard/allowed-ips.js';
+import { formatKey, parseKey } from '../shared/wireguard/keys.js';
 import { publicKeyOf } from '../shared/wireguard/crypto.js';
 import { loadGatewayConfig } from './config.js';
 import { renderClientConfig } from './export.js';
-import { leasesFor, poolsOf, startGateway } from './gateway.js';
+import { leasesFor, poolsOf, startGateway, type GatewayStatus } from './gateway.js';
+import type { Lease } from './leases.js';
 import { Store } from './store.js';
 import { untilStopSignal } from '../shared/cli/signals.js';
 
@@ -18,7 +24,9 @@ export class GatewayUsageError extends Error {
 }
 
 export const GATEWAY_USAGE = `usage: meshgate gateway --config FILE
-       meshgate gateway export-client NAME --config FILE`;
+       meshgate gateway export-client NAME --config FILE
+       meshgate gateway leases --config FILE [--json]
+       meshgate gateway release PUBLIC-KEY --config FILE`;
 
 export async function runGatewayDaemon(configFile: string, runner: CommandRunner, log: Logger): Promise<number> {
   const gateway = await startGateway(configFile, runner, log);
@@ -56,6 +64,105 @@ export function exportClient(configFile: string, name: string): string {
       dns: config.dns,
       mtu: config.mtu,
     });
+  } finally {
+    store.close();
+  }
+}
+
+export interface LeaseRow {
+  /** The configured client's name; null for a reservation (a key no longer in the config). */
+  name: string | null;
+  publicKey: string;
+  ipv4: string;
+  ipv6: string;
+  /** When the key got these addresses, ISO 8601. */
+  assignedAt: string;
+}
+
+function rowOf(lease: Lease, names: Map<string, string>): LeaseRow {
+  return {
+    name: names.get(lease.publicKey) ?? null,
+    publicKey: lease.publicKey,
+    ipv4: formatIp(lease.ipv4),
+    ipv6: formatCidr({ family: 6, address: lease.ipv6, prefixLength: lease.ipv6PrefixLength }),
+    assignedAt: new Date(lease.assignedAt).toISOString(),
+  };
+}
+
+/**
+ * Every lease and reservation in the state database, as they stand (nothing is
+ * planned or written): configured clients by name, reservations marked.
+ */
+export function listLeases(configFile: string, json: boolean): string {
+  const config = loadGatewayConfig(configFile);
+  const names = new Map(config.clients.map((c) => [formatKey(c.publicKey), c.name]));
+  const store = Store.open(config.stateDir);
+  let rows: LeaseRow[];
+  try {
+    rows = store.leases().map((l) => rowOf(l, names));
+  } finally {
+    store.close();
+  }
+  if (json) return JSON.stringify(rows) + '\n';
+  if (rows.length === 0) return 'no leases\n';
+  const table = [
+    ['client', 'public key', 'ipv4', 'ipv6', 'since'],
+    ...rows.map((r) => [r.name ?? '(reserved)', r.publicKey, r.ipv4, r.ipv6, r.assignedAt]),
+  ];
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+  return (
+    table
+      .map((row) =>
+        row
+          .map((cell, i) => cell.padEnd(widths[i]!))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
+}
+
+/** Whether the gateway of this config is running and serves `publicKey` (false when it is not running). */
+async function servedByRunningGateway(iface: string, publicKey: string): Promise<boolean> {
+  let status: GatewayStatus;
+  try {
+    status = await queryControl<GatewayStatus>(iface, 'status', 1000);
+  } catch {
+    return false; // no gateway answers on this interface's control socket
+  }
+  return status.peers.some((p) => p.publicKey === publicKey);
+}
+
+/**
+ * Frees the addresses reserved for a key that is no longer among the
+ * configured clients (a removed client keeps its lease as a reservation until
+ * this). A configured client's lease is not released: it would only be handed
+ * out again at the next start. Returns the line to print.
+ */
+export async function releaseLease(configFile: string, keyText: string): Promise<string> {
+  const config = loadGatewayConfig(configFile);
+  let publicKey: string;
+  try {
+    publicKey = formatKey(parseKey(keyText, 'public key'));
+  } catch {
+    throw new GatewayUsageError(`"${keyText}" is not a WireGuard public key (44 characters of base64)`);
+  }
+  const client = config.clients.find((c) => formatKey(c.publicKey) === publicKey);
+  if (client !== undefined)
+    throw new GatewayUsageError(
+      `${configFile}: ${publicKey} is client "${client.name}"; remove it from clients (and restart the gateway) before releasing its lease`,
+    );
+  if (await servedByRunningGateway(config.interface, publicKey))
+    throw new GatewayUsageError(
+      `the running gateway (${config.interface}) still serves ${publicKey}: restart it with ${configFile} first`,
+    );
+  const store = Store.open(config.stateDir);
+  try {
+    const lease = store.leases().find((l) => l.publicKey === publicKey);
+    if (lease === undefined || !store.releaseLease(publicKey))
+      throw new GatewayUsageError(`${config.stateDir}: ${publicKey} holds no lease`);
+    const row = rowOf(lease, new Map());
+    return `released ${row.ipv4} and ${row.ipv6} of ${publicKey}\n`;
   } finally {
     store.close();
   }

@@ -32,6 +32,10 @@ commands:
   gateway --config FILE  run the gateway daemon in the foreground
   gateway export-client NAME --config FILE
                          print a wg-quick file for a stock WireGuard client
+  gateway leases --config FILE [--json]
+                         list the leases and reservations in the state db
+  gateway release PUBLIC-KEY --config FILE
+                         free the reservation of a client no longer configured
   client --config FILE   run the client agent in the foreground
   help                   this text
 `;
@@ -121,13 +125,26 @@ async function show(args: string[]): Promise<number> {
 // The gateway and the client agent are loaded only when asked for (they bring
 // SQLite and more along; `meshgate genkey` should not).
 async function gateway(args: string[]): Promise<number> {
-  const { exportClient, GATEWAY_USAGE, runGatewayDaemon } = await import('../../gateway/cli.js');
+  const { exportClient, GATEWAY_USAGE, listLeases, releaseLease, runGatewayDaemon } =
+    await import('../../gateway/cli.js');
   const rest = [...args];
   const config = takeOption(rest, '--config');
-  if (rest[0] === 'export-client') {
-    if (config === undefined || rest.length !== 2) throw new UsageError(GATEWAY_USAGE);
-    process.stdout.write(exportClient(config, rest[1]!));
-    return 0;
+  switch (rest[0]) {
+    case 'export-client':
+      if (config === undefined || rest.length !== 2) throw new UsageError(GATEWAY_USAGE);
+      process.stdout.write(exportClient(config, rest[1]!));
+      return 0;
+    case 'leases': {
+      const json = rest.includes('--json');
+      const extra = rest.slice(1).filter((a) => a !== '--json');
+      if (config === undefined || extra.length !== 0) throw new UsageError(GATEWAY_USAGE);
+      process.stdout.write(listLeases(config, json));
+      return 0;
+    }
+    case 'release':
+      if (config === undefined || rest.length !== 2) throw new UsageError(GATEWAY_USAGE);
+      process.stdout.write(await releaseLease(config, rest[1]!));
+      return 0;
   }
   if (config === undefined || rest.length !== 0) throw new UsageError(GATEWAY_USAGE);
   const log = createLogger('meshgate-gateway');

@@ -181,6 +181,23 @@ function expectNumbered(got: Got[], want: [number, number][]): void {
   for (const [i, g] of got.entries()) expect(g.data).toEqual(numbered(want[i]![0], want[i]![1]));
 }
 
+/** Waits until `rx` has as many datagrams as `want`, then checks they are exactly those and `tx` had no send errors. */
+async function expectDelivered(
+  got: ReturnType<typeof collector>,
+  want: [number, number][],
+  tx: LinuxUdp,
+  rx: LinuxUdp,
+): Promise<void> {
+  await waitFor(
+    () => got.got.length >= want.length,
+    `${want.length} datagrams`,
+    5000,
+    () => [got.got.length, rx.stats(), tx.stats()],
+  );
+  expect(tx.sendErrors).toBe(0);
+  expectNumbered(got.got, want);
+}
+
 describe.skipIf(!canRun)('native TUN and UDP in a network namespace', () => {
   beforeAll(() => {
     process.once('SIGINT', onSignal);
@@ -461,14 +478,7 @@ describe.skipIf(!canRun)('native TUN and UDP in a network namespace', () => {
     want.push([164, 300]);
     for (const [seq, len] of want) tx.send(numbered(seq, len), to);
     tx.flush();
-    await waitFor(
-      () => got.got.length >= want.length,
-      `${want.length} datagrams`,
-      5000,
-      () => [got.got.length, rx.stats(), tx.stats()],
-    );
-    expect(tx.sendErrors).toBe(0);
-    expectNumbered(got.got, want);
+    await expectDelivered(got, want, tx, rx);
     expect(new Set(got.got.map((g) => g.from.key))).toEqual(new Set([`127.0.0.1:${tx.port}`]));
     const ts = tx.stats();
     // 1452-byte run: 45 + 19; 1000-byte run of 101 (100 + the 300-byte tail): 64 + 37
@@ -541,14 +551,7 @@ describe.skipIf(!canRun)('native TUN and UDP in a network namespace', () => {
     tx.send(numbered(303, 20), to);
     want.push([303, 20]);
     tx.flush();
-    await waitFor(
-      () => got.got.length >= want.length,
-      `${want.length} datagrams`,
-      5000,
-      () => [got.got.length, rx.stats(), tx.stats()],
-    );
-    expect(tx.sendErrors).toBe(0);
-    expectNumbered(got.got, want);
+    await expectDelivered(got, want, tx, rx);
     const rs = rx.stats();
     expect(rs.rxDropped).toBe(3);
     expect(rs.groReceives).toBeGreaterThanOrEqual(5);
@@ -665,14 +668,7 @@ describe.skipIf(!canRun)('native TUN and UDP in a network namespace', () => {
       tx.send(numbered(i, 1200), to);
     }
     tx.flush();
-    await waitFor(
-      () => got.got.length >= want.length,
-      `${want.length} datagrams`,
-      5000,
-      () => [got.got.length, rx.stats(), tx.stats()],
-    );
-    expect(tx.sendErrors).toBe(0);
-    expectNumbered(got.got, want);
+    await expectDelivered(got, want, tx, rx);
     const ts = tx.stats();
     expect([ts.gso, ts.gsoFallback, ts.gsoRefused, ts.gsoSends, ts.gsoSegments]).toEqual([true, '', 1, 1, 6]);
   });
