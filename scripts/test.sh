@@ -4,4 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-npm test
+rm -f .vitest-results.json
+rc=0
+npm test || rc=$?
+node scripts/test-summary.mjs .vitest-results.json
+exit $rc
