@@ -20,6 +20,7 @@ import type { Logger } from '../shared/log.js';
 import { TunnelRunner } from '../shared/runner/runner.js';
 import { formatCidr, formatIp, parseCidr, type Cidr } from '../shared/wireguard/allowed-ips.js';
 import { DEFAULT_MTU } from '../shared/wireguard/constants.js';
+import { aeadBackendName } from '../shared/wireguard/crypto.js';
 import { Device } from '../shared/wireguard/device.js';
 import { loadClientConfig } from './config.js';
 import { LeaseClient } from './lease-client.js';
@@ -103,7 +104,10 @@ export async function startAgent(configFile: string, runner: CommandRunner, log:
         });
         log.info({ event: 'lease', ...describeLease(grant), routes: config.routes.map(formatCidr) }, 'lease applied');
         if (previous === null)
-          log.info({ event: 'ready', interface: config.interface }, `client ${config.interface} is up`);
+          log.info(
+            { event: 'ready', interface: config.interface, aead: aeadBackendName() },
+            `client ${config.interface} is up`,
+          );
       } catch (e) {
         log.error({ event: 'lease-apply-failed', err: (e as Error).message }, 'could not apply the lease');
         applied = previous;

@@ -30,6 +30,7 @@ import type { Logger } from '../shared/log.js';
 import { TunnelRunner } from '../shared/runner/runner.js';
 import { formatCidr, formatIp, type Cidr } from '../shared/wireguard/allowed-ips.js';
 import { Device } from '../shared/wireguard/device.js';
+import { aeadBackendName } from '../shared/wireguard/crypto.js';
 import { formatKey } from '../shared/wireguard/keys.js';
 import { checkHost, loadGatewayConfig, type GatewayConfig } from './config.js';
 import { applyFirewall, removeFirewall, type FirewallState } from './firewall.js';
@@ -269,6 +270,7 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
         gateway: [formatIp(gw.ipv4), formatIp(gw.ipv6)],
         leaseServer: formatIp(LEASE_GATEWAY_ADDRESS),
         clients: config.clients.length,
+        aead: aeadBackendName(),
       },
       `gateway ${config.interface} is up`,
     );

@@ -14,9 +14,9 @@ import { takeOption } from './args.js';
 import { renderStatus, type TunnelStatus } from '../control/status.js';
 import { systemRunner } from '../host/command.js';
 import { useNativeAead } from '../io/native-aead.js';
-import { createLogger, type Logger } from '../log.js';
+import { createLogger } from '../log.js';
 import { startTunnel } from '../runner/tunnel.js';
-
+import { aeadBackendName } from '../wireguard/crypto.js';
 import { generatePresharedKeyText, generatePrivateKeyText, KeyFormatError, publicKeyText } from '../wireguard/keys.js';
 import { untilStopSignal } from './signals.js';
 
@@ -80,12 +80,6 @@ export function interfaceNameOf(file: string): string {
   return name;
 }
 
-/** Before a tunnel runs: the packet path's ChaCha20-Poly1305 (the OpenSSL addon where it was built). */
-function prepareDataPath(log: Logger): void {
-  const backend = useNativeAead();
-  log.info({ event: 'aead', backend }, `ChaCha20-Poly1305 from ${backend}`);
-}
-
 async function up(args: string[]): Promise<number> {
   const file = args[0];
   if (file === undefined || args.length !== 1) throw new UsageError('usage: meshgate up <file.conf>');
@@ -99,10 +93,15 @@ async function up(args: string[]): Promise<number> {
   const config = parseWgQuick(text, file);
   const log = createLogger('meshgate');
   for (const key of config.ignored) log.warn({ event: 'config-key-ignored', key }, `ignored wg-quick key ${key}`);
-  prepareDataPath(log);
   const tunnel = await startTunnel(name, config, systemRunner, log);
   log.info(
-    { event: 'ready', interface: name, listenPort: tunnel.listenPort, peers: config.peers.length },
+    {
+      event: 'ready',
+      interface: name,
+      listenPort: tunnel.listenPort,
+      peers: config.peers.length,
+      aead: aeadBackendName(),
+    },
     `tunnel ${name} is up`,
   );
   await untilStopSignal(log);
@@ -148,7 +147,6 @@ async function gateway(args: string[]): Promise<number> {
   }
   if (config === undefined || rest.length !== 0) throw new UsageError(GATEWAY_USAGE);
   const log = createLogger('meshgate-gateway');
-  prepareDataPath(log);
   return runGatewayDaemon(config, systemRunner, log);
 }
 
@@ -158,7 +156,6 @@ async function client(args: string[]): Promise<number> {
   const config = takeOption(rest, '--config');
   if (config === undefined || rest.length !== 0) throw new UsageError('usage: meshgate client --config FILE');
   const log = createLogger('meshgate-client');
-  prepareDataPath(log);
   const agent = await startAgent(config, systemRunner, log);
   await untilStopSignal(log);
   await agent.close();
@@ -181,12 +178,15 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(publicKeyText(await readStdin()) + '\n');
         return 0;
       case 'up':
+        useNativeAead(); // the packet path's ChaCha20-Poly1305: OpenSSL through the addon where it was built
         return await up(args);
       case 'show':
         return await show(args);
       case 'gateway':
+        useNativeAead();
         return await gateway(args);
       case 'client':
+        useNativeAead();
         return await client(args);
       case 'help':
       case '--help':

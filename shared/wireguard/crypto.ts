@@ -206,6 +206,11 @@ export function setAeadBackend(backend: AeadBackend | null): string {
   return aead.name;
 }
 
+/** The name of the ChaCha20-Poly1305 implementation in use (for the daemons' "ready" log line). */
+export function aeadBackendName(): string {
+  return aead.name;
+}
+
 /** Writes ciphertext||tag into `out` at `outOffset` and returns the length written. Nonces come from writeNonce(). */
 export function aeadSealInto(
   key: Uint8Array,
