@@ -16,38 +16,13 @@
 // already written are put back before the error is thrown.
 
 import type { CommandRunner } from '../shared/host/command.js';
+import { readSysctl, SysctlError, writeSysctl } from '../shared/host/sysctl.js';
 import { isSafeInterfaceName } from './firewall.js';
+
+export { SysctlError, SysctlErrorCodes, type SysctlErrorCode } from '../shared/host/sysctl.js';
 
 export const IPV4_FORWARD = 'net.ipv4.ip_forward';
 export const IPV6_FORWARD = 'net.ipv6.conf.all.forwarding';
-
-/** Previous values, as sysctl printed them ("0", "1", …). */
-export interface ForwardingState {
-  ipv4: string;
-  ipv6: string;
-  /** Set when enableForwarding changed the uplink's accept_ra (from `value`). */
-  uplinkAcceptRa?: { uplink: string; value: string };
-}
-
-export const SysctlErrorCodes = [
-  'sysctl-failed', // sysctl exited non-zero (unknown key, no permission, IPv6 disabled …)
-  'sysctl-output', // sysctl printed something that is not an integer
-  'invalid-argument', // an interface name or value that cannot be used in a key
-] as const;
-export type SysctlErrorCode = (typeof SysctlErrorCodes)[number];
-
-export class SysctlError extends Error {
-  override readonly name = 'SysctlError';
-  constructor(
-    readonly code: SysctlErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
-
-const VALUE = /^-?[0-9]{1,10}$/;
 
 /** The per-interface key in slash form, so that names with dots (eth0.100) stay one path element. */
 function acceptRaKey(uplink: string): string {
@@ -55,26 +30,12 @@ function acceptRaKey(uplink: string): string {
   return `net/ipv6/conf/${uplink}/accept_ra`;
 }
 
-async function readSysctl(r: CommandRunner, key: string): Promise<string> {
-  let out: string;
-  try {
-    out = await r.run('sysctl', ['-n', key]);
-  } catch (err) {
-    throw new SysctlError('sysctl-failed', `sysctl ${key}: ${(err as Error).message}`, { cause: err });
-  }
-  const value = out.trim();
-  if (!VALUE.test(value))
-    throw new SysctlError('sysctl-output', `sysctl ${key}: not an integer: ${JSON.stringify(value)}`);
-  return value;
-}
-
-async function writeSysctl(r: CommandRunner, key: string, value: string): Promise<void> {
-  if (!VALUE.test(value)) throw new SysctlError('invalid-argument', `${key}: not an integer: ${JSON.stringify(value)}`);
-  try {
-    await r.run('sysctl', ['-q', '-w', `${key}=${value}`]);
-  } catch (err) {
-    throw new SysctlError('sysctl-failed', `sysctl ${key}=${value}: ${(err as Error).message}`, { cause: err });
-  }
+/** Previous values, as sysctl printed them ("0", "1", …). */
+export interface ForwardingState {
+  ipv4: string;
+  ipv6: string;
+  /** Set when enableForwarding changed the uplink's accept_ra (from `value`). */
+  uplinkAcceptRa?: { uplink: string; value: string };
 }
 
 /** Writes key/value pairs in order; on a failure puts back the ones already written, then throws. */

@@ -1,9 +1,10 @@
 // Parser for wg-quick configuration files (the format of wg-quick(8) and
 // wg(8) setconf), so the same file runs under meshgate or wg-quick.
 //
-// Only keys that concern the tunnel are used. wg-quick's host-scripting keys
-// (DNS, Table, PreUp, PostUp, PreDown, PostDown, SaveConfig) are accepted and
-// reported as ignored; any other key is an error naming file, line and key.
+// Only keys that concern the tunnel and its routes are used. wg-quick's
+// host-scripting keys (DNS, PreUp, PostUp, PreDown, PostDown, SaveConfig) are
+// accepted and reported as ignored; any other key is an error naming file,
+// line and key.
 
 import { parseCidr, parseIp, type Cidr } from '../wireguard/allowed-ips.js';
 import { parseKey } from '../wireguard/keys.js';
@@ -14,6 +15,12 @@ export interface InterfaceSection {
   addresses: Cidr[];
   mtu: number | null;
   fwMark: number | null;
+  /**
+   * Where AllowedIPs routes go, as wg-quick's Table: 'auto' (the main table;
+   * default routes through a table of their own behind a fwmark rule), 'off'
+   * (no routes at all), or a table number (every route there, no rules).
+   */
+  table: 'auto' | 'off' | number;
 }
 
 export interface PeerSection {
@@ -45,12 +52,17 @@ export class ConfigError extends Error {
   }
 }
 
-const IGNORED_KEYS = new Set(['dns', 'table', 'preup', 'postup', 'predown', 'postdown', 'saveconfig']);
+const IGNORED_KEYS = new Set(['dns', 'preup', 'postup', 'predown', 'postdown', 'saveconfig']);
 
 function parseIntIn(text: string, min: number, max: number): number | null {
   if (!/^\d+$/.test(text)) return null;
   const n = Number(text);
   return n >= min && n <= max ? n : null;
+}
+
+/** A 32-bit number written in decimal or, with 0x, in hexadecimal (as wg(8) reads FwMark). */
+function parseU32(text: string): number | null {
+  return /^0x[0-9a-f]{1,8}$/i.test(text) ? Number.parseInt(text.slice(2), 16) : parseIntIn(text, 0, 0xffffffff);
 }
 
 function list(value: string): string[] {
@@ -122,10 +134,13 @@ export function parseWgQuick(text: string, file: string): WgQuickConfig {
           iface.mtu = parseIntIn(value, 576, 65535) ?? fail(`MTU must be 576..65535, got "${value}"`);
           break;
         case 'fwmark':
-          iface.fwMark =
-            value === 'off'
-              ? null
-              : (parseIntIn(value.replace(/^0x/, ''), 0, 0xffffffff) ?? fail(`bad FwMark "${value}"`));
+          iface.fwMark = value === 'off' ? null : (parseU32(value) ?? fail(`bad FwMark "${value}"`));
+          break;
+        case 'table':
+          iface.table =
+            value === 'off' || value === 'auto'
+              ? value
+              : (parseIntIn(value, 1, 0xffffffff) ?? fail(`Table must be off, auto or a table number, got "${value}"`));
           break;
         default:
           fail(`unknown key ${key} in [Interface]`);
@@ -181,6 +196,7 @@ export function parseWgQuick(text: string, file: string): WgQuickConfig {
       addresses: iface.addresses,
       mtu: iface.mtu ?? null,
       fwMark: iface.fwMark ?? null,
+      table: iface.table ?? 'auto',
     },
     peers: out,
     ignored,

@@ -10,6 +10,8 @@ export interface LinkState {
   addresses: readonly Cidr[];
   /** Destinations routed into the link. */
   routes: readonly Cidr[];
+  /** Routing table of those routes (default: main). */
+  table?: number;
 }
 
 function familyFlag(c: Cidr): string {
@@ -29,8 +31,9 @@ export async function applyLink(runner: CommandRunner, state: LinkState): Promis
     await runner.run('ip', [familyFlag(a), 'address', 'replace', formatCidr(a), 'dev', state.name, ...extra]);
   }
   await runner.run('ip', ['link', 'set', 'dev', state.name, 'up']);
+  const table = state.table === undefined ? [] : ['table', String(state.table)];
   for (const r of state.routes) {
-    await runner.run('ip', [familyFlag(r), 'route', 'replace', formatCidr(r), 'dev', state.name]);
+    await runner.run('ip', [familyFlag(r), 'route', 'replace', formatCidr(r), 'dev', state.name, ...table]);
   }
 }
 

@@ -65,7 +65,8 @@ export interface NativeIo {
    * port is ignored) and `port`; family 6 sockets are dual-stack (IPV6_V6ONLY=0).
    * `flags` (default 0): UDP_OPEN_GSO coalesces equal-size runs to one
    * destination with UDP_SEGMENT, UDP_OPEN_GRO sets UDP_GRO; `gso`/`gro` in the
-   * result tell what the kernel accepted.
+   * result tell what the kernel accepted. `mark` (default 0: none) is set as
+   * SO_MARK, the firewall mark of everything the socket sends.
    */
   udpOpen(
     family: 4 | 6,
@@ -73,6 +74,7 @@ export interface NativeIo {
     port: number,
     bufBytes: number,
     flags?: number,
+    mark?: number,
   ): { handle: IoHandle; port: number; family: 4 | 6; gso: boolean; gro: boolean };
   /**
    * Starts polling: each readable wake-up reads up to `slots` packets into
@@ -112,7 +114,7 @@ export interface NativeIo {
 
 const ADDON = join('build', 'Release', 'meshgate_io.node');
 /** Bump together with API_VERSION in the C file when the addon's interface changes. */
-const NATIVE_API_VERSION = 2;
+const NATIVE_API_VERSION = 3;
 
 /** udpOpen flags (same values as OPEN_* in the C file). */
 export const UDP_OPEN_GSO = 0x1;

@@ -51,6 +51,8 @@ export interface UdpOptions {
   gso?: boolean;
   /** Let the kernel hand over UDP GRO super-datagrams (default: on unless MESHGATE_UDP_GRO=0). */
   gro?: boolean;
+  /** Firewall mark (SO_MARK) of everything sent, 1..2^32-1; default none (needs CAP_NET_ADMIN). */
+  mark?: number;
 }
 
 export interface UdpStats extends NativeStats {
@@ -104,6 +106,7 @@ export class LinuxUdp implements UdpBind {
     const bufBytes = checkSize('socketBuffer', opts.socketBuffer ?? UDP_DEFAULT_SOCKET_BUFFER, 0, 1 << 30);
     const flags =
       ((opts.gso ?? UDP_GSO_DEFAULT) ? UDP_OPEN_GSO : 0) | ((opts.gro ?? UDP_GRO_DEFAULT) ? UDP_OPEN_GRO : 0);
+    const mark = checkSize('mark', opts.mark ?? 0, 0, 0xffff_ffff);
     const record = new Uint8Array(ENDPOINT_RECORD_LEN);
     let opened: ReturnType<NativeIo['udpOpen']>;
     if (opts.address !== undefined) {
@@ -111,15 +114,15 @@ export class LinuxUdp implements UdpBind {
       record.set(address, 0);
       new DataView(record.buffer).setUint32(20, scopeId, true);
       const v4 = address[10] === 0xff && address[11] === 0xff && address.subarray(0, 10).every((b) => b === 0);
-      opened = native.udpOpen(v4 ? 4 : 6, record, opts.port, bufBytes, flags);
+      opened = native.udpOpen(v4 ? 4 : 6, record, opts.port, bufBytes, flags, mark);
     } else {
       try {
-        opened = native.udpOpen(6, record, opts.port, bufBytes, flags); // [::]: dual-stack any
+        opened = native.udpOpen(6, record, opts.port, bufBytes, flags, mark); // [::]: dual-stack any
       } catch (err) {
         if (!isAfUnsupported(err)) throw err;
         record[10] = 0xff; // 0.0.0.0 as ::ffff:0.0.0.0
         record[11] = 0xff;
-        opened = native.udpOpen(4, record, opts.port, bufBytes, flags);
+        opened = native.udpOpen(4, record, opts.port, bufBytes, flags, mark);
       }
     }
     this.native = native;

@@ -76,7 +76,7 @@
 #include <node_api.h>
 #include <uv.h>
 
-#define API_VERSION 2 /* NATIVE_API_VERSION in shared/io/native.ts */
+#define API_VERSION 3 /* NATIVE_API_VERSION in shared/io/native.ts */
 #define RECORD_LEN 24
 #define REC_PORT 16
 #define REC_SCOPE 20
@@ -1160,11 +1160,11 @@ static void set_sock_buf(int fd, int force_opt, int opt, int bytes) {
    gso/gro tell what the kernel accepted: UDP_SEGMENT known (probed with
    getsockopt), UDP_GRO set. */
 static napi_value js_udp_open(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 4) THROW_TYPE(env, "udpOpen: expected 4 or 5 arguments");
-  uint32_t family, port, buf_bytes, flags = 0;
+  if (argc < 4) THROW_TYPE(env, "udpOpen: expected 4 to 6 arguments");
+  uint32_t family, port, buf_bytes, flags = 0, mark = 0;
   void *d;
   size_t n;
   if (!get_u32(env, argv[0], &family) || (family != 4 && family != 6))
@@ -1181,6 +1181,11 @@ static napi_value js_udp_open(napi_env env, napi_callback_info info) {
     NAPI_OK(env, napi_typeof(env, argv[4], &ft));
     if (ft != napi_undefined && (!get_u32(env, argv[4], &flags) || (flags & ~OPEN_KNOWN_FLAGS)))
       THROW_RANGE(env, "udpOpen: unknown flags");
+  }
+  if (argc >= 6) {
+    napi_valuetype mt;
+    NAPI_OK(env, napi_typeof(env, argv[5], &mt));
+    if (mt != napi_undefined && !get_u32(env, argv[5], &mark)) THROW_RANGE(env, "udpOpen: mark must be in 0..2^32-1");
   }
   rec[REC_PORT] = (uint8_t)(port >> 8);
   rec[REC_PORT + 1] = (uint8_t)port;
@@ -1201,6 +1206,14 @@ static napi_value js_udp_open(napi_env env, napi_callback_info info) {
       throw_errno(env, "setsockopt(IPV6_V6ONLY)", NULL, e);
       return NULL;
     }
+  }
+  /* The firewall mark of every packet this socket sends (policy routing keeps
+     a tunnel's own packets out of its default route, as wg-quick's FwMark). */
+  if (mark != 0 && setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark) < 0) {
+    int e = errno;
+    close(fd);
+    throw_errno(env, "setsockopt(SO_MARK)", NULL, e);
+    return NULL;
   }
   set_sock_buf(fd, SO_RCVBUFFORCE, SO_RCVBUF, (int)buf_bytes);
   set_sock_buf(fd, SO_SNDBUFFORCE, SO_SNDBUF, (int)buf_bytes);

@@ -1,6 +1,13 @@
 // Brings one tunnel up on this host from a parsed wg-quick configuration:
 // TUN device, addresses and routes, UDP socket, device and runner, control
 // socket; and takes it all down again. Used by `meshgate up`.
+//
+// Routes follow wg-quick: each AllowedIPs prefix is routed into the tunnel
+// (Table = auto, the default); a default route (0.0.0.0/0, ::/0) goes into a
+// table of its own behind a fwmark rule, and the tunnel's UDP socket marks its
+// packets, so they never loop into the tunnel and the main table's more
+// specific routes (LAN, mesh, underlay) still win (shared/host/policy-routing.ts).
+// Table = off installs no routes; Table = N puts every route into table N.
 
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:net';
@@ -9,6 +16,7 @@ import { serveControl } from '../control/socket.js';
 import { tunnelStatus } from '../control/status.js';
 import type { CommandRunner } from '../host/command.js';
 import { applyLink, deleteLink } from '../host/ip.js';
+import { applyDefaultRoutes, chooseTable, removeDefaultRoutes, type DefaultRoutes } from '../host/policy-routing.js';
 import { resolveEndpoint } from '../io/endpoint.js';
 import { openTun } from '../io/tun.js';
 import { openUdp } from '../io/udp.js';
@@ -26,11 +34,6 @@ export interface Tunnel {
 }
 
 const random = (n: number): Uint8Array => randomBytes(n);
-
-/** Default routes are the client agent's business: `up` leaves them out, like a plain `wg` setup. */
-function isDefaultRoute(prefixLength: number): boolean {
-  return prefixLength === 0;
-}
 
 export async function startTunnel(
   name: string,
@@ -50,7 +53,16 @@ export async function startTunnel(
     });
   }
 
-  const udp = openUdp({ port: config.interface.listenPort ?? 0 });
+  const allowed = config.peers.flatMap((p) => p.allowedIps);
+  const { table, fwMark } = config.interface;
+  const defaultFamilies =
+    table === 'auto'
+      ? ([4, 6] as const).filter((f) => allowed.some((c) => c.family === f && c.prefixLength === 0))
+      : [];
+  // The mark is the table number unless the config names one (wg-quick does the same).
+  const routeTable = defaultFamilies.length > 0 ? await chooseTable(runner, fwMark) : null;
+  const mark = routeTable ?? fwMark ?? 0;
+  const udp = openUdp({ port: config.interface.listenPort ?? 0, ...(mark !== 0 ? { mark } : {}) });
   let tun;
   try {
     tun = openTun(name);
@@ -59,21 +71,30 @@ export async function startTunnel(
     throw e;
   }
   let control: Server | null = null;
+  let defaults: DefaultRoutes | null = null;
   const tunnelRunner = new TunnelRunner(device, tun, udp);
   const close = async (): Promise<void> => {
     tunnelRunner.stop();
     control?.close();
+    if (defaults !== null) await removeDefaultRoutes(runner, defaults);
     await deleteLink(runner, name);
   };
   try {
-    const routes = config.peers.flatMap((p) => p.allowedIps).filter((c) => !isDefaultRoute(c.prefixLength));
-    const skipped = config.peers.flatMap((p) => p.allowedIps).filter((c) => isDefaultRoute(c.prefixLength));
-    if (skipped.length > 0)
-      log.warn(
-        { event: 'default-route-skipped' },
-        'AllowedIPs holds a default route; `up` does not install default routes',
+    const routes = table === 'off' ? [] : table === 'auto' ? allowed.filter((c) => c.prefixLength > 0) : allowed;
+    await applyLink(runner, {
+      name,
+      mtu,
+      addresses: config.interface.addresses,
+      routes,
+      ...(typeof table === 'number' ? { table } : {}),
+    });
+    if (routeTable !== null) {
+      defaults = await applyDefaultRoutes(runner, { device: name, table: routeTable, families: defaultFamilies });
+      log.info(
+        { event: 'default-routes', table: routeTable, fwMark: routeTable, families: defaultFamilies },
+        `default routes through ${name} in table ${routeTable}; the tunnel's own packets carry fwmark ${routeTable}`,
       );
-    await applyLink(runner, { name, mtu, addresses: config.interface.addresses, routes });
+    }
     tunnelRunner.start();
     control = serveControl(name, (req) => {
       if (req.op === 'status') return tunnelStatus(name, device, udp.port);
