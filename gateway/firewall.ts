@@ -35,6 +35,7 @@
 
 import { formatCidr, formatIp, type Cidr } from '../shared/wireguard/allowed-ips.js';
 import { CommandError, type CommandRunner } from '../shared/host/command.js';
+import { CodedError } from '../shared/errors.js';
 
 export interface FirewallState {
   /** The one table the gateway owns, family inet (default 'meshgate'). */
@@ -113,15 +114,8 @@ export const FirewallErrorCodes = [
 ] as const;
 export type FirewallErrorCode = (typeof FirewallErrorCodes)[number];
 
-export class FirewallError extends Error {
+export class FirewallError extends CodedError<FirewallErrorCode> {
   override readonly name = 'FirewallError';
-  constructor(
-    readonly code: FirewallErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 // ---------------------------------------------------------------- validation ----

@@ -30,6 +30,7 @@
 // moves up, so a plan costs O(n log n) for n leases whatever the pool size.
 
 import { formatCidr, formatIp, type Cidr } from '../shared/wireguard/allowed-ips.js';
+import { CodedError } from '../shared/errors.js';
 
 export interface Pools {
   ipv4: Cidr;
@@ -84,14 +85,8 @@ export const LeaseErrorCodes = [
 export type LeaseErrorCode = (typeof LeaseErrorCodes)[number];
 
 /** Input that a validated configuration never produces. */
-export class LeaseError extends Error {
+export class LeaseError extends CodedError<LeaseErrorCode> {
   override readonly name = 'LeaseError';
-  constructor(
-    readonly code: LeaseErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 /** The gateway's own tunnel addresses: the first host address of each pool. */

@@ -33,6 +33,7 @@ import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Lease } from './leases.js';
+import { CodedError } from '../shared/errors.js';
 
 export const STATE_DB_FILE = 'state.db';
 const DIR_MODE = 0o700;
@@ -85,15 +86,8 @@ export const StoreErrorCodes = [
 
 export type StoreErrorCode = (typeof StoreErrorCodes)[number];
 
-export class StoreError extends Error {
+export class StoreError extends CodedError<StoreErrorCode> {
   override readonly name = 'StoreError';
-  constructor(
-    readonly code: StoreErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 interface LeaseRow {

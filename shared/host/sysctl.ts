@@ -4,6 +4,7 @@
 // (src_valid_mark).
 
 import type { CommandRunner } from './command.js';
+import { CodedError } from '../errors.js';
 
 export const SysctlErrorCodes = [
   'sysctl-failed', // sysctl exited non-zero (unknown key, no permission, IPv6 disabled …)
@@ -12,15 +13,8 @@ export const SysctlErrorCodes = [
 ] as const;
 export type SysctlErrorCode = (typeof SysctlErrorCodes)[number];
 
-export class SysctlError extends Error {
+export class SysctlError extends CodedError<SysctlErrorCode> {
   override readonly name = 'SysctlError';
-  constructor(
-    readonly code: SysctlErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 const VALUE = /^-?[0-9]{1,10}$/;

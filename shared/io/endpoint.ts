@@ -18,6 +18,7 @@
 import { readFileSync } from 'node:fs';
 import { lookup as dnsLookup } from 'node:dns/promises';
 import type { Endpoint } from './types.js';
+import { CodedError } from '../errors.js';
 
 export const ENDPOINT_RECORD_LEN = 24;
 const REC_PORT = 16;
@@ -34,14 +35,8 @@ export const EndpointErrorCodes = [
 ] as const;
 export type EndpointErrorCode = (typeof EndpointErrorCodes)[number];
 
-export class EndpointError extends Error {
-  constructor(
-    readonly code: EndpointErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'EndpointError';
-  }
+export class EndpointError extends CodedError<EndpointErrorCode> {
+  override readonly name = 'EndpointError';
 }
 
 /** Resolves an interface name to its index (0 or undefined when there is none). */
