@@ -11,6 +11,7 @@
 //      behind the uplink (until allowPrivate lets it, after a restart); spoofed
 //      inner sources from B are dropped and counted, and never reach the server
 //   3. SIGKILL during transfers, restart: the same leases, both clients back within 10 s
+//      (3b: B's exported file also runs unmodified under `meshgate up`)
 //   4. SIGTERM: our nft table gone, a foreign table untouched throughout
 //
 // and a second, small scene refuses configuration mistakes (5) with exit code 2, one
@@ -411,6 +412,42 @@ describe.skipIf(skipReason !== null)('gateway end to end (issue 3)', () => {
       if (r.ok) expect(r.sha256).toBe(expectedSha256(40 * MB, `killed-${label.toLowerCase()}`));
       else expect(r.firstMismatch, `no corrupted bytes in the cut transfer ${label}`).toBeUndefined();
     }
+  }, 180_000);
+
+  test("3b. B's exported file runs unmodified under `meshgate up` too, in place of wg-quick", async () => {
+    const file = gs.stock!.file;
+    const down = await gs.cb.exec('wg-quick', ['down', file], { check: false, timeoutMs: 30_000 });
+    expect(down.exitCode, `wg-quick down: ${down.stderr}`).toBe(0);
+    expect(await linkExists(gs.cb, gs.cbWg)).toBe(false);
+    const up = gs.cb.spawn('meshgate-up-bob', 'node', [MESHGATE_BIN, 'up', file]);
+    await up.waitFor(/"event"\s*:\s*"ready"/, 20_000);
+    expect(up.output()).toMatch(/"event":"default-routes"/);
+    const onTun = (await addressesOf(gs.cb, gs.cbWg)).map(canonicalIp);
+    expect(onTun).toEqual(expect.arrayContaining([gs.stock!.addresses.ipv4, gs.stock!.addresses.ipv6]));
+    for (const [family, address, uplink] of [
+      [4, NET.inet4, NET.uplink4],
+      [6, NET.inet6, NET.uplink6],
+    ] as const) {
+      const who = await eventually(
+        `whoami b → ${address} under meshgate up`,
+        async () => {
+          const r = await gs.whoami('b', address, NET.httpPort, 5);
+          return r.ok ? r : undefined;
+        },
+        15_000,
+      );
+      expect(who.body?.trim()).toBe(uplink);
+      const seed = `up-b-v${family}`;
+      const r = await gs.fetchData('b', family, BIG, seed, 120);
+      expect(r, `meshgate up v${family}: ${JSON.stringify(r)}`).toMatchObject({ ok: true, bytes: BIG, status: 200 });
+      expect(r.sha256).toBe(expectedSha256(BIG, seed));
+      measured.push(
+        `client B under meshgate up (its exported file) IPv${family} 20 MB download: ${((BIG * 8) / r.seconds / 1e6).toFixed(0)} Mbit/s`,
+      );
+    }
+    expect((await up.stop()).code).toBe(0);
+    expect(await linkExists(gs.cb, gs.cbWg)).toBe(false);
+    await gs.startClientB(); // back as it was, for what follows
   }, 180_000);
 
   test('4. after SIGTERM our nft table is gone; a foreign table stayed untouched throughout', async () => {
