@@ -38,10 +38,9 @@ export function loadNativeAead(): AeadBackend | null {
 }
 
 /**
- * Installs the addon as the core's ChaCha20-Poly1305 where it loads; returns
- * the backend's name. MESHGATE_AEAD=node keeps node:crypto (for comparison).
+ * Installs the addon as the core's ChaCha20-Poly1305 where it loads (its name:
+ * aeadBackendName()). MESHGATE_AEAD=node keeps node:crypto (for comparison).
  */
-export function useNativeAead(): string {
-  const native = process.env.MESHGATE_AEAD === 'node' ? null : loadNativeAead();
-  return setAeadBackend(native);
+export function useNativeAead(): void {
+  setAeadBackend(process.env.MESHGATE_AEAD === 'node' ? null : loadNativeAead());
 }

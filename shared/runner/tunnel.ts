@@ -91,7 +91,7 @@ export async function startTunnel(
     if (routeTable !== null) {
       defaults = await applyDefaultRoutes(runner, { device: name, table: routeTable, families: defaultFamilies });
       log.info(
-        { event: 'default-routes', table: routeTable, fwMark: routeTable, families: defaultFamilies },
+        { event: 'default-routes', table: routeTable, families: defaultFamilies },
         `default routes through ${name} in table ${routeTable}; the tunnel's own packets carry fwmark ${routeTable}`,
       );
     }

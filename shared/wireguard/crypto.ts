@@ -198,12 +198,11 @@ let aead: AeadBackend = nodeAead;
 
 /**
  * Chooses the ChaCha20-Poly1305 implementation for everything below (null:
- * node:crypto) and returns its name. Called once by a daemon's entry point
- * (shared/io/native-aead.ts), before any tunnel runs; the core never loads one.
+ * node:crypto). Called once by a daemon's entry point (shared/io/native-aead.ts),
+ * before any tunnel runs; the core never loads one.
  */
-export function setAeadBackend(backend: AeadBackend | null): string {
+export function setAeadBackend(backend: AeadBackend | null): void {
   aead = backend ?? nodeAead;
-  return aead.name;
 }
 
 /** The name of the ChaCha20-Poly1305 implementation in use (for the daemons' "ready" log line). */
