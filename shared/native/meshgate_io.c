@@ -1026,16 +1026,25 @@ static napi_value js_udp_send(napi_env env, napi_callback_info info) {
     throw_errno(env, "calloc", NULL, ENOMEM);
     return NULL;
   }
+  /* Every datagram ends up counted exactly once, as sent or as an error:
+     errors <= b.count. A GSO refusal rebuilds entries from an earlier
+     position, so datagrams before `checked` already had their family check
+     (and a mismatch its error) and are not counted again. */
   uint32_t errors = 0;
   int64_t deadline = 0;
-  uint32_t pos = 0; /* next datagram to put into an entry */
+  uint32_t pos = 0;     /* next datagram to put into an entry */
+  uint32_t checked = 0; /* datagrams before this one were family-checked */
   while (pos < b.count) {
     /* Up to MAX_SLOTS entries using up to MAX_SLOTS iovecs (one per datagram). */
     uint32_t n = 0, iovs = 0;
     while (pos < b.count && n < MAX_SLOTS && iovs < MAX_SLOTS) {
       socklen_t alen;
-      if (!sockaddr_from_record(&h->tx_names[n], &alen, b.addrs + (size_t)pos * RECORD_LEN, h->family)) {
-        errors++; /* an IPv6 destination on an IPv4 socket */
+      bool fits = sockaddr_from_record(&h->tx_names[n], &alen, b.addrs + (size_t)pos * RECORD_LEN, h->family);
+      if (pos >= checked) {
+        checked = pos + 1;
+        if (!fits) errors++; /* an IPv6 destination on an IPv4 socket */
+      }
+      if (!fits) {
         h->last_errno = EAFNOSUPPORT;
         pos++;
         continue;

@@ -632,6 +632,73 @@ describe.skipIf(!canRun)('native TUN and UDP in a network namespace', () => {
     );
   });
 
+  it('UDP GSO: counters stay exact when a refusal rebuilds a batch that holds destinations of the wrong family', async () => {
+    const native = loadNative();
+    const rx4 = tracked(inNs(() => openUdp({ port: 0, address: '127.0.0.1' })));
+    const rx6 = tracked(inNs(() => openUdp({ port: 0, address: '::1' })));
+    const got4 = collector(rx4);
+    const got6 = collector(rx6);
+    const v4 = Uint8Array.from([...Array(10).fill(0), 0xff, 0xff, 127, 0, 0, 1, ...Array(8).fill(0)]);
+    const v6 = Uint8Array.from([...Array(15).fill(0), 1, ...Array(8).fill(0)]);
+    const slot = 600;
+    const len = 500;
+    /** Sends numbered datagrams first.. to the records in `to` (with the port of their receiver). */
+    const send = (h: ReturnType<typeof native.udpOpen>['handle'], first: number, to: ('4' | '6')[]): number => {
+      const n = to.length;
+      const buf = new Uint8Array(n * slot);
+      const lens = new Int32Array(n);
+      const addrs = new Uint8Array(n * 24);
+      to.forEach((f, i) => {
+        buf.set(numbered(first + i, len), i * slot);
+        lens[i] = len;
+        const port = f === '4' ? rx4.port : rx6.port;
+        addrs.set(f === '4' ? v4 : v6, i * 24);
+        addrs[i * 24 + 16] = port >> 8;
+        addrs[i * 24 + 17] = port & 0xff;
+      });
+      return native.udpSend(h, buf, lens, addrs, n, slot);
+    };
+    const open = (family: 4 | 6, flags: number) => {
+      const { handle } = inNs(() => native.udpOpen(family, family === 4 ? v4 : v6.map(() => 0), 0, 0, flags));
+      tracked({ close: () => native.close(handle) });
+      return handle;
+    };
+    const counters = (h: ReturnType<typeof open>) => {
+      const s = native.stats(h);
+      return [s.txPackets, s.txErrors, s.gsoRefused, s.gsoSends, s.gsoSegments];
+    };
+
+    // An IPv4 socket whose GSO the kernel refuses: the run of three is resent one
+    // by one, the three IPv6 destinations behind it are each one error, once.
+    const refused = open(4, UDP_OPEN_GSO | UDP_OPEN_TEST_NO_CHECK);
+    expect(send(refused, 0, ['4', '4', '4', '6', '6', '6', '4', '4'])).toBe(3);
+    expect(counters(refused)).toEqual([5, 3, 1, 0, 0]);
+    // More mismatched than sent (the old double count made txPackets wrap to 2^32 - 1).
+    const refused2 = open(4, UDP_OPEN_GSO | UDP_OPEN_TEST_NO_CHECK);
+    expect(send(refused2, 100, ['4', '4', '6', '6', '6'])).toBe(3);
+    expect(counters(refused2)).toEqual([2, 3, 1, 0, 0]);
+
+    // A working GSO socket: the wrong-family datagram in the middle splits the run.
+    const plain = open(4, UDP_OPEN_GSO);
+    expect(send(plain, 200, ['4', '4', '6', '4', '4'])).toBe(1);
+    expect(counters(plain)).toEqual([4, 1, 0, 2, 4]);
+
+    // A dual-stack socket reaches both families; the refusal resends the IPv4 run, GSO off for the rest.
+    const dual = open(6, UDP_OPEN_GSO | UDP_OPEN_TEST_NO_CHECK);
+    expect(send(dual, 300, ['4', '4', '4', '6', '6', '6'])).toBe(0);
+    expect(counters(dual)).toEqual([6, 0, 1, 0, 0]);
+
+    await waitFor(
+      () => got4.got.length >= 14 && got6.got.length >= 3,
+      'all datagrams',
+      5000,
+      () => [got4.got.length, got6.got.length],
+    );
+    const seqs = (g: Got[]) => g.map((x) => new DataView(x.data.buffer, x.data.byteOffset).getUint32(0));
+    expect(seqs(got4.got).sort((a, b) => a - b)).toEqual([0, 1, 2, 6, 7, 100, 101, 200, 201, 203, 204, 300, 301, 302]);
+    expect(seqs(got6.got)).toEqual([303, 304, 305]);
+  });
+
   it('UDP GSO: a segment larger than the path MTU (EMSGSIZE) goes out one by one, GSO stays on for smaller ones', async () => {
     // a local address whose route has MTU 1000: 1200-byte datagrams need IP fragments
     nsIp('addr', 'add', '10.98.0.1/32', 'dev', 'lo');
