@@ -16,15 +16,23 @@
 #   mg   mg6     meshgate client      <-> meshgate gateway
 #   wgmg wgmg6   wireguard-go client  <-> meshgate gateway
 #   mgwg mgwg6   meshgate client      <-> wireguard-go gateway
+#   an   an6     anchor client        <-> anchor gateway
+#   anmg anmg6   anchor client        <-> meshgate gateway
+#   mgan mgan6   meshgate client      <-> anchor gateway
+# "wireguard-go" is Debian's package (PATH); the "anchor" is upstream
+# wireguard-go 0.0.20250522 with TUN offloads and UDP GSO/GRO, a measuring
+# stick only (never shipped): ANCHOR, default <repo>/../shared/anchors/
+# wireguard-go-0.0.20250522. Without it the an* cases are skipped with a note.
 # Each case: iperf3 TCP client->internet (fwd) and internet->client (-R), with
 # packets/s from the tunnel device's counters and CPU of the daemons and VM.
 #
-# Knobs (environment): T (s per iperf3 run, 10), CASES ("plain wg mg wgmg"),
+# Knobs (environment): T (s per iperf3 run, 10), CASES ("plain wg an mg wgmg"),
 # PARALLEL (iperf3 -P, 1), REPEAT (rounds over all cases, interleaved; ratios
 # use medians, 1), JSON (write results to this path), IDLE_WAIT (max s
 # to wait for foreign CPU load to settle before a case, 30), BG_MAX (foreign
 # load in % of one core that counts as "busy", 20), LOGDIR (keep daemon logs
-# there), MESHGATE (path of the CLI, default <repo>/bin/meshgate.js).
+# there), MESHGATE (path of the CLI, default <repo>/bin/meshgate.js), ANCHOR
+# (path of the anchor wireguard-go binary).
 #
 # Needs root and iproute2 nftables iperf3 wireguard-go wireguard-tools jq.
 # Only namespaces mg-bc, mg-bg, mg-bi are created; leftovers of an earlier run
@@ -34,7 +42,7 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 T=${T:-10}
-CASES=${CASES:-plain wg mg wgmg}
+CASES=${CASES:-plain wg an mg wgmg}
 PARALLEL=${PARALLEL:-1}
 REPEAT=${REPEAT:-1}
 JSON=${JSON:-}
@@ -42,6 +50,8 @@ IDLE_WAIT=${IDLE_WAIT:-30}
 BG_MAX=${BG_MAX:-20}
 LOGDIR=${LOGDIR:-}
 MESHGATE=${MESHGATE:-$REPO/bin/meshgate.js}
+# beside the clone: ../shared of the project root (read-only in CI)
+ANCHOR=${ANCHOR:-$(dirname "$REPO")/shared/anchors/wireguard-go-0.0.20250522}
 
 NS_C=mg-bc NS_G=mg-bg NS_I=mg-bi
 V_C=mg-bc0 V_GC=mg-bg0 V_GI=mg-bg1 V_I=mg-bi0
@@ -55,6 +65,7 @@ MG_RUN=/var/run/meshgate
 # tunnel device names per implementation and side (the meshgate device is
 # named after its config file)
 DEV_wg_c=mg-bwgc DEV_wg_g=mg-bwgg DEV_mg_c=mg-bmgc DEV_mg_g=mg-bmgg
+DEV_an_c=mg-banc DEV_an_g=mg-bang
 
 die() { echo "bench: $*" >&2; exit 1; }
 log() { printf '[%(%T)T] %s\n' -1 "$*" >&2; }
@@ -63,8 +74,19 @@ log() { printf '[%(%T)T] %s\n' -1 "$*" >&2; }
 [[ $PARALLEL =~ ^[1-9][0-9]*$ ]] || die "PARALLEL must be a positive integer"
 [[ $REPEAT =~ ^[1-9][0-9]*$ ]] || die "REPEAT must be a positive integer"
 for c in $CASES; do
-  [[ $c =~ ^(plain|wg6?|mg6?|wgmg6?|mgwg6?)$ ]] || die "unknown case '$c'"
+  [[ $c =~ ^(plain|wg6?|mg6?|wgmg6?|mgwg6?|an6?|anmg6?|mgan6?)$ ]] || die "unknown case '$c'"
 done
+# the anchor is optional: its cases are skipped (with a note) when it is missing
+ANCHOR_NOTE=""
+if [[ " $CASES " =~ \ (an|anmg|mgan)6?\  ]] && [ ! -x "$ANCHOR" ]; then
+  ANCHOR_NOTE="anchor wireguard-go not found at $ANCHOR: skipped cases"
+  keep=""
+  for c in $CASES; do
+    if [[ $c =~ ^(an|anmg|mgan)6?$ ]]; then ANCHOR_NOTE+=" $c"; else keep+=" $c"; fi
+  done
+  CASES=${keep# }
+  log "$ANCHOR_NOTE"
+fi
 for b in ip nft iperf3 wireguard-go wg jq timeout awk node; do
   command -v "$b" >/dev/null || die "missing tool: $b"
 done
@@ -110,6 +132,7 @@ cleanup() {
   stop_pids "${left[@]}"
   for ns in $NS_C $NS_G $NS_I; do ns_exists "$ns" && ip netns del "$ns"; done
   rm -f "$WG_RUN/$DEV_wg_c.sock" "$WG_RUN/$DEV_wg_g.sock" \
+        "$WG_RUN/$DEV_an_c.sock" "$WG_RUN/$DEV_an_g.sock" \
         "$MG_RUN/$DEV_mg_c.sock" "$MG_RUN/$DEV_mg_g.sock"
   [ "$WG_RUN_MADE" = 1 ] && rmdir "$WG_RUN" 2>/dev/null
   if [ -n "$WORK" ]; then
@@ -215,14 +238,16 @@ wait_sock() {  # wait_sock PATH PID : until PATH is a socket (5 s)
   return 1
 }
 
-# start_wg SIDE ENDPOINT : wireguard-go on side c (client) or g (gateway)
+# start_wg SIDE ENDPOINT [IMPL BINARY] : wireguard-go on side c (client) or
+# g (gateway); IMPL an with the anchor's BINARY runs the anchor the same way
 start_wg() {
-  local side=$1 ep=$2 ns dev
-  if [ "$side" = g ]; then ns=$NS_G dev=$DEV_wg_g; else ns=$NS_C dev=$DEV_wg_c; fi
+  local side=$1 ep=$2 impl=${3:-wg} bin=${4:-wireguard-go} ns dev
+  if [ "$side" = g ]; then ns=$NS_G dev=DEV_${impl}_g; else ns=$NS_C dev=DEV_${impl}_c; fi
+  dev=${!dev}
   rm -f "$WG_RUN/$dev.sock"
-  spawn $ns "$WORK/$CASE-wg-$side.log" env WG_PROCESS_FOREGROUND=1 wireguard-go -f $dev
+  spawn $ns "$WORK/$CASE-$impl-$side.log" env WG_PROCESS_FOREGROUND=1 "$bin" -f $dev
   CASE_PIDS+=("$LAST_PID") CASE_DEVS+=("$dev")
-  wait_sock "$WG_RUN/$dev.sock" "$LAST_PID" || { FAIL="wireguard-go ($side) did not start"; return 1; }
+  wait_sock "$WG_RUN/$dev.sock" "$LAST_PID" || { FAIL="$bin ($side) did not start"; return 1; }
   if [ "$side" = g ]; then
     ip netns exec $ns wg set $dev private-key "$WORK/g.key" listen-port $PORT \
       peer "$(cat "$WORK/c.pub")" allowed-ips $TUN_C/32
@@ -234,6 +259,9 @@ start_wg() {
   fi
   ip -n $ns link set $dev mtu $MTU up
 }
+
+# start_an SIDE ENDPOINT : the anchor (upstream wireguard-go), like start_wg
+start_an() { start_wg "$1" "$2" an "$ANCHOR"; }
 
 # start_mg SIDE ENDPOINT : `meshgate up` from a wg-quick file on side c or g
 start_mg() {
@@ -316,7 +344,7 @@ tunnel_down() {
     ip -n $NS_C link del "$d" 2>/dev/null || true
     ip -n $NS_G link del "$d" 2>/dev/null || true
   done
-  rm -f "$WG_RUN/$DEV_wg_c.sock" "$WG_RUN/$DEV_wg_g.sock"
+  rm -f "$WG_RUN/$DEV_wg_c.sock" "$WG_RUN/$DEV_wg_g.sock" "$WG_RUN/$DEV_an_c.sock" "$WG_RUN/$DEV_an_g.sock"
   ip -n $NS_C route replace default via $G_UL4 dev $V_C
   CASE_PIDS=() CASE_DEVS=()
 }
@@ -455,6 +483,9 @@ run_case() {
     mg)    ci=mg   gi=mg ;;
     wgmg)  ci=wg   gi=mg ;;
     mgwg)  ci=mg   gi=wg ;;
+    an)    ci=an   gi=an ;;
+    anmg)  ci=an   gi=mg ;;
+    mgan)  ci=mg   gi=an ;;
   esac
   if [ -z "$ci" ]; then
     desc="plain kernel forwarding"
@@ -508,6 +539,7 @@ done
 
 # --------------------------------------------------------------- report -----
 ver_wg=$(wireguard-go --version 2>/dev/null | head -1 | awk '{print $2}')
+ver_an=$([ -x "$ANCHOR" ] && "$ANCHOR" --version 2>/dev/null | head -1 | awk '{print $2}' || echo "")
 ver_iperf=$(iperf3 -v 2>/dev/null | head -1 | awk '{print $2}')
 ver_node=$(node -v)
 ver_kernel=$(uname -r)
@@ -515,7 +547,8 @@ ver_mg=$(jq -r .version "$REPO/package.json" 2>/dev/null || echo "?")
 
 echo
 echo "meshgate bench  $(date -u +%FT%TZ)  T=${T}s  PARALLEL=$PARALLEL  REPEAT=$REPEAT  nproc=$NPROC  MTU=$MTU"
-echo "meshgate $ver_mg, wireguard-go $ver_wg, iperf3 $ver_iperf, node $ver_node, kernel $ver_kernel"
+echo "meshgate $ver_mg, wireguard-go $ver_wg, anchor ${ver_an:-(none)}, iperf3 $ver_iperf, node $ver_node, kernel $ver_kernel"
+[ -n "$ANCHOR_NOTE" ] && echo "note: $ANCHOR_NOTE"
 echo
 jq -r -s --argjson rep "$REPEAT" '
   def v(x): if x == null then "-" else (x | tostring) end;
@@ -557,7 +590,13 @@ SUMMARY=$(jq -c -s '
                ["meshgate/plain", "mg", "plain"],
                ["wireguard-go/plain", "wg", "plain"],
                ["wg-go client + meshgate gw / wireguard-go", "wgmg", "wg"],
-               ["meshgate client + wg-go gw / wireguard-go", "mgwg", "wg"] ]
+               ["meshgate client + wg-go gw / wireguard-go", "mgwg", "wg"],
+               ["meshgate/anchor", "mg", "an"],
+               ["meshgate/anchor (IPv6 underlay)", "mg6", "an6"],
+               ["anchor/wireguard-go", "an", "wg"],
+               ["anchor/plain", "an", "plain"],
+               ["anchor client + meshgate gw / anchor", "anmg", "an"],
+               ["meshgate client + anchor gw / anchor", "mgan", "an"] ]
              | map(select($m[.[1]] != null and $m[.[2]] != null)
                    | {name: .[0], a: .[1], b: .[2], fwd: r(.[1]; .[2]; "fwd"), rev: r(.[1]; .[2]; "rev")})) }' "$ROWS")
 if [ "$REPEAT" -gt 1 ]; then
@@ -582,9 +621,9 @@ fi
 if [ -n "$JSON" ]; then
   jq -s --arg date "$(date -u +%FT%TZ)" --argjson t "$T" --argjson p "$PARALLEL" \
     --argjson rep "$REPEAT" --argjson nproc "$NPROC" --argjson mtu "$MTU" --argjson sum "$SUMMARY" \
-    --arg mg "$ver_mg" --arg wg "$ver_wg" --arg ip "$ver_iperf" --arg node "$ver_node" --arg k "$ver_kernel" \
+    --arg mg "$ver_mg" --arg wg "$ver_wg" --arg an "$ver_an" --arg ip "$ver_iperf" --arg node "$ver_node" --arg k "$ver_kernel" \
     '{date: $date, t: $t, parallel: $p, repeat: $rep, nproc: $nproc, mtu: $mtu,
-      versions: {meshgate: $mg, "wireguard-go": $wg, iperf3: $ip, node: $node, kernel: $k},
+      versions: {meshgate: $mg, "wireguard-go": $wg, anchor: $an, iperf3: $ip, node: $node, kernel: $k},
       runs: ., median: $sum.median, ratios: $sum.ratios}' "$ROWS" >"$JSON"
   echo "results written to $JSON"
 fi
