@@ -103,6 +103,12 @@ describe('renderRuleset', () => {
     );
   });
 
+  it('drops and counts packets without a conntrack entry before anything else from clients (NAT skips them)', () => {
+    const text = renderRuleset(typical());
+    const chain = text.slice(text.indexOf('\tchain from_clients {'));
+    expect(chain.split('\n')[1]).toBe('\t\tct state invalid,untracked counter name "ct_invalid" drop');
+  });
+
   it('declares every named counter, in both modes', () => {
     for (const mode of ['nat66', 'routed'] as const) {
       const text = renderRuleset(typical({ ipv6Mode: mode }));

@@ -7,6 +7,7 @@
 //
 //   client → TUN → forward ─┬─ mss_clamp (priority mangle): SYNs crossing the tunnel, MSS lowered to the MTU
 //                           └─ forward (priority filter): from_clients
+//                                 no conntrack entry (invalid/untracked) → drop  ct_invalid
 //                                 source outside the pools            → drop  bad_source
 //                                 out via the tunnel (client→client)  → drop  client_to_client
 //                                 out via anything but the uplink     → drop  not_uplink
@@ -14,6 +15,8 @@
 //                                 private/reserved destination        → drop  private_dst
 //                                 anything else                       → accept
 //                         → postrouting (srcnat): masquerade the IPv4 pool (and the IPv6 pool in nat66 mode)
+//                           NAT only sees packets with a conntrack entry: one without would leave with its
+//                           pool source, so from_clients drops those first.
 //   uplink → forward → to_clients: established/related → accept, anything new → drop  inbound_new
 //   client → TUN → input → input_from_clients
 //                                 source outside the pools            → drop  bad_source
@@ -62,6 +65,7 @@ export const DEFAULT_TABLE = 'meshgate';
 
 /** Named counters of the table, one per drop reason. Metric labels come from this list. */
 export const FirewallCounters = [
+  'ct_invalid', // from the tunnel without a conntrack entry (invalid or untracked): NAT would not rewrite it
   'bad_source', // from the tunnel with a source address outside the pools
   'client_to_client', // from the tunnel back into the tunnel
   'not_uplink', // from the tunnel towards any interface but the uplink
@@ -306,6 +310,7 @@ export function renderRuleset(s: FirewallState, counters: Record<string, Counter
       `ip6 saddr != ${pool6} counter name "bad_source" drop`,
     ]),
     ...chainBlock('from_clients', [
+      'ct state invalid,untracked counter name "ct_invalid" drop',
       'jump client_source',
       `oifname ${tun} counter name "client_to_client" drop`,
       `oifname != ${up} counter name "not_uplink" drop`,

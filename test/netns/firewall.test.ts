@@ -36,7 +36,7 @@ import {
 import { enableForwarding, restoreForwarding, type ForwardingState } from '../../gateway/sysctl.js';
 import { netnsSkipReason, Scene, sleep, type Namespace, type Proc } from './harness.js';
 
-const skipReason = netnsSkipReason(['ip', 'nft', 'sysctl', 'tcpdump']);
+const skipReason = netnsSkipReason(['ip', 'nft', 'sysctl', 'tcpdump', 'python3']);
 if (skipReason) console.warn(`skipping firewall namespace tests: ${skipReason}`);
 
 const TESTDATA = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../gateway/testdata');
@@ -124,6 +124,36 @@ if (proto === 'tcp') {
   u.send('who?', Number(port), host);
 }
 `;
+
+// argv: src dst dport flags…  Sends one bare TCP segment per flags value (hex, e.g.
+// 03 = SYN|FIN) from src to dst over a raw socket, checksum computed here, no
+// connection behind it: segments that conntrack classifies invalid.
+const RAW_TCP = `
+import socket, struct, sys
+src, dst, dport, *flags = sys.argv[1:]
+v6 = ':' in dst
+fam = socket.AF_INET6 if v6 else socket.AF_INET
+def csum(b):
+    if len(b) % 2: b += b'\\0'
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+sock = socket.socket(fam, socket.SOCK_RAW, socket.IPPROTO_TCP)
+sock.bind((src, 0))
+for i, f in enumerate(flags):
+    seg = struct.pack('!HHIIBBHHH', 40000 + i, int(dport), 1000 + i, 2000 + i, 5 << 4, int(f, 16), 65535, 0, 0)
+    length = struct.pack('!I3xB', len(seg), 6) if v6 else struct.pack('!xBH', 6, len(seg))
+    pseudo = socket.inet_pton(fam, src) + socket.inet_pton(fam, dst) + length
+    seg = seg[:16] + struct.pack('!H', csum(pseudo + seg)) + seg[18:]
+    sock.sendto(seg, (dst, 0))
+print('sent', len(flags))
+`;
+/** TCP flags of segments that open no connection, even with nf_conntrack_tcp_loose = 1. */
+const INVALID_TCP_FLAGS = {
+  'SYN|FIN': '03', // a flag combination conntrack refuses outright
+  RST: '04', // a reset with no connection
+  'FIN|ACK': '11', // a close with no connection (a bare ACK would be picked up mid-stream)
+} as const;
 
 interface ProbeResult {
   ok: boolean;
@@ -343,6 +373,38 @@ describe.skipIf(skipReason !== null)('gateway firewall in namespaces', () => {
     await blocked(inet, A.c1v6);
     const after = await firewallCounters(gwRunner);
     expect(delta(after, before, 'inbound_new')).toBeGreaterThanOrEqual(2);
+  });
+
+  it('drops packets without a conntrack entry (invalid, untracked) before they leave un-NATed with a pool source', async () => {
+    const port = 9999;
+    const flags = Object.values(INVALID_TCP_FLAGS);
+    const wire = inet.spawn('tcpdump-invalid', 'tcpdump', ['-l', '-n', '-i', 'mg-wan', `port ${port}`]);
+    await wire.waitFor(/listening on/, 10_000);
+    const before = await firewallCounters(gwRunner);
+    for (const [src, dst] of [
+      [A.c1v4, A.inet4],
+      [A.c1v6, A.inet6],
+    ] as const) {
+      await c1.exec('python3', ['-c', RAW_TCP, src, dst, String(port), ...flags]);
+    }
+    // Someone else's notrack rule: UDP to that port is never tracked, so never NATed either.
+    const notrack = `table inet mg_notrack {\n chain pre {\n  type filter hook prerouting priority raw;\n  udp dport ${port} notrack\n }\n}\n`;
+    await gw.exec('nft', ['-f', '-'], { input: notrack });
+    try {
+      await blocked(c1, A.inet4, port, 'udp');
+      await blocked(c1, A.inet6, port, 'udp');
+    } finally {
+      await gw.exec('nft', ['delete', 'table', 'inet', 'mg_notrack']);
+    }
+    await sleep(300);
+    const after = await firewallCounters(gwRunner);
+    await wire.stop();
+    const seen = wire
+      .output()
+      .split('\n')
+      .filter((l) => / (IP|IP6) /.test(l));
+    expect(seen, 'packets that reached the Internet side').toEqual([]);
+    expect(delta(after, before, 'ct_invalid')).toBe(2 * flags.length + 2);
   });
 
   it('routed IPv6 mode: no IPv6 NAT, still no way in from the uplink', async () => {
