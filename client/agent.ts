@@ -3,7 +3,9 @@
 //   start: TUN up without addresses → device with the gateway as its one peer
 //          (allowed IPs 0.0.0.0/0 and ::/0: anything may come from the Internet)
 //          → lease REQUEST inside the tunnel (it triggers the handshake)
-//   lease: addresses and MTU on the TUN, the configured routes into it
+//   lease: checked (lease-check.ts; a bad one is logged as lease-rejected and
+//          nothing of it is applied), then addresses and MTU on the TUN, the
+//          configured routes into it
 //   run:   renews at half the lifetime; a changed lease replaces the old addresses
 //   stop:  RELEASE, then the TUN and everything on it goes away
 
@@ -12,17 +14,18 @@ import type { CommandRunner } from '../shared/host/command.js';
 import { applyLink, deleteLink } from '../shared/host/ip.js';
 import { resolveEndpoint } from '../shared/io/endpoint.js';
 import { openTun } from '../shared/io/tun.js';
+import type { Endpoint, TunDevice, UdpBind } from '../shared/io/types.js';
 import { openUdp } from '../shared/io/udp.js';
-import { serveControl } from '../shared/control/socket.js';
+import { serveControl, type ControlHandler } from '../shared/control/socket.js';
 import { tunnelStatus } from '../shared/control/status.js';
 import type { LeaseGrant } from '../shared/lease/message.js';
 import type { Logger } from '../shared/log.js';
-import { TunnelRunner } from '../shared/runner/runner.js';
+import { TunnelRunner, type Clock } from '../shared/runner/runner.js';
 import { formatCidr, formatIp, parseCidr, type Cidr } from '../shared/wireguard/allowed-ips.js';
 import { DEFAULT_MTU } from '../shared/wireguard/constants.js';
-import { aeadBackendName } from '../shared/wireguard/crypto.js';
+import { aeadBackendName, type RandomBytes } from '../shared/wireguard/crypto.js';
 import { Device } from '../shared/wireguard/device.js';
-import { loadClientConfig } from './config.js';
+import { loadClientConfig, type ClientConfig } from './config.js';
 import { LeaseClient } from './lease-client.js';
 
 const random = (n: number): Uint8Array => randomBytes(n);
@@ -31,6 +34,20 @@ const LEASE_POLL_MS = 250;
 export interface Agent {
   readonly lease: () => LeaseGrant | null;
   close(): Promise<void>;
+}
+
+/** What an agent runs on: real devices from startAgent, fakes in unit tests. */
+export interface AgentParts {
+  config: ClientConfig;
+  endpoint: Endpoint;
+  tun: TunDevice;
+  udp: UdpBind;
+  runner: CommandRunner;
+  log: Logger;
+  clock?: Clock;
+  random?: RandomBytes;
+  /** The control socket (default: serveControl). */
+  serve?: (name: string, handle: ControlHandler) => { close(): void };
 }
 
 function leaseAddresses(g: LeaseGrant): Cidr[] {
@@ -58,18 +75,10 @@ function sameLease(a: LeaseGrant | null, b: LeaseGrant): boolean {
   return key(a) === key(b);
 }
 
+/** Loads the config, opens the real TUN device and UDP socket, and runs the agent on them. */
 export async function startAgent(configFile: string, runner: CommandRunner, log: Logger): Promise<Agent> {
   const config = loadClientConfig(configFile);
   const endpoint = await resolveEndpoint(config.gateway.endpoint);
-  const device = new Device({ privateKey: config.privateKey, random, mtu: DEFAULT_MTU });
-  const gateway = device.addPeer({
-    publicKey: config.gateway.publicKey,
-    presharedKey: config.gateway.presharedKey ?? undefined,
-    allowedIps: [parseCidr('0.0.0.0/0'), parseCidr('::/0')],
-    endpoint,
-    persistentKeepalive: config.persistentKeepalive,
-  });
-
   const udp = openUdp({ port: 0 });
   let tun;
   try {
@@ -78,7 +87,28 @@ export async function startAgent(configFile: string, runner: CommandRunner, log:
     udp.close();
     throw e;
   }
-  const tunnelRunner = new TunnelRunner(device, tun, udp);
+  try {
+    return await runAgent({ config, endpoint, tun, udp, runner, log });
+  } catch (e) {
+    tun.close();
+    udp.close();
+    throw e;
+  }
+}
+
+export async function runAgent(parts: AgentParts): Promise<Agent> {
+  const { config, endpoint, tun, udp, runner, log } = parts;
+  const rnd = parts.random ?? random;
+  const device = new Device({ privateKey: config.privateKey, random: rnd, mtu: DEFAULT_MTU });
+  const gateway = device.addPeer({
+    publicKey: config.gateway.publicKey,
+    presharedKey: config.gateway.presharedKey ?? undefined,
+    allowedIps: [parseCidr('0.0.0.0/0'), parseCidr('::/0')],
+    endpoint,
+    persistentKeepalive: config.persistentKeepalive,
+  });
+
+  const tunnelRunner = new TunnelRunner(device, tun, udp, parts.clock ? { clock: parts.clock } : {});
   let applied: LeaseGrant | null = null;
   let applying = Promise.resolve();
 
@@ -115,10 +145,25 @@ export async function startAgent(configFile: string, runner: CommandRunner, log:
     });
   };
 
-  const leaseClient = new LeaseClient(random, {
-    onLease: (grant) => apply(grant),
-    onRefused: (code) => log.warn({ event: 'lease-refused', code }, 'the gateway refused a lease'),
-  });
+  const leaseClient = new LeaseClient(
+    rnd,
+    {
+      onLease: (grant) => apply(grant),
+      onRefused: (code) => log.warn({ event: 'lease-refused', code }, 'the gateway refused a lease'),
+      onBadLease: (problem, grant) =>
+        log.warn(
+          {
+            event: 'lease-rejected',
+            code: problem.code,
+            detail: problem.detail,
+            lease: describeLease(grant),
+            kept: applied !== null,
+          },
+          `refused a bad lease from the gateway (${problem.code}): ${problem.detail}`,
+        ),
+    },
+    { endpoint: endpoint.address },
+  );
   device.control = leaseClient.handle;
 
   try {
@@ -136,7 +181,7 @@ export async function startAgent(configFile: string, runner: CommandRunner, log:
     });
   poll();
   const timer = setInterval(poll, LEASE_POLL_MS);
-  const control = serveControl(config.interface, (req) => {
+  const control = (parts.serve ?? serveControl)(config.interface, (req) => {
     if (req.op === 'status')
       return { ...tunnelStatus(config.interface, device, udp.port), lease: applied ? describeLease(applied) : null };
     throw new Error(`unknown op ${req.op}`);

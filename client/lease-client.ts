@@ -4,7 +4,9 @@
 //   due(now)  → a REQUEST packet when one should go out (no lease yet: every
 //               2 s; with a lease: from half its lifetime on, every 2 s)
 //   handle    → a decrypted packet from fe80::1 udp/4790 → LEASE or REFUSED
-//               for our outstanding request id → onLease / onRefused
+//               for our outstanding request id → checkLease → onLease, or
+//               onBadLease (the grant is dropped whole: the previous good
+//               lease, if any, stays, and requests go on every 2 s) / onRefused
 //   release() → a RELEASE packet for a clean exit
 
 import { buildUdp6, isFromLeaseServer, LEASE_GATEWAY_ADDRESS, LEASE_PORT, parseUdp6 } from '../shared/lease/carrier.js';
@@ -17,12 +19,15 @@ import {
 } from '../shared/lease/message.js';
 import type { RandomBytes } from '../shared/wireguard/crypto.js';
 import type { ControlHandler } from '../shared/wireguard/device.js';
+import { checkLease, type LeaseCheckContext, type LeaseProblem } from './lease-check.js';
 
 export const LEASE_RETRY_MS = 2_000;
 
 export interface LeaseClientEvents {
   onLease(grant: LeaseGrant, now: number): void;
   onRefused(error: LeaseErrorCode, now: number): void;
+  /** A LEASE that checkLease refused; nothing of it was taken (counted in badLeases either way). */
+  onBadLease?(problem: LeaseProblem, grant: LeaseGrant, now: number): void;
 }
 
 export class LeaseClient {
@@ -34,10 +39,14 @@ export class LeaseClient {
   private readonly port: number;
   /** Replies that were not for us or malformed. */
   ignored = 0;
+  /** LEASE answers refused by checkLease. */
+  badLeases = 0;
 
   constructor(
     private readonly random: RandomBytes,
     private readonly events: LeaseClientEvents,
+    /** What checkLease needs to know about this agent (the gateway's endpoint). */
+    private readonly checkContext: LeaseCheckContext = {},
   ) {
     // A random link-local source fe80::/64 + 64 random bits, and an ephemeral port.
     this.address = new Uint8Array(16);
@@ -90,6 +99,14 @@ export class LeaseClient {
       return true;
     }
     if (m.type === LeaseType.Lease) {
+      const problem = checkLease(m.grant, this.checkContext);
+      if (problem !== null) {
+        // Same as a refusal: keep what we have, ask again after LEASE_RETRY_MS.
+        this.badLeases++;
+        this.requestId = this.newId();
+        this.events.onBadLease?.(problem, m.grant, now.mono);
+        return true;
+      }
       this.lease = m.grant;
       this.obtainedAt = now.mono;
       this.lastSent = -Infinity;

@@ -1,0 +1,193 @@
+// The agent against an in-memory gateway: fake TUN devices and UDP network, a
+// fake clock and timers, and a runner that records `ip` commands instead of
+// running them. The gateway's answer is switched between a good and a bad lease.
+
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
+import { LeaseServer, type LeaseAnswer } from '../gateway/lease-server.js';
+import { RecordingRunner } from '../shared/host/command.js';
+import { FakeNetwork, FakeTun } from '../shared/io/fakes.js';
+import type { LeaseGrant } from '../shared/lease/message.js';
+import { TunnelRunner } from '../shared/runner/runner.js';
+import { parseCidr, parseIp } from '../shared/wireguard/allowed-ips.js';
+import { generatePrivateKey, publicKeyOf } from '../shared/wireguard/crypto.js';
+import { Device } from '../shared/wireguard/device.js';
+import { FakeClock, seededRandom } from '../test/support/two-peers.js';
+import { runAgent, type Agent } from './agent.js';
+import type { ClientConfig } from './config.js';
+import { LEASE_RETRY_MS } from './lease-client.js';
+
+const IFACE = 'mgc-test';
+
+const GOOD: LeaseGrant = {
+  ipv4: { address: parseIp('100.64.0.10'), prefixLength: 32 },
+  ipv6: { address: parseIp('fd12:3456:789a::10'), prefixLength: 128 },
+  gatewayIpv4: parseIp('100.64.0.1'),
+  gatewayIpv6: parseIp('fd12:3456:789a::1'),
+  dns: [parseIp('198.51.100.53')],
+  mtu: 1420,
+  lifetime: 60,
+};
+
+interface LogLine {
+  level: number;
+  event?: string;
+  code?: string;
+  detail?: string;
+  kept?: boolean;
+}
+
+/** The agent's first request goes out (and is answered) while it starts: `first` is that answer. */
+async function scene(first: LeaseGrant = GOOD) {
+  const clock = new FakeClock();
+  const network = new FakeNetwork({ autoDeliver: true });
+  const rnd = seededRandom('agent-test');
+  const agentKey = generatePrivateKey(rnd);
+  const gatewayKey = generatePrivateKey(rnd);
+
+  // The gateway: a device, its lease server and a switchable answer.
+  const gwBind = network.bind('192.0.2.1:51820');
+  const gwDevice = new Device({ privateKey: gatewayKey, random: seededRandom('gw') });
+  gwDevice.addPeer({ publicKey: publicKeyOf(agentKey), allowedIps: [parseCidr('100.64.0.10/32')], endpoint: null });
+  const answer: { current: LeaseAnswer } = { current: { grant: first } };
+  const server = new LeaseServer(
+    () => answer.current,
+    (peer, p, now, sink) => gwDevice.sendPacket(peer, p, now, sink),
+  );
+  gwDevice.control = server.handle;
+  const gwRunner = new TunnelRunner(gwDevice, new FakeTun('gw0'), gwBind, { clock });
+  gwRunner.start();
+
+  const config: ClientConfig = {
+    file: '/dev/null',
+    privateKey: agentKey,
+    publicKey: publicKeyOf(agentKey),
+    privateKeyFile: '/dev/null',
+    interface: IFACE,
+    gateway: {
+      publicKey: publicKeyOf(gatewayKey),
+      endpoint: '192.0.2.1:51820',
+      presharedKey: null,
+      presharedKeyFile: null,
+    },
+    persistentKeepalive: 0,
+    routes: [parseCidr('198.51.100.0/24'), parseCidr('2001:db8:100::/48')],
+  };
+  const logs: LogLine[] = [];
+  const log = pino({ level: 'debug' }, { write: (line: string) => logs.push(JSON.parse(line) as LogLine) });
+  const runner = new RecordingRunner();
+  const tun = new FakeTun(IFACE);
+  const agent: Agent = await runAgent({
+    config,
+    endpoint: gwBind.endpoint,
+    tun,
+    udp: network.bind('192.0.2.2:0'),
+    runner,
+    log,
+    clock,
+    random: seededRandom('agent'),
+    serve: () => ({ close: () => undefined }),
+  });
+
+  /** Moves the clock and the timers on together, in the agent's polling steps. */
+  const advance = async (ms: number) => {
+    for (let t = 0; t < ms; t += 250) {
+      clock.advance(250);
+      await vi.advanceTimersByTimeAsync(250);
+    }
+  };
+  const events = (name: string) => logs.filter((l) => l.event === name);
+  const close = async () => {
+    await agent.close();
+    gwRunner.stop();
+  };
+  return { agent, answer, server, runner, events, advance, close, tun };
+}
+
+/** Every `ip` command that puts an address on the TUN or routes into it. */
+const hostChanges = (runner: RecordingRunner) =>
+  runner.lines().filter((l) => / address (replace|add|del) | route /.test(l) || / mtu /.test(l));
+
+describe('the agent refuses a bad lease', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  test('a /0 lease is logged as lease-rejected, changes nothing on the host, and a good lease after it is applied', async () => {
+    const s = await scene({ ...GOOD, ipv4: { address: parseIp('100.64.0.10'), prefixLength: 0 } });
+    const setup = s.runner.lines();
+    expect(setup).toEqual([
+      `ip link set dev ${IFACE} mtu 1420`,
+      `ip link set dev ${IFACE} addrgenmode none multicast off`,
+      `ip link set dev ${IFACE} up`,
+    ]);
+    await s.advance(250);
+    expect(s.server.counters.granted).toBe(1);
+    const rejected = s.events('lease-rejected');
+    expect(rejected).toHaveLength(1);
+    expect(rejected[0]).toMatchObject({ level: 40, code: 'ipv4-prefix', kept: false });
+    expect(rejected[0]!.detail).toContain('100.64.0.10/0');
+    expect(s.runner.lines()).toEqual(setup); // not one `ip` command for the bad lease
+    expect(s.agent.lease()).toBeNull();
+    expect(s.events('lease')).toHaveLength(0);
+
+    // It keeps asking, every LEASE_RETRY_MS, and refuses the same bad answer each time.
+    await s.advance(LEASE_RETRY_MS);
+    expect(s.server.counters.requests).toBe(2);
+    expect(s.events('lease-rejected')).toHaveLength(2);
+    expect(s.runner.lines()).toEqual(setup);
+
+    // The gateway is fixed: the next answer is applied.
+    s.answer.current = { grant: GOOD };
+    await s.advance(LEASE_RETRY_MS);
+    expect(s.events('lease')).toHaveLength(1);
+    expect(s.agent.lease()?.ipv4?.prefixLength).toBe(32);
+    expect(hostChanges(s.runner).slice(1)).toEqual([
+      `ip link set dev ${IFACE} mtu 1420`,
+      `ip -4 address replace 100.64.0.10/32 dev ${IFACE}`,
+      `ip -6 address replace fd12:3456:789a::10/128 dev ${IFACE} nodad`,
+      `ip -4 route replace 198.51.100.0/24 dev ${IFACE}`,
+      `ip -6 route replace 2001:db8:100::/48 dev ${IFACE}`,
+    ]);
+    await s.close();
+  });
+
+  test('a bad renewal keeps the good lease in place and the agent keeps renewing', async () => {
+    const s = await scene();
+    await s.advance(250);
+    expect(s.events('lease')).toHaveLength(1);
+    const applied = s.runner.lines().length;
+
+    // At half the lifetime the gateway answers with an MTU no link can have.
+    s.answer.current = { grant: { ...GOOD, mtu: 70 } };
+    await s.advance(30_000);
+    expect(s.events('lease-rejected')).toHaveLength(1);
+    expect(s.events('lease-rejected')[0]).toMatchObject({ code: 'mtu', kept: true });
+    expect(s.runner.lines()).toHaveLength(applied);
+    expect(s.agent.lease()?.mtu).toBe(1420);
+
+    // It does not wait for another half lifetime: it asks again after LEASE_RETRY_MS.
+    const requests = s.server.counters.requests;
+    await s.advance(LEASE_RETRY_MS);
+    expect(s.server.counters.requests).toBe(requests + 1);
+    expect(s.events('lease-rejected')).toHaveLength(2);
+
+    // A good answer renews (same lease: nothing to change on the host).
+    s.answer.current = { grant: GOOD };
+    await s.advance(LEASE_RETRY_MS);
+    expect(s.events('lease-renewed')).toHaveLength(1);
+    expect(s.runner.lines()).toHaveLength(applied);
+    await s.close();
+  });
+
+  test('a lease that would put the gateway endpoint inside the tunnel is refused', async () => {
+    const s = await scene({ ...GOOD, ipv4: { address: parseIp('192.0.2.20'), prefixLength: 24 } });
+    await s.advance(250);
+    expect(s.events('lease-rejected')[0]).toMatchObject({ code: 'endpoint-in-lease' });
+    expect(hostChanges(s.runner)).toHaveLength(1); // the MTU of the bare device at start
+    await s.close();
+  });
+});

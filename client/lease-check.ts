@@ -1,0 +1,152 @@
+// What the agent accepts from the gateway before it touches the host
+// (docs/lease-protocol.md, "What the agent accepts"). One pure function: a
+// LEASE grant in, null or the first problem out. A grant with a problem is
+// refused whole; nothing of it is applied.
+
+import { contains, equalBytes } from '../shared/config/fields.js';
+import { isV4Mapped } from '../shared/io/endpoint.js';
+import { formatIp, parseCidr, type Cidr } from '../shared/wireguard/allowed-ips.js';
+import type { LeaseGrant } from '../shared/lease/message.js';
+
+/** Limits of what the agent accepts (the gateway's own config limits are inside them). */
+export const LEASE_LIMITS = {
+  /** The gateway sends /32; a shorter prefix would route a whole subnet (the LAN, the mesh) into the tunnel. */
+  ipv4PrefixMin: 24,
+  ipv4PrefixMax: 32,
+  /** The gateway sends /128 or /64 (leasePrefixLength). */
+  ipv6PrefixMin: 64,
+  ipv6PrefixMax: 128,
+  /** IPv6 always runs through the tunnel (RFC 8200 section 5). */
+  mtuMin: 1280,
+  mtuMax: 9000,
+  /** Seconds: below this the agent would renew too often; above it a stale lease would live too long. */
+  lifetimeMin: 60,
+  lifetimeMax: 604_800,
+  dnsMax: 8,
+} as const;
+
+/** The closed list of reasons a lease is refused (also the only values its log lines carry). */
+export const LeaseCheckCodes = [
+  'ipv4-prefix', // prefix length outside ipv4PrefixMin..ipv4PrefixMax
+  'ipv4-address', // not a usable unicast address (special range, or its subnet's network/broadcast address)
+  'ipv6-prefix', // prefix length outside ipv6PrefixMin..ipv6PrefixMax
+  'ipv6-address', // not a usable unicast address (special range)
+  'gateway-ipv4', // gateway's IPv4 address not unicast, or equal to ours
+  'gateway-ipv6', // gateway's IPv6 address not unicast, or equal to ours
+  'dns-count', // more than dnsMax servers
+  'dns-address', // a server that is not a unicast address
+  'mtu', // outside mtuMin..mtuMax
+  'lifetime', // outside lifetimeMin..lifetimeMax seconds
+  'endpoint-in-lease', // the lease's prefix holds the gateway's own endpoint: the tunnel would route into itself
+] as const;
+export type LeaseCheckCode = (typeof LeaseCheckCodes)[number];
+
+export interface LeaseProblem {
+  code: LeaseCheckCode;
+  /** One line for the log; addresses only, no secrets. */
+  detail: string;
+}
+
+export interface LeaseCheckContext {
+  /** The gateway's UDP endpoint address (4 or 16 bytes; ::ffff:a.b.c.d counts as IPv4), when known. */
+  endpoint?: Uint8Array;
+}
+
+function ranges(list: [string, string][]): { cidr: Cidr; why: string }[] {
+  return list.map(([text, why]) => ({ cidr: parseCidr(text), why }));
+}
+
+/** Never a unicast address of a host on the far side of a tunnel. */
+const NOT_UNICAST = ranges([
+  ['0.0.0.0/8', 'this-network'],
+  ['127.0.0.0/8', 'loopback'],
+  ['169.254.0.0/16', 'link-local'],
+  ['224.0.0.0/4', 'multicast'],
+  ['240.0.0.0/4', 'reserved or broadcast'],
+  ['::/8', 'unspecified, loopback or IPv4-mapped'],
+  ['fe80::/10', 'link-local'],
+  ['ff00::/8', 'multicast'],
+]);
+
+/** Also never an address the agent installs: the gateway refuses such pools too. */
+const NOT_LEASED = ranges([['200::/7', 'Yggdrasil: installing it would cut the mesh the tunnel runs over']]);
+
+function specialRange(address: Uint8Array, list: { cidr: Cidr; why: string }[]): string | null {
+  for (const r of list) if (contains(r.cidr, address)) return r.why;
+  return null;
+}
+
+/** ::ffff:a.b.c.d → a.b.c.d; anything else unchanged. */
+function unmap(address: Uint8Array): Uint8Array {
+  return address.length === 16 && isV4Mapped(address) ? address.subarray(12) : address;
+}
+
+/** IPv4 host part all zeros or all ones on a subnet of 4 or more addresses. */
+function networkOrBroadcast(address: Uint8Array, prefixLength: number): boolean {
+  if (prefixLength > 30) return false;
+  const value = new DataView(address.buffer, address.byteOffset, 4).getUint32(0);
+  const host = 0xffffffff >>> prefixLength;
+  return (value & host) === 0 || (value & host) === host;
+}
+
+function checkLeased(
+  family: 4 | 6,
+  lease: { address: Uint8Array; prefixLength: number },
+  ctx: LeaseCheckContext,
+): LeaseProblem | null {
+  const [min, max] =
+    family === 4
+      ? [LEASE_LIMITS.ipv4PrefixMin, LEASE_LIMITS.ipv4PrefixMax]
+      : [LEASE_LIMITS.ipv6PrefixMin, LEASE_LIMITS.ipv6PrefixMax];
+  const text = `${formatIp(lease.address)}/${lease.prefixLength}`;
+  if (lease.prefixLength < min || lease.prefixLength > max) {
+    return { code: family === 4 ? 'ipv4-prefix' : 'ipv6-prefix', detail: `${text}: prefix not /${min} to /${max}` };
+  }
+  const why =
+    specialRange(lease.address, NOT_UNICAST) ??
+    specialRange(lease.address, NOT_LEASED) ??
+    (family === 4 && networkOrBroadcast(lease.address, lease.prefixLength) ? 'network or broadcast address' : null);
+  if (why !== null) return { code: family === 4 ? 'ipv4-address' : 'ipv6-address', detail: `${text}: ${why}` };
+  const endpoint = ctx.endpoint === undefined ? null : unmap(ctx.endpoint);
+  const prefix: Cidr = { family, address: lease.address, prefixLength: lease.prefixLength };
+  if (endpoint !== null && contains(prefix, endpoint)) {
+    return { code: 'endpoint-in-lease', detail: `${text} holds the gateway endpoint ${formatIp(endpoint)}` };
+  }
+  return null;
+}
+
+function checkGateway(family: 4 | 6, gateway: Uint8Array, own: { address: Uint8Array } | null): LeaseProblem | null {
+  const code = family === 4 ? 'gateway-ipv4' : 'gateway-ipv6';
+  const why = specialRange(gateway, NOT_UNICAST);
+  if (why !== null) return { code, detail: `${formatIp(gateway)}: ${why}` };
+  if (own !== null && equalBytes(own.address, gateway))
+    return { code, detail: `${formatIp(gateway)} is our own address` };
+  return null;
+}
+
+/** Null when the agent may apply `grant`, else the first problem found (checked in a fixed order). */
+export function checkLease(grant: LeaseGrant, ctx: LeaseCheckContext = {}): LeaseProblem | null {
+  const problem =
+    (grant.ipv4 && checkLeased(4, grant.ipv4, ctx)) ||
+    (grant.ipv6 && checkLeased(6, grant.ipv6, ctx)) ||
+    (grant.gatewayIpv4 && checkGateway(4, grant.gatewayIpv4, grant.ipv4)) ||
+    (grant.gatewayIpv6 && checkGateway(6, grant.gatewayIpv6, grant.ipv6));
+  if (problem) return problem;
+  if (grant.dns.length > LEASE_LIMITS.dnsMax) {
+    return { code: 'dns-count', detail: `${grant.dns.length} servers, at most ${LEASE_LIMITS.dnsMax}` };
+  }
+  for (const server of grant.dns) {
+    const why = specialRange(server, NOT_UNICAST);
+    if (why !== null) return { code: 'dns-address', detail: `${formatIp(server)}: ${why}` };
+  }
+  if (grant.mtu !== null && (grant.mtu < LEASE_LIMITS.mtuMin || grant.mtu > LEASE_LIMITS.mtuMax)) {
+    return { code: 'mtu', detail: `${grant.mtu}: not ${LEASE_LIMITS.mtuMin} to ${LEASE_LIMITS.mtuMax}` };
+  }
+  if (grant.lifetime < LEASE_LIMITS.lifetimeMin || grant.lifetime > LEASE_LIMITS.lifetimeMax) {
+    return {
+      code: 'lifetime',
+      detail: `${grant.lifetime} s: not ${LEASE_LIMITS.lifetimeMin} to ${LEASE_LIMITS.lifetimeMax}`,
+    };
+  }
+  return null;
+}
