@@ -17,7 +17,7 @@
 
 import { readFileSync } from 'node:fs';
 import { lookup as dnsLookup } from 'node:dns/promises';
-import type { Endpoint } from './types.js';
+import type { Endpoint, UdpBind } from './types.js';
 import { CodedError } from '../errors.js';
 
 export const ENDPOINT_RECORD_LEN = 24;
@@ -51,11 +51,13 @@ class EndpointValue implements Endpoint {
   readonly key: string;
   /** The 24-byte record, ready to copy into a send batch. */
   readonly record: Uint8Array;
+  declare readonly via?: UdpBind;
 
   constructor(
     readonly address: Uint8Array,
     readonly port: number,
     readonly scopeId: number,
+    via?: UdpBind,
   ) {
     this.key = formatKey(address, port, scopeId);
     const rec = new Uint8Array(ENDPOINT_RECORD_LEN);
@@ -64,6 +66,8 @@ class EndpointValue implements Endpoint {
     rec[REC_PORT + 1] = port & 0xff;
     new DataView(rec.buffer).setUint32(REC_SCOPE, scopeId, true);
     this.record = rec;
+    // Not enumerable: equality checks, logs and JSON see the address only.
+    if (via !== undefined) Object.defineProperty(this, 'via', { value: via, enumerable: false });
     Object.freeze(this);
   }
 
@@ -83,9 +87,9 @@ export function isV4Mapped(address: Uint8Array): boolean {
 
 /**
  * Builds an Endpoint from an address (4 bytes IPv4 or 16 bytes IPv6, copied),
- * a port (0..65535) and a scope id.
+ * a port (0..65535) and a scope id; `via` is the bind it was received on.
  */
-export function makeEndpoint(address: Uint8Array, port: number, scopeId = 0): Endpoint {
+export function makeEndpoint(address: Uint8Array, port: number, scopeId = 0, via?: UdpBind): Endpoint {
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new EndpointError('port', `port out of range: ${port}`);
   if (!Number.isInteger(scopeId) || scopeId < 0 || scopeId > 0xffffffff)
@@ -101,18 +105,18 @@ export function makeEndpoint(address: Uint8Array, port: number, scopeId = 0): En
   } else {
     throw new EndpointError('address', `an address has 4 or 16 bytes, not ${address.length}`);
   }
-  return new EndpointValue(addr, port, isV4Mapped(addr) ? 0 : scopeId);
+  return new EndpointValue(addr, port, isV4Mapped(addr) ? 0 : scopeId, via);
 }
 
-/** Reads the 24-byte record at `offset` (as written by the addon). */
-export function endpointFromBytes(record: Uint8Array, offset = 0): Endpoint {
+/** Reads the 24-byte record at `offset` (as written by the addon); `via` is the bind it was received on. */
+export function endpointFromBytes(record: Uint8Array, offset = 0, via?: UdpBind): Endpoint {
   if (!Number.isInteger(offset) || offset < 0 || offset + ENDPOINT_RECORD_LEN > record.length)
     throw new RangeError(`endpoint record needs ${ENDPOINT_RECORD_LEN} bytes at offset ${offset}`);
   const address = record.slice(offset, offset + 16);
   const port = (record[offset + REC_PORT]! << 8) | record[offset + REC_PORT + 1]!;
   const s = offset + REC_SCOPE;
   const scopeId = (record[s]! | (record[s + 1]! << 8) | (record[s + 2]! << 16) | (record[s + 3]! << 24)) >>> 0;
-  return new EndpointValue(address, port, isV4Mapped(address) ? 0 : scopeId);
+  return new EndpointValue(address, port, isV4Mapped(address) ? 0 : scopeId, via);
 }
 
 /** Writes `ep` as a 24-byte record at `offset` of `out`. */

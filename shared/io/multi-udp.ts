@@ -2,10 +2,15 @@
 // addresses (say its uplink-side IPv4 and its Yggdrasil 200::/7 address)
 // opens one socket per address.
 //
-//   receive: each socket's datagrams go to the one handler; the socket a peer
-//            was last heard on is remembered by endpoint key
-//   send:    to the socket that peer was heard on, else the first socket of
-//            the endpoint's family (a configured endpoint not heard from yet)
+//   receive: each socket's datagrams go to the one handler; every source
+//            Endpoint carries the socket it arrived on (`via`, set by that
+//            socket), and MultiUdp keeps nothing about it
+//   send:    on the endpoint's `via` when it is one of these sockets, else the
+//            first socket of the endpoint's family (a configured endpoint)
+//
+// So the socket a peer is answered on is the one its last authenticated
+// datagram arrived on: the core stores `from` as the peer's endpoint only after
+// authentication. Junk, or a forged source on another socket, leaves no trace.
 
 import { isV4Mapped } from './endpoint.js';
 import type { Endpoint, UdpBind, UdpHandler } from './types.js';
@@ -18,10 +23,14 @@ export interface FamilyBind extends UdpBind {
 }
 
 export class MultiUdp implements UdpBind {
-  private readonly heardOn = new Map<string, number>();
+  /** Where endpoints without a `via` of ours go, by family. */
+  private readonly forV4: FamilyBind;
+  private readonly forV6: FamilyBind;
 
   constructor(private readonly binds: readonly FamilyBind[]) {
     if (binds.length === 0) throw new RangeError('MultiUdp needs at least one socket');
+    this.forV4 = binds.find((b) => b.family === 4 || b.dualStack === true) ?? binds[0]!;
+    this.forV6 = binds.find((b) => b.family === 6) ?? binds[0]!;
   }
 
   get port(): number {
@@ -33,26 +42,17 @@ export class MultiUdp implements UdpBind {
   }
 
   start(handler: UdpHandler): void {
-    this.binds.forEach((bind, i) =>
-      bind.start({
-        datagram: (data, from) => {
-          if (this.heardOn.get(from.key) !== i) this.heardOn.set(from.key, i);
-          handler.datagram(data, from);
-        },
-        batchEnd: () => handler.batchEnd(),
-      }),
-    );
+    for (const bind of this.binds) bind.start(handler);
   }
 
-  private bindFor(to: Endpoint): FamilyBind | undefined {
-    const heard = this.heardOn.get(to.key);
-    if (heard !== undefined) return this.binds[heard];
-    const v4 = isV4Mapped(to.address);
-    return this.binds.find((b) => (v4 ? b.family === 4 || b.dualStack === true : b.family === 6)) ?? this.binds[0];
+  private bindFor(to: Endpoint): FamilyBind {
+    const via = to.via;
+    if (via !== undefined) for (const b of this.binds) if (b === via) return b;
+    return isV4Mapped(to.address) ? this.forV4 : this.forV6;
   }
 
   send(data: Uint8Array, to: Endpoint): void {
-    this.bindFor(to)!.send(data, to);
+    this.bindFor(to).send(data, to);
   }
 
   flush(): void {

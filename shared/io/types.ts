@@ -17,6 +17,14 @@ export interface Endpoint {
   readonly scopeId: number;
   /** Stable text form, usable as a map key: "192.0.2.1:51820" or "[2001:db8::1]:51820". */
   readonly key: string;
+  /**
+   * The socket this endpoint was received on, set by the bind that made it
+   * (absent for configured endpoints). Not part of the address (`key` ignores
+   * it) and not enumerable. A bind of several sockets answers on this one, so
+   * whichever datagram the core authenticated decides the socket: no table of
+   * who was heard where.
+   */
+  readonly via?: UdpBind | undefined;
 }
 
 export interface TunHandler {

@@ -11,7 +11,8 @@
 // address (then AF_INET), falling back to AF_INET where IPv6 is unavailable.
 // Per datagram, receiving allocates only a subarray view: source Endpoints
 // come from a small cache keyed by the record, so a steady flow from a few
-// peers creates no objects.
+// peers creates no objects. Each source Endpoint carries this socket as its
+// `via` (the cache belongs to the socket).
 //
 // Segmentation offloads, both on by default where the kernel has them: GSO
 // (the addon sends each run of equal-size datagrams to one peer as one
@@ -181,7 +182,7 @@ export class LinuxUdp implements UdpBind {
         if (ep) return ep;
       }
     }
-    const ep = endpointFromBytes(this.rxAddrs!, i * ENDPOINT_RECORD_LEN);
+    const ep = endpointFromBytes(this.rxAddrs!, i * ENDPOINT_RECORD_LEN, this);
     const slot = this.cacheNext;
     this.cacheNext = (slot + 1) % ENDPOINT_CACHE_SIZE;
     cache.set(words.subarray(r, r + RECORD_WORDS), slot * RECORD_WORDS);

@@ -24,7 +24,15 @@ import {
 } from '../../shared/io/native.js';
 import { openTun, type LinuxTun } from '../../shared/io/tun.js';
 import { openUdp, type LinuxUdp } from '../../shared/io/udp.js';
-import type { Endpoint } from '../../shared/io/types.js';
+import type { Endpoint, UdpBind } from '../../shared/io/types.js';
+import { FakeTun } from '../../shared/io/fakes.js';
+import { MultiUdp } from '../../shared/io/multi-udp.js';
+import { TunnelRunner } from '../../shared/runner/runner.js';
+import { parseCidr } from '../../shared/wireguard/allowed-ips.js';
+import { publicKeyOf } from '../../shared/wireguard/crypto.js';
+import { Device } from '../../shared/wireguard/device.js';
+import { randomBytes } from 'node:crypto';
+import { ipv4Packet } from '../support/two-peers.js';
 
 const NS = `mg-io-${process.pid}`;
 const isRoot = process.getuid?.() === 0;
@@ -738,6 +746,73 @@ describe.skipIf(!canRun)('native TUN and UDP in a network namespace', () => {
     await expectDelivered(got, want, tx, rx);
     const ts = tx.stats();
     expect([ts.gso, ts.gsoFallback, ts.gsoRefused, ts.gsoSends, ts.gsoSegments]).toEqual([true, '', 1, 1, 6]);
+  });
+
+  it('MultiUdp: a peer is answered on the socket its authenticated packets came in on, whatever arrives with its address on another', async () => {
+    // A gateway listening on 127.0.0.1 and 127.0.0.2 (same port), a client on 127.0.0.3.
+    const random = (n: number): Uint8Array => randomBytes(n);
+    const gwKey = random(32);
+    const clKey = random(32);
+    const a = tracked(inNs(() => openUdp({ port: 0, address: '127.0.0.1' })));
+    const b = tracked(inNs(() => openUdp({ port: a.port, address: '127.0.0.2' })));
+    const cl = tracked(inNs(() => openUdp({ port: 0, address: '127.0.0.3' })));
+    const gw = new Device({ privateKey: gwKey, random });
+    gw.addPeer({ publicKey: publicKeyOf(clKey), allowedIps: [parseCidr('10.0.0.2/32')] });
+    const client = new Device({ privateKey: clKey, random });
+    client.addPeer({
+      publicKey: publicKeyOf(gwKey),
+      allowedIps: [parseCidr('10.0.0.1/32')],
+      endpoint: parseEndpoint(`127.0.0.1:${a.port}`),
+    });
+    // Everything the client sends is kept, for an attacker to replay.
+    const clientSent: Uint8Array[] = [];
+    const recording: UdpBind = {
+      port: cl.port,
+      start: (h) => cl.start(h),
+      send: (data, to) => {
+        clientSent.push(data.slice());
+        cl.send(data, to);
+      },
+      flush: () => cl.flush(),
+      close: () => cl.close(),
+      get sendErrors() {
+        return cl.sendErrors;
+      },
+    };
+    const gwTun = new FakeTun('gw');
+    const clTun = new FakeTun('cl');
+    const gwRunner = new TunnelRunner(gw, gwTun, new MultiUdp([a, b]));
+    const clRunner = new TunnelRunner(client, clTun, recording);
+    tracked({ close: () => gwRunner.stop() });
+    tracked({ close: () => clRunner.stop() });
+    gwRunner.start();
+    clRunner.start();
+
+    const toGw = ipv4Packet('10.0.0.2', '10.0.0.1', 100);
+    clTun.inject(toGw);
+    await waitFor(() => gwTun.written.length >= 1, 'the first packet through the tunnel');
+
+    // Forged: junk, and replays of all the client sent, with the client's own
+    // address (its socket) to the gateway's other address.
+    const other = parseEndpoint(`127.0.0.2:${a.port}`);
+    const junk = [Uint8Array.of(4, 0, 0, 0, ...random(60)), Uint8Array.of(1, ...random(147)), random(40)];
+    for (const d of [...junk, ...clientSent]) cl.send(d, other);
+    cl.flush();
+    await waitFor(() => b.stats().rxPackets >= junk.length + clientSent.length, 'the forged datagrams');
+
+    for (let i = 0; i < 5; i++) gwTun.inject(ipv4Packet('10.0.0.1', '10.0.0.2', 100));
+    await waitFor(() => clTun.written.length >= 5, 'packets back to the client');
+    expect(b.stats().txPackets, 'sent from the forged-on socket').toBe(0);
+    expect(client.peer(publicKeyOf(gwKey))!.endpoint!.key).toBe(`127.0.0.1:${a.port}`);
+
+    // The client itself moving to the other address is followed (after authentication).
+    client.peer(publicKeyOf(gwKey))!.endpoint = other;
+    clTun.inject(ipv4Packet('10.0.0.2', '10.0.0.1', 100));
+    await waitFor(() => gwTun.written.length >= 2, 'a packet via the other address');
+    gwTun.inject(ipv4Packet('10.0.0.1', '10.0.0.2', 100));
+    await waitFor(() => clTun.written.length >= 6, 'the answer');
+    expect(b.stats().txPackets).toBe(1);
+    expect(client.peer(publicKeyOf(gwKey))!.endpoint!.key).toBe(`127.0.0.2:${a.port}`);
   });
 
   it('UDP: MESHGATE_UDP_GSO=0 / MESHGATE_UDP_GRO=0 switch the offloads off (read when udp.ts loads)', async () => {
