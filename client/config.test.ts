@@ -16,6 +16,7 @@ import {
   publicKeyText,
 } from '../shared/wireguard/keys.js';
 import type { ConfigErrorCode } from '../gateway/config.js';
+import { keyPieceIn } from '../test/support/secrets.js';
 import { ClientConfigError, loadClientConfig } from './config.js';
 
 const random = (n: number): Uint8Array => randomBytes(n);
@@ -218,5 +219,46 @@ describe('loadClientConfig: mistakes', () => {
     fails(base({ persistentKeepalive: 65536 }), 'persistentKeepalive', 'range', /from 0 to 65535, got 65536/);
     fails(base({ persistentKeepalive: -1 }), 'persistentKeepalive', 'range');
     fails(base({ interface: 'a-name-that-is-too-long' }), 'interface', 'invalid', /not an interface name/);
+  });
+});
+
+describe('loadClientConfig: no key material in any message (Hardening #3)', () => {
+  const SLASHED = 'aB3dE5gH9jK1m/Op2rS4tU6w/Xz8Ab0Cd2Ef4Gh6Ij8=';
+  const mistakes = (key: string): (string | Record<string, unknown>)[] => [
+    base({ privateKeyFile: key }),
+    base({ privateKeyFile: key.slice(0, -1) }),
+    base({}, { presharedKeyFile: key }),
+    base({ privateKey: key }),
+    base({ [key]: 1 }),
+    base({}, { [key.slice(0, 40)]: 1 }),
+    base({}, { publicKey: `${key} x` }),
+    base({}, { publicKey: key.slice(0, 40) + '=' }),
+    base({}, { endpoint: key }),
+    base({}, { endpoint: `${key}:51820` }),
+    base({}, { endpoint: `[${key}]:51820` }),
+    base({}, { endpoint: `[fe80::1%${key}]:51820` }),
+    base({ interface: key }),
+    base({ routes: [key] }),
+    base({ routes: [`${key}/24`] }),
+    `privateKeyFile: ${keyFile}\nPrivateKey ${key}\n`,
+    `privateKeyFile: ${keyFile}\ngateway: *${key.slice(0, 30)}\n`,
+  ];
+
+  it('names the field, never the value, whatever the mistake', () => {
+    for (const key of [privateKey, psk, SLASHED]) {
+      for (const content of mistakes(key)) {
+        const file = writeConfig(content);
+        let error: unknown;
+        try {
+          loadClientConfig(file);
+        } catch (e) {
+          error = e;
+        }
+        const shown = typeof content === 'string' ? content : YAML.stringify(content);
+        expect(error, shown).toBeInstanceOf(ClientConfigError);
+        const message = (error as Error).message;
+        expect(keyPieceIn(message, key), `${shown}\n→ ${message}`).toBeUndefined();
+      }
+    }
   });
 });

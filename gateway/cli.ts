@@ -11,6 +11,7 @@ import type { Logger } from '../shared/log.js';
 import { queryControl } from '../shared/control/socket.js';
 import { formatCidr, formatIp } from '../shared/wireguard/allowed-ips.js';
 import { formatKey, parseKey } from '../shared/wireguard/keys.js';
+import { show } from '../shared/config/redact.js';
 import { publicKeyOf } from '../shared/wireguard/crypto.js';
 import { loadGatewayConfig } from './config.js';
 import { renderClientConfig } from './export.js';
@@ -40,7 +41,7 @@ export async function runGatewayDaemon(configFile: string, runner: CommandRunner
 export function exportClient(configFile: string, name: string): string {
   const config = loadGatewayConfig(configFile);
   const client = config.clients.find((c) => c.name === name);
-  if (client === undefined) throw new GatewayUsageError(`${configFile}: no client named "${name}"`);
+  if (client === undefined) throw new GatewayUsageError(`${configFile}: no client named ${show(name)}`);
   if (client.privateKey === null) {
     throw new GatewayUsageError(
       `${configFile}: client "${name}" has no privateKeyFile; export-client needs the client's private key to write a complete config`,
@@ -145,7 +146,7 @@ export async function releaseLease(configFile: string, keyText: string): Promise
   try {
     publicKey = formatKey(parseKey(keyText, 'public key'));
   } catch {
-    throw new GatewayUsageError(`"${keyText}" is not a WireGuard public key (44 characters of base64)`);
+    throw new GatewayUsageError(`${show(keyText)} is not a WireGuard public key (44 characters of base64)`);
   }
   const client = config.clients.find((c) => formatKey(c.publicKey) === publicKey);
   if (client !== undefined)

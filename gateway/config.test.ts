@@ -26,6 +26,7 @@ import {
   type GatewayConfig,
 } from './config.js';
 import { contains, firstHost, lastAddress, overlaps } from '../shared/config/fields.js';
+import { keyPieceIn } from '../test/support/secrets.js';
 
 const random = (n: number): Uint8Array => randomBytes(n);
 
@@ -293,7 +294,7 @@ describe('loadGatewayConfig: mistakes', () => {
     fails(base({ clients: [client('alice', alicePublic, { pubkey: 'x' })] }), 'clients[0].pubkey', 'unknown-field');
     // A secret pasted where it does not belong is never repeated.
     fails(base({ privateKey: gatewayPrivate }), 'privateKey', 'unknown-field');
-    const msg = fails(base({ [alicePrivate]: 1 }), '[(a value that looks like a key, not shown)]', 'unknown-field');
+    const msg = fails(base({ [alicePrivate]: 1 }), '[(a name that may hold a key, not shown)]', 'unknown-field');
     expect(msg).not.toContain(alicePrivate);
   });
 
@@ -537,6 +538,99 @@ describe('loadGatewayConfig: mistakes', () => {
     fails(base({ ipv6: { pool: 'fd12:3456:789a::/64', leasePrefixLength: 64 } }), 'ipv6.pool', 'range', /\/63/);
     fails(base({ ipv6: { leasePrefixLength: 96 } }), 'ipv6.leasePrefixLength', 'invalid', /one of 128, 64, got 96/);
     fails(base({ dns: Array.from({ length: 9 }, (_, i) => `192.0.2.${i + 1}`) }), 'dns', 'range', /at most 8/);
+  });
+});
+
+describe('loadGatewayConfig: no key material in any message (Hardening #3)', () => {
+  /** A key with '/' in it, cutting it into short runs. */
+  const SLASHED = 'aB3dE5gH9jK1m/Op2rS4tU6w/Xz8Ab0Cd2Ef4Gh6Ij8=';
+
+  /** Configurations with `key` where it does not belong, each refused. */
+  function mistakes(key: string): (string | Record<string, unknown>)[] {
+    const yamlBase = `privateKeyFile: ${gatewayKeyFile}\nuplink: eth0\n`;
+    return [
+      base({ privateKeyFile: key }), // the key inline, where its file belongs
+      base({ privateKeyFile: `./${key}` }),
+      base({ privateKeyFile: key.slice(0, -1) }),
+      base({ clients: [client('alice', alicePublic, { privateKeyFile: key })] }),
+      base({ clients: [client('alice', alicePublic, { presharedKeyFile: key })] }),
+      base({ privateKey: key }), // an unknown field holding a key
+      base({ privatekeyfile: key }),
+      base({ [key]: 1 }), // a key as a field name
+      base({ [key.slice(0, -1)]: 1 }),
+      base({ [key.slice(0, 40)]: 1 }),
+      base({ clients: [client('alice', alicePublic, { [key]: 'x' })] }),
+      base({ clients: [client('alice', alicePublic, { privateKey: key })] }),
+      base({ clients: [client('alice', `${key} x`)] }), // a public key field with garbage
+      base({ clients: [client('alice', key.slice(0, 40) + '=')] }), // base64 of a wrong length
+      base({ clients: [client(key, alicePublic)] }), // a key as a name
+      base({ clients: [client(key.slice(0, 30), alicePublic), client(key.slice(0, 30), bobPublic)] }),
+      base({ uplink: key }),
+      base({ interface: key }),
+      base({ endpoint: key }),
+      base({ endpoint: `${key}:51820` }),
+      base({ endpoint: `[${key}]:51820` }),
+      base({ listenAddresses: [key] }),
+      base({ listenAddresses: [`fe80::1%${key}`] }),
+      base({ dns: [key] }),
+      base({ ipv4Pool: key }),
+      base({ ipv4Pool: `${key}/16` }),
+      base({ ipv6: { pool: key } }),
+      base({ ipv6: { mode: key } }),
+      base({ allowPrivate: [key] }),
+      base({ clients: [client('alice', alicePublic, { ipv4: key })] }),
+      base({ clients: [client('alice', alicePublic, { ipv6: key })] }),
+      base({ mtu: key }),
+      `${yamlBase}PrivateKey ${key}\n`, // YAML mistakes around a key
+      `PrivateKey ${key}\n${yamlBase}`,
+      `${yamlBase}privateKey: [${key}\n`,
+      `${yamlBase}endpoint: "${key}\n`,
+      `${yamlBase}endpoint: *${key.slice(0, 30)}\n`,
+      `${yamlBase}${key}: 1\n${key}: 2\n`,
+      `${yamlBase}clients:\n  - name: a\n ${key}\n`,
+      `${key}\n`,
+    ];
+  }
+
+  it('names the field, never the value, whatever the mistake', () => {
+    for (const key of [alicePrivate, alicePsk, SLASHED]) {
+      for (const content of mistakes(key)) {
+        const file = writeConfig(content);
+        let error: unknown;
+        try {
+          loadGatewayConfig(file);
+        } catch (e) {
+          error = e;
+        }
+        const shown = typeof content === 'string' ? content : YAML.stringify(content);
+        expect(error, shown).toBeInstanceOf(GatewayConfigError);
+        const message = (error as Error).message;
+        expect(message.startsWith(file), shown).toBe(true);
+        expect(keyPieceIn(message, key), `${shown}\n→ ${message}`).toBeUndefined();
+      }
+    }
+  });
+
+  it('says what is wrong in a way still useful without the value', () => {
+    fails(
+      base({ privateKeyFile: alicePrivate }),
+      'privateKeyFile',
+      'key-file',
+      /\(a file name that may hold a key, not shown\)/,
+    );
+    fails(base({ [alicePrivate]: 1 }), '[(a name that may hold a key, not shown)]', 'unknown-field');
+    fails(
+      base({ uplink: alicePrivate }),
+      'uplink',
+      'invalid',
+      /\(a value that may hold a key, not shown\) is not an interface name/,
+    );
+    fails(
+      `privateKeyFile: x\nuplink: eth0\na: *${alicePrivate.slice(0, 30)}\n`,
+      '',
+      'syntax',
+      /^\S+: YAML: the document cannot be built$/,
+    );
   });
 });
 

@@ -216,7 +216,7 @@ function normalizeGateway(raw: RawGateway, file: string): GatewayConfig {
 
   const uplink = interfaceName(raw.uplink, 'uplink');
   const iface = interfaceName(raw.interface ?? GATEWAY_DEFAULTS.interface, 'interface');
-  if (iface === uplink) throw new FieldError('interface', 'conflict', `"${iface}" is also the uplink`);
+  if (iface === uplink) throw new FieldError('interface', 'conflict', `${show(iface)} is also the uplink`);
 
   const ipv4Pool = strictPrefix(raw.ipv4Pool ?? GATEWAY_DEFAULTS.ipv4Pool, 'ipv4Pool', {
     family: 4,
@@ -414,7 +414,7 @@ function normalizeClient(rc: RawClient, at: string, ctx: ClientContext): Gateway
   }
   const sameName = ctx.names.get(rc.name);
   if (sameName !== undefined) {
-    throw new FieldError(`${at}.name`, 'duplicate', `"${rc.name}" is used by clients[${sameName}] too`);
+    throw new FieldError(`${at}.name`, 'duplicate', `${show(rc.name)} is used by clients[${sameName}] too`);
   }
   ctx.names.set(rc.name, ctx.index);
 

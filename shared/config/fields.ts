@@ -3,7 +3,8 @@
 // YAML and schema front end, key files, interface names, addresses, prefixes,
 // endpoints, and the closed list of configuration error codes. Each helper
 // throws a FieldError naming the field; the loaders add the file name. No
-// helper ever repeats a key's value in a message.
+// helper ever repeats a key's value in a message: values, unknown field names
+// and key file names pass through redact.ts first.
 
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { type Static, type TSchema } from '@sinclair/typebox';
@@ -13,6 +14,10 @@ import { EndpointError, isV4Mapped, parseEndpoint as parseIoEndpoint } from '../
 import { formatCidr, formatIp, parseCidr, parseIp, type Cidr } from '../wireguard/allowed-ips.js';
 import { isZero, wipe } from '../wireguard/crypto.js';
 import { parseKey } from '../wireguard/keys.js';
+import { isDnsName } from './hostname.js';
+import { mayHoldKey, show, showName, showPath } from './redact.js';
+
+export { show };
 
 /** The closed list of configuration error codes. */
 export const CONFIG_ERROR_CODES = [
@@ -77,13 +82,20 @@ export function parseYamlDocument<S extends TSchema>(
     const hint = /\[[0-9A-Fa-f:.]*\]:\d/.test(sourceLine)
       ? ' (write an [IPv6]:port endpoint in quotes: "[2001:db8::1]:51820")'
       : '';
-    throw wrap(new FieldError('', 'syntax', `YAML syntax: ${yamlProblem(syntax.message)}${hint}`), line);
+    throw wrap(
+      new FieldError('', 'syntax', `YAML syntax: ${yamlProblem(syntax.message, syntax.code, text)}${hint}`),
+      line,
+    );
   }
   let value: unknown;
   try {
     value = doc.toJS({ maxAliasCount: 100 });
   } catch (e) {
-    throw wrap(new FieldError('', 'syntax', `YAML: ${oneLine((e as Error).message)}`));
+    // The yaml library's messages may quote the text (an alias name, say): never one that may hold a key.
+    const message = oneLine((e as Error).message);
+    throw wrap(
+      new FieldError('', 'syntax', `YAML: ${quotesText(message, text) ? 'the document cannot be built' : message}`),
+    );
   }
   if (value === null || value === undefined) value = {};
   if (typeof value !== 'object' || Array.isArray(value)) {
@@ -93,19 +105,37 @@ export function parseYamlDocument<S extends TSchema>(
   }
   if (!Value.Check(schema, value)) {
     const first = Value.Errors(schema, value).First();
-    if (first !== undefined) throw wrap(schemaProblem(first));
+    if (first !== undefined) throw wrap(schemaProblem(first, propertyNames(schema)));
   }
   return value as Static<S>;
 }
 
-/** The first line of a yaml library message, without its position suffix. */
-function yamlProblem(message: string): string {
-  return oneLine(message.replace(/ at line \d+, column \d+:?[\s\S]*$/, ''));
+/** The first line of a yaml library message, without its position suffix (only its code when it quotes the text). */
+function yamlProblem(message: string, code: string, source: string): string {
+  const problem = oneLine(message.replace(/ at line \d+, column \d+:?[\s\S]*$/, ''));
+  return quotesText(problem, source) ? code : problem;
+}
+
+/** Whether a library's message repeats a piece of the user's text that may hold a key. */
+function quotesText(message: string, source: string): boolean {
+  return (message.match(/[A-Za-z0-9+/]{16,}/g) ?? []).some((run) => source.includes(run));
+}
+
+/** Every property name a schema declares, at any depth: the field names a message may repeat as they are. */
+function propertyNames(schema: TSchema, out = new Set<string>()): Set<string> {
+  const s = schema as { properties?: Record<string, TSchema>; items?: TSchema; anyOf?: TSchema[] };
+  for (const [name, sub] of Object.entries(s.properties ?? {})) {
+    out.add(name);
+    propertyNames(sub, out);
+  }
+  if (s.items !== undefined) propertyNames(s.items, out);
+  for (const sub of s.anyOf ?? []) propertyNames(sub, out);
+  return out;
 }
 
 /** A TypeBox error as a FieldError, in the user's words. */
-function schemaProblem(e: ValueError): FieldError {
-  const field = fieldPath(e.path);
+function schemaProblem(e: ValueError, known: ReadonlySet<string>): FieldError {
+  const field = fieldPath(e.path, known);
   const schema = e.schema as Record<string, unknown>;
   switch (e.type) {
     case ValueErrorType.ObjectRequiredProperty:
@@ -150,29 +180,30 @@ function schemaProblem(e: ValueError): FieldError {
       const options = ((schema.anyOf as { const?: unknown }[] | undefined) ?? []).map((s) => JSON.stringify(s.const));
       return new FieldError(field, 'invalid', `must be one of ${options.join(', ')}, got ${describeValue(e.value)}`);
     }
-    default:
-      return new FieldError(field, 'invalid', oneLine(e.message).toLowerCase());
+    default: {
+      const message = oneLine(e.message).toLowerCase();
+      return new FieldError(field, 'invalid', mayHoldKey(message) ? 'not valid here' : message);
+    }
   }
 }
 
-/** "/clients/1/publicKey" → "clients[1].publicKey". */
-export function fieldPath(pointer: string): string {
+/**
+ * "/clients/1/publicKey" → "clients[1].publicKey". A name the schema does not
+ * declare (an unknown field) is the user's text: shown only when it cannot
+ * be a key.
+ */
+export function fieldPath(pointer: string, known: ReadonlySet<string> = new Set()): string {
   let out = '';
   for (const part of pointer.split('/').slice(1)) {
     const name = part.replace(/~1/g, '/').replace(/~0/g, '~');
     if (/^\d+$/.test(name)) out += `[${name}]`;
-    else if (/^[A-Za-z0-9_-]{1,40}$/.test(name)) out += out === '' ? name : `.${name}`;
-    else out += `[${show(name)}]`;
+    else if (known.has(name)) out += out === '' ? name : `.${name}`;
+    else {
+      const shown = showName(name);
+      out += shown === name && /^[A-Za-z0-9_-]+$/.test(name) ? (out === '' ? name : `.${name}`) : `[${shown}]`;
+    }
   }
   return out;
-}
-
-const LOOKS_LIKE_KEY = /[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=/;
-
-/** A user's value for a message: quoted, shortened, and never anything that looks like a key. */
-export function show(value: string): string {
-  if (LOOKS_LIKE_KEY.test(value)) return '(a value that looks like a key, not shown)';
-  return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
 }
 
 /** What a value is, for type errors; never the value itself when it is text. */
@@ -248,18 +279,19 @@ export function readKeyFile(path: string, field: string): Uint8Array {
   try {
     fd = openSync(path, 'r');
   } catch (e) {
-    throw new FieldError(field, 'key-file', `cannot read ${path}: ${errnoText(e)}`);
+    throw new FieldError(field, 'key-file', `cannot read ${showPath(path)}: ${errnoText(e)}`);
   }
   const buffer = Buffer.alloc(KEY_FILE_MAX + 1);
   try {
     const stat = fstatSync(fd);
-    if (!stat.isFile()) throw new FieldError(field, 'key-file', `${path} is not a regular file`);
+    if (!stat.isFile()) throw new FieldError(field, 'key-file', `${showPath(path)} is not a regular file`);
     const mode = stat.mode & 0o777;
     if ((mode & 0o077) !== 0) {
+      const shown = showPath(path);
       throw new FieldError(
         field,
         'key-file',
-        `${path} has mode ${mode.toString(8).padStart(4, '0')}: group/others may access it (chmod 600 ${path})`,
+        `${shown} has mode ${mode.toString(8).padStart(4, '0')}: group/others may access it (chmod 600 ${shown})`,
       );
     }
     let length = 0;
@@ -267,7 +299,8 @@ export function readKeyFile(path: string, field: string): Uint8Array {
       const n = readSync(fd, buffer, length, buffer.length - length, null);
       if (n === 0) break;
       length += n;
-      if (length > KEY_FILE_MAX) throw new FieldError(field, 'key-file', `${path} is too large to be a key file`);
+      if (length > KEY_FILE_MAX)
+        throw new FieldError(field, 'key-file', `${showPath(path)} is too large to be a key file`);
     }
     try {
       return parseKey(buffer.subarray(0, length).toString('latin1'));
@@ -275,12 +308,12 @@ export function readKeyFile(path: string, field: string): Uint8Array {
       throw new FieldError(
         field,
         'key-file',
-        `${path} does not hold a WireGuard key (44 characters of base64, as meshgate genkey writes)`,
+        `${showPath(path)} does not hold a WireGuard key (44 characters of base64, as meshgate genkey writes)`,
       );
     }
   } catch (e) {
     if (e instanceof FieldError) throw e;
-    throw new FieldError(field, 'key-file', `cannot read ${path}: ${errnoText(e)}`);
+    throw new FieldError(field, 'key-file', `cannot read ${showPath(path)}: ${errnoText(e)}`);
   } finally {
     wipe(buffer);
     closeSync(fd);
@@ -404,9 +437,6 @@ export interface CheckedEndpoint {
   address: Uint8Array | null;
 }
 
-const DNS_NAME =
-  /^(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
-
 /**
  * `host:port` or `[IPv6]:port` (a link-local address may carry a %zone); host
  * is an IP literal or a DNS name. Checked with the data path's own parser
@@ -430,14 +460,14 @@ export function endpointField(text: string, field: string): CheckedEndpoint {
     if (e.code === 'hostname') {
       const colon = s.lastIndexOf(':');
       const host = s.slice(0, colon);
-      if (DNS_NAME.test(host) && !/^[0-9.]+$/.test(host)) return { text: s, address: null };
+      if (isDnsName(host)) return { text: s, address: null };
       throw new FieldError(field, 'invalid', `${show(host)} is neither an IP address nor a DNS name`);
     }
     const unbracketedIpv6 = !s.startsWith('[') && s.split(':').length > 2;
     if (e.code === 'syntax' && !unbracketedIpv6) {
       throw new FieldError(field, 'invalid', `${show(s)} is not host:port or [IPv6]:port`);
     }
-    throw new FieldError(field, 'invalid', LOOKS_LIKE_KEY.test(e.message) ? 'not host:port or [IPv6]:port' : e.message);
+    throw new FieldError(field, 'invalid', mayHoldKey(e.message) ? 'not host:port or [IPv6]:port' : e.message);
   }
 }
 

@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatCidr } from '../wireguard/allowed-ips.js';
 import { formatKey } from '../wireguard/keys.js';
+import { keyPieceIn } from '../../test/support/secrets.js';
 import { ConfigError, parseWgQuick } from './wg-quick.js';
 
 const PRIVATE = 'qPZ4oLZHxZtcUfL3kzgSYD66ztKdPcfnCHeuUvRzBVw=';
@@ -38,6 +39,9 @@ function fails(text: string, pattern: RegExp): void {
 }
 
 const iface = (extra: string) => `[Interface]\nPrivateKey = ${PRIVATE}\n${extra}\n`;
+
+/** A key with '/' in it, cutting it into short runs. */
+const SLASHED = 'aB3dE5gH9jK1m/Op2rS4tU6w/Xz8Ab0Cd2Ef4Gh6Ij8=';
 
 describe('parseWgQuick', () => {
   it('reads a full file with two peers; keys are case-insensitive, comments stripped', () => {
@@ -89,5 +93,64 @@ describe('parseWgQuick', () => {
     fails(iface(`[Peer]\nPublicKey = ${PEER1}\nPersistentKeepalive = -1`), /:5: PersistentKeepalive must be/);
     fails(iface(`[Peer]\nPublicKey = ${PEER1}\nName = bob`), /:5: unknown key Name in \[Peer\]/);
     fails(iface(`[Peer]\nPublicKey = ${PEER1}\n[Peer]\nPublicKey = ${PEER1}`), /:5: peer \S+ appears twice/);
+  });
+
+  it('never repeats key material, whatever the mistake (Hardening #3)', () => {
+    const withKey = (key: string) => [
+      `[Interface]\nPrivateKey ${key}\n`, // no '='
+      `[Interface]\nPrivateKey: ${key}\n`, // a colon
+      `[Interface]\nPrivateKey = ${key} garbage\n`, // trailing garbage
+      `[Interface]\nPrivateKey = ${key.slice(0, -1)}\n`, // padding cut off
+      `[Interface]\nPrivateKey = ${key.slice(0, 40)}=\n`, // wrong length
+      `[Interface]\nPrivateKey = ${key}${key}\n`, // pasted twice
+      `[Interface]\nprivatekey ${key}\n`, // lowercased, no '='
+      `[Interface]\nPrivate Key = ${key}\n`, // a misspelt key name
+      `[Interface]\n${key}\n`, // the key alone
+      `[Interface]\n${key.slice(0, -1)}\n`, // the key alone, no padding
+      `[Interface]\n${key.slice(0, 20)}\n${key.slice(20)}\n`, // cut over two lines
+      `[Interface]\n${key} = PrivateKey\n`, // the wrong way round
+      `[Interface ${key}]\n`, // in a section header
+      `[${key}]\n`,
+      `PrivateKey = ${key}\n`, // outside of a section
+      `PrivateKey ${key}\n[Interface]\n`,
+      `${iface('')}[Peer]\nPresharedKey ${key}\nPublicKey = ${PEER1}\n`,
+      `${iface('')}[Peer]\nPublicKey = ${PEER1}\nPresharedKey: ${key}\n`,
+      `${iface('')}[Peer]\nPublicKey = ${PEER1}\nPresharedKey = "${key}"\n`,
+      `${iface('')}[Peer]\nPublicKey = ${PEER1}\n${key}: x\n`,
+      iface(`ListenPort = ${key}`), // a key in the wrong field
+      iface(`MTU = ${key}`),
+      iface(`FwMark = ${key}`),
+      iface(`Table = ${key}`),
+      iface(`Address = ${key}`),
+      iface(`Address = 10.0.0.1/32, ${key}`),
+      iface(`[Peer]\nPublicKey = ${PEER1}\nAllowedIPs = ${key}`),
+      iface(`[Peer]\nPublicKey = ${PEER1}\nEndpoint = ${key}`),
+      iface(`[Peer]\nPublicKey = ${PEER1}\nEndpoint = ${key}:51820`),
+      iface(`[Peer]\nPublicKey = ${PEER1}\nPersistentKeepalive = ${key}`),
+    ];
+    for (const key of [PRIVATE, SLASHED]) {
+      for (const text of withKey(key)) {
+        let message = '';
+        try {
+          parseWgQuick(text, 'wg9.conf');
+        } catch (e) {
+          expect(e).toBeInstanceOf(ConfigError);
+          message = (e as Error).message;
+        }
+        expect(message, text).toMatch(/^wg9\.conf(:\d+)?: /);
+        expect(keyPieceIn(message, key), text).toBeUndefined();
+      }
+    }
+  });
+
+  it('names the field and line instead of the value', () => {
+    fails(
+      `[Interface]\nPrivateKey ${PRIVATE}\n`,
+      /^wg9\.conf:2: unknown key \(a name that may hold a key, not shown\)/,
+    );
+    fails(`[Interface]\nPrivateKey = ${PRIVATE} x\n`, /^wg9\.conf:2: PrivateKey: not a WireGuard key/);
+    fails(`[Interface]\nprivatekey = x\n`, /^wg9\.conf:2: PrivateKey: not a WireGuard key/);
+    fails(iface(`MTU = ${PRIVATE}`), /:3: MTU must be 576\.\.65535, got \(a value that may hold a key, not shown\)$/);
+    fails(iface(`[Peer]\nPublicKey = ${PEER1}\nPresharedKey = x`), /:5: PresharedKey: not a WireGuard key/);
   });
 });

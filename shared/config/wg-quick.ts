@@ -5,9 +5,16 @@
 // host-scripting keys (DNS, PreUp, PostUp, PreDown, PostDown, SaveConfig) are
 // accepted and reported as ignored; any other key is an error naming file,
 // line and key.
+//
+// No message repeats a key, whatever the line: the values of PrivateKey,
+// PresharedKey and PublicKey are never shown, a line that is not
+// "Key = Value" is named by its number only, and other values and unknown key
+// names are shown only when they cannot hold a key (redact.ts).
 
 import { parseCidr, parseIp, type Cidr } from '../wireguard/allowed-ips.js';
 import { parseKey } from '../wireguard/keys.js';
+import { isDnsName } from './hostname.js';
+import { show, showName } from './redact.js';
 
 export interface InterfaceSection {
   privateKey: Uint8Array;
@@ -54,6 +61,31 @@ export class ConfigError extends Error {
 
 const IGNORED_KEYS = new Set(['dns', 'preup', 'postup', 'predown', 'postdown', 'saveconfig']);
 
+/** The keys of the format, as wg-quick(8) spells them: how a message names a key written in any case. */
+const KEY_NAMES = new Map(
+  [
+    'PrivateKey',
+    'ListenPort',
+    'Address',
+    'MTU',
+    'FwMark',
+    'Table',
+    'PublicKey',
+    'PresharedKey',
+    'AllowedIPs',
+    'Endpoint',
+    'PersistentKeepalive',
+    'DNS',
+    'PreUp',
+    'PostUp',
+    'PreDown',
+    'PostDown',
+    'SaveConfig',
+  ].map((name) => [name.toLowerCase(), name]),
+);
+
+const KEY_TEXT = "not a WireGuard key (44 characters of base64, ending in '=')";
+
 function parseIntIn(text: string, min: number, max: number): number | null {
   if (!/^\d+$/.test(text)) return null;
   const n = Number(text);
@@ -97,69 +129,89 @@ export function parseWgQuick(text: string, file: string): WgQuickConfig {
       } else if (name === '[peer]') {
         peers.push({ allowedIps: [], line: lineNo });
         section = 'peer';
-      } else fail(`unknown section ${raw}`);
+      } else {
+        const header = /^\[([^\]]*)\]$/.exec(raw);
+        fail(
+          header === null
+            ? 'not a section header ([Interface] or [Peer])'
+            : `unknown section [${showName(header[1]!)}]`,
+        );
+      }
       continue;
     }
     const eq = raw.indexOf('=');
-    if (eq <= 0) fail(`expected "Key = Value", got "${raw}"`);
+    if (eq <= 0) fail('expected "Key = Value" (the line is not shown: it may hold a key)');
     const key = raw.slice(0, eq).trim();
     const value = raw.slice(eq + 1).trim();
     const k = key.toLowerCase();
-    const guard = <T>(f: () => T): T => {
+    /** The key as a message names it: its proper spelling, or the user's text when that cannot be a key. */
+    const name = KEY_NAMES.get(k) ?? showName(key);
+    const keyValue = (): Uint8Array => {
       try {
-        return f();
-      } catch (e) {
-        if (e instanceof ConfigError) throw e;
-        return fail(`${key}: ${(e as Error).message}`);
+        return parseKey(value, name);
+      } catch {
+        return fail(`${name}: ${KEY_TEXT}`);
       }
     };
 
-    if (section === 'none') fail(`${key} outside of a section`);
+    if (section === 'none') fail(`${name} outside of a section`);
     if (section === 'interface') {
       if (IGNORED_KEYS.has(k)) {
-        ignored.push(`${key} (line ${lineNo})`);
+        ignored.push(`${name} (line ${lineNo})`);
         continue;
       }
       switch (k) {
         case 'privatekey':
-          iface.privateKey = guard(() => parseKey(value, 'PrivateKey'));
+          iface.privateKey = keyValue();
           break;
         case 'listenport':
-          iface.listenPort = parseIntIn(value, 0, 65535) ?? fail(`ListenPort must be 0..65535, got "${value}"`);
+          iface.listenPort = parseIntIn(value, 0, 65535) ?? fail(`ListenPort must be 0..65535, got ${show(value)}`);
           break;
         case 'address':
-          for (const a of list(value)) iface.addresses.push(guard(() => parseAddressWithPrefix(a)));
+          for (const a of list(value)) {
+            try {
+              iface.addresses.push(parseAddressWithPrefix(a));
+            } catch {
+              fail(`Address: ${show(a)} is not an address with an optional /prefix length`);
+            }
+          }
           break;
         case 'mtu':
-          iface.mtu = parseIntIn(value, 576, 65535) ?? fail(`MTU must be 576..65535, got "${value}"`);
+          iface.mtu = parseIntIn(value, 576, 65535) ?? fail(`MTU must be 576..65535, got ${show(value)}`);
           break;
         case 'fwmark':
-          iface.fwMark = value === 'off' ? null : (parseU32(value) ?? fail(`bad FwMark "${value}"`));
+          iface.fwMark = value === 'off' ? null : (parseU32(value) ?? fail(`bad FwMark ${show(value)}`));
           break;
         case 'table':
           iface.table =
             value === 'off' || value === 'auto'
               ? value
-              : (parseIntIn(value, 1, 0xffffffff) ?? fail(`Table must be off, auto or a table number, got "${value}"`));
+              : (parseIntIn(value, 1, 0xffffffff) ??
+                fail(`Table must be off, auto or a table number, got ${show(value)}`));
           break;
         default:
-          fail(`unknown key ${key} in [Interface]`);
+          fail(`unknown key ${name} in [Interface]`);
       }
     } else {
       const peer = peers[peers.length - 1]!;
       switch (k) {
         case 'publickey':
-          peer.publicKey = guard(() => parseKey(value, 'PublicKey'));
+          peer.publicKey = keyValue();
           break;
         case 'presharedkey':
-          peer.presharedKey = guard(() => parseKey(value, 'PresharedKey'));
+          peer.presharedKey = keyValue();
           break;
         case 'allowedips':
-          for (const c of list(value)) peer.allowedIps.push(guard(() => parseCidr(c)));
+          for (const c of list(value)) {
+            try {
+              peer.allowedIps.push(parseCidr(c));
+            } catch {
+              fail(`AllowedIPs: ${show(c)} is not an IP prefix (address/length)`);
+            }
+          }
           break;
         case 'endpoint':
-          if (!/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(value))
-            fail(`Endpoint must be host:port or [ipv6]:port, got "${value}"`);
+          if (!isEndpoint(value)) fail(`Endpoint must be host:port or [ipv6]:port, got ${show(value)}`);
           peer.endpoint = value;
           break;
         case 'persistentkeepalive':
@@ -167,7 +219,7 @@ export function parseWgQuick(text: string, file: string): WgQuickConfig {
             value === 'off' ? 0 : (parseIntIn(value, 0, 65535) ?? fail(`PersistentKeepalive must be 0..65535 or off`));
           break;
         default:
-          fail(`unknown key ${key} in [Peer]`);
+          fail(`unknown key ${name} in [Peer]`);
       }
     }
   }
@@ -201,6 +253,14 @@ export function parseWgQuick(text: string, file: string): WgQuickConfig {
     peers: out,
     ignored,
   };
+}
+
+/** host:port or [IPv6]:port, the host an IP literal or a DNS name (resolved by the caller). */
+function isEndpoint(text: string): boolean {
+  const m = /^(?:\[([^\]]+)\]|([^:\s]+)):\d{1,5}$/.exec(text);
+  if (m === null) return false;
+  if (m[1] !== undefined) return /^[0-9A-Fa-f:.]+(%[A-Za-z0-9_=+.-]{1,15})?$/.test(m[1]);
+  return isDnsName(m[2]!) || /^\d{1,3}(\.\d{1,3}){3}$/.test(m[2]!);
 }
 
 /**
