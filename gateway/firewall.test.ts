@@ -12,7 +12,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { CommandError, RecordingRunner } from '../shared/host/command.js';
-import { parseCidr, parseIp } from '../shared/wireguard/allowed-ips.js';
+import { formatCidr, parseCidr, parseIp } from '../shared/wireguard/allowed-ips.js';
+import { PRIVATE_IPV4, PRIVATE_IPV6 } from '../shared/net/special-ranges.js';
 import {
   applyFirewall,
   checkFirewallState,
@@ -138,6 +139,27 @@ describe('renderRuleset', () => {
       }),
     );
     expect(many).toContain('elements = { 10.0.0.0/16, 10.1.0.0/16, 172.16.0.1/32 }');
+  });
+
+  it('renders the private sets from shared/net/special-ranges.ts: NAT64/6to4 of private IPv4 too, documentation ranges not', () => {
+    const text = renderRuleset(typical());
+    const set = (name: string) =>
+      text.match(new RegExp(`\\tset ${name} \\{[^}]*elements = \\{ ([^}]*) \\}`))![1]!.split(', ');
+    expect(set('private4')).toEqual(PRIVATE_IPV4.map(formatCidr));
+    expect(set('private6')).toEqual(PRIVATE_IPV6.map(formatCidr));
+    expect(set('private4')).toEqual(expect.arrayContaining(['192.0.0.0/24', '198.18.0.0/15', '10.0.0.0/8']));
+    expect(set('private6')).toEqual(
+      expect.arrayContaining(['64:ff9b:1::/48', '64:ff9b::c0a8:0/112', '2002:c0a8::/32', 'fc00::/7', '100::/64']),
+    );
+    for (const doc of [
+      '192.0.2.0/24',
+      '198.51.100.0/24',
+      '203.0.113.0/24',
+      '2001:db8::/32',
+      '64:ff9b::/96',
+      '2002::/16',
+    ])
+      expect([...set('private4'), ...set('private6')]).not.toContain(doc);
   });
 
   it('renders empty allow sets when nothing is allowed', () => {

@@ -39,6 +39,7 @@
 import { formatCidr, formatIp, type Cidr } from '../shared/wireguard/allowed-ips.js';
 import { CommandError, type CommandRunner } from '../shared/host/command.js';
 import { CodedError } from '../shared/errors.js';
+import { containsAddress, disjointPrefixes, PRIVATE_IPV4, PRIVATE_IPV6 } from '../shared/net/special-ranges.js';
 
 export interface FirewallState {
   /** The one table the gateway owns, family inet (default 'meshgate'). */
@@ -69,7 +70,7 @@ export const FirewallCounters = [
   'bad_source', // from the tunnel with a source address outside the pools
   'client_to_client', // from the tunnel back into the tunnel
   'not_uplink', // from the tunnel towards any interface but the uplink
-  'private_dst', // to a private, loopback, link-local, multicast or reserved destination
+  'private_dst', // to a private or special-purpose destination (shared/net/special-ranges.ts)
   'to_gateway', // to the gateway host itself, other than DNS
   'inbound_new', // a new connection from outside towards a client
 ] as const;
@@ -79,25 +80,6 @@ export interface CounterValue {
   packets: number;
   bytes: number;
 }
-
-/** Destinations clients may not reach unless listed in allowPrivate (the documentation ranges are not here). */
-export const PRIVATE_IPV4 = [
-  '0.0.0.0/8', // "this network"
-  '10.0.0.0/8', // RFC 1918
-  '100.64.0.0/10', // RFC 6598 shared address space (our pool lives here too)
-  '127.0.0.0/8', // loopback
-  '169.254.0.0/16', // link-local
-  '172.16.0.0/12', // RFC 1918
-  '192.168.0.0/16', // RFC 1918
-  '224.0.0.0/4', // multicast
-  '240.0.0.0/4', // reserved, and the limited broadcast address
-] as const;
-export const PRIVATE_IPV6 = [
-  '::1/128', // loopback
-  'fc00::/7', // unique local (RFC 4193)
-  'fe80::/10', // link-local
-  'ff00::/8', // multicast
-] as const;
 
 /** The only service clients may reach on the gateway itself. */
 export const DNS_PORT = 53;
@@ -178,21 +160,6 @@ function hostBitsZero(address: Uint8Array, prefixLength: number): boolean {
   return true;
 }
 
-function contains(prefix: Cidr, address: Uint8Array): boolean {
-  if (address.length !== prefix.address.length) return false;
-  for (let i = 0; i < address.length; i++) {
-    const bitsHere = Math.min(8, Math.max(0, prefix.prefixLength - i * 8));
-    const mask = (0xff00 >> bitsHere) & 0xff;
-    if ((address[i]! & mask) !== prefix.address[i]) return false;
-  }
-  return true;
-}
-
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
-  return 0;
-}
-
 /** Checks everything renderRuleset embeds; throws FirewallError('invalid-state') naming the field. */
 export function checkFirewallState(s: FirewallState): void {
   if (typeof s !== 'object' || s === null) invalid('state', 'missing');
@@ -210,31 +177,13 @@ export function checkFirewallState(s: FirewallState): void {
   if (s.ipv6Mode !== 'nat66' && s.ipv6Mode !== 'routed') invalid('ipv6Mode', 'must be "nat66" or "routed"');
   if (!(s.gatewayIpv4 instanceof Uint8Array) || s.gatewayIpv4.length !== 4)
     invalid('gatewayIpv4', 'must be a 4-byte address');
-  if (!contains(pool4, s.gatewayIpv4)) invalid('gatewayIpv4', `${formatIp(s.gatewayIpv4)} is outside ipv4Pool`);
+  if (!containsAddress(pool4, s.gatewayIpv4)) invalid('gatewayIpv4', `${formatIp(s.gatewayIpv4)} is outside ipv4Pool`);
   if (!(s.gatewayIpv6 instanceof Uint8Array) || s.gatewayIpv6.length !== 16)
     invalid('gatewayIpv6', 'must be a 16-byte address');
-  if (!contains(pool6, s.gatewayIpv6)) invalid('gatewayIpv6', `${formatIp(s.gatewayIpv6)} is outside ipv6Pool`);
+  if (!containsAddress(pool6, s.gatewayIpv6)) invalid('gatewayIpv6', `${formatIp(s.gatewayIpv6)} is outside ipv6Pool`);
   if (!Number.isInteger(s.mtu) || s.mtu < MTU_MIN || s.mtu > MTU_MAX) invalid('mtu', `must be ${MTU_MIN}..${MTU_MAX}`);
   if (!Array.isArray(s.allowPrivate)) invalid('allowPrivate', 'must be a list of prefixes');
   s.allowPrivate.forEach((c, i) => checkCidr(`allowPrivate[${i}]`, c));
-}
-
-/**
- * The prefixes of one family, sorted, without any that another one contains
- * (nft refuses overlapping intervals in one set).
- */
-function disjoint(prefixes: readonly Cidr[], family: 4 | 6): Cidr[] {
-  const sorted = prefixes
-    .filter((c) => c.family === family)
-    .slice()
-    .sort((a, b) => compareBytes(a.address, b.address) || a.prefixLength - b.prefixLength);
-  const out: Cidr[] = [];
-  for (const c of sorted) {
-    const last = out[out.length - 1];
-    if (last && contains(last, c.address)) continue; // same start or inside the previous one
-    out.push(c);
-  }
-  return out;
 }
 
 // ----------------------------------------------------------------- rendering ----
@@ -284,10 +233,11 @@ export function renderRuleset(s: FirewallState, counters: Record<string, Counter
     lines.push(`\tcounter ${name} {`, `\t\tpackets ${v.packets} bytes ${v.bytes}`, '\t}', '');
   }
   lines.push(
-    ...setBlock('private4', 'ipv4_addr', PRIVATE_IPV4),
-    ...setBlock('private6', 'ipv6_addr', PRIVATE_IPV6),
-    ...setBlock('allow_private4', 'ipv4_addr', disjoint(s.allowPrivate, 4).map(formatCidr)),
-    ...setBlock('allow_private6', 'ipv6_addr', disjoint(s.allowPrivate, 6).map(formatCidr)),
+    // From shared/net/special-ranges.ts, where each range names its RFC.
+    ...setBlock('private4', 'ipv4_addr', PRIVATE_IPV4.map(formatCidr)),
+    ...setBlock('private6', 'ipv6_addr', PRIVATE_IPV6.map(formatCidr)),
+    ...setBlock('allow_private4', 'ipv4_addr', disjointPrefixes(s.allowPrivate, 4).map(formatCidr)),
+    ...setBlock('allow_private6', 'ipv6_addr', disjointPrefixes(s.allowPrivate, 6).map(formatCidr)),
   );
   lines.push(
     ...chainBlock('mss_clamp', [

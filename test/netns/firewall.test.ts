@@ -54,6 +54,9 @@ const A = {
   up6: '2001:db8:100::2',
   lan4: '192.168.77.1',
   lan6: 'fd00:99::1',
+  bench4: '198.18.0.1', // RFC 2544 benchmarking, behind the uplink
+  nat64lan: '64:ff9b::c0a8:4d01', // 192.168.77.1 under the NAT64 prefix (no translator here: the address itself)
+  nat64inet: '64:ff9b::c633:6401', // 198.51.100.1 under the NAT64 prefix: stays reachable
   gw4: '100.64.0.1',
   gw6: 'fd00:77:1::1',
   c1v4: '100.64.0.10',
@@ -239,10 +242,13 @@ describe.skipIf(skipReason !== null)('gateway firewall in namespaces', () => {
     });
     await inet.addAddress('lo', `${A.lan4}/32`);
     await inet.addAddress('lo', `${A.lan6}/128`);
+    for (const a of [A.bench4, A.nat64lan, A.nat64inet]) await inet.addAddress('lo', a);
     await gw.ip('route', 'add', 'default', 'via', A.inet4);
     await gw.ip('-6', 'route', 'add', 'default', 'via', A.inet6);
     await gw.ip('route', 'add', '192.168.77.0/24', 'via', A.inet4);
     await gw.ip('-6', 'route', 'add', 'fd00:99::/64', 'via', A.inet6);
+    await gw.ip('route', 'add', '198.18.0.0/15', 'via', A.inet4);
+    await gw.ip('-6', 'route', 'add', '64:ff9b::/96', 'via', A.inet6);
     // The Internet routes the pools to the gateway (needed without NAT, and for the inbound checks).
     await inet.ip('route', 'add', '100.64.0.0/16', 'via', A.up4);
     await inet.ip('-6', 'route', 'add', 'fd00:77:1::/48', 'via', A.up6);
@@ -337,8 +343,12 @@ describe.skipIf(skipReason !== null)('gateway firewall in namespaces', () => {
     const before = await firewallCounters(gwRunner);
     await blocked(c1, A.lan4);
     await blocked(c1, A.lan6);
+    await blocked(c1, A.bench4);
+    await blocked(c1, A.nat64lan);
     const after = await firewallCounters(gwRunner);
-    expect(delta(after, before, 'private_dst')).toBeGreaterThanOrEqual(2);
+    expect(delta(after, before, 'private_dst')).toBeGreaterThanOrEqual(4);
+    // NAT64 of a public address is not private.
+    expect(await reaches(c1, A.nat64inet)).toBe(A.up6);
 
     await applyFirewall(gwRunner, state({ allowPrivate: [parseCidr('192.168.77.0/24'), parseCidr('fd00:99::/64')] }));
     expect(await reaches(c1, A.lan4)).toBe(A.up4);
