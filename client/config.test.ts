@@ -173,7 +173,7 @@ describe('loadClientConfig: mistakes', () => {
   });
 
   it('an unreadable or too open key file', () => {
-    fails(base({ privateKeyFile: join(dir, 'nope.key') }), 'privateKeyFile', 'key-file', /no such file/);
+    fails(base({ privateKeyFile: join(dir, 'nope.key') }), 'privateKeyFile', 'key-file', /does not exist/);
     const open = writeKey('open.key', privateKey, 0o604);
     fails(base({ privateKeyFile: open }), 'privateKeyFile', 'key-file', new RegExp(`${open} has mode 0604`));
     const openPsk = writeKey('open.psk', psk, 0o660);

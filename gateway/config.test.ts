@@ -4,7 +4,8 @@
 // in a test namespace, on documentation addresses).
 
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -325,12 +326,7 @@ describe('loadGatewayConfig: mistakes', () => {
 
   it('an unreadable, too open, or wrong key file', () => {
     const absent = join(dir, 'absent.key');
-    fails(
-      base({ privateKeyFile: absent }),
-      'privateKeyFile',
-      'key-file',
-      new RegExp(`cannot read ${absent}: no such file`),
-    );
+    fails(base({ privateKeyFile: absent }), 'privateKeyFile', 'key-file', new RegExp(`${absent} does not exist`));
     const open = writeKey('open.key', gatewayPrivate, 0o644);
     fails(
       base({ privateKeyFile: open }),
@@ -357,6 +353,30 @@ describe('loadGatewayConfig: mistakes', () => {
       'conflict',
       /private key of another public key/,
     );
+  });
+
+  it('a key file that is a symbolic link, a FIFO, or of another user (Hardening #12)', () => {
+    const link = join(dir, 'link.key');
+    symlinkSync(gatewayKeyFile, link);
+    fails(base({ privateKeyFile: link }), 'privateKeyFile', 'key-file', new RegExp(`${link} is a symbolic link`));
+    const fifo = join(dir, 'fifo.psk');
+    execFileSync('mkfifo', ['-m', '600', fifo]);
+    fails(
+      base({ clients: [client('alice', alicePublic, { presharedKeyFile: fifo })] }),
+      'clients[0].presharedKeyFile',
+      'key-file',
+      new RegExp(`${fifo} is a FIFO \\(named pipe\\), not a regular file$`),
+    );
+    if (process.geteuid?.() === 0) {
+      const theirs = writeKey('theirs.key', alicePrivate);
+      chownSync(theirs, 65534, 65534);
+      fails(
+        base({ clients: [client('alice', alicePublic, { privateKeyFile: theirs })] }),
+        'clients[0].privateKeyFile',
+        'key-file',
+        /is owned by uid 65534, not by us/,
+      );
+    }
   });
 
   it("duplicate client names and keys, and the gateway's own key", () => {

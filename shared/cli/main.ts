@@ -6,9 +6,9 @@
 //   meshgate show <name> [--json]            status of a running tunnel
 
 import { randomBytes } from 'node:crypto';
-import { fchmodSync, fstatSync, readFileSync } from 'node:fs';
+import { fchmodSync, fstatSync } from 'node:fs';
 import { basename } from 'node:path';
-import { ConfigError, parseWgQuick } from '../config/wg-quick.js';
+import { ConfigError, loadWgQuickFile } from '../config/wg-quick.js';
 import { queryControl } from '../control/socket.js';
 import { takeOption } from './args.js';
 import { renderStatus, type TunnelStatus } from '../control/status.js';
@@ -84,14 +84,8 @@ async function up(args: string[]): Promise<number> {
   const file = args[0];
   if (file === undefined || args.length !== 1) throw new UsageError('usage: meshgate up <file.conf>');
   const name = interfaceNameOf(file);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  const config = parseWgQuick(text, file);
   const log = createLogger('meshgate');
+  const config = loadWgQuickFile(file, (message, mode) => log.warn({ event: 'config-file-open', file, mode }, message));
   for (const key of config.ignored) log.warn({ event: 'config-key-ignored', key }, `ignored wg-quick key ${key}`);
   const tunnel = await startTunnel(name, config, systemRunner, log);
   log.info(

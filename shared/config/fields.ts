@@ -6,7 +6,7 @@
 // helper ever repeats a key's value in a message: values, unknown field names
 // and key file names pass through redact.ts first.
 
-import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { type Static, type TSchema } from '@sinclair/typebox';
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 import YAML, { LineCounter } from 'yaml';
@@ -15,6 +15,7 @@ import { formatCidr, formatIp, parseCidr, parseIp, type Cidr } from '../wireguar
 import { isZero, wipe } from '../wireguard/crypto.js';
 import { parseKey } from '../wireguard/keys.js';
 import { isDnsName } from './hostname.js';
+import { checkSecretFile, readSecretFile, SecretFileError } from './key-file.js';
 import { mayHoldKey, show, showName, showPath } from './redact.js';
 
 export { show };
@@ -271,39 +272,22 @@ const KEY_FILE_MAX = 256;
 
 /**
  * Reads a key file (base64 as `meshgate genkey` / `wg genkey` writes it). It
- * must be a regular file without any group or other permission bits. The
- * message names the file and its mode, never its content.
+ * must be a regular file, not a symbolic link, owned by us or root, without
+ * any group or other permission bits (shared/config/key-file.ts). The message
+ * names the file and the problem, never its content. The key comes back in
+ * memory of its own (not Node's shared Buffer pool): wipe it when done.
  */
 export function readKeyFile(path: string, field: string): Uint8Array {
-  let fd: number;
+  let file;
   try {
-    fd = openSync(path, 'r');
+    file = readSecretFile(path, KEY_FILE_MAX);
   } catch (e) {
-    throw new FieldError(field, 'key-file', `cannot read ${showPath(path)}: ${errnoText(e)}`);
+    throw keyFileProblem(e, path, field);
   }
-  const buffer = Buffer.alloc(KEY_FILE_MAX + 1);
   try {
-    const stat = fstatSync(fd);
-    if (!stat.isFile()) throw new FieldError(field, 'key-file', `${showPath(path)} is not a regular file`);
-    const mode = stat.mode & 0o777;
-    if ((mode & 0o077) !== 0) {
-      const shown = showPath(path);
-      throw new FieldError(
-        field,
-        'key-file',
-        `${shown} has mode ${mode.toString(8).padStart(4, '0')}: group/others may access it (chmod 600 ${shown})`,
-      );
-    }
-    let length = 0;
-    for (;;) {
-      const n = readSync(fd, buffer, length, buffer.length - length, null);
-      if (n === 0) break;
-      length += n;
-      if (length > KEY_FILE_MAX)
-        throw new FieldError(field, 'key-file', `${showPath(path)} is too large to be a key file`);
-    }
+    refuseOpenMode(file.mode, path, field);
     try {
-      return parseKey(buffer.subarray(0, length).toString('latin1'));
+      return parseKey(file.bytes.toString('latin1'));
     } catch {
       throw new FieldError(
         field,
@@ -311,13 +295,40 @@ export function readKeyFile(path: string, field: string): Uint8Array {
         `${showPath(path)} does not hold a WireGuard key (44 characters of base64, as meshgate genkey writes)`,
       );
     }
-  } catch (e) {
-    if (e instanceof FieldError) throw e;
-    throw new FieldError(field, 'key-file', `cannot read ${showPath(path)}: ${errnoText(e)}`);
   } finally {
-    wipe(buffer);
-    closeSync(fd);
+    wipe(file.bytes);
   }
+}
+
+/**
+ * Checks a key file as readKeyFile does, without reading the key: for a key
+ * that is only read on demand (a stock client's, by export-client).
+ */
+export function checkKeyFile(path: string, field: string): void {
+  let mode: number;
+  try {
+    mode = checkSecretFile(path).mode;
+  } catch (e) {
+    throw keyFileProblem(e, path, field);
+  }
+  refuseOpenMode(mode, path, field);
+}
+
+function refuseOpenMode(mode: number, path: string, field: string): void {
+  if ((mode & 0o077) === 0) return;
+  const shown = showPath(path);
+  throw new FieldError(
+    field,
+    'key-file',
+    `${shown} has mode ${mode.toString(8).padStart(4, '0')}: group/others may access it (chmod 600 ${shown})`,
+  );
+}
+
+function keyFileProblem(e: unknown, path: string, field: string): FieldError {
+  if (!(e instanceof SecretFileError)) throw e;
+  if (e.code === 'too-large')
+    return new FieldError(field, 'key-file', `${showPath(path)} is too large to be a key file`);
+  return new FieldError(field, 'key-file', `${showPath(path)} ${e.message}`);
 }
 
 /** A public key written in the configuration; the value is never echoed. */

@@ -1,11 +1,14 @@
 // The wg-quick parser: a full file as wg-quick(8) reads it, the keys meshgate
 // acts on (Table and FwMark included), the host-scripting keys it reports as
 // ignored, and one test per kind of mistake, each naming file and line.
+import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatCidr } from '../wireguard/allowed-ips.js';
 import { formatKey } from '../wireguard/keys.js';
 import { keyPieceIn } from '../../test/support/secrets.js';
-import { ConfigError, parseWgQuick } from './wg-quick.js';
+import { ConfigError, loadWgQuickFile, parseWgQuick } from './wg-quick.js';
 
 const PRIVATE = 'qPZ4oLZHxZtcUfL3kzgSYD66ztKdPcfnCHeuUvRzBVw=';
 const PEER1 = 'Mx8Nbwx5gZ6kEulXxSXMIkuN3Q6v/yJfYOKqMf0oCRs=';
@@ -152,5 +155,31 @@ describe('parseWgQuick', () => {
     fails(`[Interface]\nprivatekey = x\n`, /^wg9\.conf:2: PrivateKey: not a WireGuard key/);
     fails(iface(`MTU = ${PRIVATE}`), /:3: MTU must be 576\.\.65535, got \(a value that may hold a key, not shown\)$/);
     fails(iface(`[Peer]\nPublicKey = ${PEER1}\nPresharedKey = x`), /:5: PresharedKey: not a WireGuard key/);
+  });
+});
+
+describe('loadWgQuickFile (Hardening #12)', () => {
+  it('warns, as wg-quick does, when group or others may read the private key; refuses a symbolic link', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mg-wgquick-'));
+    try {
+      const file = join(dir, 'wg0.conf');
+      writeFileSync(file, FULL, { mode: 0o600 });
+      const warnings: string[][] = [];
+      const warn = (message: string, mode: string) => warnings.push([message, mode]);
+      expect(formatKey(loadWgQuickFile(file, warn).interface.privateKey)).toBe(PRIVATE);
+      expect(warnings).toEqual([]);
+      chmodSync(file, 0o644);
+      loadWgQuickFile(file, warn);
+      expect(warnings).toEqual([
+        [`${file} holds a private key but group/others may access it (mode 0644): chmod 600 ${file}`, '0644'],
+      ]);
+      const link = join(dir, 'wg1.conf');
+      symlinkSync(file, link);
+      expect(() => loadWgQuickFile(link, warn)).toThrow(ConfigError);
+      expect(() => loadWgQuickFile(link, warn)).toThrow(`${link}: the file is a symbolic link (name the file itself)`);
+      expect(() => loadWgQuickFile(dir, warn)).toThrow(`${dir}: the file is a directory, not a regular file`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

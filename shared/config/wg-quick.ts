@@ -12,8 +12,10 @@
 // names are shown only when they cannot hold a key (redact.ts).
 
 import { parseCidr, parseIp, type Cidr } from '../wireguard/allowed-ips.js';
+import { wipe } from '../wireguard/crypto.js';
 import { parseKey } from '../wireguard/keys.js';
 import { isDnsName } from './hostname.js';
+import { readSecretFile, SecretFileError, type SecretFile } from './key-file.js';
 import { show, showName } from './redact.js';
 
 export interface InterfaceSection {
@@ -102,6 +104,36 @@ function list(value: string): string[] {
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
+}
+
+/** Largest wg-quick file read (a few hundred peers). */
+const WG_QUICK_FILE_MAX = 1 << 20;
+
+/**
+ * Reads and parses a wg-quick file, which holds a private key: refused, with
+ * a ConfigError, when it is a symbolic link, not a regular file or owned by
+ * another user than us or root (shared/config/key-file.ts). A file that group
+ * or others may access is read, as wg-quick does, with a warning through
+ * `warn` (one line naming the file and its mode).
+ */
+export function loadWgQuickFile(file: string, warn: (message: string, mode: string) => void): WgQuickConfig {
+  let content: SecretFile;
+  try {
+    content = readSecretFile(file, WG_QUICK_FILE_MAX);
+  } catch (e) {
+    if (e instanceof SecretFileError) throw new ConfigError(file, 0, `the file ${e.message}`);
+    throw e;
+  }
+  try {
+    const config = parseWgQuick(content.bytes.toString('utf8'), file);
+    if ((content.mode & 0o077) !== 0) {
+      const mode = content.mode.toString(8).padStart(4, '0');
+      warn(`${file} holds a private key but group/others may access it (mode ${mode}): chmod 600 ${file}`, mode);
+    }
+    return config;
+  } finally {
+    wipe(content.bytes);
+  }
 }
 
 /** Parses the text of a wg-quick file; `file` names it in errors. */
