@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import type { CommandRunner } from '../shared/host/command.js';
 import { applyLink, deleteLink } from '../shared/host/ip.js';
 import { resolveEndpoint } from '../shared/io/endpoint.js';
+import type { IoError } from '../shared/io/io-error.js';
 import { openTun } from '../shared/io/tun.js';
 import type { Endpoint, TunDevice, UdpBind } from '../shared/io/types.js';
 import { openUdp } from '../shared/io/udp.js';
@@ -33,6 +34,8 @@ const LEASE_POLL_MS = 250;
 
 export interface Agent {
   readonly lease: () => LeaseGrant | null;
+  /** Resolves when the TUN device or the UDP socket stops for good (the daemon must end). */
+  readonly failure: Promise<IoError>;
   close(): Promise<void>;
 }
 
@@ -108,7 +111,7 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
     persistentKeepalive: config.persistentKeepalive,
   });
 
-  const tunnelRunner = new TunnelRunner(device, tun, udp, parts.clock ? { clock: parts.clock } : {});
+  const tunnelRunner = new TunnelRunner(device, tun, udp, { log, ...(parts.clock ? { clock: parts.clock } : {}) });
   let applied: LeaseGrant | null = null;
   let applying = Promise.resolve();
 
@@ -190,6 +193,7 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
   log.info({ event: 'started', interface: config.interface, gateway: endpoint.key }, 'asking the gateway for a lease');
   return {
     lease: () => applied,
+    failure: tunnelRunner.failure,
     close: async () => {
       clearInterval(timer);
       if (leaseClient.lease !== null) {

@@ -18,7 +18,7 @@ import { renderClientConfig } from './export.js';
 import { leasesFor, poolsOf, startGateway, type GatewayStatus } from './gateway.js';
 import type { Lease } from './leases.js';
 import { Store } from './store.js';
-import { untilStopSignal } from '../shared/cli/signals.js';
+import { untilStopped } from '../shared/cli/signals.js';
 
 export class GatewayUsageError extends Error {
   override readonly name = 'GatewayUsageError';
@@ -31,10 +31,10 @@ export const GATEWAY_USAGE = `usage: meshgate gateway --config FILE
 
 export async function runGatewayDaemon(configFile: string, runner: CommandRunner, log: Logger): Promise<number> {
   const gateway = await startGateway(configFile, runner, log);
-  await untilStopSignal(log);
+  const stop = await untilStopped(log, gateway.failure);
   await gateway.close();
   log.info({ event: 'stopped' }, 'gateway stopped; leases kept');
-  return 0;
+  return 'fatal' in stop ? 1 : 0;
 }
 
 /** The wg-quick file of one client: its lease from the state db (assigned now if it has none yet). */

@@ -23,6 +23,7 @@ import { parseEndpoint } from '../shared/io/endpoint.js';
 import { openTun } from '../shared/io/tun.js';
 import type { Endpoint, TunDevice, UdpBind } from '../shared/io/types.js';
 import { openUdp } from '../shared/io/udp.js';
+import type { IoError } from '../shared/io/io-error.js';
 import { openListeners } from '../shared/io/multi-udp.js';
 import { LEASE_GATEWAY_ADDRESS } from '../shared/lease/carrier.js';
 import { LeaseError, type LeaseGrant } from '../shared/lease/message.js';
@@ -54,6 +55,8 @@ export interface Gateway {
   readonly config: GatewayConfig;
   readonly device: Device;
   readonly listenPort: number;
+  /** Resolves when the TUN device or a UDP socket stops for good (the daemon must end). */
+  readonly failure: Promise<IoError>;
   status(): GatewayStatus;
   close(): Promise<void>;
 }
@@ -214,7 +217,7 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
     await applyFirewall(runner, firewall);
     undo.push(() => removeFirewall(runner, firewall.table));
 
-    const tunnelRunner = new TunnelRunner(device, tun, udp);
+    const tunnelRunner = new TunnelRunner(device, tun, udp, { log });
     tunnelRunner.start();
     undo.push(() => tunnelRunner.stop());
     // After a restart, clients still hold sessions we forgot: start new ones at once.
@@ -279,6 +282,7 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
       config,
       device,
       listenPort: udp.port,
+      failure: tunnelRunner.failure,
       status,
       close: async () => {
         if (closed) return;

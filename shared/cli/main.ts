@@ -18,7 +18,7 @@ import { createLogger } from '../log.js';
 import { startTunnel } from '../runner/tunnel.js';
 import { aeadBackendName } from '../wireguard/crypto.js';
 import { generatePresharedKeyText, generatePrivateKeyText, KeyFormatError, publicKeyText } from '../wireguard/keys.js';
-import { untilStopSignal } from './signals.js';
+import { untilStopped } from './signals.js';
 
 const USAGE = `usage: meshgate <command> [arguments]
 
@@ -98,10 +98,10 @@ async function up(args: string[]): Promise<number> {
     },
     `tunnel ${name} is up`,
   );
-  await untilStopSignal(log);
+  const stop = await untilStopped(log, tunnel.runner.failure);
   await tunnel.close();
   log.info({ event: 'stopped', interface: name }, `tunnel ${name} removed`);
-  return 0;
+  return 'fatal' in stop ? 1 : 0;
 }
 
 async function show(args: string[]): Promise<number> {
@@ -151,10 +151,10 @@ async function client(args: string[]): Promise<number> {
   if (config === undefined || rest.length !== 0) throw new UsageError('usage: meshgate client --config FILE');
   const log = createLogger('meshgate-client');
   const agent = await startAgent(config, systemRunner, log);
-  await untilStopSignal(log);
+  const stop = await untilStopped(log, agent.failure);
   await agent.close();
   log.info({ event: 'stopped' }, 'client stopped');
-  return 0;
+  return 'fatal' in stop ? 1 : 0;
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -21,6 +21,7 @@
 // started (or closed) loses what arrives for it, counted as undeliverable.
 
 import { makeEndpoint, parseEndpoint } from './endpoint.js';
+import { IoError } from './io-error.js';
 import type { Endpoint, TunDevice, TunHandler, UdpBind, UdpHandler } from './types.js';
 
 const POISON = 0xee;
@@ -59,6 +60,7 @@ export class FakeTun implements TunDevice {
   private errors = 0;
   private failNext = 0;
   private isClosed = false;
+  private readingStopped = false;
 
   constructor(
     readonly name = 'fake0',
@@ -78,7 +80,7 @@ export class FakeTun implements TunDevice {
    * batches of `slots`. Returns how many were delivered (0 once closed).
    */
   inject(...packets: Uint8Array[]): number {
-    if (this.isClosed) return 0;
+    if (this.isClosed || this.readingStopped) return 0;
     const handler = this.handler;
     if (!handler) throw new Error(`tun ${this.name}: inject() before start()`);
     for (let i = 0; i < packets.length; i += this.slots) {
@@ -120,6 +122,17 @@ export class FakeTun implements TunDevice {
   /** Returns the written packets and forgets them. */
   takeWritten(): Uint8Array[] {
     return this.written.splice(0, this.written.length);
+  }
+
+  /** Stops reading for good, as a deleted device does: handler.fatal() hears of it (thrown without one). */
+  failReading(errno = 'EBADFD'): void {
+    const handler = this.handler;
+    if (!handler || this.isClosed) throw new Error(`tun ${this.name}: failReading() needs a started, open device`);
+    this.handler = undefined;
+    this.readingStopped = true;
+    const error = new IoError('tun-read', `tun ${this.name}`, errno);
+    if (handler.fatal === undefined) throw error;
+    handler.fatal(error);
   }
 
   /** Makes the next n flushed packets fail, as if the kernel queue were full. */
@@ -330,6 +343,17 @@ export class FakeUdpBind implements UdpBind {
     if (this.queued.length === 0) return;
     const batch = this.queued.splice(0, this.queued.length);
     this.network.submit(this, batch);
+  }
+
+  /** Stops receiving for good: handler.fatal() hears of it (thrown without one); later datagrams are lost. */
+  failReceiving(errno = 'EBADF'): void {
+    const handler = this.handler;
+    if (!handler || this.isClosed)
+      throw new Error(`fake udp ${this.endpoint.key}: failReceiving() needs a started, open bind`);
+    this.handler = undefined;
+    const error = new IoError('udp-read', `udp :${this.port}`, errno);
+    if (handler.fatal === undefined) throw error;
+    handler.fatal(error);
   }
 
   /** Makes the next n send() calls fail, as a full socket queue would. */

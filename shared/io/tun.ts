@@ -6,11 +6,15 @@
 //   handler/runner → write(packet) copies into txBuf → flush() (or a full
 //   batch) → addon write()s each packet → kernel
 //
+// A read error that stops the device (deleted, fd gone) goes to
+// handler.fatal() once, as an IoError.
+//
 // Per packet, the receive path allocates only a subarray view; the send path
 // only copies. Addresses, MTU and routes are not set here: the runner does
 // that with `ip`. An open, started device keeps the process alive until
 // close().
 
+import { IoError } from './io-error.js';
 import { loadNative, type IoHandle, type NativeIo, type NativeStats } from './native.js';
 import type { TunDevice, TunHandler } from './types.js';
 
@@ -79,7 +83,9 @@ export class LinuxTun implements TunDevice {
   private readonly onBatch = (count: number): void => {
     if (count < 0) {
       this.fatal = this.native.errnoName(-count);
-      process.emitWarning(`tun ${this.name}: reading stopped: ${this.fatal}`, { code: 'MESHGATE_TUN_READ' });
+      const error = new IoError('tun-read', `tun ${this.name}`, this.fatal);
+      if (this.handler!.fatal === undefined) throw error;
+      this.handler!.fatal(error);
       return;
     }
     const buf = this.rxBuf!;

@@ -8,6 +8,8 @@
 // Buffers handed to a receive handler are views into a batch buffer that is
 // reused as soon as the handler returns: copy what you keep.
 
+import type { IoError } from './io-error.js';
+
 /** A UDP peer address. Immutable; IPv4 addresses are stored v4-mapped. */
 export interface Endpoint {
   /** 16 bytes: an IPv6 address, or ::ffff:a.b.c.d for IPv4. */
@@ -32,6 +34,11 @@ export interface TunHandler {
   packet(data: Uint8Array): void;
   /** Called after the last packet of a batch: a good moment to flush queued output. */
   batchEnd(): void;
+  /**
+   * Called once when reading stopped for good (the device is gone): nothing
+   * more arrives. Without it the error is thrown from the event loop.
+   */
+  fatal?(error: IoError): void;
 }
 
 export interface TunDevice {
@@ -49,6 +56,8 @@ export interface UdpHandler {
   /** One datagram (a view, valid only during the call) and where it came from. */
   datagram(data: Uint8Array, from: Endpoint): void;
   batchEnd(): void;
+  /** Called once when receiving stopped for good; without it the error is thrown from the event loop. */
+  fatal?(error: IoError): void;
 }
 
 export interface UdpBind {

@@ -6,6 +6,7 @@
 //   onBatch(count) → handler.datagram(view, endpoint) for each → batchEnd()
 //   runner → send(data, to) copies data and to's record into the tx batch →
 //   flush() (or a full batch) → addon sendmmsg() → network
+//   a receive error that stops the socket → handler.fatal(IoError), once
 //
 // One dual-stack AF_INET6 socket (IPV6_V6ONLY=0) unless bound to an IPv4
 // address (then AF_INET), falling back to AF_INET where IPv6 is unavailable.
@@ -23,6 +24,7 @@
 // module loads); UdpOptions.gso / .gro override per socket.
 
 import { endpointFromBytes, ENDPOINT_RECORD_LEN, parseAddress, writeEndpointRecord } from './endpoint.js';
+import { IoError } from './io-error.js';
 import { loadNative, UDP_OPEN_GRO, UDP_OPEN_GSO, type IoHandle, type NativeIo, type NativeStats } from './native.js';
 import type { Endpoint, UdpBind, UdpHandler } from './types.js';
 
@@ -149,7 +151,9 @@ export class LinuxUdp implements UdpBind {
   private readonly onBatch = (count: number): void => {
     if (count < 0) {
       this.fatal = this.native.errnoName(-count);
-      process.emitWarning(`udp :${this.port}: receiving stopped: ${this.fatal}`, { code: 'MESHGATE_UDP_READ' });
+      const error = new IoError('udp-read', `udp :${this.port}`, this.fatal);
+      if (this.handler!.fatal === undefined) throw error;
+      this.handler!.fatal(error);
       return;
     }
     const buf = this.rxBuf!;

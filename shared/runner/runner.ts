@@ -7,8 +7,16 @@
 //   timer      → device.tick        → both, then flush
 //
 // The runner owns the clock: it reads it once per batch and passes it in.
+//
+// Failures: an exception while handling one packet is counted (packetErrors),
+// logged with its context (handler and length, never the bytes) the first time
+// and then at most once a minute, and the rest of the batch goes on. A TUN
+// device or UDP socket that stops for good resolves `failure`: the data path
+// is dead and the daemon must end (non-zero) for its supervisor to restart it.
 
+import type { IoError } from '../io/io-error.js';
 import type { Endpoint, TunDevice, UdpBind } from '../io/types.js';
+import type { Logger } from '../log.js';
 import type { Device, Now, Sink } from '../wireguard/device.js';
 
 /** Where time comes from; tests pass a fake. */
@@ -22,18 +30,32 @@ export const systemClock: Clock = {
 
 /** How often timers are checked; far finer than any WireGuard timer (the smallest is 5 s ± 333 ms). */
 const TICK_INTERVAL_MS = 100;
+/** After the first logged packet error, at most one more log line per this interval. */
+const PACKET_ERROR_LOG_INTERVAL_MS = 60_000;
+
+/** Which handler a packet error happened in. */
+export type PacketStage = 'tun-packet' | 'tun-batch-end' | 'udp-datagram' | 'udp-batch-end';
 
 export interface RunnerOptions {
   clock?: Clock;
   /** Extra packet handling before the device (e.g. the gateway's control protocol); return true if consumed. */
   interceptTunnel?: (packet: Uint8Array, now: Now) => boolean;
+  /** Where packet errors are logged (default: nowhere; they are still counted). */
+  log?: Pick<Logger, 'error'>;
 }
 
 export class TunnelRunner {
+  /** Packets (or batch ends) whose handling threw; the data path went on. */
+  packetErrors = 0;
+  /** Resolves with the error that stopped the TUN device or a UDP socket for good; never rejects. */
+  readonly failure: Promise<IoError>;
   private readonly clock: Clock;
   private readonly sink: Sink;
+  private readonly fail: (error: IoError) => void;
   private timer: NodeJS.Timeout | null = null;
   private now: Now;
+  private lastErrorLog = -Infinity;
+  private unloggedErrors = 0;
 
   constructor(
     readonly device: Device,
@@ -48,6 +70,11 @@ export class TunnelRunner {
       toNetwork: (data, to) => udp.send(data, to as Endpoint),
       toTunnel: (packet) => tun.write(packet),
     };
+    let fail: (error: IoError) => void = () => {};
+    this.failure = new Promise<IoError>((resolve) => {
+      fail = resolve;
+    });
+    this.fail = fail;
   }
 
   start(): void {
@@ -64,25 +91,73 @@ export class TunnelRunner {
     };
     this.tun.start({
       packet: (data) => {
-        const now = begin();
-        if (intercept !== undefined && intercept(data, now)) return;
-        device.fromTunnel(data, now, sink);
+        try {
+          const now = begin();
+          if (intercept !== undefined && intercept(data, now)) return;
+          device.fromTunnel(data, now, sink);
+        } catch (e) {
+          this.packetFailed('tun-packet', data.length, e);
+        }
       },
       batchEnd: () => {
         batchStarted = false;
-        this.udp.flush();
+        try {
+          this.udp.flush();
+        } catch (e) {
+          this.packetFailed('tun-batch-end', 0, e);
+        }
       },
+      fatal: this.fail,
     });
     this.udp.start({
-      datagram: (data, from) => device.fromNetwork(data, from, begin(), sink),
+      datagram: (data, from) => {
+        try {
+          device.fromNetwork(data, from, begin(), sink);
+        } catch (e) {
+          this.packetFailed('udp-datagram', data.length, e);
+        }
+      },
       batchEnd: () => {
         batchStarted = false;
-        this.tun.flush();
-        this.udp.flush();
+        try {
+          this.tun.flush();
+          this.udp.flush();
+        } catch (e) {
+          this.packetFailed('udp-batch-end', 0, e);
+        }
       },
+      fatal: this.fail,
     });
     this.timer = setInterval(() => this.tick(), TICK_INTERVAL_MS);
     this.tick();
+  }
+
+  /** Counts an exception from one packet's handling; logs the first, then at most one line a minute. */
+  private packetFailed(stage: PacketStage, length: number, e: unknown): void {
+    this.packetErrors++;
+    const log = this.options.log;
+    if (log === undefined) return;
+    const mono = this.now.mono;
+    if (mono - this.lastErrorLog < PACKET_ERROR_LOG_INTERVAL_MS) {
+      this.unloggedErrors++;
+      return;
+    }
+    this.lastErrorLog = mono;
+    const err = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    const stack = e instanceof Error ? e.stack : undefined;
+    log.error(
+      {
+        event: 'packet-error',
+        stage,
+        length,
+        err,
+        stack,
+        packetErrors: this.packetErrors,
+        unlogged: this.unloggedErrors,
+      },
+      `handling a packet failed (${stage}, ${length} bytes): ${err}; the packet was dropped`,
+    );
+    this.unloggedErrors = 0;
   }
 
   /** Runs the device's timers now and sends what they produce. */

@@ -72,7 +72,7 @@ export async function startTunnel(
   }
   let control: Server | null = null;
   let defaults: DefaultRoutes | null = null;
-  const tunnelRunner = new TunnelRunner(device, tun, udp);
+  const tunnelRunner = new TunnelRunner(device, tun, udp, { log });
   const close = async (): Promise<void> => {
     tunnelRunner.stop();
     control?.close();

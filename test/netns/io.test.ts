@@ -26,6 +26,7 @@ import { openTun, type LinuxTun } from '../../shared/io/tun.js';
 import { openUdp, type LinuxUdp } from '../../shared/io/udp.js';
 import type { Endpoint, UdpBind } from '../../shared/io/types.js';
 import { FakeTun } from '../../shared/io/fakes.js';
+import type { IoError } from '../../shared/io/io-error.js';
 import { MultiUdp } from '../../shared/io/multi-udp.js';
 import { TunnelRunner } from '../../shared/runner/runner.js';
 import { parseCidr } from '../../shared/wireguard/allowed-ips.js';
@@ -279,27 +280,24 @@ describe.skipIf(!canRun)('native TUN and UDP in a network namespace', () => {
     expect(tun.stats().rxDropped).toBe(2);
   });
 
-  it('TUN: attaches to a persistent device; reports a deleted device once, without throwing', async () => {
+  it('TUN: attaches to a persistent device; reports a deleted device once to handler.fatal', async () => {
     nsIp('tuntap', 'add', 'dev', 'mg-tunp', 'mode', 'tun');
     const tun = tracked(inNs(() => openTun('mg-tunp')));
     expect(tun.name).toBe('mg-tunp');
-    const warnings: string[] = [];
-    const onWarning = (w: Error): void => {
-      warnings.push(w.message);
-    };
-    process.on('warning', onWarning);
+    const fatal: IoError[] = [];
     try {
-      pingResponder(tun);
+      tun.start({ packet: () => {}, batchEnd: () => {}, fatal: (e) => fatal.push(e) });
       nsIp('link', 'del', 'mg-tunp');
-      await waitFor(() => tun.readError !== '', 'the read error', 3000);
+      await waitFor(() => fatal.length > 0, 'the read error', 3000);
       expect(tun.readError).toBe('EBADFD');
       await new Promise((r) => setTimeout(r, 50));
-      expect(warnings.filter((m) => m.includes('mg-tunp'))).toHaveLength(1);
+      expect(fatal.map((e) => [e.code, e.errno, e.message])).toEqual([
+        ['tun-read', 'EBADFD', 'tun mg-tunp: reading stopped: EBADFD'],
+      ]);
       tun.write(new Uint8Array(40));
       tun.flush();
       expect(tun.writeErrors).toBe(1);
     } finally {
-      process.off('warning', onWarning);
       tun.close();
     }
   });
