@@ -22,11 +22,13 @@ import { tunnelStatus } from '../shared/control/status.js';
 import type { LeaseGrant } from '../shared/lease/message.js';
 import type { Logger } from '../shared/log.js';
 import { TunnelRunner, type Clock } from '../shared/runner/runner.js';
+import { slotSizesFor } from '../shared/runner/slots.js';
 import { formatCidr, formatIp, parseCidr, type Cidr } from '../shared/wireguard/allowed-ips.js';
 import { DEFAULT_MTU } from '../shared/wireguard/constants.js';
 import { aeadBackendName, type RandomBytes } from '../shared/wireguard/crypto.js';
 import { Device } from '../shared/wireguard/device.js';
 import { loadClientConfig, type ClientConfig } from './config.js';
+import { LEASE_LIMITS } from './lease-check.js';
 import { LeaseClient } from './lease-client.js';
 
 const random = (n: number): Uint8Array => randomBytes(n);
@@ -82,10 +84,12 @@ function sameLease(a: LeaseGrant | null, b: LeaseGrant): boolean {
 export async function startAgent(configFile: string, runner: CommandRunner, log: Logger): Promise<Agent> {
   const config = loadClientConfig(configFile);
   const endpoint = await resolveEndpoint(config.gateway.endpoint);
-  const udp = openUdp({ port: 0 });
+  // Slots for the largest MTU a lease may bring: the gateway sends packets of its MTU.
+  const slots = slotSizesFor(LEASE_LIMITS.mtuMax);
+  const udp = openUdp({ port: 0, slotSize: slots.udp });
   let tun;
   try {
-    tun = openTun(config.interface);
+    tun = openTun(config.interface, { slotSize: slots.tun });
   } catch (e) {
     udp.close();
     throw e;

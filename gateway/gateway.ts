@@ -29,6 +29,7 @@ import { LEASE_GATEWAY_ADDRESS } from '../shared/lease/carrier.js';
 import { LeaseError, type LeaseGrant } from '../shared/lease/message.js';
 import type { Logger } from '../shared/log.js';
 import { TunnelRunner } from '../shared/runner/runner.js';
+import { slotSizesFor } from '../shared/runner/slots.js';
 import { formatCidr, formatIp, type Cidr } from '../shared/wireguard/allowed-ips.js';
 import { Device } from '../shared/wireguard/device.js';
 import { aeadBackendName } from '../shared/wireguard/crypto.js';
@@ -175,10 +176,13 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
     );
     device.control = leaseServer.handle;
 
-    const udp: UdpBind = openListeners(config.listenPort, config.listenAddresses, openUdp);
+    const slots = slotSizesFor(config.mtu); // full-size packets must fit a batch slot
+    const udp: UdpBind = openListeners(config.listenPort, config.listenAddresses, (o) =>
+      openUdp({ ...o, slotSize: slots.udp }),
+    );
     undo.push(() => udp.close());
 
-    const tun: TunDevice = openTun(config.interface);
+    const tun: TunDevice = openTun(config.interface, { slotSize: slots.tun });
     undo.push(() => tun.close());
     undo.push(() => deleteLink(runner, config.interface));
     await applyLink(runner, {

@@ -24,6 +24,7 @@ import type { Logger } from '../log.js';
 import { DEFAULT_MTU } from '../wireguard/constants.js';
 import { Device } from '../wireguard/device.js';
 import { TunnelRunner } from './runner.js';
+import { slotSizesFor } from './slots.js';
 
 export interface Tunnel {
   readonly name: string;
@@ -62,10 +63,15 @@ export async function startTunnel(
   // The mark is the table number unless the config names one (wg-quick does the same).
   const routeTable = defaultFamilies.length > 0 ? await chooseTable(runner, fwMark) : null;
   const mark = routeTable ?? fwMark ?? 0;
-  const udp = openUdp({ port: config.interface.listenPort ?? 0, ...(mark !== 0 ? { mark } : {}) });
+  const slots = slotSizesFor(mtu); // full-size packets must fit a batch slot
+  const udp = openUdp({
+    port: config.interface.listenPort ?? 0,
+    slotSize: slots.udp,
+    ...(mark !== 0 ? { mark } : {}),
+  });
   let tun;
   try {
-    tun = openTun(name);
+    tun = openTun(name, { slotSize: slots.tun });
   } catch (e) {
     udp.close();
     throw e;
