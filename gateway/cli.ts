@@ -12,8 +12,8 @@ import { queryControl } from '../shared/control/socket.js';
 import { formatCidr, formatIp } from '../shared/wireguard/allowed-ips.js';
 import { formatKey, parseKey } from '../shared/wireguard/keys.js';
 import { show } from '../shared/config/redact.js';
-import { publicKeyOf } from '../shared/wireguard/crypto.js';
-import { loadGatewayConfig } from './config.js';
+import { wipe } from '../shared/wireguard/crypto.js';
+import { loadGatewayConfig, readClientPrivateKey } from './config.js';
 import { renderClientConfig } from './export.js';
 import { leasesFor, poolsOf, startGateway, type GatewayStatus } from './gateway.js';
 import type { Lease } from './leases.js';
@@ -42,13 +42,15 @@ export function exportClient(configFile: string, name: string): string {
   const config = loadGatewayConfig(configFile);
   const client = config.clients.find((c) => c.name === name);
   if (client === undefined) throw new GatewayUsageError(`${configFile}: no client named ${show(name)}`);
-  if (client.privateKey === null) {
+  if (client.privateKeyFile === null) {
     throw new GatewayUsageError(
       `${configFile}: client "${name}" has no privateKeyFile; export-client needs the client's private key to write a complete config`,
     );
   }
   if (config.endpoint === null)
     throw new GatewayUsageError(`${configFile}: endpoint: needed by export-client (how clients reach this gateway)`);
+  // The only place a stock client's private key is read: here, on demand, and wiped once rendered.
+  const clientPrivateKey = readClientPrivateKey(config, client);
   const store = Store.open(config.stateDir);
   try {
     const pools = poolsOf(config, store);
@@ -57,15 +59,16 @@ export function exportClient(configFile: string, name: string): string {
     if (lease === undefined)
       throw new GatewayUsageError(`${configFile}: client "${name}" has no lease: the pool is exhausted`);
     return renderClientConfig({
-      clientPrivateKey: client.privateKey,
+      clientPrivateKey,
       lease,
-      gatewayPublicKey: publicKeyOf(config.privateKey),
+      gatewayPublicKey: config.publicKey,
       ...(client.presharedKey ? { presharedKey: client.presharedKey } : {}),
       endpoint: config.endpoint,
       dns: config.dns,
       mtu: config.mtu,
     });
   } finally {
+    wipe(clientPrivateKey, config.privateKey, ...config.clients.map((c) => c.presharedKey));
     store.close();
   }
 }

@@ -23,6 +23,7 @@ import {
   checkHost,
   GatewayConfigError,
   loadGatewayConfig,
+  readClientPrivateKey,
   type ConfigErrorCode,
   type GatewayConfig,
 } from './config.js';
@@ -125,6 +126,7 @@ describe('loadGatewayConfig: happy path', () => {
     const c = loadGatewayConfig(file);
     expect(c.file).toBe(file);
     expect(formatKey(c.privateKey)).toBe(gatewayPrivate);
+    expect(c.privateKey.buffer.byteLength).toBe(32); // not in the shared Buffer pool
     expect(formatKey(c.publicKey)).toBe(gatewayPublic);
     expect(c.privateKeyFile).toBe(gatewayKeyFile);
     expect(c.listenPort).toBe(51820);
@@ -194,7 +196,6 @@ clients:
     expect(formatKey(alice.publicKey)).toBe(alicePublic);
     expect(formatKey(alice.presharedKey!)).toBe(alicePsk);
     expect(alice.presharedKeyFile).toBe(alicePskFile);
-    expect(formatKey(alice.privateKey!)).toBe(alicePrivate);
     expect(alice.privateKeyFile).toBe(aliceKeyFile);
     expect(formatIp(alice.ipv4!)).toBe('100.72.0.10');
     expect(formatIp(alice.ipv6!)).toBe('fd12:3456:789a::10');
@@ -203,7 +204,6 @@ clients:
       publicKey: parseKey(bobPublic),
       presharedKey: null,
       presharedKeyFile: null,
-      privateKey: null,
       privateKeyFile: null,
       ipv4: null,
       ipv6: null,
@@ -346,12 +346,45 @@ describe('loadGatewayConfig: mistakes', () => {
     const big = writeKey('big.key', 'A'.repeat(4096));
     fails(base({ privateKeyFile: big }), 'privateKeyFile', 'key-file', /too large/);
     fails(base({ privateKeyFile: dir }), 'privateKeyFile', 'key-file', /not a regular file/);
-    // A client's private key must belong to its public key.
+    // A stock client's key file is checked at load, though not read.
     fails(
-      base({ clients: [client('bob', bobPublic, { privateKeyFile: aliceKeyFile })] }),
+      base({ clients: [client('alice', alicePublic, { privateKeyFile: open })] }),
       'clients[0].privateKeyFile',
-      'conflict',
-      /private key of another public key/,
+      'key-file',
+      /mode 0644/,
+    );
+    fails(
+      base({ clients: [client('alice', alicePublic, { privateKeyFile: absent })] }),
+      'clients[0].privateKeyFile',
+      'key-file',
+      /does not exist/,
+    );
+  });
+
+  it("keeps no stock client's private key in memory: only export-client reads it (Hardening #11c)", () => {
+    const c = loadGatewayConfig(
+      writeConfig(base({ clients: [client('alice', alicePublic, { privateKeyFile: aliceKeyFile })] })),
+    );
+    const secret = parseKey(alicePrivate);
+    /** Every byte array reachable from the configuration. */
+    const arrays: Uint8Array[] = [];
+    const walk = (v: unknown): void => {
+      if (v instanceof Uint8Array) arrays.push(v);
+      else if (typeof v === 'object' && v !== null) Object.values(v).forEach(walk);
+    };
+    walk(c);
+    expect(arrays.length).toBeGreaterThan(3);
+    expect(arrays.some((a) => Buffer.from(a).equals(Buffer.from(secret)))).toBe(false);
+    expect(c.clients[0]!.privateKeyFile).toBe(aliceKeyFile);
+    // export-client reads it on demand, in memory of its own, and checks it belongs to the client.
+    const key = readClientPrivateKey(c, c.clients[0]!);
+    expect(formatKey(key)).toBe(alicePrivate);
+    expect(key.buffer.byteLength).toBe(32);
+    const mixedUp = loadGatewayConfig(
+      writeConfig(base({ clients: [client('bob', bobPublic, { privateKeyFile: aliceKeyFile })] })),
+    );
+    expect(() => readClientPrivateKey(mixedUp, mixedUp.clients[0]!)).toThrow(
+      new RegExp(`: clients\\[0\\]\\.privateKeyFile: ${aliceKeyFile} is the private key of another public key`),
     );
   });
 

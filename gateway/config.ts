@@ -35,12 +35,14 @@ import {
   overlaps,
   parseYamlConfig,
   readConfigText,
+  checkKeyFile,
   readKeyFile,
   refuseSpecial,
   show,
   strictPrefix,
   uniqueList,
 } from '../shared/config/fields.js';
+import { showPath } from '../shared/config/redact.js';
 import { CommandError, type CommandRunner } from '../shared/host/command.js';
 import { formatCidr, formatIp, parseCidr, type Cidr } from '../shared/wireguard/allowed-ips.js';
 import { dh, equalConstantTime, preparePrivateKey, publicKeyOf, wipe } from '../shared/wireguard/crypto.js';
@@ -73,8 +75,12 @@ export interface GatewayClient {
   publicKey: Uint8Array;
   presharedKey: Uint8Array | null;
   presharedKeyFile: string | null;
-  /** Only for stock clients whose key the admin made (for export-client); matches publicKey. */
-  privateKey: Uint8Array | null;
+  /**
+   * Only for stock clients whose key the admin made: the file export-client
+   * reads the key from, on demand (readClientPrivateKey). The loader only
+   * checks the file (regular, ours, 0600); the key itself is never kept in a
+   * GatewayConfig, so the daemon holds no client's private key.
+   */
   privateKeyFile: string | null;
   /** Fixed IPv4 address, or null (the gateway leases one). */
   ipv4: Uint8Array | null;
@@ -84,8 +90,8 @@ export interface GatewayClient {
 
 /**
  * The gateway's configuration with every default filled in. Holds the
- * gateway's private key (and clients' preshared and private keys): never log
- * this object whole.
+ * gateway's private key and clients' preshared keys (never a client's private
+ * key): never log this object whole.
  */
 export interface GatewayConfig {
   /** The configuration file as given, for messages. */
@@ -364,7 +370,7 @@ function normalizeGateway(raw: RawGateway, file: string): GatewayConfig {
     }
   } catch (e) {
     // No configuration comes out of this: the secrets read so far are not needed.
-    wipe(privateKey, ...clients.flatMap((c) => [c.presharedKey, c.privateKey]));
+    wipe(privateKey, ...clients.map((c) => c.presharedKey));
     throw e;
   }
 
@@ -454,33 +460,53 @@ function normalizeClient(rc: RawClient, at: string, ctx: ClientContext): Gateway
     checkFixed(ipv6, field, ctx.ipv6Pool, ctx.ipv6Gateway, 'ipv6.pool', ctx.leasePrefixLength, ctx);
   }
 
+  // A stock client's private key file is checked here (so a daemon start
+  // reports a missing or too open file) but read only by export-client.
+  let privateKeyFile: string | null = null;
+  if (rc.privateKeyFile !== undefined) {
+    privateKeyFile = resolve(ctx.base, rc.privateKeyFile);
+    checkKeyFile(privateKeyFile, `${at}.privateKeyFile`);
+  }
   let presharedKey: Uint8Array | null = null;
   let presharedKeyFile: string | null = null;
   if (rc.presharedKeyFile !== undefined) {
     presharedKeyFile = resolve(ctx.base, rc.presharedKeyFile);
     presharedKey = readKeyFile(presharedKeyFile, `${at}.presharedKeyFile`);
   }
-  let privateKey: Uint8Array | null = null;
-  let privateKeyFile: string | null = null;
-  if (rc.privateKeyFile !== undefined) {
-    const field = `${at}.privateKeyFile`;
-    privateKeyFile = resolve(ctx.base, rc.privateKeyFile);
-    try {
-      privateKey = readKeyFile(privateKeyFile, field);
-    } catch (e) {
-      wipe(presharedKey);
-      throw e;
-    }
-    if (!equalConstantTime(publicKeyOf(privateKey), publicKey)) {
-      wipe(privateKey, presharedKey);
-      throw new FieldError(
+  return { name: rc.name, publicKey, presharedKey, presharedKeyFile, privateKeyFile, ipv4, ipv6 };
+}
+
+/**
+ * Reads a stock client's private key from its privateKeyFile, for
+ * export-client only; it must belong to the client's public key. The key is in
+ * memory of its own: wipe it when done. Throws GatewayConfigError.
+ */
+export function readClientPrivateKey(config: GatewayConfig, client: GatewayClient): Uint8Array {
+  const index = config.clients.indexOf(client);
+  const field = `clients[${index}].privateKeyFile`;
+  const fail = (e: FieldError) => new GatewayConfigError(config.file, e.field, e.code, e.problem);
+  if (client.privateKeyFile === null) {
+    throw fail(new FieldError(field, 'missing', 'export-client needs the private key of this client'));
+  }
+  let key: Uint8Array;
+  try {
+    key = readKeyFile(client.privateKeyFile, field);
+  } catch (e) {
+    if (e instanceof FieldError) throw fail(e);
+    throw e;
+  }
+  const publicKey = publicKeyOf(key);
+  if (!equalConstantTime(publicKey, client.publicKey)) {
+    wipe(key);
+    throw fail(
+      new FieldError(
         field,
         'conflict',
-        `${privateKeyFile} is the private key of another public key than ${at}.publicKey`,
-      );
-    }
+        `${showPath(client.privateKeyFile)} is the private key of another public key than clients[${index}].publicKey`,
+      ),
+    );
   }
-  return { name: rc.name, publicKey, presharedKey, presharedKeyFile, privateKey, privateKeyFile, ipv4, ipv6 };
+  return key;
 }
 
 /** A fixed client address: inside its pool, not reserved, not the gateway's, not taken. */

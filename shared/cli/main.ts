@@ -56,10 +56,42 @@ export class UsageError extends Error {
 
 const random = (n: number): Uint8Array => randomBytes(n);
 
-async function readStdin(): Promise<string> {
+/** Most `meshgate pubkey` reads from stdin: a key line, with room to spare. */
+const STDIN_KEY_MAX = 4096;
+
+/**
+ * Reads stdin (a private key, for pubkey) into a buffer of its own, never
+ * Node's shared Buffer pool, and zeroes every buffer the text passed through.
+ */
+async function readSecretStdin(): Promise<string> {
   const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  let length = 0;
+  try {
+    for await (const chunk of process.stdin) {
+      chunks.push(chunk as Buffer);
+      length += (chunk as Buffer).length;
+      if (length > STDIN_KEY_MAX) throw new UsageError(`more than ${STDIN_KEY_MAX} bytes on stdin: not a key`);
+    }
+    const all = Buffer.alloc(length);
+    let offset = 0;
+    for (const chunk of chunks) offset += chunk.copy(all, offset);
+    const text = all.toString('utf8');
+    all.fill(0);
+    return text;
+  } finally {
+    for (const chunk of chunks) chunk.fill(0);
+  }
+}
+
+/**
+ * Writes a secret (a private or preshared key) to stdout from a buffer of its
+ * own (a string written to a file would be encoded into Node's shared Buffer
+ * pool), zeroed once written.
+ */
+function writeSecret(text: string): void {
+  const bytes = Buffer.alloc(Buffer.byteLength(text));
+  bytes.write(text);
+  process.stdout.write(bytes, () => bytes.fill(0));
 }
 
 /** A private key redirected into a file must not be readable by others: make that file 0600. */
@@ -163,13 +195,13 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'genkey':
         protectStdoutFile();
-        process.stdout.write(generatePrivateKeyText(random) + '\n');
+        writeSecret(generatePrivateKeyText(random) + '\n');
         return 0;
       case 'genpsk':
-        process.stdout.write(generatePresharedKeyText(random) + '\n');
+        writeSecret(generatePresharedKeyText(random) + '\n');
         return 0;
       case 'pubkey':
-        process.stdout.write(publicKeyText(await readStdin()) + '\n');
+        process.stdout.write(publicKeyText(await readSecretStdin()) + '\n');
         return 0;
       case 'up':
         useNativeAead(); // the packet path's ChaCha20-Poly1305: OpenSSL through the addon where it was built

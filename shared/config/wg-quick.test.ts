@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatCidr } from '../wireguard/allowed-ips.js';
 import { formatKey } from '../wireguard/keys.js';
-import { keyPieceIn } from '../../test/support/secrets.js';
+import { inSharedPool, keyPieceIn } from '../../test/support/secrets.js';
 import { ConfigError, loadWgQuickFile, parseWgQuick } from './wg-quick.js';
 
 const PRIVATE = 'qPZ4oLZHxZtcUfL3kzgSYD66ztKdPcfnCHeuUvRzBVw=';
@@ -50,6 +50,7 @@ describe('parseWgQuick', () => {
   it('reads a full file with two peers; keys are case-insensitive, comments stripped', () => {
     const c = parseWgQuick(FULL, 'wg0.conf');
     expect(formatKey(c.interface.privateKey)).toBe(PRIVATE);
+    expect(c.interface.privateKey.buffer.byteLength).toBe(32); // not in the shared Buffer pool
     expect(c.interface.addresses.map(formatCidr)).toEqual(['100.64.0.10/32', 'fd12:3456:789a::10/128']);
     expect([c.interface.mtu, c.interface.listenPort, c.interface.fwMark, c.interface.table]).toEqual([
       1380,
@@ -163,10 +164,14 @@ describe('loadWgQuickFile (Hardening #12)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mg-wgquick-'));
     try {
       const file = join(dir, 'wg0.conf');
-      writeFileSync(file, FULL, { mode: 0o600 });
+      writeFileSync(file, new TextEncoder().encode(FULL), { mode: 0o600 }); // a string would go through the pool
       const warnings: string[][] = [];
       const warn = (message: string, mode: string) => warnings.push([message, mode]);
-      expect(formatKey(loadWgQuickFile(file, warn).interface.privateKey)).toBe(PRIVATE);
+      const key = loadWgQuickFile(file, warn).interface.privateKey;
+      expect(formatKey(key)).toBe(PRIVATE);
+      // Neither the key nor the file's text went through Node's shared Buffer pool (Hardening #11a).
+      expect(inSharedPool(key)).toBe(false);
+      expect(inSharedPool(new TextEncoder().encode(PRIVATE))).toBe(false);
       expect(warnings).toEqual([]);
       chmodSync(file, 0o644);
       loadWgQuickFile(file, warn);

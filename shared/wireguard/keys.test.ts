@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { expect, test } from 'vitest';
+import { inSharedPool } from '../../test/support/secrets.js';
 import { seededRandom } from '../../test/support/two-peers.js';
 import {
   formatKey,
@@ -54,4 +55,29 @@ test.skipIf(!hasWg)('public keys agree with `wg pubkey`, both ways', () => {
         .trim(),
     );
   }
+});
+
+test("a parsed key lives in memory of its own and leaves no copy in Node's shared Buffer pool (Hardening #11a)", () => {
+  const text = generatePrivateKeyText(seededRandom('pool'));
+  const key = parseKey(text);
+  expect(key.buffer.byteLength).toBe(32);
+  expect(key.byteOffset).toBe(0);
+  expect(formatKey(key)).toBe(text);
+  expect(inSharedPool(key)).toBe(false);
+  // For contrast: Buffer.from(text, 'base64') would have left the key's bytes in the shared slab.
+  Buffer.from(text, 'base64');
+  expect(inSharedPool(key)).toBe(true);
+});
+
+test('key generation zeroes the random bytes it was given', () => {
+  const given: Uint8Array[] = [];
+  const random = (n: number): Uint8Array => {
+    const bytes = new Uint8Array(n).fill(0xa5);
+    given.push(bytes);
+    return bytes;
+  };
+  generatePrivateKeyText(random);
+  generatePresharedKeyText(random);
+  expect(given).toHaveLength(2);
+  for (const bytes of given) expect(bytes.every((b) => b === 0)).toBe(true);
 });
