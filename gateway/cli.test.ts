@@ -2,10 +2,12 @@
 // directory: `meshgate gateway leases` lists leases and reservations, and
 // `meshgate gateway release` frees only the reservation of a key that is no
 // longer configured (exit 2 with one clear line for everything else).
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../shared/cli/main.js';
 import { generatePrivateKeyText, publicKeyText } from '../shared/wireguard/keys.js';
@@ -114,5 +116,58 @@ describe('meshgate gateway leases / release', () => {
       out.mockRestore();
       err.mockRestore();
     }
+  });
+});
+
+// The compiled command (bin/meshgate.js → dist/, built by npm test before the
+// tests run), with stdout redirected by a shell under umask 022.
+describe('meshgate gateway export-client > FILE (Hardening #4)', () => {
+  const bin = fileURLToPath(new URL('../bin/meshgate.js', import.meta.url));
+  let dir: string;
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'mg-export-'));
+    const alicePrivate = generatePrivateKeyText(random);
+    writeFileSync(join(dir, 'gateway.key'), generatePrivateKeyText(random) + '\n', { mode: 0o600 });
+    writeFileSync(join(dir, 'alice.key'), alicePrivate + '\n', { mode: 0o600 });
+    const config = [
+      'privateKeyFile: gateway.key',
+      'uplink: eth0',
+      'interface: mgexptest0',
+      'endpoint: 192.0.2.1:51820',
+      'stateDir: state',
+      'ipv6:',
+      '  pool: fd00:db8:2::/64',
+      'clients:',
+      '  - name: alice',
+      `    publicKey: "${publicKeyText(alicePrivate)}"`,
+      '    privateKeyFile: alice.key',
+    ];
+    writeFileSync(join(dir, 'gateway.yaml'), config.join('\n') + '\n');
+  });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Runs `meshgate ARGS > out` in a shell with umask 022; returns the file's mode and content. */
+  function redirected(args: string[], out: string): { mode: number; text: string } {
+    execFileSync('sh', ['-c', 'umask 022; out="$1"; shift; exec node "$@" > "$out"', 'sh', out, bin, ...args]);
+    return { mode: statSync(out).mode & 0o777, text: readFileSync(out, 'utf8') };
+  }
+
+  it('writes the client file 0600, as genkey and genpsk write theirs', () => {
+    const exported = redirected(
+      ['gateway', 'export-client', 'alice', '--config', join(dir, 'gateway.yaml')],
+      join(dir, 'alice.conf'),
+    );
+    expect(exported.text).toMatch(/^PrivateKey = [A-Za-z0-9+/]{43}=$/m);
+    expect(exported.mode).toBe(0o600);
+    expect(redirected(['genkey'], join(dir, 'new.key')).mode).toBe(0o600);
+    expect(redirected(['genpsk'], join(dir, 'new.psk')).mode).toBe(0o600);
+  });
+
+  it('a shell on its own would have made it 0644 (the test is meaningful)', () => {
+    execFileSync('sh', ['-c', 'umask 022; echo x > "$1"', 'sh', join(dir, 'plain')]);
+    expect(statSync(join(dir, 'plain')).mode & 0o777).toBe(0o644);
   });
 });

@@ -84,23 +84,36 @@ async function readSecretStdin(): Promise<string> {
 }
 
 /**
- * Writes a secret (a private or preshared key) to stdout from a buffer of its
- * own (a string written to a file would be encoded into Node's shared Buffer
- * pool), zeroed once written.
+ * Secret output (a private or preshared key, a client's wg-quick file) goes
+ * to stdout as `wg genkey` does, with two guards: redirected into a regular
+ * file, that file is made 0600 first (the shell created it with the umask),
+ * and it is refused when it stays open to group/others (a file of another
+ * user); the bytes go out from a buffer of their own (a string written to a
+ * file would be encoded into Node's shared Buffer pool), zeroed once written.
  */
 function writeSecret(text: string): void {
+  let stat;
+  try {
+    stat = fstatSync(1);
+  } catch {
+    stat = null; // no stdout to look at: the write reports what is wrong
+  }
+  if (stat?.isFile() === true) {
+    try {
+      fchmodSync(1, 0o600);
+    } catch {
+      // not our file: checked below
+    }
+    const mode = fstatSync(1).mode & 0o777;
+    if ((mode & 0o077) !== 0) {
+      throw new UsageError(
+        `stdout is a file that group/others may read (mode ${mode.toString(8).padStart(4, '0')}) and cannot be made 0600: not writing a secret to it`,
+      );
+    }
+  }
   const bytes = Buffer.alloc(Buffer.byteLength(text));
   bytes.write(text);
   process.stdout.write(bytes, () => bytes.fill(0));
-}
-
-/** A private key redirected into a file must not be readable by others: make that file 0600. */
-function protectStdoutFile(): void {
-  try {
-    if (fstatSync(1).isFile()) fchmodSync(1, 0o600);
-  } catch {
-    // not a file we may change: a pipe or a terminal
-  }
 }
 
 /** A tunnel's name from its file name, as wg-quick derives it. */
@@ -157,7 +170,7 @@ async function gateway(args: string[]): Promise<number> {
   switch (rest[0]) {
     case 'export-client':
       if (config === undefined || rest.length !== 2) throw new UsageError(GATEWAY_USAGE);
-      process.stdout.write(exportClient(config, rest[1]!));
+      writeSecret(exportClient(config, rest[1]!));
       return 0;
     case 'leases': {
       const json = rest.includes('--json');
@@ -194,7 +207,6 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'genkey':
-        protectStdoutFile();
         writeSecret(generatePrivateKeyText(random) + '\n');
         return 0;
       case 'genpsk':
