@@ -50,6 +50,7 @@ function typical(over: Partial<FirewallState> = {}): FirewallState {
     gatewayIpv6: parseIp('fd12:3456:789a::1'),
     mtu: 1420,
     allowPrivate: [parseCidr('192.168.77.0/24'), parseCidr('fd00:77::/64')],
+    hostForwarding: { ipv4: false, ipv6: false },
     ...over,
   };
 }
@@ -77,6 +78,32 @@ describe('renderRuleset', () => {
     golden('firewall-routed.nft', text);
     expect(text).not.toMatch(/ip6 saddr [^\n]* masquerade/);
     expect(text).toContain('oifname "eth0" ip saddr 100.64.0.0/16 masquerade');
+  });
+
+  it('renders the state of a host that forwarded before meshgate (golden): nothing dropped past the tunnel', () => {
+    const text = renderRuleset(typical({ hostForwarding: { ipv4: true, ipv6: true } }));
+    golden('firewall-host-forwarding.nft', text);
+    expect(text).not.toContain('counter name "not_tunnel"');
+    expect(renderRuleset(typical())).toContain(
+      '\t\toifname "mg0" jump to_clients\n\t\tiifname != "mg0" oifname != "mg0" counter name "not_tunnel" drop\n\t}',
+    );
+  });
+
+  it('routes for the tunnel only, in each family the host did not forward before meshgate', () => {
+    const forwardChain = (hostForwarding: FirewallState['hostForwarding']) => {
+      const text = renderRuleset(typical({ hostForwarding }));
+      const from = text.indexOf('\tchain forward {');
+      return text.slice(from, text.indexOf('\t}', from));
+    };
+    const rule = 'iifname != "mg0" oifname != "mg0" counter name "not_tunnel" drop';
+    const off = forwardChain({ ipv4: false, ipv6: false });
+    expect(off).toContain('type filter hook forward priority filter; policy accept;');
+    expect(off.trimEnd().split('\n').pop()).toBe(`\t\t${rule}`);
+    expect(forwardChain({ ipv4: false, ipv6: true })).toContain(`\t\tmeta nfproto ipv4 ${rule}\n`);
+    expect(forwardChain({ ipv4: true, ipv6: false })).toContain(`\t\tmeta nfproto ipv6 ${rule}\n`);
+    const on = renderRuleset(typical({ hostForwarding: { ipv4: true, ipv6: true } }));
+    expect(on).not.toContain('counter name "not_tunnel"');
+    expect(on).toContain('\tcounter not_tunnel {\n'); // declared all the same: the same counters in every state
   });
 
   it('replaces only its own table, atomically: create-if-missing, delete, define', () => {
@@ -217,6 +244,8 @@ describe('state validation', () => {
     ],
     ['allowPrivate[0]', { allowPrivate: [{ family: 4, address: new Uint8Array(5), prefixLength: 8 }] }],
     ['allowPrivate', { allowPrivate: 'all' as unknown as [] }],
+    ['hostForwarding', { hostForwarding: undefined as unknown as FirewallState['hostForwarding'] }],
+    ['hostForwarding', { hostForwarding: { ipv4: 0, ipv6: true } as unknown as FirewallState['hostForwarding'] }],
   ];
   it.each(bad)('rejects a bad %s', (field, over) => {
     const s = typical(over);

@@ -18,6 +18,9 @@
 //                           NAT only sees packets with a conntrack entry: one without would leave with its
 //                           pool source, so from_clients drops those first.
 //   uplink → forward → to_clients: established/related → accept, anything new → drop  inbound_new
+//   other → forward → neither in nor out of the tunnel → drop  not_tunnel, for each family the host
+//                     did not forward before meshgate turned forwarding on (hostForwarding), so the
+//                     gateway routes for its clients only; the hook's policy stays accept for other tables
 //   client → TUN → input → input_from_clients
 //                                 source outside the pools            → drop  bad_source
 //                                 established/related, DNS (udp/tcp 53) to the gateway's tunnel addresses → accept
@@ -60,6 +63,12 @@ export interface FirewallState {
   mtu: number;
   /** Private/link-local destinations clients may reach anyway (through the uplink). */
   allowPrivate: Cidr[];
+  /**
+   * Whether the host forwarded each family before meshgate first turned forwarding
+   * on (sysctl.ts forwardedBefore). Where it did not, forwarded traffic that
+   * neither enters nor leaves the tunnel is dropped.
+   */
+  hostForwarding: { ipv4: boolean; ipv6: boolean };
 }
 
 export const DEFAULT_TABLE = 'meshgate';
@@ -73,6 +82,7 @@ export const FirewallCounters = [
   'private_dst', // to a private or special-purpose destination (shared/net/special-ranges.ts)
   'to_gateway', // to the gateway host itself, other than DNS
   'inbound_new', // a new connection from outside towards a client
+  'not_tunnel', // forwarded past the tunnel (neither in nor out) when the host did not forward before
 ] as const;
 export type FirewallCounter = (typeof FirewallCounters)[number];
 
@@ -184,6 +194,9 @@ export function checkFirewallState(s: FirewallState): void {
   if (!Number.isInteger(s.mtu) || s.mtu < MTU_MIN || s.mtu > MTU_MAX) invalid('mtu', `must be ${MTU_MIN}..${MTU_MAX}`);
   if (!Array.isArray(s.allowPrivate)) invalid('allowPrivate', 'must be a list of prefixes');
   s.allowPrivate.forEach((c, i) => checkCidr(`allowPrivate[${i}]`, c));
+  const hf = s.hostForwarding as Partial<FirewallState['hostForwarding']> | null;
+  if (typeof hf !== 'object' || hf === null || typeof hf.ipv4 !== 'boolean' || typeof hf.ipv6 !== 'boolean')
+    invalid('hostForwarding', 'must be { ipv4: boolean, ipv6: boolean }');
 }
 
 // ----------------------------------------------------------------- rendering ----
@@ -221,6 +234,10 @@ export function renderRuleset(s: FirewallState, counters: Record<string, Counter
   const mss6 = s.mtu - IPV6_TCP_HEADERS;
   // A SYN (or SYN-ACK), not a RST: the only segments that carry an MSS option that matters.
   const syn = 'tcp flags & (syn | rst) == syn';
+  // Forwarding the host did not do before meshgate: none past the tunnel, in the families concerned.
+  const notTunnel = `iifname != ${tun} oifname != ${tun} counter name "not_tunnel" drop`;
+  const off = (['ipv4', 'ipv6'] as const).filter((family) => !s.hostForwarding[family]);
+  const hostForward = off.length === 2 ? [notTunnel] : off.map((family) => `meta nfproto ${family} ${notTunnel}`);
 
   const lines: string[] = [
     '# meshgate gateway firewall: generated from the gateway configuration, replaced as a whole on every apply.',
@@ -254,6 +271,7 @@ export function renderRuleset(s: FirewallState, counters: Record<string, Counter
       'type filter hook forward priority filter; policy accept;',
       `iifname ${tun} jump from_clients`,
       `oifname ${tun} jump to_clients`,
+      ...hostForward,
     ]),
     ...chainBlock('client_source', [
       `ip saddr != ${pool4} counter name "bad_source" drop`,

@@ -39,7 +39,7 @@ import { applyFirewall, removeFirewall, type FirewallState } from './firewall.js
 import { LeaseServer, type LeaseAnswer, type LeaseCounters } from './lease-server.js';
 import { gatewayAddresses, generateUlaPrefix, planLeases, type Lease, type Pools } from './leases.js';
 import { Store } from './store.js';
-import { enableForwarding, restoreForwarding, type ForwardingState } from './sysctl.js';
+import { enableForwarding, forwardedBefore, restoreForwarding, type ForwardingState } from './sysctl.js';
 
 const random = (n: number): Uint8Array => randomBytes(n);
 const ULA_META_KEY = 'ula-prefix';
@@ -217,6 +217,8 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
       gatewayIpv6: gw.ipv6,
       mtu: config.mtu,
       allowPrivate: config.allowPrivate,
+      // As the host was before meshgate (not as it is after a crash): routing for the tunnel only, if it did not route.
+      hostForwarding: forwardedBefore(original),
     };
     await applyFirewall(runner, firewall);
     undo.push(() => removeFirewall(runner, firewall.table));

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { CommandError, RecordingRunner } from '../shared/host/command.js';
-import { enableForwarding, restoreForwarding, SysctlError } from './sysctl.js';
+import { enableForwarding, forwardedBefore, restoreForwarding, SysctlError } from './sysctl.js';
 
 /** A runner backed by a table of sysctl values; `failWrite` makes writing that key fail. */
 function fakeSysctl(values: Record<string, string>, failWrite?: string): RecordingRunner {
@@ -114,5 +114,16 @@ describe('enableForwarding / restoreForwarding', () => {
       restoreForwarding(r, { ipv4: '0', ipv6: '0', uplinkAcceptRa: { uplink: 'wwan0', value: '1' } }),
     ).rejects.toMatchObject({ code: 'sysctl-failed' });
     expect(values).toEqual({ 'net.ipv4.ip_forward': '0', 'net.ipv6.conf.all.forwarding': '0' });
+  });
+});
+
+describe('forwardedBefore', () => {
+  it('reads each family from the values enableForwarding found', () => {
+    expect(forwardedBefore({ ipv4: '0', ipv6: '0' })).toEqual({ ipv4: false, ipv6: false });
+    expect(forwardedBefore({ ipv4: '1', ipv6: '0' })).toEqual({ ipv4: true, ipv6: false });
+    expect(forwardedBefore({ ipv4: '0', ipv6: '1', uplinkAcceptRa: { uplink: 'eth0', value: '1' } })).toEqual({
+      ipv4: false,
+      ipv6: true,
+    });
   });
 });

@@ -3,6 +3,8 @@
 //   enableForwarding   read net.ipv4.ip_forward and net.ipv6.conf.all.forwarding, set both to 1,
 //                      return the previous values
 //   restoreForwarding  write the previous values back
+//   forwardedBefore    which families the host forwarded before (the firewall then
+//                      lets forwarding past the tunnel be; otherwise it drops it)
 //
 // Turning IPv6 forwarding on makes Linux ignore router advertisements on every
 // interface whose accept_ra is 1, so an uplink configured by SLAAC would lose
@@ -36,6 +38,11 @@ export interface ForwardingState {
   ipv6: string;
   /** Set when enableForwarding changed the uplink's accept_ra (from `value`). */
   uplinkAcceptRa?: { uplink: string; value: string };
+}
+
+/** Whether each family forwarded in the state enableForwarding found (any value but "0" is on). */
+export function forwardedBefore(previous: ForwardingState): { ipv4: boolean; ipv6: boolean } {
+  return { ipv4: previous.ipv4 !== '0', ipv6: previous.ipv6 !== '0' };
 }
 
 /** Writes key/value pairs in order; on a failure puts back the ones already written, then throws. */

@@ -6,6 +6,9 @@
 //   c2 mg-c2 ─┘   100.64.0.1/16     198.51.100.2/24       198.51.100.1/24, 2001:db8:100::1/64
 //                 fd00:77:1::1/48   2001:db8:100::2/64    lo: 192.168.77.1, fd00:99::1 (a "private LAN box")
 //
+//   left mg-l0 ── mg-l gw mg-r ── mg-r0 right      (192.0.2.0/25 | 192.0.2.128/25, 2001:db8:1::/64 | 2001:db8:2::/64)
+//   two more networks on the gateway host that have nothing to do with the tunnel
+//
 // The bridge mg-tun stands in for the gateway's TUN device: the ruleset is
 // rendered for tunnel "mg-tun" and uplink "mg-up". Clients hold /32 and /128
 // addresses with the gateway as their only next hop, so client-to-client
@@ -33,7 +36,7 @@ import {
   type CounterValue,
   type FirewallState,
 } from '../../gateway/firewall.js';
-import { enableForwarding, restoreForwarding, type ForwardingState } from '../../gateway/sysctl.js';
+import { enableForwarding, forwardedBefore, restoreForwarding, type ForwardingState } from '../../gateway/sysctl.js';
 import { netnsSkipReason, Scene, sleep, type Namespace, type Proc } from './harness.js';
 
 const skipReason = netnsSkipReason(['ip', 'nft', 'sysctl', 'tcpdump', 'python3']);
@@ -63,6 +66,14 @@ const A = {
   c1v6: 'fd00:77:1::10',
   c2v4: '100.64.0.11',
   c2v6: 'fd00:77:1::11',
+  gwLeft4: '192.0.2.1',
+  gwLeft6: '2001:db8:1::1',
+  left4: '192.0.2.10',
+  left6: '2001:db8:1::10',
+  gwRight4: '192.0.2.129',
+  gwRight6: '2001:db8:2::1',
+  right4: '192.0.2.130',
+  right6: '2001:db8:2::10',
 } as const;
 
 const MTU = 1420;
@@ -79,6 +90,7 @@ function state(over: Partial<FirewallState> = {}): FirewallState {
     gatewayIpv6: parseIp(A.gw6),
     mtu: MTU,
     allowPrivate: [],
+    hostForwarding: { ipv4: false, ipv6: false }, // as the namespace was before enableForwarding
     ...over,
   };
 }
@@ -214,6 +226,8 @@ describe.skipIf(skipReason !== null)('gateway firewall in namespaces', () => {
   let gw: Namespace;
   let c1: Namespace;
   let c2: Namespace;
+  let left: Namespace;
+  let right: Namespace;
   let gwRunner: CommandRunner;
   let forwarding: ForwardingState;
   const OTHER_TABLE = [
@@ -232,6 +246,8 @@ describe.skipIf(skipReason !== null)('gateway firewall in namespaces', () => {
     gw = await scene.namespace('gw');
     c1 = await scene.namespace('c1');
     c2 = await scene.namespace('c2');
+    left = await scene.namespace('left');
+    right = await scene.namespace('right');
     gwRunner = runnerIn(gw);
 
     // Uplink and the "Internet", with a private LAN box behind it.
@@ -281,7 +297,20 @@ describe.skipIf(skipReason !== null)('gateway firewall in namespaces', () => {
       await gw.ip('-6', 'neigh', 'replace', v6, 'lladdr', await macOf(c, dev), 'dev', TUN, 'nud', 'permanent');
     }
 
+    // Two networks beside the tunnel, routed through the gateway host.
+    for (const [ns, names, gw4, gw6, v4, v6, len4] of [
+      [left, ['mg-l', 'mg-l0'], A.gwLeft4, A.gwLeft6, A.left4, A.left6, 25],
+      [right, ['mg-r', 'mg-r0'], A.gwRight4, A.gwRight6, A.right4, A.right6, 25],
+    ] as const) {
+      await scene.veth(gw, ns, { names, a: [`${gw4}/${len4}`, `${gw6}/64`], b: [`${v4}/${len4}`, `${v6}/64`] });
+      await ns.ip('route', 'add', 'default', 'via', gw4);
+      await ns.ip('-6', 'route', 'add', 'default', 'via', gw6);
+    }
+    await inet.ip('route', 'add', '192.0.2.0/24', 'via', A.up4);
+
     const servers: Proc[] = [
+      left.spawn('whoami', 'node', ['--input-type=module', '-e', WHOAMI_SERVER, String(PORT)]),
+      right.spawn('whoami', 'node', ['--input-type=module', '-e', WHOAMI_SERVER, String(PORT)]),
       inet.spawn('whoami', 'node', ['--input-type=module', '-e', WHOAMI_SERVER, String(PORT)]),
       gw.spawn('whoami', 'node', ['--input-type=module', '-e', WHOAMI_SERVER, String(PORT), String(DNS)]),
       c1.spawn('whoami', 'node', ['--input-type=module', '-e', WHOAMI_SERVER, String(PORT)]),
@@ -317,6 +346,9 @@ describe.skipIf(skipReason !== null)('gateway firewall in namespaces', () => {
     expect(await reaches(c1, A.lan4)).toBe(A.c1v4);
     expect(await reaches(c1, A.up4)).toBe(A.c1v4);
     expect(await reaches(inet, A.c1v4)).toBe(A.inet4);
+    expect(await reaches(left, A.right4)).toBe(A.left4);
+    expect(await reaches(right, A.left6)).toBe(A.right6);
+    expect(await reaches(inet, A.left4)).toBe(A.inet4);
   });
 
   it('NAT: clients reach the Internet over IPv4 and IPv6 and the server sees the uplink address', async () => {
@@ -417,6 +449,42 @@ describe.skipIf(skipReason !== null)('gateway firewall in namespaces', () => {
     expect(delta(after, before, 'ct_invalid')).toBe(2 * flags.length + 2);
   });
 
+  it('forwarding was off before: nothing is routed past the tunnel (dropped, counted), clients still get through', async () => {
+    expect(forwardedBefore(forwarding)).toEqual({ ipv4: false, ipv6: false });
+    await applyFirewall(gwRunner, state({ hostForwarding: forwardedBefore(forwarding) }));
+    const before = await firewallCounters(gwRunner);
+    await blocked(left, A.right4);
+    await blocked(left, A.right6);
+    await blocked(right, A.left4, PORT, 'udp');
+    await blocked(inet, A.left4); // uplink to another network
+    await blocked(left, A.inet4); // and back
+    const after = await firewallCounters(gwRunner);
+    expect(delta(after, before, 'not_tunnel')).toBeGreaterThanOrEqual(5);
+    expect(await reaches(c1, A.inet4)).toBe(A.up4);
+    expect(await reaches(c1, A.inet6)).toBe(A.up6);
+    await blocked(inet, A.c1v4); // unchanged: inbound_new
+    // The gateway's own traffic is not forwarded: it still reaches both networks.
+    expect(await reaches(gw, A.left4)).toBe(A.gwLeft4);
+    expect(await reaches(gw, A.right6)).toBe(A.gwRight6);
+  });
+
+  it('forwarding was on before: traffic past the tunnel still flows, in the families that forwarded', async () => {
+    // Forwarding is on in the namespace now, so this start finds it on "before".
+    const onBefore = await enableForwarding(gwRunner);
+    expect(forwardedBefore(onBefore)).toEqual({ ipv4: true, ipv6: true });
+    await applyFirewall(gwRunner, state({ hostForwarding: forwardedBefore(onBefore) }));
+    expect(await reaches(left, A.right4)).toBe(A.left4);
+    expect(await reaches(left, A.right6)).toBe(A.left6);
+    expect(await reaches(inet, A.left4)).toBe(A.inet4);
+    expect(await reaches(c1, A.inet4)).toBe(A.up4);
+    await blocked(c1, A.c2v4); // the tunnel's own rules are unchanged
+
+    await applyFirewall(gwRunner, state({ hostForwarding: { ipv4: true, ipv6: false } }));
+    expect(await reaches(left, A.right4)).toBe(A.left4);
+    await blocked(left, A.right6);
+    await applyFirewall(gwRunner, state());
+  });
+
   it('routed IPv6 mode: no IPv6 NAT, still no way in from the uplink', async () => {
     await applyFirewall(gwRunner, state({ ipv6Mode: 'routed' }));
     expect(await reaches(c1, A.inet6)).toBe(A.c1v6);
@@ -493,7 +561,7 @@ describe.skipIf(skipReason !== null)('gateway firewall in namespaces', () => {
   });
 
   it('the golden rulesets load into the real nft (check mode, nothing committed)', async () => {
-    for (const file of ['firewall-nat66.nft', 'firewall-routed.nft']) {
+    for (const file of ['firewall-nat66.nft', 'firewall-routed.nft', 'firewall-host-forwarding.nft']) {
       await gw.exec('nft', ['-c', '-f', path.join(TESTDATA, file)]);
     }
   });
@@ -508,6 +576,7 @@ describe.skipIf(skipReason !== null)('gateway firewall in namespaces', () => {
     await expect(firewallCounters(gwRunner)).rejects.toMatchObject({ code: 'nft-failed' });
     // Nothing is filtered any more.
     expect(await reaches(c1, A.c2v4)).toBe(A.c1v4);
+    expect(await reaches(left, A.right4)).toBe(A.left4);
   });
 
   it('restoreForwarding puts the previous values back', async () => {

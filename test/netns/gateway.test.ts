@@ -77,6 +77,8 @@ const OTHER_TABLE = `table inet other {
 }
 `;
 const FORWARDING_KEYS = ['net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding'] as const;
+/** The gateway's rule when the host did not forward before it (gateway/firewall.ts). */
+const NOT_TUNNEL_RULE = 'counter name "not_tunnel" drop';
 const measured: string[] = [];
 
 function leaseOf(status: GatewayShow, name: string): Addresses {
@@ -223,6 +225,9 @@ describe.skipIf(skipReason !== null)('gateway end to end (issue 3)', () => {
     // During: our table is there, the foreign one unchanged.
     const tables = await nftTables(gs.gw);
     expect(tables).toContain('inet meshgate');
+    // Forwarding was off before the gateway: it routes for the tunnel only.
+    expect(forwardingBefore).toEqual(['0', '0']);
+    expect(await nft(gs.gw, 'list', 'chain', 'inet', 'meshgate', 'forward')).toContain(NOT_TUNNEL_RULE);
     expect(await nft(gs.gw, 'list', 'table', 'inet', 'other')).toBe(otherBefore);
     const peers = status.peers.map((p) => p.publicKey).sort();
     expect(peers).toEqual([gs.keys.alice.publicKey, gs.keys.bob.publicKey].sort());
@@ -368,6 +373,8 @@ describe.skipIf(skipReason !== null)('gateway end to end (issue 3)', () => {
 
     const after = await gs.gatewayStatus();
     expect(sortedLeases(after)).toEqual(sortedLeases(before));
+    // It found forwarding on (its own, from before the crash), yet still knows the host did not forward.
+    expect(await nft(gs.gw, 'list', 'chain', 'inet', 'meshgate', 'forward')).toContain(NOT_TUNNEL_RULE);
 
     const back = await Promise.all(
       (['a', 'b'] as const).map(async (which) => {
