@@ -13,7 +13,7 @@ import { queryControl } from '../control/socket.js';
 import { takeOption } from './args.js';
 import { renderStatus, type TunnelStatus } from '../control/status.js';
 import { systemRunner } from '../host/command.js';
-import { useNativeAead } from '../io/native-aead.js';
+import { useNativeCrypto } from '../io/native-aead.js';
 import { createLogger } from '../log.js';
 import { startTunnel } from '../runner/tunnel.js';
 import { aeadBackendName } from '../wireguard/crypto.js';
@@ -216,15 +216,15 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(publicKeyText(await readSecretStdin()) + '\n');
         return 0;
       case 'up':
-        useNativeAead(); // the packet path's ChaCha20-Poly1305: OpenSSL through the addon where it was built
+        useNativeCrypto(); // ChaCha20-Poly1305 and X25519: OpenSSL through the addon where it was built
         return await up(args);
       case 'show':
         return await show(args);
       case 'gateway':
-        useNativeAead();
+        useNativeCrypto();
         return await gateway(args);
       case 'client':
-        useNativeAead();
+        useNativeCrypto();
         return await client(args);
       case 'help':
       case '--help':

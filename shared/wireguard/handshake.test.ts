@@ -1,6 +1,7 @@
-import { expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { seededRandom } from '../../test/support/two-peers.js';
-import { publicKeyOf } from './crypto.js';
+import { loadNativeCrypto } from '../io/native-aead.js';
+import { nodeCrypto, publicKeyOf, setCryptoBackend, type CryptoBackend } from './crypto.js';
 import {
   consumeInitiation,
   consumeResponse,
@@ -60,4 +61,41 @@ test('a low-order peer key cannot be used to initiate', () => {
   expect(remote.staticStatic).toBeNull();
   expect(createInitiation(i, remote, 1, tai64n(0), r)).toBeNull();
   expect(publicKeyOf(i.privateKey)).toEqual(i.publicKey);
+});
+
+describe('the crypto backends agree on whole handshakes', () => {
+  const native = loadNativeCrypto();
+
+  /** One seeded handshake; the initiator's keys prepared under `a`, the responder's under `b`. */
+  function run(a: CryptoBackend, b: CryptoBackend): string[] {
+    try {
+      const r = seededRandom('backends');
+      setCryptoBackend(a);
+      const i = createIdentity(r(32));
+      const iPub = Uint8Array.from(i.publicKey);
+      setCryptoBackend(b);
+      const resp = createIdentity(r(32));
+      const rKnowsI = createRemoteKeys(resp, iPub);
+      setCryptoBackend(a);
+      const iKnowsR = createRemoteKeys(i, resp.publicKey, undefined);
+      const init = createInitiation(i, iKnowsR, 7, tai64n(1_700_000_000_000), r)!;
+      setCryptoBackend(b);
+      const consumed = consumeInitiation(resp, init.message, () => rKnowsI);
+      if (!consumed.ok) throw new Error(consumed.reason);
+      const response = createResponse(rKnowsI, consumed.consumed, 9, r)!;
+      setCryptoBackend(a);
+      const keys = consumeResponse(i, iKnowsR, init.state, response.message)!;
+      expect(Buffer.from(keys.sendKey)).toEqual(Buffer.from(response.keys.receiveKey));
+      return [init.message, response.message, keys.sendKey, keys.receiveKey].map((x) => Buffer.from(x).toString('hex'));
+    } finally {
+      setCryptoBackend(null);
+    }
+  }
+
+  test.skipIf(native === null)('node:crypto, the addon, and each side on a different one give the same bytes', () => {
+    const reference = run(nodeCrypto, nodeCrypto);
+    expect(run(native!, native!)).toEqual(reference);
+    expect(run(nodeCrypto, native!)).toEqual(reference);
+    expect(run(native!, nodeCrypto)).toEqual(reference);
+  });
 });

@@ -17,6 +17,7 @@ import {
   KEY_LEN,
   preparePrivateKey,
   publicKeyOf,
+  releasePrivateKey,
   TAG_LEN,
   wipe,
   ZERO_NONCE,
@@ -110,9 +111,11 @@ export interface SessionKeys {
   readonly isInitiator: boolean;
 }
 
-function ephemeral(random: RandomBytes): { priv: Uint8Array; pub: Uint8Array } {
+/** A fresh ephemeral key pair; the private key imported once for the DHs that follow. */
+function ephemeral(random: RandomBytes): { priv: Uint8Array; handle: PrivateKeyHandle; pub: Uint8Array } {
   const priv = generatePrivateKey(random);
-  return { priv, pub: publicKeyOf(priv) };
+  const handle = preparePrivateKey(priv);
+  return { priv, handle, pub: publicKeyOf(handle) };
 }
 
 /**
@@ -138,7 +141,8 @@ export function createInitiation(
   ck = kdf1(ck, e.pub);
   h = mixHash(h, e.pub);
 
-  const es = dh(e.priv, remote.publicKey);
+  const es = dh(e.handle, remote.publicKey);
+  releasePrivateKey(e.handle);
   if (es === null) return null;
   let key: Uint8Array;
   [ck, key] = kdf2(ck, es);
@@ -220,8 +224,10 @@ export function createResponse(
   let ck = kdf1(consumed.chainingKey, e.pub);
   let h = mixHash(consumed.hash, e.pub);
 
-  const ee = dh(e.priv, consumed.remoteEphemeral);
-  const se = dh(e.priv, remote.publicKey);
+  const ee = dh(e.handle, consumed.remoteEphemeral);
+  const se = dh(e.handle, remote.publicKey);
+  releasePrivateKey(e.handle);
+  wipe(e.priv);
   if (ee === null || se === null) return null;
   ck = kdf1(ck, ee);
   ck = kdf1(ck, se);
@@ -231,7 +237,7 @@ export function createResponse(
   msg.set(sealedEmpty, RESPONSE_EMPTY);
 
   const [initiatorSend, initiatorReceive] = kdf2(ck2, EMPTY);
-  wipe(e.priv, ee, se, ck, ck2, tau, key);
+  wipe(ee, se, ck, ck2, tau, key);
   return {
     message: msg,
     keys: {

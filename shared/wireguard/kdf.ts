@@ -5,18 +5,22 @@
 import { hash, hmac, KEY_LEN } from './crypto.js';
 
 const ONE = Uint8Array.of(0x01);
+const TWO = Uint8Array.of(0x02);
+const THREE = Uint8Array.of(0x03);
 
 /** HKDF with one output: T1 = HMAC(HMAC(key, input), 0x1). */
 export function kdf1(key: Uint8Array, input: Uint8Array): Uint8Array {
   const prk = hmac(key, input);
-  return hmac(prk, ONE);
+  const t1 = hmac(prk, ONE);
+  prk.fill(0);
+  return t1;
 }
 
 /** HKDF with two outputs (T1, T2). */
 export function kdf2(key: Uint8Array, input: Uint8Array): [Uint8Array, Uint8Array] {
   const prk = hmac(key, input);
   const t1 = hmac(prk, ONE);
-  const t2 = hmac(prk, t1, Uint8Array.of(0x02));
+  const t2 = hmac(prk, t1, TWO);
   prk.fill(0);
   return [t1, t2];
 }
@@ -25,8 +29,8 @@ export function kdf2(key: Uint8Array, input: Uint8Array): [Uint8Array, Uint8Arra
 export function kdf3(key: Uint8Array, input: Uint8Array): [Uint8Array, Uint8Array, Uint8Array] {
   const prk = hmac(key, input);
   const t1 = hmac(prk, ONE);
-  const t2 = hmac(prk, t1, Uint8Array.of(0x02));
-  const t3 = hmac(prk, t2, Uint8Array.of(0x03));
+  const t2 = hmac(prk, t1, TWO);
+  const t3 = hmac(prk, t2, THREE);
   prk.fill(0);
   return [t1, t2, t3];
 }

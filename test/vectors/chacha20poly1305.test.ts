@@ -15,7 +15,8 @@ import {
   aeadOpenInto,
   AEAD_NONCE_LEN,
   nodeAead,
-  setAeadBackend,
+  nodeCrypto,
+  setCryptoBackend,
   TAG_LEN,
   type AeadBackend,
   writeNonce,
@@ -107,10 +108,10 @@ describe.each(BACKENDS)('ChaCha20-Poly1305 from %s', (_name, maybe) => {
   if (maybe === null) return;
   const backend = maybe;
   beforeAll(() => {
-    setAeadBackend(backend);
+    setCryptoBackend({ ...nodeCrypto, aead: backend });
   });
   afterAll(() => {
-    setAeadBackend(null);
+    setCryptoBackend(null);
   });
 
   describe('RFC 8439 section 2.8.2: AEAD_CHACHA20_POLY1305 example', () => {

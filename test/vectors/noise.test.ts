@@ -14,6 +14,8 @@
 // handshake code builds on against implementations written by others.
 // Noise spec revision 34: CipherState and SymmetricState (sections 5.1, 5.2),
 // the psk modifier (section 9.2: with a psk, "e" also calls MixKey), Split.
+// Everything runs once per crypto backend: node:crypto and @noble, the
+// meshgate_aead addon, and the two mixed (X25519 from the addon alone).
 //
 // About handshake_hash: the noise-c file records the final handshake hash h,
 // and it is checked. The cacophony file's handshake_hash field is not the final
@@ -24,14 +26,18 @@
 // are checked through the published ciphertext and tag.
 
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadNativeCrypto } from '../../shared/io/native-aead.js';
 import {
   aeadOpen,
   aeadSeal,
   AEAD_NONCE_LEN,
   dh,
   KEY_LEN,
+  nodeCrypto,
   publicKeyOf,
+  setCryptoBackend,
+  type CryptoBackend,
   writeNonce,
 } from '../../shared/wireguard/crypto.js';
 import { initialState, kdf2, kdf3, mixHash } from '../../shared/wireguard/kdf.js';
@@ -130,20 +136,6 @@ function mustDh(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
 const concat = (...parts: Uint8Array[]): Uint8Array => new Uint8Array(parts.flatMap((p) => [...p]));
 const TAG = 16;
 
-describe('the vector files', () => {
-  it('hold the WireGuard pattern and its psk-less twin', () => {
-    expect(ikpsk2.protocol_name).toBe('Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s');
-    expect(ikpsk2.init_psks).toHaveLength(1);
-    expect(ikpsk2.resp_psks).toEqual(ikpsk2.init_psks);
-    expect(ik.protocol_name).toBe('Noise_IK_25519_ChaChaPoly_BLAKE2s');
-    expect(ik.init_psks).toHaveLength(0);
-  });
-
-  it('give the initiator the responder static key that belongs to resp_static', () => {
-    for (const v of [ikpsk2, ik]) expect(toHex(publicKeyOf(fromHex(v.resp_static)))).toBe(v.init_remote_static);
-  });
-});
-
 /**
  * Runs both sides of the handshake and the transport messages of a vector;
  * returns the final handshake hash of both sides.
@@ -218,22 +210,50 @@ function runIk(vector: NoiseVector): { initiatorHash: string; responderHash: str
   return { initiatorHash: toHex(initiator.h), responderHash: toHex(responder.h) };
 }
 
-describe('Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s (cacophony)', () => {
-  it('both sides produce the published handshake and transport messages', () => {
-    const { initiatorHash, responderHash } = runIk(ikpsk2);
-    expect(initiatorHash).toBe(responderHash);
+const native = loadNativeCrypto();
+const BACKENDS: [string, CryptoBackend | null][] = [
+  ['node:crypto and @noble', nodeCrypto],
+  ['the meshgate_aead addon (OpenSSL)', native],
+  ['node:crypto, X25519 from the addon', native && { ...nodeCrypto, x25519: native.x25519 }],
+];
+
+describe.each(BACKENDS)('with %s', (_name, maybe) => {
+  if (maybe === null) return;
+  const backend = maybe;
+  beforeAll(() => setCryptoBackend(backend));
+  afterAll(() => setCryptoBackend(null));
+
+  describe('the vector files', () => {
+    it('hold the WireGuard pattern and its psk-less twin', () => {
+      expect(ikpsk2.protocol_name).toBe('Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s');
+      expect(ikpsk2.init_psks).toHaveLength(1);
+      expect(ikpsk2.resp_psks).toEqual(ikpsk2.init_psks);
+      expect(ik.protocol_name).toBe('Noise_IK_25519_ChaChaPoly_BLAKE2s');
+      expect(ik.init_psks).toHaveLength(0);
+    });
+
+    it('give the initiator the responder static key that belongs to resp_static', () => {
+      for (const v of [ikpsk2, ik]) expect(toHex(publicKeyOf(fromHex(v.resp_static)))).toBe(v.init_remote_static);
+    });
   });
 
-  it('a wrong psk changes the second message but not the first', () => {
-    const wrong = { ...ikpsk2, init_psks: ['00'.repeat(32)] };
-    expect(() => runIk(wrong)).toThrow(/message 1/);
-  });
-});
+  describe('Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s (cacophony)', () => {
+    it('both sides produce the published handshake and transport messages', () => {
+      const { initiatorHash, responderHash } = runIk(ikpsk2);
+      expect(initiatorHash).toBe(responderHash);
+    });
 
-describe('Noise_IK_25519_ChaChaPoly_BLAKE2s (noise-c)', () => {
-  it('both sides produce the published messages and the final handshake hash', () => {
-    const { initiatorHash, responderHash } = runIk(ik);
-    expect(initiatorHash).toBe(ik.handshake_hash);
-    expect(responderHash).toBe(ik.handshake_hash);
+    it('a wrong psk changes the second message but not the first', () => {
+      const wrong = { ...ikpsk2, init_psks: ['00'.repeat(32)] };
+      expect(() => runIk(wrong)).toThrow(/message 1/);
+    });
+  });
+
+  describe('Noise_IK_25519_ChaChaPoly_BLAKE2s (noise-c)', () => {
+    it('both sides produce the published messages and the final handshake hash', () => {
+      const { initiatorHash, responderHash } = runIk(ik);
+      expect(initiatorHash).toBe(ik.handshake_hash);
+      expect(responderHash).toBe(ik.handshake_hash);
+    });
   });
 });
