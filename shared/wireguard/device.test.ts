@@ -10,6 +10,7 @@ import {
 } from './constants.js';
 import { publicKeyOf } from './crypto.js';
 import { Device, ipPacketLength } from './device.js';
+import { REKEY_SEND_COUNTER } from './keypair.js';
 import { DropReasons } from './errors.js';
 import { MessageType, TRANSPORT_HEADER_SIZE } from './messages.js';
 
@@ -225,6 +226,20 @@ describe('timers on a fake clock', () => {
     expect(t.peerOfA().current).not.toBe(first);
     expect(t.peerOfA().previous).toBe(first);
     expect(t.tunB).toHaveLength(2);
+  });
+
+  test('the responder also re-keys after Rekey-After-Messages when it sends (Finding 14)', () => {
+    const t = established();
+    const current = t.peerOfB().current!;
+    expect(current.isInitiator).toBe(false);
+    t.clock.advance(REKEY_TIMEOUT + 1); // B's response was sent just now
+    current.sendCounter = REKEY_SEND_COUNTER - 1;
+    t.sendFromB(ipv4Packet('10.0.0.2', '10.0.0.1', 10));
+    expect(t.wire.map((w) => typeOf(w.data))).toEqual([MessageType.Transport, MessageType.Initiation]);
+    t.deliver();
+    expect(t.peerOfB().current).not.toBe(current);
+    expect(t.peerOfB().current!.isInitiator).toBe(true);
+    expect(t.tunA).toHaveLength(1);
   });
 
   test('after Reject-After-Time a keypair is refused and a new handshake carries the packet', () => {

@@ -1,6 +1,6 @@
 import { expect, test } from 'vitest';
 import { seededRandom } from '../../test/support/two-peers.js';
-import { Keypair, paddedLength } from './keypair.js';
+import { Keypair, MAX_SEND_COUNTER, paddedLength, REKEY_SEND_COUNTER } from './keypair.js';
 import { TRANSPORT_OVERHEAD } from './messages.js';
 
 test('padding rounds up to 16 bytes but never past the MTU (whitepaper 5.4.6)', () => {
@@ -40,4 +40,21 @@ test('keypair lifetime follows Reject-After-Time', () => {
   expect(kp.wantsRekey(1000 + 120_000, 120_000)).toBe(true);
   kp.wipe();
   expect(kp.canSend(1001)).toBe(false);
+});
+
+test('Rekey-After-Messages applies to both sides, Rekey-After-Time only to the initiator', () => {
+  const keys = { sendKey: new Uint8Array(32), receiveKey: new Uint8Array(32), localIndex: 1, remoteIndex: 2 };
+  const responder = new Keypair({ ...keys, isInitiator: false }, 0);
+  const initiator = new Keypair({ ...keys, isInitiator: true }, 0);
+  expect(REKEY_SEND_COUNTER).toBeLessThan(MAX_SEND_COUNTER);
+  for (const kp of [responder, initiator]) {
+    kp.sendCounter = REKEY_SEND_COUNTER - 1;
+    expect(kp.wantsRekey(1, 120_000)).toBe(false);
+    kp.sendCounter = REKEY_SEND_COUNTER;
+    expect(kp.wantsRekey(1, 120_000)).toBe(true);
+    expect(kp.canSend(1)).toBe(true); // still usable while the new handshake runs
+    kp.sendCounter = 0;
+  }
+  expect(responder.wantsRekey(120_000, 120_000)).toBe(false);
+  expect(initiator.wantsRekey(120_000, 120_000)).toBe(true);
 });

@@ -34,6 +34,14 @@ import { ReplayWindow } from './replay.js';
 export const MAX_SEND_COUNTER = Math.min(REJECT_AFTER_MESSAGES, Number.MAX_SAFE_INTEGER);
 
 /**
+ * The send counter at which the sender starts a new handshake. Rekey-After-
+ * Messages (2^60) lies past MAX_SEND_COUNTER like Reject-After-Messages, so it
+ * is brought into range the same way, leaving as many messages again for the
+ * new handshake to finish before the keypair runs out.
+ */
+export const REKEY_SEND_COUNTER = Math.min(REKEY_AFTER_MESSAGES, Math.floor(MAX_SEND_COUNTER / 2));
+
+/**
  * Plaintext length after zero padding (whitepaper 5.4.6): rounded up to a
  * multiple of 16, but never past the MTU (a packet longer than the MTU only
  * pads its last MTU-sized unit, as wireguard-go does).
@@ -75,9 +83,14 @@ export class Keypair {
     return now - this.createdAt < REJECT_AFTER_TIME;
   }
 
-  /** Whether the initiator of this session should start a new handshake when sending. */
+  /**
+   * Whether to start a new handshake when sending on this session: after
+   * Rekey-After-Messages on either side, after Rekey-After-Time only as its
+   * initiator (so that the two sides do not both re-key at once), as
+   * wireguard-go's keepKeyFreshSending does.
+   */
   wantsRekey(now: number, rekeyAfterTime: number): boolean {
-    return this.isInitiator && (now - this.createdAt >= rekeyAfterTime || this.sendCounter >= REKEY_AFTER_MESSAGES);
+    return this.sendCounter >= REKEY_SEND_COUNTER || (this.isInitiator && now - this.createdAt >= rekeyAfterTime);
   }
 
   /**
