@@ -59,7 +59,7 @@ import {
   TRANSPORT_RECEIVER,
 } from './messages.js';
 import { Peer, type PeerConfig, type PeerEndpoint } from './peer.js';
-import { RateLimiter } from './ratelimiter.js';
+import { RateLimiter, rateLimitKey } from './ratelimiter.js';
 import { isAfter, tai64n } from './tai64n.js';
 import { Timer } from './timers.js';
 
@@ -281,7 +281,7 @@ export class Device {
         sink.toNetwork(this.cookies.createReply(data, sender, from, now.mono, this.random), from);
         return this.drop('mac2-invalid');
       }
-      if (!this.limiter.allow(hostOf(from), now.mono)) return this.drop('rate-limited');
+      if (!this.limiter.allow(rateLimitKey(from.address), now.mono)) return this.drop('rate-limited');
     }
     if (type === MessageType.Initiation) this.receiveInitiation(data, from, now, sink);
     else this.receiveResponse(data, from, now, sink);
@@ -512,9 +512,4 @@ function isLinkLocalSource(p: Uint8Array): boolean {
 
 function keyName(key: Uint8Array): string {
   return Buffer.from(key.buffer, key.byteOffset, key.length).toString('base64');
-}
-
-function hostOf(endpoint: PeerEndpoint): string {
-  const k = endpoint.key;
-  return k.slice(0, k.lastIndexOf(':'));
 }
