@@ -190,7 +190,7 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
   const timer = setInterval(poll, LEASE_POLL_MS);
   const control = (parts.serve ?? serveControl)(config.interface, (req) => {
     if (req.op === 'status')
-      return { ...tunnelStatus(config.interface, device, udp.port), lease: applied ? describeLease(applied) : null };
+      return { ...tunnelStatus(config.interface, device, udp.port, tunnelRunner.packetErrors), lease: applied ? describeLease(applied) : null };
     throw new Error(`unknown op ${req.op}`);
   });
 

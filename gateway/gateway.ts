@@ -248,7 +248,7 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
     });
 
     const status = (): GatewayStatus => ({
-      ...tunnelStatus(config.interface, device, udp.port),
+      ...tunnelStatus(config.interface, device, udp.port, tunnelRunner.packetErrors),
       leases: plan.leases
         .filter((l) => names.has(l.publicKey))
         .map((l) => ({

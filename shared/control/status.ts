@@ -24,9 +24,11 @@ export interface TunnelStatus {
   listenPort: number;
   peers: PeerStatus[];
   drops: DropCounts;
+  /** Packets whose handling threw (logged and counted by the runner; 0 in a healthy tunnel). */
+  packetErrors: number;
 }
 
-export function tunnelStatus(name: string, device: Device, listenPort: number): TunnelStatus {
+export function tunnelStatus(name: string, device: Device, listenPort: number, packetErrors = 0): TunnelStatus {
   const peers: PeerStatus[] = [];
   for (const p of device.peers()) {
     peers.push({
@@ -45,6 +47,7 @@ export function tunnelStatus(name: string, device: Device, listenPort: number): 
     listenPort,
     peers,
     drops: { ...device.drops },
+    packetErrors,
   };
 }
 
@@ -90,6 +93,7 @@ export function renderStatus(s: TunnelStatus, nowUnixSeconds: number): string {
   }
   const drops = Object.entries(s.drops).filter(([, n]) => n > 0);
   if (drops.length > 0) lines.push('', `drops: ${drops.map(([k, n]) => `${k}=${n}`).join(' ')}`);
+  if (s.packetErrors > 0) lines.push(`packet errors: ${s.packetErrors} (see the daemon's log)`);
   return lines.join('\n');
 }
 

@@ -103,7 +103,7 @@ export async function startTunnel(
     }
     tunnelRunner.start();
     control = serveControl(name, (req) => {
-      if (req.op === 'status') return tunnelStatus(name, device, udp.port);
+      if (req.op === 'status') return tunnelStatus(name, device, udp.port, tunnelRunner.packetErrors);
       throw new Error(`unknown op ${req.op}`);
     });
   } catch (e) {
