@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test } from 'vitest';
 import { endpoint, ipv4Packet, seededRandom, TwoPeers } from '../../test/support/two-peers.js';
 import { parseCidr } from './allowed-ips.js';
 import {
@@ -8,7 +8,7 @@ import {
   REKEY_ATTEMPT_TIME,
   REKEY_TIMEOUT,
 } from './constants.js';
-import { publicKeyOf } from './crypto.js';
+import { nodeCrypto, nodeX25519, publicKeyOf, setCryptoBackend, type X25519Backend } from './crypto.js';
 import { Device, ipPacketLength } from './device.js';
 import { REKEY_SEND_COUNTER } from './keypair.js';
 import { DropReasons } from './errors.js';
@@ -367,5 +367,138 @@ describe('link-local sources', () => {
     expect(peerB).toBeDefined();
     expect(t.b.drops['link-local']).toBe(2);
     expect(t.b.drops['source-not-allowed']).toBe(1);
+  });
+});
+
+describe('handshake secrets are wiped when no longer needed (Finding 11b)', () => {
+  /**
+   * An X25519 backend around the real one that knows which imported keys are
+   * still live, and refuses a released key.
+   */
+  function spyX25519(inner: X25519Backend) {
+    const live = new Set<{ inner: unknown }>();
+    const backend: X25519Backend = {
+      name: 'spy',
+      importPrivateKey(privateKey) {
+        const key = { inner: inner.importPrivateKey(privateKey) };
+        live.add(key);
+        return key;
+      },
+      publicKey: (key, out) => inner.publicKey((key as { inner: unknown }).inner, out),
+      derive(key, publicKey, out) {
+        if (!live.has(key as { inner: unknown })) throw new Error('a released key was used');
+        return inner.derive((key as { inner: unknown }).inner, publicKey, out);
+      },
+      release(key) {
+        live.delete(key as { inner: unknown });
+        inner.release((key as { inner: unknown }).inner);
+      },
+    };
+    return { backend, live };
+  }
+
+  /** Two devices whose random sources hand out arrays that the test keeps (the ephemeral keys among them). */
+  function setup() {
+    const spy = spyX25519(nodeX25519);
+    setCryptoBackend({ ...nodeCrypto, x25519: spy.backend });
+    const handedOut: Uint8Array[] = [];
+    const keeping = (seed: string) => {
+      const r = seededRandom(seed);
+      return (n: number) => {
+        const out = r(n);
+        if (n === 32) handedOut.push(out);
+        return out;
+      };
+    };
+    const rnd = seededRandom('wipe');
+    const keyA = rnd(32);
+    const keyB = rnd(32);
+    const a = new Device({ privateKey: keyA, random: keeping('wa') });
+    const b = new Device({ privateKey: keyB, random: keeping('wb') });
+    const epA = endpoint([192, 0, 2, 1], 1000);
+    const epB = endpoint([192, 0, 2, 2], 2000);
+    const peerOfA = a.addPeer({ publicKey: publicKeyOf(keyB), allowedIps: [parseCidr('10.0.0.2/32')], endpoint: epB });
+    b.addPeer({ publicKey: publicKeyOf(keyA), allowedIps: [parseCidr('10.0.0.1/32')] });
+    const toB: Uint8Array[] = [];
+    const toA: Uint8Array[] = [];
+    const sinkA = { toNetwork: (d: Uint8Array) => toB.push(Uint8Array.from(d)), toTunnel: () => {} };
+    const sinkB = { toNetwork: (d: Uint8Array) => toA.push(Uint8Array.from(d)), toTunnel: () => {} };
+    let mono = 0;
+    const now = () => ({ mono, wall: 1_700_000_000_000 + mono });
+    const advance = (ms: number) => (mono += ms);
+    const staticKeys = spy.live.size; // the two devices' own keys, live for good
+    const ephemeralsLive = () => spy.live.size - staticKeys;
+    const allZero = () => handedOut.every((x) => x.every((byte) => byte === 0));
+    return { a, b, epA, epB, peerOfA, toA, toB, sinkA, sinkB, now, advance, ephemeralsLive, allZero, handedOut };
+  }
+
+  afterEach(() => setCryptoBackend(null));
+
+  test('completion: the initiator drops its ephemeral when the response is taken, the responder right after answering', () => {
+    const t = setup();
+    t.a.fromTunnel(ipv4Packet('10.0.0.1', '10.0.0.2', 10), t.now(), t.sinkA);
+    expect(t.handedOut).toHaveLength(1);
+    expect(t.ephemeralsLive()).toBe(1); // waiting for the response
+    const initiation = t.peerOfA.initiation!;
+    t.b.fromNetwork(t.toB.shift()!, t.epA, t.now(), t.sinkB);
+    expect(t.handedOut).toHaveLength(2);
+    expect(t.ephemeralsLive()).toBe(1); // the responder's is gone already
+    t.a.fromNetwork(t.toA.shift()!, t.epB, t.now(), t.sinkA);
+    expect(t.peerOfA.current).not.toBeNull();
+    expect(t.ephemeralsLive()).toBe(0);
+    expect(initiation.chainingKey.every((x) => x === 0)).toBe(true);
+    expect(t.allZero()).toBe(true);
+  });
+
+  test('replacement: a retransmission replaces the waiting initiation and its ephemeral', () => {
+    const t = setup();
+    t.a.fromTunnel(ipv4Packet('10.0.0.1', '10.0.0.2', 10), t.now(), t.sinkA);
+    const first = t.peerOfA.initiation!;
+    for (let i = 0; i < 100 && t.peerOfA.initiation === first; i++) {
+      t.advance(100);
+      t.a.tick(t.now(), t.sinkA);
+    }
+    expect(t.peerOfA.initiation).not.toBe(first);
+    expect(t.handedOut).toHaveLength(2);
+    expect(t.ephemeralsLive()).toBe(1); // only the new one
+    expect(first.chainingKey.every((x) => x === 0)).toBe(true);
+    expect(t.allZero()).toBe(true);
+  });
+
+  test('give-up: after Rekey-Attempt-Time nothing of the handshake is left', () => {
+    const t = setup();
+    t.a.fromTunnel(ipv4Packet('10.0.0.1', '10.0.0.2', 10), t.now(), t.sinkA);
+    for (let ms = 0; ms < REKEY_ATTEMPT_TIME + 30_000; ms += 100) {
+      t.advance(100);
+      t.a.tick(t.now(), t.sinkA);
+    }
+    expect(t.peerOfA.initiation).toBeNull();
+    expect(t.handedOut.length).toBe(1 + REKEY_ATTEMPT_TIME / REKEY_TIMEOUT);
+    expect(t.ephemeralsLive()).toBe(0);
+    expect(t.allZero()).toBe(true);
+  });
+
+  test('removing a peer forgets its waiting initiation and the static-static DH', () => {
+    const t = setup();
+    t.a.fromTunnel(ipv4Packet('10.0.0.1', '10.0.0.2', 10), t.now(), t.sinkA);
+    const ss = t.peerOfA.remote.staticStatic!;
+    expect(t.a.removePeer(t.peerOfA.publicKey)).toBe(true);
+    expect(t.ephemeralsLive()).toBe(0);
+    expect(ss.every((x) => x === 0)).toBe(true);
+  });
+
+  test('our static private key: the backend gets the caller’s bytes, and the identity holds no copy', () => {
+    const seen: Uint8Array[] = [];
+    setCryptoBackend({
+      ...nodeCrypto,
+      x25519: { ...nodeX25519, importPrivateKey: (k) => (seen.push(k), nodeX25519.importPrivateKey(k)) },
+    });
+    const key = seededRandom('static')(32);
+    const device = new Device({ privateKey: key, random: seededRandom('s') });
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toBe(key);
+    const hex = Buffer.from(key).toString('hex');
+    const arrays = Object.values(device.identity).filter((v): v is Uint8Array => v instanceof Uint8Array);
+    expect(arrays.some((v) => Buffer.from(v).toString('hex') === hex)).toBe(false);
   });
 });

@@ -30,7 +30,7 @@ import {
   DEFAULT_MTU,
 } from './constants.js';
 import { CookieChecker } from './cookie.js';
-import { KEY_LEN, type RandomBytes } from './crypto.js';
+import { KEY_LEN, wipe, type RandomBytes } from './crypto.js';
 import { newDropCounts, type DropCounts, type DropReason } from './errors.js';
 import {
   consumeInitiation,
@@ -40,6 +40,7 @@ import {
   createRemoteKeys,
   createResponse,
   type StaticIdentity,
+  wipeInitiation,
 } from './handshake.js';
 import { IndexTable } from './index-table.js';
 import { Keypair } from './keypair.js';
@@ -153,6 +154,7 @@ export class Device {
     const peer = this.byKey.get(keyName(publicKey));
     if (peer === undefined) return false;
     this.wipeSessions(peer);
+    if (peer.remote.staticStatic !== null) wipe(peer.remote.staticStatic);
     peer.timers.stopAll();
     this.routes.removeValue(peer);
     this.byKey.delete(peer.name);
@@ -242,12 +244,11 @@ export class Device {
     if (!isRetry) peer.timers.handshakeAttempts = 0;
     if (peer.endpoint === null) return;
     if (now.mono - peer.lastHandshakeSentAt < REKEY_TIMEOUT) return;
-    if (peer.initiation !== null) this.index.delete(peer.initiation.localIndex);
+    this.abandonInitiation(peer); // a new initiation replaces the one still waiting
     const localIndex = this.index.allocate({ peer, keypair: null }, this.random);
     const built = createInitiation(this.identity, peer.remote, localIndex, tai64n(now.wall), this.random);
     if (built === null) {
       this.index.delete(localIndex);
-      peer.initiation = null;
       return;
     }
     peer.cookies.addMacs(built.message, now.mono);
@@ -302,9 +303,13 @@ export class Device {
     const consumed = result.consumed;
     const peer = this.byKey.get(keyName(consumed.remoteStatic))!;
     if (peer.latestTimestamp !== null && !isAfter(consumed.timestamp, peer.latestTimestamp)) {
+      wipe(consumed.chainingKey);
       return this.drop('replayed-initiation');
     }
-    if (now.mono - peer.lastInitiationConsumedAt < HANDSHAKE_INITIATION_RATE) return this.drop('initiation-too-soon');
+    if (now.mono - peer.lastInitiationConsumedAt < HANDSHAKE_INITIATION_RATE) {
+      wipe(consumed.chainingKey);
+      return this.drop('initiation-too-soon');
+    }
     peer.latestTimestamp = consumed.timestamp;
     peer.lastInitiationConsumedAt = now.mono;
     peer.endpoint = from;
@@ -348,7 +353,7 @@ export class Device {
     const keys = consumeResponse(this.identity, peer.remote, state, data);
     if (keys === null) return this.drop('handshake-invalid');
     peer.initiation = null;
-    state.ephemeralPrivate.fill(0);
+    wipeInitiation(state); // its index lives on as the keypair's
 
     const kp = new Keypair(keys, now.mono);
     this.index.set(receiver, { peer, keypair: kp });
@@ -441,8 +446,7 @@ export class Device {
         if (peer.timers.retransmitExpired(now.mono)) this.sendInitiation(peer, now, sink, true);
         else {
           peer.staged = []; // gave up: nobody is there
-          if (peer.initiation !== null) this.index.delete(peer.initiation.localIndex);
-          peer.initiation = null;
+          this.abandonInitiation(peer);
         }
       }
       if (due & Timer.SendKeepalive) {
@@ -476,11 +480,15 @@ export class Device {
   private wipeSessions(peer: Peer): void {
     for (const kp of peer.keypairs()) this.retire(kp);
     peer.previous = peer.current = peer.next = null;
-    if (peer.initiation !== null) {
-      this.index.delete(peer.initiation.localIndex);
-      peer.initiation.ephemeralPrivate.fill(0);
-      peer.initiation = null;
-    }
+    this.abandonInitiation(peer);
+  }
+
+  /** Drops the initiation waiting for a response, if any: its index and its secrets. */
+  private abandonInitiation(peer: Peer): void {
+    if (peer.initiation === null) return;
+    this.index.delete(peer.initiation.localIndex);
+    wipeInitiation(peer.initiation);
+    peer.initiation = null;
   }
 }
 

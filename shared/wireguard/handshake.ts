@@ -58,6 +58,10 @@ export interface StaticIdentity {
   readonly responderHash: Uint8Array;
 }
 
+/**
+ * Imports our static private key once. No copy of `privateKey` is kept here
+ * (the backend holds the key; the caller keeps and wipes its own bytes).
+ */
 export function createIdentity(privateKey: Uint8Array): StaticIdentity {
   const handle = preparePrivateKey(privateKey);
   const publicKey = publicKeyOf(handle);
@@ -84,15 +88,28 @@ export function createRemoteKeys(local: StaticIdentity, publicKey: Uint8Array, p
   };
 }
 
-/** The initiator's state between sending an initiation and receiving the response. */
+/**
+ * The initiator's state between sending an initiation and receiving the
+ * response. Holds secrets: wipeInitiation() when it is replaced, abandoned or used.
+ */
 export interface InitiationState {
   readonly localIndex: number;
-  readonly ephemeralPrivate: Uint8Array;
+  /** Our ephemeral private key, imported once for the response's two DHs. */
+  readonly ephemeral: PrivateKeyHandle;
   readonly chainingKey: Uint8Array;
   readonly hash: Uint8Array;
 }
 
-/** The responder's state after a valid initiation, until it sends the response. */
+/** Forgets an initiation's secrets: the ephemeral private key and the chaining key. */
+export function wipeInitiation(state: InitiationState): void {
+  releasePrivateKey(state.ephemeral);
+  wipe(state.chainingKey, state.hash);
+}
+
+/**
+ * The responder's state after a valid initiation, until it sends the
+ * response; createResponse() wipes its chaining key.
+ */
 export interface ConsumedInitiation {
   readonly remoteStatic: Uint8Array;
   readonly remoteIndex: number;
@@ -111,11 +128,32 @@ export interface SessionKeys {
   readonly isInitiator: boolean;
 }
 
-/** A fresh ephemeral key pair; the private key imported once for the DHs that follow. */
-function ephemeral(random: RandomBytes): { priv: Uint8Array; handle: PrivateKeyHandle; pub: Uint8Array } {
+/**
+ * A fresh ephemeral key pair: the private key is imported once for the DHs
+ * that follow, and its bytes (the array `random` returned) are wiped at once.
+ */
+function ephemeral(random: RandomBytes): { handle: PrivateKeyHandle; pub: Uint8Array } {
   const priv = generatePrivateKey(random);
   const handle = preparePrivateKey(priv);
-  return { priv, handle, pub: publicKeyOf(handle) };
+  wipe(priv);
+  return { handle, pub: publicKeyOf(handle) };
+}
+
+/**
+ * MixKey with one output (the psk-mode "e" and the DH steps of the response):
+ * the next chaining key; the previous one and the DH result are wiped.
+ */
+function mixKey1(ck: Uint8Array, input: Uint8Array): Uint8Array {
+  const next = kdf1(ck, input);
+  if (ck !== INITIAL.chainingKey) wipe(ck);
+  return next;
+}
+
+/** MixKey with a key output: [next chaining key, key]; the previous chaining key is wiped. */
+function mixKey2(ck: Uint8Array, input: Uint8Array): [Uint8Array, Uint8Array] {
+  const out = kdf2(ck, input);
+  if (ck !== INITIAL.chainingKey) wipe(ck);
+  return out;
 }
 
 /**
@@ -135,28 +173,31 @@ export function createInitiation(
   writeU32(msg, INITIATION_SENDER, localIndex);
 
   const e = ephemeral(random);
-  let ck = INITIAL.chainingKey;
-  let h = remote.initiatorHash;
   msg.set(e.pub, INITIATION_EPHEMERAL);
-  ck = kdf1(ck, e.pub);
-  h = mixHash(h, e.pub);
+  let ck = mixKey1(INITIAL.chainingKey, e.pub);
+  let h = mixHash(remote.initiatorHash, e.pub);
 
   const es = dh(e.handle, remote.publicKey);
-  releasePrivateKey(e.handle);
-  if (es === null) return null;
+  if (es === null) {
+    releasePrivateKey(e.handle);
+    wipe(ck);
+    return null;
+  }
   let key: Uint8Array;
-  [ck, key] = kdf2(ck, es);
+  [ck, key] = mixKey2(ck, es);
+  wipe(es);
   const sealedStatic = aeadSeal(key, ZERO_NONCE, local.publicKey, h);
+  wipe(key);
   msg.set(sealedStatic, INITIATION_STATIC);
   h = mixHash(h, sealedStatic);
 
-  [ck, key] = kdf2(ck, remote.staticStatic);
+  [ck, key] = mixKey2(ck, remote.staticStatic);
   const sealedTimestamp = aeadSeal(key, ZERO_NONCE, timestamp, h);
+  wipe(key);
   msg.set(sealedTimestamp, INITIATION_TIMESTAMP);
   h = mixHash(h, sealedTimestamp);
-  wipe(es, key);
 
-  return { message: msg, state: { localIndex, ephemeralPrivate: e.priv, chainingKey: ck, hash: h } };
+  return { message: msg, state: { localIndex, ephemeral: e.handle, chainingKey: ck, hash: h } };
 }
 
 export type ConsumeInitiationResult =
@@ -171,43 +212,55 @@ export function consumeInitiation(
   msg: Uint8Array,
   findPeer: (publicKey: Uint8Array) => RemoteKeys | undefined,
 ): ConsumeInitiationResult {
+  const invalid = (...secrets: Uint8Array[]): ConsumeInitiationResult => {
+    wipe(...secrets);
+    return { ok: false, reason: 'handshake-invalid' };
+  };
   const remoteEphemeral = msg.slice(INITIATION_EPHEMERAL, INITIATION_EPHEMERAL + KEY_LEN);
-  let ck = kdf1(INITIAL.chainingKey, remoteEphemeral);
+  let ck = mixKey1(INITIAL.chainingKey, remoteEphemeral);
   let h = mixHash(local.responderHash, remoteEphemeral);
 
   const es = dh(local.privateKey, remoteEphemeral);
-  if (es === null) return { ok: false, reason: 'handshake-invalid' };
+  if (es === null) return invalid(ck);
   let key: Uint8Array;
-  [ck, key] = kdf2(ck, es);
+  [ck, key] = mixKey2(ck, es);
+  wipe(es);
   const sealedStatic = msg.subarray(INITIATION_STATIC, INITIATION_STATIC + KEY_LEN + TAG_LEN);
   const remoteStatic = aeadOpen(key, ZERO_NONCE, sealedStatic, h);
-  if (remoteStatic === null) return { ok: false, reason: 'handshake-invalid' };
+  wipe(key);
+  if (remoteStatic === null) return invalid(ck);
   h = mixHash(h, sealedStatic);
 
   const remote = findPeer(remoteStatic);
-  if (remote === undefined) return { ok: false, reason: 'unknown-peer' };
-  if (remote.staticStatic === null) return { ok: false, reason: 'handshake-invalid' };
-  [ck, key] = kdf2(ck, remote.staticStatic);
+  if (remote === undefined) {
+    wipe(ck);
+    return { ok: false, reason: 'unknown-peer' };
+  }
+  if (remote.staticStatic === null) return invalid(ck);
+  [ck, key] = mixKey2(ck, remote.staticStatic);
   const sealedTimestamp = msg.subarray(INITIATION_TIMESTAMP, INITIATION_TIMESTAMP + TIMESTAMP_LEN + TAG_LEN);
   const timestamp = aeadOpen(key, ZERO_NONCE, sealedTimestamp, h);
-  if (timestamp === null) return { ok: false, reason: 'handshake-invalid' };
+  wipe(key);
+  if (timestamp === null) return invalid(ck);
   h = mixHash(h, sealedTimestamp);
-  wipe(es, key);
 
   return {
     ok: true,
     consumed: {
-      remoteStatic: Uint8Array.from(remoteStatic),
+      remoteStatic,
       remoteIndex: readU32(msg, INITIATION_SENDER),
       remoteEphemeral,
-      timestamp: Uint8Array.from(timestamp),
+      timestamp,
       chainingKey: ck,
       hash: h,
     },
   };
 }
 
-/** Builds the handshake response (section 5.4.3) and derives the responder's session keys. */
+/**
+ * Builds the handshake response (section 5.4.3) and derives the responder's
+ * session keys. Wipes `consumed.chainingKey` (a consumed initiation answers once).
+ */
 export function createResponse(
   remote: RemoteKeys,
   consumed: ConsumedInitiation,
@@ -222,22 +275,27 @@ export function createResponse(
   const e = ephemeral(random);
   msg.set(e.pub, RESPONSE_EPHEMERAL);
   let ck = kdf1(consumed.chainingKey, e.pub);
+  wipe(consumed.chainingKey);
   let h = mixHash(consumed.hash, e.pub);
 
   const ee = dh(e.handle, consumed.remoteEphemeral);
   const se = dh(e.handle, remote.publicKey);
   releasePrivateKey(e.handle);
-  wipe(e.priv);
-  if (ee === null || se === null) return null;
-  ck = kdf1(ck, ee);
-  ck = kdf1(ck, se);
+  if (ee === null || se === null) {
+    wipe(ck, ee, se);
+    return null;
+  }
+  ck = mixKey1(ck, ee);
+  ck = mixKey1(ck, se);
+  wipe(ee, se);
   const [ck2, tau, key] = kdf3(ck, remote.presharedKey);
+  wipe(ck);
   h = mixHash(h, tau);
   const sealedEmpty = aeadSeal(key, ZERO_NONCE, EMPTY, h);
   msg.set(sealedEmpty, RESPONSE_EMPTY);
 
   const [initiatorSend, initiatorReceive] = kdf2(ck2, EMPTY);
-  wipe(ee, se, ck, ck2, tau, key);
+  wipe(ck2, tau, key);
   return {
     message: msg,
     keys: {
@@ -250,7 +308,11 @@ export function createResponse(
   };
 }
 
-/** Opens a handshake response to our initiation (MAC1 already checked); null if it does not authenticate. */
+/**
+ * Opens a handshake response to our initiation (MAC1 already checked); null
+ * if it does not authenticate. The state is left as it was: the caller wipes
+ * it once the response is taken (a forged response must not end the wait).
+ */
 export function consumeResponse(
   local: StaticIdentity,
   remote: RemoteKeys,
@@ -260,16 +322,24 @@ export function consumeResponse(
   const remoteEphemeral = msg.subarray(RESPONSE_EPHEMERAL, RESPONSE_EPHEMERAL + KEY_LEN);
   let ck = kdf1(state.chainingKey, remoteEphemeral);
   let h = mixHash(state.hash, remoteEphemeral);
-  const ee = dh(state.ephemeralPrivate, remoteEphemeral);
+  const ee = dh(state.ephemeral, remoteEphemeral);
   const se = dh(local.privateKey, remoteEphemeral);
-  if (ee === null || se === null) return null;
-  ck = kdf1(ck, ee);
-  ck = kdf1(ck, se);
+  if (ee === null || se === null) {
+    wipe(ck, ee, se);
+    return null;
+  }
+  ck = mixKey1(ck, ee);
+  ck = mixKey1(ck, se);
+  wipe(ee, se);
   const [ck2, tau, key] = kdf3(ck, remote.presharedKey);
+  wipe(ck);
   h = mixHash(h, tau);
   const empty = aeadOpen(key, ZERO_NONCE, msg.subarray(RESPONSE_EMPTY, RESPONSE_MAC1), h);
-  wipe(ee, se, ck, tau, key);
-  if (empty === null) return null;
+  wipe(tau, key);
+  if (empty === null) {
+    wipe(ck2);
+    return null;
+  }
   const [send, receive] = kdf2(ck2, EMPTY);
   wipe(ck2);
   return {
