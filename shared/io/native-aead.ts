@@ -12,7 +12,7 @@ import { packageRoot } from './native.js';
 
 const ADDON = join('build', 'Release', 'meshgate_aead.node');
 /** Bump together with API_VERSION in shared/native/aead.c. */
-const AEAD_API_VERSION = 2;
+const AEAD_API_VERSION = 3;
 
 /** An imported private key: an N-API external the addon recognises by its type tag. */
 type NativeKey = object;
@@ -29,6 +29,7 @@ interface NativeAeadModule {
   blake2s: Blake2sBackend['hash'];
   hmacBlake2s: Blake2sBackend['hmac'];
   blake2sMac: Blake2sBackend['mac'];
+  hkdfBlake2s: Blake2sBackend['hkdf'];
 }
 
 let loaded: CryptoBackend | null | undefined;
@@ -51,7 +52,13 @@ export function loadNativeCrypto(): CryptoBackend | null {
           derive: mod.x25519 as (key: unknown, publicKey: Uint8Array, out: Uint8Array) => boolean,
           release: mod.x25519Release as (key: unknown) => void,
         },
-        blake2s: { name: mod.openssl, hash: mod.blake2s, hmac: mod.hmacBlake2s, mac: mod.blake2sMac },
+        blake2s: {
+          name: mod.openssl,
+          hash: mod.blake2s,
+          hmac: mod.hmacBlake2s,
+          mac: mod.blake2sMac,
+          hkdf: mod.hkdfBlake2s,
+        },
       };
     }
   } catch {

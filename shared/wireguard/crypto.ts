@@ -166,12 +166,31 @@ export function clampPrivateKey(key: Uint8Array): void {
  *   hash: BLAKE2s-256(a || b)
  *   hmac: HMAC-BLAKE2s-256(key, a || b) (RFC 2104)
  *   mac:  keyed BLAKE2s with a 16-byte output (key 1 to 32 bytes)
+ *   hkdf: out = T1 || .. || Tn (n = 1 to 3, out.length = 32n): Noise's HKDF
+ *         (RFC 5869 over HMAC-BLAKE2s, salt `key`, IKM `input`, empty info;
+ *         Noise spec section 4.3)
  */
 export interface Blake2sBackend {
   readonly name: string;
   hash(a: Uint8Array, b: Uint8Array | null, out: Uint8Array): void;
   hmac(key: Uint8Array, a: Uint8Array, b: Uint8Array | null, out: Uint8Array): void;
   mac(key: Uint8Array, data: Uint8Array, out: Uint8Array): void;
+  hkdf(key: Uint8Array, input: Uint8Array, out: Uint8Array): void;
+}
+
+const HKDF_COUNTERS = [Uint8Array.of(1), Uint8Array.of(2), Uint8Array.of(3)];
+
+/** Noise's HKDF from a backend's HMAC: T0 empty, Ti = HMAC(HMAC(key, input), Ti-1 || i). */
+function hkdfFromHmac(backend: Blake2sBackend, key: Uint8Array, input: Uint8Array, out: Uint8Array): void {
+  const n = out.length / KEY_LEN;
+  if (!Number.isInteger(n) || n < 1 || n > HKDF_COUNTERS.length) throw new RangeError('HKDF gives 1 to 3 keys');
+  const prk = new Uint8Array(KEY_LEN);
+  backend.hmac(key, input, null, prk);
+  for (let i = 0; i < n; i++) {
+    const previous = i === 0 ? new Uint8Array(0) : out.subarray((i - 1) * KEY_LEN, i * KEY_LEN);
+    backend.hmac(prk, previous, HKDF_COUNTERS[i]!, out.subarray(i * KEY_LEN, (i + 1) * KEY_LEN));
+  }
+  prk.fill(0);
 }
 
 /**
@@ -196,6 +215,9 @@ export const nodeBlake2s: Blake2sBackend = {
   mac(key, data, out) {
     blake2s.create({ key, dkLen: MAC_LEN }).update(data).digestInto(out);
   },
+  hkdf(key, input, out) {
+    hkdfFromHmac(nodeBlake2s, key, input, out);
+  },
 };
 
 let blake: Blake2sBackend = nodeBlake2s;
@@ -218,6 +240,13 @@ export function hmac(key: Uint8Array, a: Uint8Array, b: Uint8Array | null = null
 export function mac(key: Uint8Array, data: Uint8Array): Uint8Array {
   const out = new Uint8Array(MAC_LEN);
   blake.mac(key, data, out);
+  return out;
+}
+
+/** Noise's HKDF with `outputs` 32-byte keys, in one array (T1 || T2 || T3). */
+export function hkdf(key: Uint8Array, input: Uint8Array, outputs: 1 | 2 | 3): Uint8Array {
+  const out = new Uint8Array(KEY_LEN * outputs);
+  blake.hkdf(key, input, out);
   return out;
 }
 

@@ -1,38 +1,28 @@
-// Noise's HKDF over HMAC-BLAKE2s, and the chaining-key / hash mixing of the
-// Noise symmetric state (Noise spec revision 34, sections 4.3 and 5.2;
-// WireGuard paper section 5.4). Pure functions over byte arrays.
+// Noise's HKDF over HMAC-BLAKE2s (from crypto.ts: OpenSSL's through the addon,
+// or one built from HMAC), and the chaining-key / hash mixing of the Noise
+// symmetric state (Noise spec revision 34, sections 4.3 and 5.2; WireGuard
+// paper section 5.4). Pure functions over byte arrays.
 
-import { hash, hmac, KEY_LEN } from './crypto.js';
-
-const ONE = Uint8Array.of(0x01);
-const TWO = Uint8Array.of(0x02);
-const THREE = Uint8Array.of(0x03);
+import { hash, hkdf, KEY_LEN } from './crypto.js';
 
 /** HKDF with one output: T1 = HMAC(HMAC(key, input), 0x1). */
 export function kdf1(key: Uint8Array, input: Uint8Array): Uint8Array {
-  const prk = hmac(key, input);
-  const t1 = hmac(prk, ONE);
-  prk.fill(0);
-  return t1;
+  return hkdf(key, input, 1);
 }
 
-/** HKDF with two outputs (T1, T2). */
+/**
+ * HKDF with two outputs (T1, T2 = HMAC(prk, T1 || 0x2)): views of one array,
+ * so wiping both wipes it all.
+ */
 export function kdf2(key: Uint8Array, input: Uint8Array): [Uint8Array, Uint8Array] {
-  const prk = hmac(key, input);
-  const t1 = hmac(prk, ONE);
-  const t2 = hmac(prk, t1, TWO);
-  prk.fill(0);
-  return [t1, t2];
+  const t = hkdf(key, input, 2);
+  return [t.subarray(0, KEY_LEN), t.subarray(KEY_LEN)];
 }
 
-/** HKDF with three outputs (T1, T2, T3). */
+/** HKDF with three outputs (T1, T2, T3 = HMAC(prk, T2 || 0x3)), views of one array like kdf2's. */
 export function kdf3(key: Uint8Array, input: Uint8Array): [Uint8Array, Uint8Array, Uint8Array] {
-  const prk = hmac(key, input);
-  const t1 = hmac(prk, ONE);
-  const t2 = hmac(prk, t1, TWO);
-  const t3 = hmac(prk, t2, THREE);
-  prk.fill(0);
-  return [t1, t2, t3];
+  const t = hkdf(key, input, 3);
+  return [t.subarray(0, KEY_LEN), t.subarray(KEY_LEN, 2 * KEY_LEN), t.subarray(2 * KEY_LEN)];
 }
 
 /** MixHash: h = HASH(h || data). */

@@ -1,9 +1,12 @@
 // kdf.ts against an independent HKDF (RFC 5869 extract and expand with an
 // empty info string, as the Noise spec section 4.3 uses it), built on OpenSSL's
-// HMAC-BLAKE2s rather than on crypto.ts.
+// HMAC-BLAKE2s rather than on crypto.ts, once per BLAKE2s backend the core can
+// use (HKDF built from node:crypto's HMAC; OpenSSL's HKDF through the addon).
 
 import { createHash, createHmac, randomBytes, randomInt } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadNativeCrypto } from '../../shared/io/native-aead.js';
+import { nodeBlake2s, nodeCrypto, setCryptoBackend, type Blake2sBackend } from '../../shared/wireguard/crypto.js';
 import { initialState, kdf1, kdf2, kdf3, mixHash, mixKey } from '../../shared/wireguard/kdf.js';
 import { toHex } from './hex.js';
 
@@ -31,28 +34,46 @@ function hkdf(key: Uint8Array, input: Uint8Array, count: number): string[] {
   return expand(extract(key, input), count).map(toHex);
 }
 
-describe('kdf1 / kdf2 / kdf3 equal an independent HKDF over HMAC-BLAKE2s', () => {
-  it('on random chaining keys and inputs (empty, 32 bytes and odd sizes)', () => {
-    for (let i = 0; i < 200; i++) {
+const native = loadNativeCrypto()?.blake2s ?? null;
+const BACKENDS: [string, Blake2sBackend | null][] = [
+  ['@noble/hashes + node:crypto HMAC', nodeBlake2s],
+  ['the meshgate_aead addon (OpenSSL)', native],
+];
+
+describe.each(BACKENDS)('with BLAKE2s from %s', (_name, maybe) => {
+  if (maybe === null) return;
+  const backend = maybe;
+  beforeAll(() => setCryptoBackend({ ...nodeCrypto, blake2s: backend }));
+  afterAll(() => setCryptoBackend(null));
+
+  describe('kdf1 / kdf2 / kdf3 equal an independent HKDF over HMAC-BLAKE2s', () => {
+    it('on random chaining keys and inputs (empty, 32 bytes and odd sizes)', () => {
+      for (let i = 0; i < 200; i++) {
+        const key = Uint8Array.from(randomBytes(32));
+        const inputLength = [0, 32, randomInt(1, 200)][i % 3]!;
+        const input = Uint8Array.from(randomBytes(inputLength));
+        const want = hkdf(key, input, 3);
+        expect([toHex(kdf1(key, input))]).toEqual(want.slice(0, 1));
+        expect(kdf2(key, input).map(toHex)).toEqual(want.slice(0, 2));
+        expect(kdf3(key, input).map(toHex)).toEqual(want);
+        expect(mixKey(key, input).map(toHex)).toEqual(want.slice(0, 2));
+      }
+    });
+
+    it('does not modify its inputs', () => {
       const key = Uint8Array.from(randomBytes(32));
-      const inputLength = [0, 32, randomInt(1, 200)][i % 3]!;
-      const input = Uint8Array.from(randomBytes(inputLength));
-      const want = hkdf(key, input, 3);
-      expect([toHex(kdf1(key, input))]).toEqual(want.slice(0, 1));
-      expect(kdf2(key, input).map(toHex)).toEqual(want.slice(0, 2));
-      expect(kdf3(key, input).map(toHex)).toEqual(want);
-      expect(mixKey(key, input).map(toHex)).toEqual(want.slice(0, 2));
-    }
+      const input = Uint8Array.from(randomBytes(32));
+      const keyCopy = toHex(key);
+      const inputCopy = toHex(input);
+      kdf3(key, input);
+      expect(toHex(key)).toBe(keyCopy);
+      expect(toHex(input)).toBe(inputCopy);
+    });
   });
 
-  it('does not modify its inputs', () => {
-    const key = Uint8Array.from(randomBytes(32));
-    const input = Uint8Array.from(randomBytes(32));
-    const keyCopy = toHex(key);
-    const inputCopy = toHex(input);
-    kdf3(key, input);
-    expect(toHex(key)).toBe(keyCopy);
-    expect(toHex(input)).toBe(inputCopy);
+  it('refuses more than three outputs', () => {
+    expect(() => backend.hkdf(new Uint8Array(32), new Uint8Array(0), new Uint8Array(128))).toThrow();
+    expect(() => backend.hkdf(new Uint8Array(32), new Uint8Array(0), new Uint8Array(31))).toThrow();
   });
 });
 
