@@ -9,7 +9,7 @@
 //   run:   renews at half the lifetime; a changed lease replaces the old addresses
 //   stop:  RELEASE, then the TUN and everything on it goes away
 
-import { randomBytes } from 'node:crypto';
+import { systemRandom } from '../shared/io/random.js';
 import type { CommandRunner } from '../shared/host/command.js';
 import { applyLink, deleteLink } from '../shared/host/ip.js';
 import { resolveEndpoint } from '../shared/io/endpoint.js';
@@ -31,7 +31,7 @@ import { loadClientConfig, type ClientConfig } from './config.js';
 import { LEASE_LIMITS } from './lease-check.js';
 import { LeaseClient } from './lease-client.js';
 
-const random = (n: number): Uint8Array => randomBytes(n);
+const random = systemRandom;
 const LEASE_POLL_MS = 250;
 
 export interface Agent {
@@ -190,7 +190,10 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
   const timer = setInterval(poll, LEASE_POLL_MS);
   const control = (parts.serve ?? serveControl)(config.interface, (req) => {
     if (req.op === 'status')
-      return { ...tunnelStatus(config.interface, device, udp.port, tunnelRunner.packetErrors), lease: applied ? describeLease(applied) : null };
+      return {
+        ...tunnelStatus(config.interface, device, udp.port, tunnelRunner.packetErrors),
+        lease: applied ? describeLease(applied) : null,
+      };
     throw new Error(`unknown op ${req.op}`);
   });
 

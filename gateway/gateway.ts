@@ -13,7 +13,7 @@
 // Host changes happen only after every check passed; a failure part-way
 // undoes what was already done.
 
-import { randomBytes } from 'node:crypto';
+import { systemRandom } from '../shared/io/random.js';
 import type { Server } from 'node:net';
 import { serveControl } from '../shared/control/socket.js';
 import { tunnelStatus, type TunnelStatus } from '../shared/control/status.js';
@@ -41,7 +41,7 @@ import { gatewayAddresses, generateUlaPrefix, planLeases, type Lease, type Pools
 import { Store } from './store.js';
 import { enableForwarding, forwardedBefore, restoreForwarding, type ForwardingState } from './sysctl.js';
 
-const random = (n: number): Uint8Array => randomBytes(n);
+const random = systemRandom;
 const ULA_META_KEY = 'ula-prefix';
 const FORWARDING_META_KEY = 'forwarding-before';
 const CHECKPOINT_MS = 1_000;

@@ -9,7 +9,7 @@
 // specific routes (LAN, mesh, underlay) still win (shared/host/policy-routing.ts).
 // Table = off installs no routes; Table = N puts every route into table N.
 
-import { randomBytes } from 'node:crypto';
+import { systemRandom } from '../io/random.js';
 import type { Server } from 'node:net';
 import type { WgQuickConfig } from '../config/wg-quick.js';
 import { serveControl } from '../control/socket.js';
@@ -34,7 +34,7 @@ export interface Tunnel {
   close(): Promise<void>;
 }
 
-const random = (n: number): Uint8Array => randomBytes(n);
+const random = systemRandom;
 
 export async function startTunnel(
   name: string,

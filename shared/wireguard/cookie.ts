@@ -11,6 +11,7 @@
 import { COOKIE_REFRESH_TIME, LABEL_COOKIE, LABEL_MAC1 } from './constants.js';
 import {
   equalConstantTime,
+  isZero,
   KEY_LEN,
   mac,
   MAC_LEN,
@@ -45,12 +46,14 @@ export interface CookieSource {
   readonly port: number;
 }
 
+/** Scratch for the address bytes a cookie is bound to (one responder runs on one thread). */
+const source = new Uint8Array(18);
+
 function sourceBytes(src: CookieSource): Uint8Array {
-  const out = new Uint8Array(18);
-  out.set(src.address.subarray(0, 16));
-  out[16] = (src.port >>> 8) & 0xff;
-  out[17] = src.port & 0xff;
-  return out;
+  source.set(src.address.subarray(0, 16));
+  source[16] = (src.port >>> 8) & 0xff;
+  source[17] = src.port & 0xff;
+  return source;
 }
 
 export class CookieChecker {
@@ -69,12 +72,20 @@ export class CookieChecker {
     return equalConstantTime(mac(this.mac1Key, msg.subarray(0, off)), msg.subarray(off, off + MAC_LEN));
   }
 
-  /** True when MAC2 matches the cookie we would give this source now. */
+  /**
+   * True when MAC2 matches the cookie we would give this source now. An
+   * all-zero MAC2 (a sender holding no cookie: every message of a flood) is
+   * refused without computing anything; MAC2 is no secret, so this leaks nothing.
+   */
   checkMac2(msg: Uint8Array, src: CookieSource, now: number): boolean {
     if (now - this.secretSetAt > COOKIE_REFRESH_TIME) return false;
     const off = mac1Offset(msg) + MAC_LEN;
+    const mac2 = msg.subarray(off, off + MAC_LEN);
+    if (isZero(mac2)) return false;
     const cookie = mac(this.secret, sourceBytes(src));
-    return equalConstantTime(mac(cookie, msg.subarray(0, off)), msg.subarray(off, off + MAC_LEN));
+    const ok = equalConstantTime(mac(cookie, msg.subarray(0, off)), mac2);
+    cookie.fill(0);
+    return ok;
   }
 
   /** A cookie reply to `msg` (whose sender index is `senderIndex`), bound to `src`. */
@@ -92,6 +103,7 @@ export class CookieChecker {
     const nonce = random(XAEAD_NONCE_LEN);
     reply.set(nonce, COOKIE_NONCE);
     reply.set(xaeadSeal(this.cookieKey, nonce, cookie, msg.subarray(off, off + MAC_LEN)), COOKIE_SEALED);
+    cookie.fill(0);
     return reply;
   }
 }

@@ -5,7 +5,8 @@
 //                                    installs it (setCryptoBackend), else node:crypto (JWK import)
 //   ChaCha20-Poly1305 (RFC 8439)     OpenSSL: the meshgate_aead addon on the packet path when
 //                                    a daemon installs it (setCryptoBackend), else node:crypto
-//   XChaCha20-Poly1305 (cookies)     @noble/ciphers (OpenSSL has no XChaCha)
+//   XChaCha20-Poly1305 (cookies)     HChaCha20 from @noble/ciphers (OpenSSL has none), then the
+//                                    ChaCha20-Poly1305 above (draft-irtf-cfrg-xchacha-03 section 2.3)
 //   BLAKE2s, HMAC-BLAKE2s, keyed     OpenSSL: the addon when installed; else @noble/hashes, and
 //   BLAKE2s-128 MAC                  HMAC from node:crypto (which has no keyed BLAKE2s)
 //
@@ -25,7 +26,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { blake2s } from '@noble/hashes/blake2.js';
-import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { hchacha } from '@noble/ciphers/chacha.js';
 import { x25519 as nobleX25519 } from '@noble/curves/ed25519.js';
 
 export const KEY_LEN = 32; // Curve25519 keys, symmetric keys, hashes
@@ -409,17 +410,49 @@ export function aeadOpen(
 /** The all-zero nonce the handshake uses (each handshake key encrypts once). */
 export const ZERO_NONCE: Uint8Array = new Uint8Array(AEAD_NONCE_LEN);
 
+// XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha-03, section 2.3): HChaCha20 turns
+// the key and the first 16 nonce bytes into a subkey, which seals with
+// ChaCha20-Poly1305 under the nonce 0x00000000 || the last 8 nonce bytes. Only
+// HChaCha20 comes from @noble; the AEAD is the backend's (OpenSSL on a daemon),
+// so a cookie reply costs one ChaCha block in JavaScript, not a whole AEAD.
+
+/** "expand 32-byte k" as four little-endian words (RFC 8439 section 2.3). */
+const CHACHA_SIGMA = new Uint32Array([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574]);
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const hKey = new Uint32Array(8);
+const hNonce = new Uint32Array(4);
+const hOut = new Uint32Array(8);
+const hOutBytes = new Uint8Array(hOut.buffer);
+const xNonce = new Uint8Array(AEAD_NONCE_LEN);
+
+/** Subkey and nonce for ChaCha20-Poly1305 from an XChaCha key and 24-byte nonce (in module scratch). */
+function xchachaSubkey(key: Uint8Array, nonce: Uint8Array): Uint8Array {
+  if (key.length !== KEY_LEN || nonce.length !== XAEAD_NONCE_LEN)
+    throw new RangeError('XChaCha: bad key or nonce length');
+  if (!LITTLE_ENDIAN) throw new RangeError('XChaCha: big-endian hosts are not supported');
+  new Uint8Array(hKey.buffer).set(key);
+  new Uint8Array(hNonce.buffer).set(nonce.subarray(0, 16));
+  hchacha(CHACHA_SIGMA, hKey, hNonce, hOut);
+  hKey.fill(0);
+  xNonce.fill(0, 0, 4);
+  xNonce.set(nonce.subarray(16, 24), 4);
+  return hOutBytes;
+}
+
 /** XChaCha20-Poly1305 seal, used for cookie replies. Returns ciphertext||tag. */
 export function xaeadSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array {
-  return xchacha20poly1305(key, nonce, ad).encrypt(plaintext);
+  const subkey = xchachaSubkey(key, nonce);
+  const out = aeadSeal(subkey, xNonce, plaintext, ad);
+  subkey.fill(0);
+  return out;
 }
 
 export function xaeadOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array): Uint8Array | null {
-  try {
-    return xchacha20poly1305(key, nonce, ad).decrypt(sealed);
-  } catch {
-    return null;
-  }
+  if (key.length !== KEY_LEN || nonce.length !== XAEAD_NONCE_LEN) return null;
+  const subkey = xchachaSubkey(key, nonce);
+  const out = aeadOpen(subkey, xNonce, sealed, ad);
+  subkey.fill(0);
+  return out;
 }
 
 /** Constant-time equality of two byte strings (length is not secret). */

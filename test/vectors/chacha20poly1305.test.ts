@@ -1,11 +1,12 @@
 // ChaCha20-Poly1305 (RFC 8439) and XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha-03)
 // through crypto.ts, WireGuard's nonce layout, and a random cross-check
 // against @noble/ciphers. The ChaCha20-Poly1305 vectors run once per backend
-// the core can use: node:crypto and the meshgate_aead addon (OpenSSL), which
+// the core can use (so do the XChaCha20-Poly1305 ones: HChaCha20 comes from
+// @noble, the AEAD after it from the backend): node:crypto and the meshgate_aead addon (OpenSSL), which
 // `npm ci` builds and so must be there on Linux. Sources: README.md.
 
 import { randomBytes, randomInt } from 'node:crypto';
-import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { chacha20poly1305, xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadNativeAead } from '../../shared/io/native-aead.js';
 import {
@@ -61,36 +62,6 @@ describe('writeNonce: 32 zero bits, then the 64-bit counter little-endian', () =
     const sealed = aeadSeal(key, n1, SUNSCREEN, null);
     expect(aeadOpen(key, n1, sealed, null)).not.toBeNull();
     expect(aeadOpen(key, n2, sealed, null)).toBeNull();
-  });
-});
-
-describe('draft-irtf-cfrg-xchacha-03 appendix A.3.1: AEAD_XChaCha20_Poly1305', () => {
-  const key = fromHex('808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f');
-  const nonce = fromHex('404142434445464748494a4b4c4d4e4f5051525354555657');
-  const aad = fromHex('50515253c0c1c2c3c4c5c6c7');
-  const ciphertext = fromHex(`
-    bd 6d 17 9d 3e 83 d4 3b 95 76 57 94 93 c0 e9 39
-    57 2a 17 00 25 2b fa cc be d2 90 2c 21 39 6c bb
-    73 1c 7f 1b 0b 4a a6 44 0b f3 a8 2f 4e da 7e 39
-    ae 64 c6 70 8c 54 c2 16 cb 96 b7 2e 12 13 b4 52
-    2f 8c 9b a4 0d b5 d9 45 b1 1b 69 b9 82 c1 bb 9e
-    3f 3f ac 2b c3 69 48 8f 76 b2 38 35 65 d3 ff f9
-    21 f9 66 4c 97 63 7d a9 76 88 12 f6 15 c6 8b 13
-    b5 2e`);
-  const tag = fromHex('c0:87:59:24:c1:c7:98:79:47:de:af:d8:78:0a:cf:49');
-
-  it('seals to the published ciphertext and tag', () => {
-    expect(toHex(xaeadSeal(key, nonce, SUNSCREEN, aad))).toBe(toHex(ciphertext) + toHex(tag));
-  });
-
-  it('opens it; tampering gives null', () => {
-    const sealed = new Uint8Array([...ciphertext, ...tag]);
-    expect(toHex(xaeadOpen(key, nonce, sealed, aad)!)).toBe(toHex(SUNSCREEN));
-    expect(xaeadOpen(key, nonce, flip(sealed, sealed.length - 1), aad)).toBeNull();
-    expect(xaeadOpen(key, nonce, flip(sealed, 5), aad)).toBeNull();
-    expect(xaeadOpen(key, nonce, sealed, flip(aad, 0))).toBeNull();
-    expect(xaeadOpen(key, flip(nonce, 23), sealed, aad)).toBeNull();
-    expect(xaeadOpen(key, nonce, sealed.subarray(0, 10), aad)).toBeNull();
   });
 });
 
@@ -217,6 +188,52 @@ describe.each(BACKENDS)('ChaCha20-Poly1305 from %s', (_name, maybe) => {
 
     it('re-encrypting the plaintext gives the same bytes', () => {
       expect(toHex(aeadSeal(key, nonce, plaintext, aad))).toBe(toHex(ciphertext) + toHex(tag));
+    });
+  });
+
+  describe('draft-irtf-cfrg-xchacha-03 appendix A.3.1: AEAD_XChaCha20_Poly1305 (HChaCha20 + this backend)', () => {
+    const key = fromHex('808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f');
+    const nonce = fromHex('404142434445464748494a4b4c4d4e4f5051525354555657');
+    const aad = fromHex('50515253c0c1c2c3c4c5c6c7');
+    const ciphertext = fromHex(`
+      bd 6d 17 9d 3e 83 d4 3b 95 76 57 94 93 c0 e9 39
+      57 2a 17 00 25 2b fa cc be d2 90 2c 21 39 6c bb
+      73 1c 7f 1b 0b 4a a6 44 0b f3 a8 2f 4e da 7e 39
+      ae 64 c6 70 8c 54 c2 16 cb 96 b7 2e 12 13 b4 52
+      2f 8c 9b a4 0d b5 d9 45 b1 1b 69 b9 82 c1 bb 9e
+      3f 3f ac 2b c3 69 48 8f 76 b2 38 35 65 d3 ff f9
+      21 f9 66 4c 97 63 7d a9 76 88 12 f6 15 c6 8b 13
+      b5 2e`);
+    const tag = fromHex('c0:87:59:24:c1:c7:98:79:47:de:af:d8:78:0a:cf:49');
+
+    it('seals to the published ciphertext and tag', () => {
+      expect(toHex(xaeadSeal(key, nonce, SUNSCREEN, aad))).toBe(toHex(ciphertext) + toHex(tag));
+    });
+
+    it('opens it; tampering gives null', () => {
+      const sealed = new Uint8Array([...ciphertext, ...tag]);
+      expect(toHex(xaeadOpen(key, nonce, sealed, aad)!)).toBe(toHex(SUNSCREEN));
+      expect(xaeadOpen(key, nonce, flip(sealed, sealed.length - 1), aad)).toBeNull();
+      expect(xaeadOpen(key, nonce, flip(sealed, 5), aad)).toBeNull();
+      expect(xaeadOpen(key, nonce, sealed, flip(aad, 0))).toBeNull();
+      expect(xaeadOpen(key, flip(nonce, 23), sealed, aad)).toBeNull();
+      expect(xaeadOpen(key, nonce, sealed.subarray(0, 10), aad)).toBeNull();
+    });
+    it('agrees with @noble/ciphers xchacha20poly1305 on random input (and a key or nonce of the wrong length is refused)', () => {
+      for (let i = 0; i < 200; i++) {
+        const key = Uint8Array.from(randomBytes(32));
+        const nonce = Uint8Array.from(randomBytes(24));
+        const plaintext = Uint8Array.from(randomBytes(randomInt(0, 100)));
+        const ad = Uint8Array.from(randomBytes(randomInt(0, 32)));
+        const expected = xchacha20poly1305(key, nonce, ad).encrypt(plaintext);
+        expect(toHex(xaeadSeal(key, nonce, plaintext, ad))).toBe(toHex(expected));
+        expect(toHex(xaeadOpen(key, nonce, expected, ad)!)).toBe(toHex(plaintext));
+      }
+      expect(xaeadOpen(new Uint8Array(31), new Uint8Array(24), new Uint8Array(32), new Uint8Array(0))).toBeNull();
+      expect(xaeadOpen(new Uint8Array(32), new Uint8Array(23), new Uint8Array(32), new Uint8Array(0))).toBeNull();
+      expect(() => xaeadSeal(new Uint8Array(32), new Uint8Array(12), new Uint8Array(1), new Uint8Array(0))).toThrow(
+        RangeError,
+      );
     });
   });
 
