@@ -337,14 +337,50 @@ describe('cookies under load', () => {
     b.fromNetwork(toB.shift()!, epA, now(), sinkB);
     expect(b.drops['mac2-invalid']).toBe(1);
     expect(toA.map((d) => d[0])).toEqual([MessageType.CookieReply]);
+    mono = 30; // one round trip later
     a.fromNetwork(toA.shift()!, epB, now(), sinkA);
     expect(a.drops['cookie-invalid']).toBe(0);
-    // the retransmission carries MAC2 and passes
-    for (mono = 0; toB.length === 0; mono += 100) a.tick(now(), sinkA);
+    // the initiation goes again at once (not after Rekey-Timeout), with MAC2, and passes
+    expect(toB.map((d) => d[0])).toEqual([MessageType.Initiation]);
     b.fromNetwork(toB.shift()!, epA, now(), sinkB);
     expect(toA.map((d) => d[0])).toEqual([MessageType.Response]);
-    // the same MAC2 from another address is not good enough
+    a.fromNetwork(toA.shift()!, epB, now(), sinkA);
+    expect(a.peer(publicKeyOf(keyB))!.current).not.toBeNull();
+    b.fromNetwork(toB.shift()!, epA, now(), sinkB);
+    expect(tunB).toHaveLength(1);
     expect(b.drops['mac2-invalid']).toBe(1);
+  });
+
+  test('MAC2 is bound to the source address, and cookie replies make an initiator resend at most once per attempt', () => {
+    const rnd = seededRandom('load2');
+    const keyA = rnd(32);
+    const keyB = rnd(32);
+    const a = new Device({ privateKey: keyA, random: seededRandom('la') });
+    const b = new Device({ privateKey: keyB, random: seededRandom('lb'), underLoadPerSecond: 0 });
+    const epA = endpoint([192, 0, 2, 1], 1000);
+    const elsewhere = endpoint([192, 0, 2, 9], 1000);
+    const epB = endpoint([192, 0, 2, 2], 2000);
+    a.addPeer({ publicKey: publicKeyOf(keyB), allowedIps: [parseCidr('10.0.0.2/32')], endpoint: epB });
+    b.addPeer({ publicKey: publicKeyOf(keyA), allowedIps: [parseCidr('10.0.0.1/32')] });
+    const toB: Uint8Array[] = [];
+    const toA: Uint8Array[] = [];
+    const sinkA = { toNetwork: (d: Uint8Array) => toB.push(Uint8Array.from(d)), toTunnel: () => {} };
+    const sinkB = { toNetwork: (d: Uint8Array) => toA.push(Uint8Array.from(d)), toTunnel: () => {} };
+    const now = { mono: 0, wall: 1_700_000_000_000 };
+    a.fromTunnel(ipv4Packet('10.0.0.1', '10.0.0.2', 10), now, sinkA);
+    // The cookie is for `elsewhere`: the resent initiation's MAC2 does not fit epA.
+    b.fromNetwork(toB.shift()!, elsewhere, now, sinkB);
+    a.fromNetwork(toA.shift()!, epB, now, sinkA);
+    expect(toB).toHaveLength(1);
+    b.fromNetwork(toB.shift()!, epA, now, sinkB);
+    expect(b.drops['mac2-invalid']).toBe(2);
+    expect(toA.map((d) => d[0])).toEqual([MessageType.CookieReply]);
+    // A second cookie reply to the resent initiation does not make A send again: it waits for Rekey-Timeout.
+    a.fromNetwork(toA.shift()!, epB, now, sinkA);
+    expect(a.drops['cookie-invalid']).toBe(0);
+    expect(toB).toHaveLength(0);
+    a.tick({ mono: REKEY_TIMEOUT + 400, wall: now.wall + REKEY_TIMEOUT + 400 }, sinkA);
+    expect(toB.map((d) => d[0])).toEqual([MessageType.Initiation]);
   });
 });
 

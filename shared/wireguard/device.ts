@@ -240,10 +240,15 @@ export class Device {
     this.sendInitiation(peer, now, sink, false);
   }
 
-  private sendInitiation(peer: Peer, now: Now, sink: Sink, isRetry: boolean): void {
+  /**
+   * Sends a new initiation unless one went out within Rekey-Timeout; `afterCookie`
+   * (a cookie reply to the one waiting) sends at once, carrying MAC2.
+   */
+  private sendInitiation(peer: Peer, now: Now, sink: Sink, isRetry: boolean, afterCookie = false): void {
     if (!isRetry) peer.timers.handshakeAttempts = 0;
     if (peer.endpoint === null) return;
-    if (now.mono - peer.lastHandshakeSentAt < REKEY_TIMEOUT) return;
+    if (!afterCookie && now.mono - peer.lastHandshakeSentAt < REKEY_TIMEOUT) return;
+    peer.initiationResentForCookie = afterCookie;
     this.abandonInitiation(peer); // a new initiation replaces the one still waiting
     const localIndex = this.index.allocate({ peer, keypair: null }, this.random);
     const built = createInitiation(this.identity, peer.remote, localIndex, tai64n(now.wall), this.random);
@@ -273,7 +278,7 @@ export class Device {
     if (type === 0) return this.drop(data.length < 4 ? 'too-short' : 'unknown-type');
     if (type === MessageType.Transport) return this.receiveTransport(data, from, now, sink);
     if (data.length !== EXACT_SIZE[type]) return this.drop('bad-length');
-    if (type === MessageType.CookieReply) return this.receiveCookieReply(data, now);
+    if (type === MessageType.CookieReply) return this.receiveCookieReply(data, now, sink);
 
     if (!this.cookies.checkMac1(data)) return this.drop('mac1-invalid');
     if (this.isUnderLoad(now.mono)) {
@@ -382,10 +387,20 @@ export class Device {
     else this.sendStaged(peer, now, sink);
   }
 
-  private receiveCookieReply(data: Uint8Array, now: Now): void {
+  /**
+   * A cookie reply: the peer is under load and wants MAC2. When it answers the
+   * initiation still waiting, that initiation goes again at once with the
+   * cookie, instead of after Rekey-Timeout (5 s or more under a flood); at most
+   * once per initiation sent the usual way, so replies cannot keep us sending.
+   */
+  private receiveCookieReply(data: Uint8Array, now: Now, sink: Sink): void {
     const entry = this.index.get(readU32(data, COOKIE_RECEIVER));
     if (entry === undefined) return this.drop('unknown-index');
-    if (!entry.peer.cookies.consumeReply(data, now.mono)) this.drop('cookie-invalid');
+    const peer = entry.peer;
+    if (!peer.cookies.consumeReply(data, now.mono)) return this.drop('cookie-invalid');
+    if (entry.keypair === null && peer.initiation !== null && !peer.initiationResentForCookie) {
+      this.sendInitiation(peer, now, sink, true, true);
+    }
   }
 
   private receiveTransport(data: Uint8Array, from: PeerEndpoint, now: Now, sink: Sink): void {

@@ -41,6 +41,8 @@ export class Peer {
   initiation: InitiationState | null = null;
   /** When we last sent a handshake message (initiation or response): initiations wait Rekey-Timeout after it. */
   lastHandshakeSentAt = -Infinity;
+  /** The initiation waiting now was sent again at once after a cookie reply (allowed once per attempt). */
+  initiationResentForCookie = false;
   /** Greatest TAI64N timestamp accepted from this peer: older initiations are replays. */
   latestTimestamp: Uint8Array | null = null;
   lastInitiationConsumedAt = -Infinity;
