@@ -147,6 +147,15 @@ describe('parseWgQuick', () => {
     }
   });
 
+  it('refuses an Endpoint name that may be a key (without its padding, a valid DNS name), so it never reaches a resolver', () => {
+    const unpadded = 'q1Wk7ZcX3vNtR0pLmA9sDfGhJ2KbY5eUuIoP6wTz8xC';
+    fails(iface(`[Peer]\nPublicKey = ${PEER1}\nEndpoint = ${unpadded}:51820`), /:5: Endpoint must be host:port/);
+    expect(
+      parseWgQuick(iface(`[Peer]\nPublicKey = ${PEER1}\nEndpoint = gw-7.building.example:51820`), 'wg9.conf').peers[0]!
+        .endpoint,
+    ).toBe('gw-7.building.example:51820');
+  });
+
   it('names the field and line instead of the value', () => {
     fails(
       `[Interface]\nPrivateKey ${PRIVATE}\n`,

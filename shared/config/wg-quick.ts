@@ -16,7 +16,7 @@ import { wipe } from '../wireguard/crypto.js';
 import { parseKey } from '../wireguard/keys.js';
 import { isDnsName } from './hostname.js';
 import { readSecretFile, SecretFileError, type SecretFile } from './key-file.js';
-import { show, showName } from './redact.js';
+import { pathMayHoldKey, show, showName } from './redact.js';
 
 export interface InterfaceSection {
   privateKey: Uint8Array;
@@ -292,7 +292,9 @@ function isEndpoint(text: string): boolean {
   const m = /^(?:\[([^\]]+)\]|([^:\s]+)):\d{1,5}$/.exec(text);
   if (m === null) return false;
   if (m[1] !== undefined) return /^[0-9A-Fa-f:.]+(%[A-Za-z0-9_=+.-]{1,15})?$/.test(m[1]);
-  return isDnsName(m[2]!) || /^\d{1,3}(\.\d{1,3}){3}$/.test(m[2]!);
+  // A name that may be key material (a key pasted without its '=' padding is a
+  // valid DNS name) is refused rather than sent to a resolver.
+  return (isDnsName(m[2]!) && !pathMayHoldKey(m[2]!)) || /^\d{1,3}(\.\d{1,3}){3}$/.test(m[2]!);
 }
 
 /**

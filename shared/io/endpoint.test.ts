@@ -226,6 +226,15 @@ describe('resolveEndpoint', () => {
     await expect(resolveEndpoint('gw.example', { lookup })).rejects.toMatchObject({ code: 'syntax' });
   });
 
+  it('never repeats a name that may be a key in its error (a key pasted without padding is a valid DNS name)', async () => {
+    const keyish = 'q1Wk7ZcX3vNtR0pLmA9sDfGhJ2KbY5eUuIoP6wTz8xC';
+    const lookup = (host: string): Promise<string> => Promise.reject(new Error(`getaddrinfo ENOTFOUND ${host}`));
+    const err = (await resolveEndpoint(`${keyish}:51820`, { lookup }).catch((e: unknown) => e)) as Error;
+    expect(err).toMatchObject({ code: 'resolve' });
+    expect(err.message).not.toContain(keyish.slice(0, 16));
+    await expect(resolveEndpoint('gw.example:51820', { lookup })).rejects.toThrow(/"gw\.example"/);
+  });
+
   it('resolves localhost through the system resolver', async () => {
     const ep = await resolveEndpoint('localhost:51820', { family: 4 });
     expect(ep.key).toBe('127.0.0.1:51820');

@@ -19,6 +19,7 @@ import { readFileSync } from 'node:fs';
 import { lookup as dnsLookup } from 'node:dns/promises';
 import type { Endpoint, UdpBind } from './types.js';
 import { CodedError } from '../errors.js';
+import { pathMayHoldKey } from '../config/redact.js';
 
 export const ENDPOINT_RECORD_LEN = 24;
 const REC_PORT = 16;
@@ -342,6 +343,9 @@ export async function resolveEndpoint(text: string, opts?: ResolveOptions): Prom
   try {
     addressText = await (opts?.lookup ?? defaultLookup)(host, opts?.family ?? 0);
   } catch (err) {
+    // The resolver's message repeats the name; neither may carry a key pasted into the wrong place.
+    if (pathMayHoldKey(host))
+      throw new EndpointError('resolve', 'cannot resolve the endpoint name (not shown: it may hold a key)');
     throw new EndpointError('resolve', `cannot resolve "${host}": ${(err as Error).message}`);
   }
   const { address, scopeId } = parseAddress(addressText, opts);
