@@ -10,9 +10,9 @@
 //   BLAKE2s, HMAC-BLAKE2s, keyed     OpenSSL: the addon when installed; else @noble/hashes, and
 //   BLAKE2s-128 MAC                  HMAC from node:crypto (which has no keyed BLAKE2s)
 //
-// The @noble implementations of X25519 and ChaCha20-Poly1305 are the reference
-// these are checked against in test/vectors. Functions never throw on bad
-// input from the network: AEAD opening returns null, a DH with a low-order
+// @noble/curves' X25519 (a dev dependency) and @noble/ciphers' ChaCha20-Poly1305
+// are the references these are checked against in test/vectors. Functions never
+// throw on bad input from the network: AEAD opening returns null, a DH with a low-order
 // point returns null.
 
 import {
@@ -27,7 +27,6 @@ import {
 } from 'node:crypto';
 import { blake2s } from '@noble/hashes/blake2.js';
 import { hchacha } from '@noble/ciphers/chacha.js';
-import { x25519 as nobleX25519 } from '@noble/curves/ed25519.js';
 
 export const KEY_LEN = 32; // Curve25519 keys, symmetric keys, hashes
 export const TAG_LEN = 16; // Poly1305 tag
@@ -123,9 +122,6 @@ export function publicKeyOf(privateKey: PrivateKeyHandle | Uint8Array): Uint8Arr
   if (handle !== privateKey) releasePrivateKey(handle);
   return pub;
 }
-
-/** The reference implementation (@noble/curves), for tests. */
-export const referenceX25519 = nobleX25519;
 
 /**
  * X25519(private, public). Returns null when the result is all zeros (a
