@@ -4,17 +4,24 @@
 
 import { randomBytes, randomInt } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { formatCidr, formatIp, parseCidr, parseIp } from '../wireguard/allowed-ips.js';
+import { formatCidr, formatIp, parseCidr, parseIp } from './address.js';
 import {
+  CJDNS,
   containsAddress,
   disjointPrefixes,
+  DOCUMENTATION,
   embedIpv4,
   IPV4_EMBEDDINGS,
+  isLinkLocalV6,
   isPrivateDestination,
+  isV4Mapped,
   PRIVATE_IPV4,
   PRIVATE_IPV6,
   SPECIAL_RANGES,
   specialRangeOf,
+  ULA,
+  UNIQUE_LOCAL,
+  YGGDRASIL,
 } from './special-ranges.js';
 
 const BLOCKED = [
@@ -164,5 +171,28 @@ describe('special ranges', () => {
       }
       expect(isPrivateDestination(a), formatIp(a)).toBe(slow(a));
     }
+  });
+});
+
+describe('named ranges', () => {
+  it('link-local, v4-mapped, the meshes and the documentation ranges', () => {
+    expect(isLinkLocalV6(parseIp('fe80::1'))).toBe(true);
+    expect(isLinkLocalV6(parseIp('febf:ffff::1'))).toBe(true);
+    expect(isLinkLocalV6(parseIp('fec0::1'))).toBe(false);
+    expect(isLinkLocalV6(parseIp('192.0.2.1'))).toBe(false);
+    expect(isV4Mapped(parseIp('::ffff:192.0.2.1'))).toBe(true);
+    expect(isV4Mapped(parseIp('::192.0.2.1'))).toBe(false);
+    expect(isV4Mapped(parseIp('192.0.2.1'))).toBe(false);
+    expect(containsAddress(YGGDRASIL, parseIp('200:1234::1'))).toBe(true);
+    expect(containsAddress(YGGDRASIL, parseIp('300::1'))).toBe(true);
+    expect(containsAddress(CJDNS, parseIp('fc12::1'))).toBe(true);
+    expect(containsAddress(ULA, parseIp('fc12::1'))).toBe(false);
+    expect(containsAddress(UNIQUE_LOCAL, parseIp('fc12::1'))).toBe(true);
+    expect(DOCUMENTATION.map(formatCidr)).toEqual([
+      '192.0.2.0/24',
+      '198.51.100.0/24',
+      '203.0.113.0/24',
+      '2001:db8::/32',
+    ]);
   });
 });

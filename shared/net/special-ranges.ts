@@ -12,7 +12,9 @@
 // them as "the Internet" (they are never routed on the real one).
 // Pure data: no I/O.
 
-import { formatCidr, parseCidr, type Cidr } from '../wireguard/allowed-ips.js';
+import { containsAddress, formatCidr, parseCidr, type Cidr } from './address.js';
+
+export { containsAddress };
 
 export interface SpecialRange {
   readonly prefix: Cidr;
@@ -91,17 +93,6 @@ export function embedIpv4(e: Ipv4Embedding, v4: Cidr): Cidr {
   return { family: 6, address, prefixLength: e.offset * 8 + v4.prefixLength };
 }
 
-/** Whether `prefix` contains `address` (false across families). */
-export function containsAddress(prefix: Cidr, address: Uint8Array): boolean {
-  if (address.length !== prefix.address.length) return false;
-  for (let i = 0; i < address.length; i++) {
-    const bitsHere = Math.min(8, Math.max(0, prefix.prefixLength - i * 8));
-    const mask = (0xff00 >> bitsHere) & 0xff;
-    if ((address[i]! & mask) !== prefix.address[i]) return false;
-  }
-  return true;
-}
-
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
   return 0;
@@ -149,4 +140,37 @@ export function specialRangeOf(address: Uint8Array): SpecialRange | undefined {
     if (containsAddress(r.prefix, address) && (!best || r.prefix.prefixLength > best.prefix.prefixLength)) best = r;
   }
   return best;
+}
+
+// ---------------------------------------------------------------------------
+// Named ranges the loaders and the data path test addresses against
+
+/** IPv6 link-local unicast (RFC 4291 section 2.5.6): the one range a %zone belongs to. */
+export const LINK_LOCAL_V6: Cidr = parseCidr('fe80::/10');
+/** Unique local addresses (RFC 4193), both halves. */
+export const UNIQUE_LOCAL: Cidr = parseCidr('fc00::/7');
+/** The locally assigned half of RFC 4193 (L = 1): where a nat66 pool lies. fc00::/8 is cjdns's. */
+export const ULA: Cidr = parseCidr('fd00::/8');
+/** cjdns addresses (the L = 0 half of RFC 4193's range, which cjdns took). */
+export const CJDNS: Cidr = parseCidr('fc00::/8');
+/** Yggdrasil addresses and subnets (200::/8 and 300::/8, in the deprecated NSAP-mapped range of RFC 4048). */
+export const YGGDRASIL: Cidr = parseCidr('200::/7');
+/** IPv4-mapped IPv6 addresses (RFC 4291 section 2.5.5.2): how a dual-stack socket shows an IPv4 peer. */
+export const V4_MAPPED: Cidr = parseCidr('::ffff:0:0/96');
+/** The documentation ranges (RFC 5737, RFC 3849): the only ones tests and examples use. */
+export const DOCUMENTATION: readonly Cidr[] = [
+  '192.0.2.0/24',
+  '198.51.100.0/24',
+  '203.0.113.0/24',
+  '2001:db8::/32',
+].map((text) => parseCidr(text));
+
+/** Whether a 16-byte address is link-local unicast (fe80::/10). */
+export function isLinkLocalV6(address: Uint8Array): boolean {
+  return containsAddress(LINK_LOCAL_V6, address);
+}
+
+/** Whether a 16-byte address is ::ffff:a.b.c.d. */
+export function isV4Mapped(address: Uint8Array): boolean {
+  return containsAddress(V4_MAPPED, address);
 }

@@ -14,12 +14,11 @@
 // Pure data structure: no I/O, no clock. Not safe for concurrent use (nothing
 // in Node is); lookups never mutate.
 
-/** An IP prefix. `address` holds 4 or 16 bytes with every host bit zero. */
-export interface Cidr {
-  family: 4 | 6;
-  address: Uint8Array;
-  prefixLength: number;
-}
+import { IPV4_LEN, IPV6_LEN, type Cidr } from '../net/address.js';
+
+export type { Cidr };
+// Moved to shared/net/address.ts; re-exported until every caller imports it from there.
+export { formatCidr, formatIp, parseCidr, parseIp } from '../net/address.js';
 
 // IP header layout (RFC 791 section 3.1; RFC 8200 section 3).
 export const IPV4_HEADER_MIN_LEN = 20;
@@ -29,155 +28,8 @@ export const IPV6_HEADER_LEN = 40;
 export const IPV6_SRC_OFFSET = 8;
 export const IPV6_DST_OFFSET = 24;
 
-const IPV4_LEN = 4;
-const IPV6_LEN = 16;
 const IPV4_BITS = 32;
 const IPV6_BITS = 128;
-
-// ---------------------------------------------------------------------------
-// Text forms
-
-/** Parses an IPv4 (dotted quad) or IPv6 (RFC 4291 section 2.2) address. Throws RangeError. */
-export function parseIp(text: string): Uint8Array {
-  const bytes = text.includes(':') ? parseIpv6(text) : parseIpv4(text);
-  if (bytes === null) throw new RangeError(`invalid IP address: ${JSON.stringify(text)}`);
-  return bytes;
-}
-
-/** Canonical text of a 4- or 16-byte address; IPv6 as RFC 5952 section 4 recommends. */
-export function formatIp(bytes: Uint8Array): string {
-  if (bytes.length === IPV4_LEN) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
-  if (bytes.length === IPV6_LEN) return formatIpv6(bytes);
-  throw new RangeError(`an IP address is 4 or 16 bytes, not ${bytes.length}`);
-}
-
-/**
- * Parses `10.0.0.0/8`, `2001:db8::/32`, or a bare address (a /32 or /128).
- * Host bits are cleared, as `wg` does (`10.0.0.1/8` becomes `10.0.0.0/8`).
- * Throws RangeError on anything else.
- */
-export function parseCidr(text: string): Cidr {
-  const s = text.trim();
-  const slash = s.indexOf('/');
-  const addressText = slash === -1 ? s : s.slice(0, slash);
-  const address = addressText.includes(':') ? parseIpv6(addressText) : parseIpv4(addressText);
-  if (address === null) throw new RangeError(`invalid address in prefix ${JSON.stringify(text)}`);
-  const maxLength = address.length * 8;
-  let prefixLength = maxLength;
-  if (slash !== -1) {
-    const lengthText = s.slice(slash + 1);
-    if (!/^[0-9]{1,3}$/.test(lengthText) || Number(lengthText) > maxLength) {
-      throw new RangeError(`invalid prefix length in ${JSON.stringify(text)} (0 to ${maxLength})`);
-    }
-    prefixLength = Number(lengthText);
-  }
-  maskBytes(address, prefixLength);
-  return { family: address.length === IPV4_LEN ? 4 : 6, address, prefixLength };
-}
-
-/** `10.0.0.0/8`, `2001:db8::/32`. */
-export function formatCidr(c: Cidr): string {
-  return `${formatIp(c.address)}/${c.prefixLength}`;
-}
-
-function parseIpv4(text: string): Uint8Array | null {
-  const parts = text.split('.');
-  if (parts.length !== 4) return null;
-  const out = new Uint8Array(IPV4_LEN);
-  for (let i = 0; i < 4; i++) {
-    const part = parts[i]!;
-    // Decimal only, no leading zeros (they would mean octal to some parsers).
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(part)) return null;
-    const n = Number(part);
-    if (n > 255) return null;
-    out[i] = n;
-  }
-  return out;
-}
-
-function parseIpv6(text: string): Uint8Array | null {
-  if (!/^[0-9A-Fa-f:.]+$/.test(text)) return null; // also rejects zones ("%eth0")
-  const gap = text.indexOf('::');
-  if (gap !== -1 && text.indexOf('::', gap + 1) !== -1) return null;
-  let head: number[] | null;
-  let tail: number[] | null;
-  if (gap === -1) {
-    head = parseGroups(text, true);
-    tail = [];
-  } else {
-    head = parseGroups(text.slice(0, gap), false);
-    tail = parseGroups(text.slice(gap + 2), true);
-  }
-  if (head === null || tail === null) return null;
-  const groups = head.length + tail.length;
-  if (gap === -1 ? groups !== 8 : groups > 7) return null;
-  const out = new Uint8Array(IPV6_LEN);
-  head.forEach((g, i) => writeGroup(out, i, g));
-  tail.forEach((g, i) => writeGroup(out, 8 - tail.length + i, g));
-  return out;
-}
-
-/** 16-bit groups of one side of "::"; an embedded IPv4 address may end the last side. */
-function parseGroups(text: string, mayEndWithIpv4: boolean): number[] | null {
-  if (text === '') return [];
-  const parts = text.split(':');
-  const groups: number[] = [];
-  for (let i = 0; i < parts.length; i++) {
-    const part = parts[i]!;
-    if (part.includes('.')) {
-      if (!mayEndWithIpv4 || i !== parts.length - 1) return null;
-      const v4 = parseIpv4(part);
-      if (v4 === null) return null;
-      groups.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
-    } else {
-      if (!/^[0-9A-Fa-f]{1,4}$/.test(part)) return null;
-      groups.push(parseInt(part, 16));
-    }
-  }
-  return groups;
-}
-
-function writeGroup(out: Uint8Array, index: number, group: number): void {
-  out[index * 2] = group >>> 8;
-  out[index * 2 + 1] = group & 0xff;
-}
-
-function formatIpv6(bytes: Uint8Array): string {
-  const groups: number[] = [];
-  for (let i = 0; i < 8; i++) groups.push((bytes[i * 2]! << 8) | bytes[i * 2 + 1]!);
-  // IPv4-mapped addresses keep the dotted quad (RFC 5952 section 5).
-  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
-    return `::ffff:${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}`;
-  }
-  // The longest run of two or more zero groups becomes "::", the first one on
-  // a tie (RFC 5952 section 4.2); hex is lower case without leading zeros.
-  let bestStart = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLength) {
-      bestStart = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  const hex = (gs: number[]): string => gs.map((g) => g.toString(16)).join(':');
-  if (bestStart === -1) return hex(groups);
-  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLength))}`;
-}
-
-function maskBytes(address: Uint8Array, prefixLength: number): void {
-  for (let i = 0; i < address.length; i++) {
-    const bitsHere = prefixLength - i * 8;
-    if (bitsHere >= 8) continue;
-    address[i] = bitsHere <= 0 ? 0 : address[i]! & (0xff << (8 - bitsHere));
-  }
-}
 
 // ---------------------------------------------------------------------------
 // The tries
