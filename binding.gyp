@@ -2,12 +2,27 @@
   "targets": [
     {
       "target_name": "meshgate_io",
-      "sources": ["shared/native/meshgate_io.c"],
+      "sources": [
+        "shared/native/io/napi.c",
+        "shared/native/io/batch.c",
+        "shared/native/io/tun.c",
+        "shared/native/io/udp.c",
+        "shared/native/io/udp_offload.c"
+      ],
       "defines": ["NAPI_VERSION=8"],
       "cflags!": ["-O3"],
       "cflags": ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "conditions": [
-        ["OS!='linux'", { "type": "none", "sources!": ["shared/native/meshgate_io.c"] }]
+        ["OS!='linux'", {
+          "type": "none",
+          "sources!": [
+            "shared/native/io/napi.c",
+            "shared/native/io/batch.c",
+            "shared/native/io/tun.c",
+            "shared/native/io/udp.c",
+            "shared/native/io/udp_offload.c"
+          ]
+        }]
       ]
     },
     {

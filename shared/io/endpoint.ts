@@ -1,7 +1,7 @@
 // UDP endpoints: parsing, formatting and the 24-byte record the native addon
 // uses for packet sources (recvmmsg) and destinations (sendmmsg).
 //
-// Record layout (ENDPOINT_RECORD_LEN bytes, also in shared/native/meshgate_io.c):
+// Record layout (ENDPOINT_RECORD_LEN bytes, also in shared/native/io/udp.c):
 //   0..15  IPv6 address; IPv4 as the v4-mapped ::ffff:a.b.c.d (RFC 4291 §2.5.5.2)
 //   16..17 port, big-endian
 //   18..19 zero

@@ -1,4 +1,4 @@
-// Typed access to the native I/O addon (shared/native/meshgate_io.c), built by
+// Typed access to the native I/O addon (shared/native/io/), built by
 // node-gyp into build/Release/meshgate_io.node during `npm ci`.
 //
 // The addon is loaded lazily, on first use, so modules that merely import the

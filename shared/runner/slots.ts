@@ -15,7 +15,7 @@ import { TRANSPORT_OVERHEAD } from '../wireguard/messages.js';
 
 /** A peer whose MTU is a little larger than ours pads up to 15 bytes more. */
 const PADDING_SLACK = 16;
-/** The native addon's largest slot (MAX_SLOT_SIZE in shared/native/meshgate_io.c). */
+/** The native addon's largest slot (MAX_SLOT_SIZE in shared/native/io/meshgate_io.h). */
 const MAX_SLOT_SIZE = 65536;
 
 export interface SlotSizes {
