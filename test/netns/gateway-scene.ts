@@ -71,6 +71,8 @@ export const NET = {
 export const POOL_AREAS: readonly Cidr[] = [parseCidr('100.64.0.0/10'), parseCidr('fd00::/8')];
 
 const GATEWAY_READY = /"event"\s*:\s*"ready"/;
+/** stopGateway(): SIGKILL this long after a SIGTERM that did not end the gateway. */
+const GATEWAY_STOP_GRACE_MS = 10_000;
 const MESHGATE_RUN_DIR = '/var/run/meshgate';
 const WG_RUN_DIR = '/var/run/wireguard';
 
@@ -385,7 +387,9 @@ export class GatewayScene {
   /** `meshgate gateway --config FILE` in gw; resolves once it logged "ready". */
   async startGateway(timeoutMs = 20_000): Promise<Proc> {
     if (this.gateway && !this.gateway.exitStatus) throw new Error('the gateway is already running');
-    const proc = this.gw.spawn('gateway', 'node', [MESHGATE_BIN, 'gateway', '--config', this.gatewayConfigFile]);
+    const proc = this.gw.spawn('gateway', 'node', [MESHGATE_BIN, 'gateway', '--config', this.gatewayConfigFile], {
+      stopGraceMs: GATEWAY_STOP_GRACE_MS,
+    });
     this.gateway = proc;
     await proc.waitFor(GATEWAY_READY, timeoutMs);
     return proc;
@@ -396,7 +400,7 @@ export class GatewayScene {
     const proc = this.gateway;
     if (!proc) throw new Error('no gateway');
     if (sig === 'SIGKILL') process.kill(proc.pid, 'SIGKILL');
-    const status = sig === 'SIGKILL' ? await proc.exited : await proc.stop(10_000);
+    const status = sig === 'SIGKILL' ? await proc.exited : await proc.stop();
     return status;
   }
 
