@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { REJECT_AFTER_MESSAGES, REPLAY_WINDOW_SIZE } from './constants.js';
 import { MAX_COUNTER, ReplayWindow } from './replay.js';
@@ -119,18 +120,6 @@ describe('ReplayWindow: hand cases', () => {
   });
 });
 
-/** mulberry32: a small seedable PRNG, so a failing seed reproduces. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The obvious implementation: remember every counter, and the highest. */
 class ReferenceWindow {
   private seen = new Set<number>();
@@ -149,56 +138,69 @@ class ReferenceWindow {
   }
 }
 
-describe('ReplayWindow: randomized against a slow reference', () => {
-  for (const [seed, size] of [
-    [1, REPLAY_WINDOW_SIZE],
-    [7, 8128],
-    [2, 2048],
-    [3, 64],
-    [4, 33],
-    [5, 1],
-    [6, 100],
-  ] as const) {
-    it(`agrees on random sequences (seed ${seed}, window ${size})`, () => {
-      const rand = prng(seed);
-      const fast = new ReplayWindow(size);
-      // Start anywhere, including just below 2^32 and near the top of the range.
-      const starts = [0, 2 ** 32 - 3 * size, MAX_COUNTER - 200_000];
-      let recent: number[] = [];
-      for (const start of starts) {
-        fast.reset();
-        const slow = new ReferenceWindow(size);
-        recent = [];
-        if (start > 0) {
-          expect(fast.accept(start)).toBe(slow.accept(start));
-        }
-        for (let step = 0; step < 20_000; step++) {
-          const r = rand();
-          const top = slow.top;
-          let counter: number;
-          if (r < 0.4)
-            counter = top + 1 + Math.floor(rand() * 3); // mostly in order
-          else if (r < 0.75)
-            counter = top - Math.floor(rand() * size * 1.3); // reordered, some too old
-          else if (r < 0.9)
-            counter = recent.length > 0 ? recent[Math.floor(rand() * recent.length)]! : top; // duplicate
-          else if (r < 0.97)
-            counter = top + Math.floor(rand() * size * 3); // a jump, sometimes past the ring
-          else counter = top + Math.floor(rand() * 1e9); // a huge jump
-          if (counter > MAX_COUNTER) counter = MAX_COUNTER - Math.floor(rand() * 10);
-          const want = slow.accept(counter);
-          const got = fast.accept(counter);
-          if (got !== want) {
-            throw new Error(
-              `seed ${seed} window ${size} start ${start} step ${step}: accept(${counter}) gave ${got}, want ${want} (top ${top})`,
-            );
-          }
-          if (want) {
-            recent.push(counter);
-            if (recent.length > 64) recent = recent.slice(-32);
-          }
-        }
-      }
+/** Where a property run starts: at 0, just below 2^32, and near the top of the range. */
+const startsFor = (size: number) => [0, 2 ** 32 - 3 * size, MAX_COUNTER - 200_000];
+
+/**
+ * One received counter, relative to the reference's highest (`top`): mostly in
+ * order, reordered (some too old), a duplicate of a recent accepted one, a jump
+ * (sometimes past the ring) or a huge jump; past MAX_COUNTER it lands in the
+ * last ten counters.
+ */
+type Step =
+  | { kind: 'next'; d: number; clamp: number }
+  | { kind: 'back'; d: number; clamp: number }
+  | { kind: 'dup'; i: number; clamp: number }
+  | { kind: 'jump'; d: number; clamp: number }
+  | { kind: 'huge'; d: number; clamp: number };
+
+function stepArb(size: number): fc.Arbitrary<Step> {
+  const clamp = fc.integer({ min: 0, max: 9 });
+  const rel = <K extends Step['kind']>(kind: K, max: number, min = 0) =>
+    fc.record({ kind: fc.constant(kind), d: fc.integer({ min, max }), clamp });
+  return fc.oneof(
+    { weight: 40, arbitrary: rel('next', 3, 1) },
+    { weight: 35, arbitrary: rel('back', Math.floor(size * 1.3)) },
+    { weight: 15, arbitrary: fc.record({ kind: fc.constant('dup' as const), i: fc.nat(), clamp }) },
+    { weight: 7, arbitrary: rel('jump', size * 3) },
+    { weight: 3, arbitrary: rel('huge', 1e9) },
+  );
+}
+
+function counterOf(step: Step, top: number, recent: readonly number[]): number {
+  let counter: number;
+  if (step.kind === 'next' || step.kind === 'jump' || step.kind === 'huge') counter = top + step.d;
+  else if (step.kind === 'back') counter = top - step.d;
+  else counter = recent.length > 0 ? recent[step.i % recent.length]! : top;
+  return counter > MAX_COUNTER ? MAX_COUNTER - step.clamp : counter;
+}
+
+describe('ReplayWindow: property against a slow reference (fast-check, shrinking)', () => {
+  for (const size of [REPLAY_WINDOW_SIZE, 8128, 2048, 64, 33, 1, 100]) {
+    it(`agrees on random sequences (window ${size})`, () => {
+      fc.assert(
+        fc.property(
+          fc.constantFrom(...startsFor(size)),
+          fc.array(stepArb(size), { maxLength: 2000, size: 'max' }),
+          (start, steps) => {
+            const fast = new ReplayWindow(size);
+            const slow = new ReferenceWindow(size);
+            let recent: number[] = [];
+            if (start > 0) expect(fast.accept(start)).toBe(slow.accept(start));
+            for (const [n, step] of steps.entries()) {
+              const top = slow.top;
+              const counter = counterOf(step, top, recent);
+              const want = slow.accept(counter);
+              expect(fast.accept(counter), `step ${n}: accept(${counter}) (top ${top})`).toBe(want);
+              if (want) {
+                recent.push(counter);
+                if (recent.length > 64) recent = recent.slice(-32);
+              }
+            }
+          },
+        ),
+        { numRuns: 60 },
+      );
     });
   }
 });
