@@ -18,37 +18,35 @@ import { renderClientConfig } from './export.js';
 import { leasesFor, poolsOf, startGateway, type GatewayStatus } from './gateway.js';
 import type { Lease } from './leases.js';
 import { Store } from './store.js';
-import { untilStopped } from '../shared/cli/signals.js';
+import { runUntilStopped } from '../shared/cli/signals.js';
+import { UsageError } from '../shared/cli/usage-error.js';
 
-export class GatewayUsageError extends Error {
-  override readonly name = 'GatewayUsageError';
+/** A request the gateway's state refuses (no such client, a lease in use): exit 2, as every UsageError. */
+export class GatewayUsageError extends UsageError {
+  override readonly name: string = 'GatewayUsageError';
 }
-
-export const GATEWAY_USAGE = `usage: meshgate gateway --config FILE
-       meshgate gateway export-client NAME --config FILE
-       meshgate gateway leases --config FILE [--json]
-       meshgate gateway release PUBLIC-KEY --config FILE`;
 
 export async function runGatewayDaemon(configFile: string, runner: CommandRunner, log: Logger): Promise<number> {
   const gateway = await startGateway(configFile, runner, log);
-  const stop = await untilStopped(log, gateway.failure);
-  await gateway.close();
-  log.info({ event: 'stopped' }, 'gateway stopped; leases kept');
-  return 'fatal' in stop ? 1 : 0;
+  return runUntilStopped(log, gateway, { fields: {}, message: 'gateway stopped; leases kept' });
 }
 
 /** The wg-quick file of one client: its lease from the state db (assigned now if it has none yet). */
 export function exportClient(configFile: string, name: string): string {
   const config = loadGatewayConfig(configFile);
   const client = config.clients.find((c) => c.name === name);
-  if (client === undefined) throw new GatewayUsageError(`${configFile}: no client named ${show(name)}`);
+  if (client === undefined) throw new GatewayUsageError('refused', `${configFile}: no client named ${show(name)}`);
   if (client.privateKeyFile === null) {
     throw new GatewayUsageError(
+      'refused',
       `${configFile}: client "${name}" has no privateKeyFile; export-client needs the client's private key to write a complete config`,
     );
   }
   if (config.endpoint === null)
-    throw new GatewayUsageError(`${configFile}: endpoint: needed by export-client (how clients reach this gateway)`);
+    throw new GatewayUsageError(
+      'refused',
+      `${configFile}: endpoint: needed by export-client (how clients reach this gateway)`,
+    );
   // The only place a stock client's private key is read: here, on demand, and wiped once rendered.
   const clientPrivateKey = readClientPrivateKey(config, client);
   const store = Store.open(config.stateDir);
@@ -57,7 +55,7 @@ export function exportClient(configFile: string, name: string): string {
     const plan = leasesFor(config, store, pools, Date.now());
     const lease = plan.leases.find((l) => l.publicKey === formatKey(client.publicKey));
     if (lease === undefined)
-      throw new GatewayUsageError(`${configFile}: client "${name}" has no lease: the pool is exhausted`);
+      throw new GatewayUsageError('refused', `${configFile}: client "${name}" has no lease: the pool is exhausted`);
     return renderClientConfig({
       clientPrivateKey,
       lease,
@@ -149,22 +147,24 @@ export async function releaseLease(configFile: string, keyText: string): Promise
   try {
     publicKey = formatKey(parseKey(keyText, 'public key'));
   } catch {
-    throw new GatewayUsageError(`${show(keyText)} is not a WireGuard public key (44 characters of base64)`);
+    throw new GatewayUsageError('argument', `${show(keyText)} is not a WireGuard public key (44 characters of base64)`);
   }
   const client = config.clients.find((c) => formatKey(c.publicKey) === publicKey);
   if (client !== undefined)
     throw new GatewayUsageError(
+      'refused',
       `${configFile}: ${publicKey} is client "${client.name}"; remove it from clients (and restart the gateway) before releasing its lease`,
     );
   if (await servedByRunningGateway(config.interface, publicKey))
     throw new GatewayUsageError(
+      'refused',
       `the running gateway (${config.interface}) still serves ${publicKey}: restart it with ${configFile} first`,
     );
   const store = Store.open(config.stateDir);
   try {
     const lease = store.leases().find((l) => l.publicKey === publicKey);
     if (lease === undefined || !store.releaseLease(publicKey))
-      throw new GatewayUsageError(`${config.stateDir}: ${publicKey} holds no lease`);
+      throw new GatewayUsageError('refused', `${config.stateDir}: ${publicKey} holds no lease`);
     const row = rowOf(lease, new Map());
     return `released ${row.ipv4} and ${row.ipv6} of ${publicKey}\n`;
   } finally {

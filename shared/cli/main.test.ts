@@ -2,15 +2,19 @@
 // wg-quick file that is a symbolic link or a FIFO with one line and exit 2,
 // before anything on the host changes; keys read from stdin or written to
 // stdout never pass through Node's shared Buffer pool.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { inSharedPool } from '../../test/support/secrets.js';
 import { generatePrivateKeyText, publicKeyText } from '../wireguard/keys.js';
+import { commandName, type CommandSpec } from './command.js';
+import { COMMANDS } from './commands.js';
+import { overview, usage } from './help.js';
 import { main } from './main.js';
 
 const CONF = `[Interface]
@@ -19,16 +23,23 @@ PrivateKey = qPZ4oLZHxZtcUfL3kzgSYD66ztKdPcfnCHeuUvRzBVw=
 
 let dir: string;
 
-async function run(argv: string[]): Promise<{ code: number; stderr: string }> {
+/** Runs main() in-process with stdout and stderr captured. */
+async function capture(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
   const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+  const text = (spy: typeof err) => spy.mock.calls.map((c) => String(c[0])).join('');
   try {
     const code = await main(argv);
-    return { code, stderr: err.mock.calls.map((c) => String(c[0])).join('') };
+    return { code, stdout: text(out), stderr: text(err) };
   } finally {
     err.mockRestore();
     out.mockRestore();
   }
+}
+
+async function run(argv: string[]): Promise<{ code: number; stderr: string }> {
+  const { code, stderr } = await capture(argv);
+  return { code, stderr };
 }
 
 describe('meshgate up: secret files (Hardening #12)', () => {
@@ -102,5 +113,175 @@ describe('keys on stdin and stdout (Hardening #11a)', () => {
     expect(written).toEqual([publicKeyText(privateKey) + '\n']);
     expect(inSharedPool(new TextEncoder().encode(privateKey))).toBe(false);
     expect(chunk.every((b) => b === 0)).toBe(true);
+  });
+});
+
+// The command line on node:util parseArgs (issue 7 #7): every command of the
+// table answers --help with its own usage (exit 0), refuses what it does not
+// take with one line naming it (exit 2), and never runs on a malformed line.
+describe('every command: --help, unknown options, missing and extra arguments', () => {
+  const name = (c: CommandSpec) => c.words.join(' ');
+  /** The required options with a value, so that only the mistake under test is left. */
+  const required = (c: CommandSpec) =>
+    Object.entries(c.options).flatMap(([o, spec]) => (spec.required === true ? [`--${o}`, '/nonexistent/x'] : []));
+  const oneLine = (stderr: string) => expect(stderr).toMatch(/^meshgate: [^\n]+\n$/);
+
+  it.each(COMMANDS.map((c) => [name(c), c] as const))('%s --help / -h: its usage on stdout, exit 0', async (_, c) => {
+    for (const help of ['--help', '-h']) {
+      const r = await capture([...c.words, help]);
+      expect(r).toEqual({ code: 0, stdout: usage(c, COMMANDS), stderr: '' });
+      expect(r.stdout.startsWith(`usage: ${commandName(c)}`)).toBe(true);
+    }
+    expect((await capture(['help', ...c.words])).stdout).toBe(usage(c, COMMANDS));
+  });
+
+  it.each(COMMANDS.map((c) => [name(c), c] as const))('%s --bogus: exit 2, one line naming it', async (_, c) => {
+    const r = await capture([...c.words, '--bogus', ...required(c)]);
+    expect(r.code).toBe(2);
+    oneLine(r.stderr);
+    expect(r.stderr).toContain('unknown option --bogus');
+    expect(r.stderr).toContain(`"${commandName(c)} --help"`);
+    expect(r.stdout).toBe('');
+    expect((await capture([...c.words, '-x'])).stderr).toContain('unknown option -x');
+  });
+
+  const withArgs = COMMANDS.filter((c) => c.args.length > 0);
+  it.each(withArgs.map((c) => [name(c), c] as const))('%s without its argument: exit 2 naming it', async (_, c) => {
+    const r = await capture([...c.words, ...required(c)]);
+    expect(r.code).toBe(2);
+    oneLine(r.stderr);
+    expect(r.stderr).toContain(`missing argument ${c.args[0]}`);
+  });
+
+  const fixed = COMMANDS.filter((c) => c.rest === undefined);
+  it.each(fixed.map((c) => [name(c), c] as const))('%s with an extra argument: exit 2 naming it', async (_, c) => {
+    const r = await capture([...c.words, ...c.args.map(() => 'x'), 'surplus', ...required(c)]);
+    expect(r.code).toBe(2);
+    oneLine(r.stderr);
+    expect(r.stderr).toMatch(/ "(gateway )?surplus"/);
+  });
+
+  const configured = COMMANDS.filter((c) => required(c).length > 0);
+  it.each(configured.map((c) => [name(c), c] as const))('%s without --config: exit 2 naming it', async (_, c) => {
+    const r = await capture([...c.words, ...c.args.map(() => 'x')]);
+    expect(r.code).toBe(2);
+    oneLine(r.stderr);
+    expect(r.stderr).toContain('missing option --config FILE');
+    const empty = await capture([...c.words, ...c.args.map(() => 'x'), '--config']);
+    expect(empty.stderr).toContain('--config needs a value (FILE)');
+    const twice = await capture([...c.words, ...c.args.map(() => 'x'), '--config=a', '--config', 'b']);
+    expect(twice.stderr).toContain('--config given twice');
+  });
+
+  it('an option of a command and of its subcommands has one kind (parsed once for the subcommand)', () => {
+    for (const c of COMMANDS) {
+      for (const d of COMMANDS.filter((d) => d.words[0] === c.words[0])) {
+        for (const [o, spec] of Object.entries(c.options)) {
+          if (d.options[o] !== undefined) expect(d.options[o]!.value === undefined).toBe(spec.value === undefined);
+        }
+      }
+    }
+  });
+});
+
+describe('meshgate --version, help, and lines that name no command', () => {
+  const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as {
+    version: string;
+  };
+
+  it('--version and version print the version in package.json', async () => {
+    for (const argv of [['--version'], ['version']]) {
+      expect(await capture(argv)).toEqual({ code: 0, stdout: `meshgate ${pkg.version}\n`, stderr: '' });
+    }
+  });
+
+  it('--help, -h and help list every command on stdout; a bare meshgate on stderr, exit 2', async () => {
+    for (const argv of [['--help'], ['-h'], ['help']]) {
+      expect(await capture(argv)).toEqual({ code: 0, stdout: overview(COMMANDS), stderr: '' });
+    }
+    for (const c of COMMANDS) expect(overview(COMMANDS)).toContain(`  ${c.words.join(' ')}`);
+    expect(await capture([])).toEqual({ code: 2, stdout: '', stderr: overview(COMMANDS) });
+  });
+
+  it('an unknown command or subcommand, or option before any command: exit 2, one line', async () => {
+    expect((await capture(['bogus'])).stderr).toBe('meshgate: unknown command "bogus"; try "meshgate --help"\n');
+    expect((await capture(['gateway', 'bogus', '--config', 'x'])).stderr).toBe(
+      'meshgate: unknown command "gateway bogus"; try "meshgate gateway --help"\n',
+    );
+    expect((await capture(['--bogus'])).stderr).toBe('meshgate: unknown option --bogus; try "meshgate --help"\n');
+    expect((await capture(['help', 'bogus'])).code).toBe(2);
+    expect((await capture(['help', 'gateway', 'leases', 'x'])).stderr).toContain('unexpected argument "x"');
+  });
+
+  it('a flag given a value and an option after "--" are usage errors', async () => {
+    expect((await capture(['show', 'mg0', '--json=yes'])).stderr).toContain('--json takes no value');
+    expect((await capture(['show', 'mg0', '--', '--json'])).stderr).toContain('unexpected argument "--json"');
+  });
+
+  it('never repeats a key given where an option or argument belongs', async () => {
+    const key = generatePrivateKeyText((n) => randomBytes(n));
+    for (const argv of [
+      ['genkey', `--${key}`],
+      ['genkey', key],
+      ['show', 'mg0', key],
+      [key],
+      ['gateway', key, '--config', 'x'],
+    ]) {
+      const r = await capture(argv);
+      expect(r.code).toBe(2);
+      expect(r.stderr).not.toContain(key.slice(0, 16));
+      expect(r.stderr).toMatch(/^meshgate: [^\n]*may hold a key[^\n]*\n$/);
+    }
+  });
+});
+
+describe('meshgate up --help (issue 7 #7)', () => {
+  it('prints the usage of up and opens no file named --help', async () => {
+    const cwd = process.cwd();
+    const empty = mkdtempSync(join(tmpdir(), 'mg-cli-help-'));
+    try {
+      process.chdir(empty); // a relative "--help" would be looked for here
+      const r = await capture(['up', '--help']);
+      expect(r).toEqual({
+        code: 0,
+        stdout: usage(
+          COMMANDS.find((c) => c.words[0] === 'up')!,
+          COMMANDS,
+        ),
+        stderr: '',
+      });
+      expect(r.stdout).toMatch(/^usage: meshgate up <file.conf>\n/);
+    } finally {
+      process.chdir(cwd);
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+});
+
+// The same through the compiled command (bin/meshgate.js → dist/, built by npm
+// test before the tests run), in a folder without a file named --help.
+describe('the compiled command', () => {
+  const bin = fileURLToPath(new URL('../../bin/meshgate.js', import.meta.url));
+
+  it('--version and up --help exit 0; up --bogus exits 2 with one line and no stack trace', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'mg-cli-bin-'));
+    const meshgate = (...args: string[]) => spawnSync('node', [bin, ...args], { cwd, encoding: 'utf8' });
+    try {
+      expect(meshgate('--version')).toMatchObject({
+        status: 0,
+        stdout: expect.stringMatching(/^meshgate \d+\.\d+\.\d+/),
+      });
+      expect(meshgate('up', '--help')).toMatchObject({
+        status: 0,
+        stdout: expect.stringMatching(/^usage: meshgate up /),
+      });
+      expect(meshgate('up', '--bogus')).toMatchObject({
+        status: 2,
+        stdout: '',
+        stderr: 'meshgate: unknown option --bogus; try "meshgate up --help"\n',
+      });
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
   });
 });

@@ -2,6 +2,7 @@
 // error of its data path (a TUN device or UDP socket gone); logged once.
 
 import type { Logger } from '../log.js';
+import { EXIT_FAILURE, EXIT_OK } from './exit-code.js';
 
 /** Why a daemon stops: a signal (exit 0 after cleanup) or a fatal error (exit 1). */
 export type StopReason = { signal: string } | { fatal: Error };
@@ -36,4 +37,20 @@ export function untilStopped(log: Logger, failure: Promise<Error>): Promise<Stop
       resolve({ fatal: error });
     });
   });
+}
+
+/**
+ * Runs a started daemon in the foreground: waits as untilStopped() does,
+ * closes it, logs `stopped`; returns the exit code (0 after a signal, 1 after
+ * a fatal error).
+ */
+export async function runUntilStopped(
+  log: Logger,
+  daemon: { failure: Promise<Error>; close(): Promise<void> },
+  stopped: { fields: Record<string, unknown>; message: string },
+): Promise<number> {
+  const stop = await untilStopped(log, daemon.failure);
+  await daemon.close();
+  log.info({ event: 'stopped', ...stopped.fields }, stopped.message);
+  return 'fatal' in stop ? EXIT_FAILURE : EXIT_OK;
 }

@@ -1,0 +1,161 @@
+// The table of `meshgate` commands: for each its words, arguments, options,
+// help text and what it runs. parse (command.ts) and --help (help.ts) read
+// only this table. The gateway and the client agent are loaded only when
+// asked for (they bring SQLite and more along; `meshgate genkey` should not).
+
+import { randomBytes } from 'node:crypto';
+import { show } from '../config/redact.js';
+import { queryControl } from '../control/socket.js';
+import { renderStatus, type TunnelStatus } from '../control/status.js';
+import { systemRunner } from '../host/command.js';
+import { useNativeCrypto } from '../io/native-aead.js';
+import { createLogger } from '../log.js';
+import { generatePresharedKeyText, generatePrivateKeyText, publicKeyText } from '../wireguard/keys.js';
+import { flag, resolve, stringOption, usageError, type CommandSpec, type OptionSpec } from './command.js';
+import { EXIT_OK } from './exit-code.js';
+import { client, up } from './foreground.js';
+import { overview, usage } from './help.js';
+import { readSecretStdin, writeSecret } from './secret-io.js';
+import { meshgateVersion } from './version.js';
+
+const random = (n: number): Uint8Array => randomBytes(n);
+
+const GATEWAY_CONFIG: OptionSpec = {
+  value: 'FILE',
+  required: true,
+  help: "the gateway's configuration (YAML, docs/gateway-config.md)",
+};
+const CLIENT_CONFIG: OptionSpec = {
+  value: 'FILE',
+  required: true,
+  help: "the client agent's configuration (YAML, docs/client-config.md)",
+};
+const JSON_OUTPUT: OptionSpec = { help: 'print JSON (for scripts) instead of a table' };
+
+async function print(text: string): Promise<number> {
+  process.stdout.write(text);
+  return EXIT_OK;
+}
+
+async function secret(text: string): Promise<number> {
+  writeSecret(text);
+  return EXIT_OK;
+}
+
+/** `meshgate gateway …`, with OpenSSL's ChaCha20-Poly1305 and X25519 where the addon was built. */
+async function gatewayCli() {
+  useNativeCrypto();
+  return import('../../gateway/cli.js');
+}
+
+export const COMMANDS: readonly CommandSpec[] = [
+  {
+    words: ['genkey'],
+    args: [],
+    options: {},
+    summary: 'print a new private key (base64, as wg genkey)',
+    details: 'Redirected into a file, the file is made 0600 first.',
+    run: () => secret(generatePrivateKeyText(random) + '\n'),
+  },
+  {
+    words: ['pubkey'],
+    args: [],
+    options: {},
+    summary: 'read a private key on stdin, print its public key',
+    run: async () => print(publicKeyText(await readSecretStdin()) + '\n'),
+  },
+  {
+    words: ['genpsk'],
+    args: [],
+    options: {},
+    summary: 'print a new preshared key',
+    details: 'Redirected into a file, the file is made 0600 first.',
+    run: () => secret(generatePresharedKeyText(random) + '\n'),
+  },
+  {
+    words: ['up'],
+    args: ['<file.conf>'],
+    options: {},
+    summary: 'run the tunnel of a wg-quick file in the foreground;\nthe interface is named after the file',
+    details: 'SIGINT or SIGTERM removes the tunnel. A file name starting with "-" goes after "--".',
+    run: (call) => {
+      useNativeCrypto(); // ChaCha20-Poly1305 and X25519: OpenSSL through the addon where it was built
+      return up(call.args[0]!);
+    },
+  },
+  {
+    words: ['show'],
+    args: ['<name>'],
+    options: { json: JSON_OUTPUT },
+    summary: "show a running tunnel's peers and counters",
+    run: async (call) => {
+      const status = await queryControl<TunnelStatus>(call.args[0]!, 'status');
+      const json = flag(call, 'json');
+      return print((json ? JSON.stringify(status) : renderStatus(status, Math.floor(Date.now() / 1000))) + '\n');
+    },
+  },
+  {
+    words: ['gateway'],
+    args: [],
+    options: { config: GATEWAY_CONFIG },
+    summary: 'run the gateway daemon in the foreground',
+    details: 'SIGINT or SIGTERM stops it; the leases stay in the state database.',
+    run: async (call) => {
+      const { runGatewayDaemon } = await gatewayCli();
+      return runGatewayDaemon(stringOption(call, 'config'), systemRunner, createLogger('meshgate-gateway'));
+    },
+  },
+  {
+    words: ['gateway', 'export-client'],
+    args: ['NAME'],
+    options: { config: GATEWAY_CONFIG },
+    summary: 'print a wg-quick file for a stock WireGuard client',
+    details: 'The client needs a privateKeyFile in the configuration. Redirected into a file, the file is made 0600.',
+    run: async (call) => secret((await gatewayCli()).exportClient(stringOption(call, 'config'), call.args[0]!)),
+  },
+  {
+    words: ['gateway', 'leases'],
+    args: [],
+    options: { config: GATEWAY_CONFIG, json: JSON_OUTPUT },
+    summary: 'list the leases and reservations in the state db',
+    run: async (call) => print((await gatewayCli()).listLeases(stringOption(call, 'config'), flag(call, 'json'))),
+  },
+  {
+    words: ['gateway', 'release'],
+    args: ['PUBLIC-KEY'],
+    options: { config: GATEWAY_CONFIG },
+    summary: 'free the reservation of a client no longer configured',
+    run: async (call) => print(await (await gatewayCli()).releaseLease(stringOption(call, 'config'), call.args[0]!)),
+  },
+  {
+    words: ['client'],
+    args: [],
+    options: { config: CLIENT_CONFIG },
+    summary: 'run the client agent in the foreground',
+    details: 'SIGINT or SIGTERM stops it and removes its tunnel.',
+    run: (call) => {
+      useNativeCrypto();
+      return client(stringOption(call, 'config'));
+    },
+  },
+  {
+    words: ['help'],
+    args: [],
+    rest: '[COMMAND]',
+    options: {},
+    summary: "this text, or a command's usage",
+    run: async (call) => {
+      if (call.args.length === 0) return print(overview(COMMANDS));
+      const { spec, argv } = resolve(COMMANDS, call.args);
+      if (argv.length > 0) throw usageError(spec, 'argument', `unexpected argument ${show(argv[0]!)}`);
+      return print(usage(spec, COMMANDS));
+    },
+  },
+  {
+    words: ['version'],
+    args: [],
+    options: {},
+    summary: "print meshgate's version (also --version)",
+    run: () => print(`meshgate ${meshgateVersion()}\n`),
+  },
+];

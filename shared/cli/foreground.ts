@@ -1,0 +1,54 @@
+// The commands that run in the foreground until SIGINT/SIGTERM: `meshgate up`
+// (one wg-quick tunnel) and `meshgate client` (the client agent); the gateway
+// daemon's is in gateway/cli.ts. Exit 0 after a signal and cleanup, 1 when
+// the data path failed (signals.ts).
+
+import { basename } from 'node:path';
+import { loadWgQuickFile } from '../config/wg-quick.js';
+import { systemRunner } from '../host/command.js';
+import { createLogger } from '../log.js';
+import { startTunnel } from '../runner/tunnel.js';
+import { aeadBackendName } from '../wireguard/crypto.js';
+import { runUntilStopped } from './signals.js';
+import { UsageError } from './usage-error.js';
+
+/** A tunnel's name from its file name, as wg-quick derives it. */
+export function interfaceNameOf(file: string): string {
+  const name = basename(file).replace(/\.conf$/, '');
+  if (!/^[a-zA-Z0-9_=+.-]{1,15}$/.test(name)) {
+    throw new UsageError(
+      'argument',
+      `"${name}" is not a valid interface name (1-15 of a-z A-Z 0-9 _ = + . -), from ${file}`,
+    );
+  }
+  return name;
+}
+
+/** `meshgate up FILE`: the tunnel of a wg-quick file, named after the file. */
+export async function up(file: string): Promise<number> {
+  const name = interfaceNameOf(file);
+  const log = createLogger('meshgate');
+  const config = loadWgQuickFile(file, (message, mode) => log.warn({ event: 'config-file-open', file, mode }, message));
+  for (const key of config.ignored) log.warn({ event: 'config-key-ignored', key }, `ignored wg-quick key ${key}`);
+  const tunnel = await startTunnel(name, config, systemRunner, log);
+  log.info(
+    {
+      event: 'ready',
+      interface: name,
+      listenPort: tunnel.listenPort,
+      peers: config.peers.length,
+      aead: aeadBackendName(),
+    },
+    `tunnel ${name} is up`,
+  );
+  const daemon = { failure: tunnel.runner.failure, close: () => tunnel.close() };
+  return runUntilStopped(log, daemon, { fields: { interface: name }, message: `tunnel ${name} removed` });
+}
+
+/** `meshgate client --config FILE`: the client agent (loaded only when asked for). */
+export async function client(configFile: string): Promise<number> {
+  const { startAgent } = await import('../../client/agent.js');
+  const log = createLogger('meshgate-client');
+  const agent = await startAgent(configFile, systemRunner, log);
+  return runUntilStopped(log, agent, { fields: {}, message: 'client stopped' });
+}
