@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatCidr, formatIp, parseCidr, parseIp } from '../net/address.js';
 import {
@@ -193,18 +194,6 @@ describe('AllowedIps.lookupPacket', () => {
 // ---------------------------------------------------------------------------
 // Randomized comparison against a slow reference.
 
-/** mulberry32: a small seedable PRNG, so a failing seed reproduces. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The obvious implementation: a list of prefixes, each matched bit by bit. */
 class ReferenceTable<T> {
   entries: { cidr: Cidr; value: T }[] = [];
@@ -247,35 +236,65 @@ function sameCidr(a: Cidr, b: Cidr): boolean {
   return formatCidr(a) === formatCidr(b);
 }
 
-function randomCidr(rand: () => number, family: 4 | 6): Cidr {
-  const length = family === 4 ? 4 : 16;
-  const address = new Uint8Array(length);
-  for (let i = 0; i < length; i++) address[i] = Math.floor(rand() * 256);
-  // Draw the leading byte(s) from a few values so that prefixes nest and
-  // overlap often; mix short, medium and host-length prefixes.
-  address[0] = [10, 11, 0x20, 0xfd][Math.floor(rand() * 4)]!;
-  if (rand() < 0.5) address[1] = Math.floor(rand() * 4);
-  const maxBits = length * 8;
-  const r = rand();
-  const prefixLength =
-    r < 0.05 ? 0 : r < 0.35 ? Math.floor(rand() * 17) : r < 0.8 ? Math.floor(rand() * (maxBits + 1)) : maxBits;
-  return parseCidr(`${formatIp(address)}/${prefixLength}`);
-}
+const PEERS = 12;
+/** n in 5 chance, as a boolean. */
+const chance = (n: number) => fc.integer({ min: 1, max: 5 }).map((x) => x <= n);
 
-function randomAddress(rand: () => number, family: 4 | 6, near: Cidr[]): Uint8Array {
+/**
+ * A prefix whose leading byte(s) come from a few values, so that prefixes nest
+ * and overlap often; short, medium and host-length prefixes mixed.
+ */
+function cidrArb(family: 4 | 6): fc.Arbitrary<Cidr> {
   const length = family === 4 ? 4 : 16;
-  const out = new Uint8Array(length);
-  for (let i = 0; i < length; i++) out[i] = Math.floor(rand() * 256);
+  const maxBits = length * 8;
+  return fc
+    .record({
+      bytes: fc.uint8Array({ minLength: length, maxLength: length }),
+      lead: fc.constantFrom(10, 11, 0x20, 0xfd),
+      second: fc.option(fc.integer({ min: 0, max: 3 }), { freq: 2 }),
+      prefixLength: fc.oneof(
+        { weight: 5, arbitrary: fc.constant(0) },
+        { weight: 30, arbitrary: fc.integer({ min: 0, max: 16 }) },
+        { weight: 45, arbitrary: fc.integer({ min: 0, max: maxBits }) },
+        { weight: 20, arbitrary: fc.constant(maxBits) },
+      ),
+    })
+    .map(({ bytes, lead, second, prefixLength }) => {
+      const address = Uint8Array.from(bytes);
+      address[0] = lead;
+      if (second !== null) address[1] = second;
+      return parseCidr(`${formatIp(address)}/${prefixLength}`);
+    });
+}
+const anyCidrArb = fc.oneof(cidrArb(4), cidrArb(6));
+
+/** A lookup address: random, or (mostly) inside or just beside a known prefix, resolved by addressOf(). */
+interface AddressSpec {
+  family: 4 | 6;
+  bytes: Uint8Array;
+  near: boolean;
+  index: number;
+  flip: boolean;
+}
+const addressSpecArb: fc.Arbitrary<AddressSpec> = fc.record({
+  family: fc.constantFrom(4 as const, 6 as const),
+  bytes: fc.uint8Array({ minLength: 16, maxLength: 16 }),
+  near: chance(4),
+  index: fc.nat(),
+  flip: chance(1),
+});
+
+function addressOf(spec: AddressSpec, family: 4 | 6, near: readonly Cidr[]): Uint8Array {
+  const out = Uint8Array.from(spec.bytes.subarray(0, family === 4 ? 4 : 16));
   const candidates = near.filter((x) => x.family === family);
-  if (candidates.length > 0 && rand() < 0.8) {
-    // Inside (or just beside) a known prefix: keep its network bits, and
-    // sometimes flip the last of them.
-    const base = candidates[Math.floor(rand() * candidates.length)]!;
+  if (candidates.length > 0 && spec.near) {
+    // Keep the network bits of a known prefix, and sometimes flip the last of them.
+    const base = candidates[spec.index % candidates.length]!;
     for (let bit = 0; bit < base.prefixLength; bit++) {
       const mask = 0x80 >> (bit % 8);
       out[bit >> 3] = (out[bit >> 3]! & ~mask) | (base.address[bit >> 3]! & mask);
     }
-    if (base.prefixLength > 0 && rand() < 0.2) {
+    if (base.prefixLength > 0 && spec.flip) {
       const bit = base.prefixLength - 1;
       out[bit >> 3]! ^= 0x80 >> (bit % 8);
     }
@@ -283,82 +302,101 @@ function randomAddress(rand: () => number, family: 4 | 6, near: Cidr[]): Uint8Ar
   return out;
 }
 
-describe('AllowedIps: randomized against a slow reference', () => {
-  for (const seed of [1, 2, 3, 42, 20240607]) {
-    it(`agrees on inserts, removes and lookups (seed ${seed})`, () => {
-      const rand = prng(seed);
-      const fast = new AllowedIps<number>();
-      const slow = new ReferenceTable<number>();
-      const known: Cidr[] = [];
-      const peers = 12;
-      for (let step = 0; step < 4000; step++) {
-        const family: 4 | 6 = rand() < 0.5 ? 4 : 6;
-        const op = rand();
-        if (op < 0.55) {
-          const cidr = randomCidr(rand, family);
-          const value = Math.floor(rand() * peers);
-          fast.insert(cidr, value);
-          slow.insert(cidr, value);
-          known.push(cidr);
-        } else if (op < 0.8) {
-          const cidr =
-            known.length > 0 && rand() < 0.8 ? known[Math.floor(rand() * known.length)]! : randomCidr(rand, family);
-          expect(fast.remove(cidr), `seed ${seed} step ${step} remove ${formatCidr(cidr)}`).toBe(slow.remove(cidr));
-        } else if (op < 0.82) {
-          const value = Math.floor(rand() * peers);
-          expect(fast.removeValue(value)).toBe(slow.removeValue(value));
-        }
-        for (let i = 0; i < 8; i++) {
-          const address = randomAddress(rand, rand() < 0.5 ? 4 : 6, known);
-          const want = slow.lookup(address);
-          const got = fast.lookup(address);
-          if (got !== want) {
-            throw new Error(`seed ${seed} step ${step}: lookup ${formatIp(address)} gave ${got}, want ${want}`);
-          }
-        }
-        expect(fast.size).toBe(slow.entries.length);
-        if (step % 500 === 0) {
+/** One step: an operation on both tables, then eight lookups compared. */
+type Op =
+  | { kind: 'insert'; cidr: Cidr; value: number }
+  | { kind: 'remove'; known: boolean; index: number; cidr: Cidr }
+  | { kind: 'removeValue'; value: number }
+  | { kind: 'none' };
+const valueArb = fc.integer({ min: 0, max: PEERS - 1 });
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 55, arbitrary: fc.record({ kind: fc.constant('insert' as const), cidr: anyCidrArb, value: valueArb }) },
+  {
+    weight: 25,
+    arbitrary: fc.record({ kind: fc.constant('remove' as const), known: chance(4), index: fc.nat(), cidr: anyCidrArb }),
+  },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('removeValue' as const), value: valueArb }) },
+  { weight: 18, arbitrary: fc.constant({ kind: 'none' as const }) },
+);
+const stepArb = fc.record({
+  op: opArb,
+  lookups: fc.array(addressSpecArb, { minLength: 8, maxLength: 8 }),
+  entriesOf: valueArb,
+});
+
+describe('AllowedIps: property against a slow reference (fast-check, shrinking)', () => {
+  it('agrees on inserts, removes and lookups', () => {
+    fc.assert(
+      fc.property(fc.array(stepArb, { maxLength: 2000, size: 'max' }), (steps) => {
+        const fast = new AllowedIps<number>();
+        const slow = new ReferenceTable<number>();
+        const known: Cidr[] = [];
+        const sameEntries = (v: number) => {
           const fastEntries = fast.entries().map(formatCidr).sort();
           const slowEntries = slow.entries.map((e) => formatCidr(e.cidr)).sort();
           expect(fastEntries).toEqual(slowEntries);
-          const v = Math.floor(rand() * peers);
           expect(fast.entries(v).map(formatCidr).sort()).toEqual(
             slow.entries
               .filter((e) => e.value === v)
               .map((e) => formatCidr(e.cidr))
               .sort(),
           );
+        };
+        for (const [n, { op, lookups, entriesOf }] of steps.entries()) {
+          if (op.kind === 'insert') {
+            fast.insert(op.cidr, op.value);
+            slow.insert(op.cidr, op.value);
+            known.push(op.cidr);
+          } else if (op.kind === 'remove') {
+            const cidr = known.length > 0 && op.known ? known[op.index % known.length]! : op.cidr;
+            expect(fast.remove(cidr), `step ${n} remove ${formatCidr(cidr)}`).toBe(slow.remove(cidr));
+          } else if (op.kind === 'removeValue') {
+            expect(fast.removeValue(op.value)).toBe(slow.removeValue(op.value));
+          }
+          for (const spec of lookups) {
+            const address = addressOf(spec, spec.family, known);
+            const want = slow.lookup(address);
+            const got = fast.lookup(address);
+            if (got !== want) throw new Error(`step ${n}: lookup ${formatIp(address)} gave ${got}, want ${want}`);
+          }
+          if (fast.size !== slow.entries.length) expect(fast.size, `step ${n}`).toBe(slow.entries.length);
+          if (n % 100 === 0) sameEntries(entriesOf);
         }
-      }
-      // Drain everything: the trie must end empty.
-      for (const e of [...slow.entries]) expect(fast.remove(e.cidr)).toBe(true);
-      expect(fast.size).toBe(0);
-      expect(fast.entries()).toEqual([]);
-    });
-  }
+        sameEntries(0);
+        // Drain everything: the trie must end empty.
+        for (const e of [...slow.entries]) expect(fast.remove(e.cidr)).toBe(true);
+        expect(fast.size).toBe(0);
+        expect(fast.entries()).toEqual([]);
+      }),
+      { numRuns: 20 },
+    );
+  }, 60_000);
 });
 
 describe.skipIf(!process.env['MESHGATE_BENCH'])('AllowedIps: lookup speed (set MESHGATE_BENCH=1)', () => {
   it('1,000 random prefixes', () => {
     for (const family of [4, 6] as const) {
-      const rand = prng(7);
       const t = new AllowedIps<number>();
       const prefixes: Cidr[] = [];
-      while (t.size < 1000) {
-        const length = family === 4 ? 4 : 16;
-        const address = new Uint8Array(length);
-        for (let i = 0; i < length; i++) address[i] = Math.floor(rand() * 256);
-        const bits = family === 4 ? 8 + Math.floor(rand() * 25) : 16 + Math.floor(rand() * 113);
-        const cidr = parseCidr(`${formatIp(address)}/${bits}`);
+      const drawn = fc.sample(
+        fc.record({
+          bytes: fc.uint8Array({ minLength: 16, maxLength: 16 }),
+          bits: family === 4 ? fc.integer({ min: 8, max: 32 }) : fc.integer({ min: 16, max: 128 }),
+        }),
+        { numRuns: 2000, seed: 7 },
+      );
+      for (const { bytes, bits } of drawn) {
+        if (t.size >= 1000) break;
+        const cidr = parseCidr(`${formatIp(bytes.subarray(0, family === 4 ? 4 : 16))}/${bits}`);
         t.insert(cidr, t.size);
         prefixes.push(cidr);
       }
       // Packets whose destination is inside a random prefix (hits) or random (mostly misses).
       const packets: Uint8Array[] = [];
-      for (let i = 0; i < 4096; i++) {
+      for (const [i, spec] of fc.sample(addressSpecArb, { numRuns: 4096, seed: 7 }).entries()) {
         const p = new Uint8Array(family === 4 ? 20 : 40);
         p[0] = family === 4 ? 0x45 : 0x60;
-        const addr = randomAddress(rand, family, i % 2 === 0 ? prefixes : []);
+        const addr = addressOf(spec, family, i % 2 === 0 ? prefixes : []);
         p.set(addr, family === 4 ? IPV4_DST_OFFSET : IPV6_DST_OFFSET);
         packets.push(p);
       }
