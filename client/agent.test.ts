@@ -47,14 +47,10 @@ async function scene(first: LeaseGrant = GOOD) {
 
   // The gateway: a device, its lease server and a switchable answer.
   const gwBind = network.bind('192.0.2.1:51820');
-  const gwDevice = new Device({ privateKey: gatewayKey, random: seededRandom('gw') });
-  gwDevice.addPeer({ publicKey: publicKeyOf(agentKey), allowedIps: [parseCidr('100.64.0.10/32')], endpoint: null });
   const answer: { current: LeaseAnswer } = { current: { grant: first } };
-  const server = new LeaseServer(
-    () => answer.current,
-    (peer, p, now, sink) => gwDevice.sendPacket(peer, p, now, sink),
-  );
-  gwDevice.control = server.handle;
+  const server = new LeaseServer(() => answer.current);
+  const gwDevice = new Device({ privateKey: gatewayKey, random: seededRandom('gw'), control: server.handle });
+  gwDevice.addPeer({ publicKey: publicKeyOf(agentKey), allowedIps: [parseCidr('100.64.0.10/32')], endpoint: null });
   const gwRunner = new TunnelRunner(gwDevice, new FakeTun('gw0'), gwBind, { clock });
   gwRunner.start();
 

@@ -6,7 +6,9 @@
 //   lease: checked (lease-check.ts; a bad one is logged as lease-rejected and
 //          nothing of it is applied), then addresses and MTU on the TUN, the
 //          configured routes into it
-//   run:   renews at half the lifetime; a changed lease replaces the old addresses
+//   run:   a timer at the lease client's next due time sends the REQUEST (retries
+//          every 2 s, renewal at half the lifetime); a changed lease replaces
+//          the old addresses
 //   stop:  RELEASE, then the TUN and everything on it goes away
 
 import { systemRandom } from '../shared/io/random.js';
@@ -21,7 +23,7 @@ import { serveControl, type ControlHandler } from '../shared/control/socket.js';
 import { tunnelStatus } from '../shared/control/status.js';
 import type { LeaseGrant } from '../shared/lease/message.js';
 import type { Logger } from '../shared/log.js';
-import { TunnelRunner, type Clock } from '../shared/runner/runner.js';
+import { systemClock, TunnelRunner, type Clock } from '../shared/runner/runner.js';
 import { slotSizesFor } from '../shared/runner/slots.js';
 import { formatCidr, formatIp, parseCidr, type Cidr } from '../shared/wireguard/allowed-ips.js';
 import { DEFAULT_MTU } from '../shared/wireguard/constants.js';
@@ -32,7 +34,8 @@ import { LEASE_LIMITS } from './lease-check.js';
 import { LeaseClient } from './lease-client.js';
 
 const random = systemRandom;
-const LEASE_POLL_MS = 250;
+/** The longest delay setTimeout takes; a later renewal is waited for in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface Agent {
   readonly lease: () => LeaseGrant | null;
@@ -106,16 +109,6 @@ export async function startAgent(configFile: string, runner: CommandRunner, log:
 export async function runAgent(parts: AgentParts): Promise<Agent> {
   const { config, endpoint, tun, udp, runner, log } = parts;
   const rnd = parts.random ?? random;
-  const device = new Device({ privateKey: config.privateKey, random: rnd, mtu: DEFAULT_MTU });
-  const gateway = device.addPeer({
-    publicKey: config.gateway.publicKey,
-    presharedKey: config.gateway.presharedKey ?? undefined,
-    allowedIps: [parseCidr('0.0.0.0/0'), parseCidr('::/0')],
-    endpoint,
-    persistentKeepalive: config.persistentKeepalive,
-  });
-
-  const tunnelRunner = new TunnelRunner(device, tun, udp, { log, ...(parts.clock ? { clock: parts.clock } : {}) });
   let applied: LeaseGrant | null = null;
   let applying = Promise.resolve();
 
@@ -155,7 +148,10 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
   const leaseClient = new LeaseClient(
     rnd,
     {
-      onLease: (grant) => apply(grant),
+      onLease: (grant) => {
+        apply(grant);
+        scheduleRequest();
+      },
       onRefused: (code) => log.warn({ event: 'lease-refused', code }, 'the gateway refused a lease'),
       onBadLease: (problem, grant) =>
         log.warn(
@@ -171,7 +167,39 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
     },
     { endpoint: endpoint.address },
   );
-  device.control = leaseClient.handle;
+  const device = new Device({
+    privateKey: config.privateKey,
+    random: rnd,
+    mtu: DEFAULT_MTU,
+    control: leaseClient.handle,
+  });
+  const gateway = device.addPeer({
+    publicKey: config.gateway.publicKey,
+    presharedKey: config.gateway.presharedKey ?? undefined,
+    allowedIps: [parseCidr('0.0.0.0/0'), parseCidr('::/0')],
+    endpoint,
+    persistentKeepalive: config.persistentKeepalive,
+  });
+  const clock = parts.clock ?? systemClock;
+  const tunnelRunner = new TunnelRunner(device, tun, udp, { log, clock });
+
+  // The REQUEST goes out when the lease client says it is due; a lease moves that to its renewal.
+  let requestTimer: NodeJS.Timeout | null = null;
+  let closed = false;
+  const scheduleRequest = () => {
+    if (requestTimer !== null) clearTimeout(requestTimer);
+    requestTimer = null;
+    if (closed) return;
+    const delay = Math.max(0, leaseClient.nextRequestAt() - clock.now().mono);
+    requestTimer = setTimeout(sendRequest, Math.min(delay, MAX_TIMER_MS));
+  };
+  const sendRequest = () => {
+    tunnelRunner.sendOutsideBatch((d, now, sink) => {
+      const request = leaseClient.requestIfDue(now.mono);
+      if (request !== null) d.sendPacket(gateway, request, now, sink);
+    });
+    scheduleRequest();
+  };
 
   try {
     await applyLink(runner, { name: config.interface, mtu: DEFAULT_MTU, addresses: [], routes: [] });
@@ -181,13 +209,7 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
     throw e;
   }
   tunnelRunner.start();
-  const poll = () =>
-    tunnelRunner.act((d, now, sink) => {
-      const request = leaseClient.due(now.mono);
-      if (request !== null) d.sendPacket(gateway, request, now, sink);
-    });
-  poll();
-  const timer = setInterval(poll, LEASE_POLL_MS);
+  sendRequest();
   const control = (parts.serve ?? serveControl)(config.interface, (req) => {
     if (req.op === 'status')
       return {
@@ -202,9 +224,10 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
     lease: () => applied,
     failure: tunnelRunner.failure,
     close: async () => {
-      clearInterval(timer);
+      closed = true;
+      scheduleRequest();
       if (leaseClient.lease !== null) {
-        tunnelRunner.act((d, now, sink) => d.sendPacket(gateway, leaseClient.release(), now, sink));
+        tunnelRunner.sendOutsideBatch((d, now, sink) => d.sendPacket(gateway, leaseClient.release(), now, sink));
       }
       await applying;
       control.close();

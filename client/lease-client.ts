@@ -1,8 +1,9 @@
 // The client agent's end of the in-band lease protocol (docs/lease-protocol.md).
 // A small state machine that takes the time as an argument:
 //
-//   due(now)  → a REQUEST packet when one should go out (no lease yet: every
-//               2 s; with a lease: from half its lifetime on, every 2 s)
+//   requestIfDue(now) → a REQUEST packet when one should go out (no lease
+//               yet: every 2 s; with a lease: from half its lifetime on,
+//               every 2 s); nextRequestAt() says when, for the agent's timer
 //   handle    → a decrypted packet from fe80::1 udp/4790 → LEASE or REFUSED
 //               for our outstanding request id → checkLease → onLease, or
 //               onBadLease (the grant is dropped whole: the previous good
@@ -18,7 +19,7 @@ import {
   type LeaseGrant,
 } from '../shared/lease/message.js';
 import type { RandomBytes } from '../shared/wireguard/crypto.js';
-import type { ControlHandler } from '../shared/wireguard/device.js';
+import { CONSUMED, NOT_MINE, type ControlHandler } from '../shared/wireguard/control.js';
 import { checkLease, type LeaseCheckContext, type LeaseProblem } from './lease-check.js';
 
 export const LEASE_RETRY_MS = 2_000;
@@ -78,8 +79,14 @@ export class LeaseClient {
     return this.lease === null ? 0 : this.obtainedAt + (this.lease.lifetime * 1000) / 2;
   }
 
-  /** A REQUEST to send now, or null when none is due. */
-  due(now: number): Uint8Array | null {
+  /** When requestIfDue() next gives a REQUEST (monotonic ms; -Infinity: at once). */
+  nextRequestAt(): number {
+    const retry = this.lastSent + LEASE_RETRY_MS;
+    return this.lease === null ? retry : Math.max(this.renewAt(), retry);
+  }
+
+  /** A REQUEST to send now (taken as sent), or null when none is due. */
+  requestIfDue(now: number): Uint8Array | null {
     if (this.lease !== null && now < this.renewAt()) return null;
     if (now - this.lastSent < LEASE_RETRY_MS) return null;
     this.lastSent = now;
@@ -90,13 +97,14 @@ export class LeaseClient {
     return this.packet(LeaseType.Release);
   }
 
+  /** The device's control handler (DeviceOptions.control): answers are taken, nothing is sent back. */
   readonly handle: ControlHandler = (_peer, packet, now) => {
-    if (!isFromLeaseServer(packet)) return false;
+    if (!isFromLeaseServer(packet)) return NOT_MINE;
     const udp = parseUdp6(packet);
     const m = udp === null ? null : decodeLeaseMessage(udp.payload);
     if (m === null || udp === null || udp.destinationPort !== this.port || m.requestId !== this.requestId) {
       this.ignored++;
-      return true;
+      return CONSUMED;
     }
     if (m.type === LeaseType.Lease) {
       const problem = checkLease(m.grant, this.checkContext);
@@ -105,7 +113,7 @@ export class LeaseClient {
         this.badLeases++;
         this.requestId = this.newId();
         this.events.onBadLease?.(problem, m.grant, now.mono);
-        return true;
+        return CONSUMED;
       }
       this.lease = m.grant;
       this.obtainedAt = now.mono;
@@ -118,6 +126,6 @@ export class LeaseClient {
     } else {
       this.ignored++;
     }
-    return true;
+    return CONSUMED;
   };
 }

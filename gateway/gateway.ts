@@ -7,7 +7,8 @@
 //           → runner (TUN ⇄ core ⇄ UDP) with the lease server on the control
 //             path → handshakes to clients whose endpoint is remembered, so
 //             they are back within a second after a restart → control socket
-//   run:    endpoints checkpointed to the state db every second
+//   run:    a client's new endpoint (device event) checkpointed to the state
+//           db, batched to at most one write a second
 //   stop:   everything undone in reverse order; leases stay in the db
 //
 // Host changes happen only after every check passed; a failure part-way
@@ -31,9 +32,10 @@ import type { Logger } from '../shared/log.js';
 import { TunnelRunner } from '../shared/runner/runner.js';
 import { slotSizesFor } from '../shared/runner/slots.js';
 import { formatCidr, formatIp, type Cidr } from '../shared/wireguard/allowed-ips.js';
-import { Device } from '../shared/wireguard/device.js';
+import { Device, type DeviceEvents } from '../shared/wireguard/device.js';
 import { aeadBackendName } from '../shared/wireguard/crypto.js';
 import { formatKey } from '../shared/wireguard/keys.js';
+import type { Peer } from '../shared/wireguard/peer.js';
 import { checkHost, loadGatewayConfig, type GatewayConfig } from './config.js';
 import { applyFirewall, removeFirewall, type FirewallState } from './firewall.js';
 import { LeaseServer, type LeaseAnswer, type LeaseCounters } from './lease-server.js';
@@ -143,8 +145,43 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
       );
     }
 
-    const device = new Device({ privateKey: config.privateKey, random, mtu: config.mtu });
+    const answer = (publicKey: string): LeaseAnswer => {
+      const lease = byKey.get(publicKey);
+      if (lease !== undefined) return { grant: grantOf(lease, pools, config) };
+      return { refused: refused.has(publicKey) ? LeaseError.PoolExhausted : LeaseError.Internal };
+    };
+    const leaseServer = new LeaseServer(answer);
+
+    // A client that roamed: its endpoint goes to the state db, at most one write a second.
     const known = store.endpoints();
+    const saved = new Map(known);
+    const roamed = new Set<Peer>();
+    let checkpointTimer: NodeJS.Timeout | null = null;
+    const checkpoint = () => {
+      checkpointTimer = null;
+      for (const peer of roamed) {
+        const ep = peer.endpoint?.key;
+        if (ep !== undefined && saved.get(peer.name) !== ep) {
+          store.saveEndpoint(peer.name, ep, Date.now());
+          saved.set(peer.name, ep);
+        }
+      }
+      roamed.clear();
+    };
+    const events: DeviceEvents = {
+      endpointChanged: (peer) => {
+        roamed.add(peer);
+        checkpointTimer ??= setTimeout(checkpoint, CHECKPOINT_MS);
+      },
+    };
+
+    const device = new Device({
+      privateKey: config.privateKey,
+      random,
+      mtu: config.mtu,
+      control: leaseServer.handle,
+      events,
+    });
     for (const c of config.clients) {
       const key = formatKey(c.publicKey);
       const lease = byKey.get(key);
@@ -165,16 +202,6 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
       }
       device.addPeer({ publicKey: c.publicKey, presharedKey: c.presharedKey ?? undefined, allowedIps, endpoint });
     }
-
-    const answer = (publicKey: string): LeaseAnswer => {
-      const lease = byKey.get(publicKey);
-      if (lease !== undefined) return { grant: grantOf(lease, pools, config) };
-      return { refused: refused.has(publicKey) ? LeaseError.PoolExhausted : LeaseError.Internal };
-    };
-    const leaseServer = new LeaseServer(answer, (peer, packet, now, sink) =>
-      device.sendPacket(peer, packet, now, sink),
-    );
-    device.control = leaseServer.handle;
 
     const slots = slotSizesFor(config.mtu); // full-size packets must fit a batch slot
     const udp: UdpBind = openListeners(config.listenPort, config.listenAddresses, (o) =>
@@ -227,23 +254,11 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
     tunnelRunner.start();
     undo.push(() => tunnelRunner.stop());
     // After a restart, clients still hold sessions we forgot: start new ones at once.
-    tunnelRunner.act((d, now, sink) => {
+    tunnelRunner.sendOutsideBatch((d, now, sink) => {
       for (const peer of d.peers()) if (peer.endpoint !== null) d.initiateHandshake(peer, now, sink);
     });
-
-    const saved = new Map(known);
-    const checkpoint = () => {
-      for (const peer of device.peers()) {
-        const ep = peer.endpoint?.key;
-        if (ep !== undefined && saved.get(peer.name) !== ep) {
-          store.saveEndpoint(peer.name, ep, Date.now());
-          saved.set(peer.name, ep);
-        }
-      }
-    };
-    const timer = setInterval(checkpoint, CHECKPOINT_MS);
     undo.push(() => {
-      clearInterval(timer);
+      if (checkpointTimer !== null) clearTimeout(checkpointTimer);
       checkpoint();
     });
 

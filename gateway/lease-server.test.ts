@@ -18,23 +18,18 @@ const GRANT: LeaseGrant = {
 
 /** A is the client agent (allowed IPs 0/0 for the gateway), B the gateway. */
 function scene(answer: LeaseAnswer = { grant: GRANT }) {
-  const t = new TwoPeers();
-  const gwPeer = t.peerOfA();
-  t.a.setAllowedIps(gwPeer, [parseCidr('0.0.0.0/0'), parseCidr('::/0')]);
-  const server = new LeaseServer(
-    () => answer,
-    (peer, p, now, sink) => t.b.sendPacket(peer, p, now, sink),
-  );
-  t.b.control = server.handle;
+  const server = new LeaseServer(() => answer);
   const leases: LeaseGrant[] = [];
   const refusals: number[] = [];
   const client = new LeaseClient(seededRandom('lc'), {
     onLease: (g) => leases.push(g),
     onRefused: (e) => refusals.push(e),
   });
-  t.a.control = client.handle;
+  const t = new TwoPeers({ a: { control: client.handle }, b: { control: server.handle } });
+  const gwPeer = t.peerOfA();
+  t.a.setAllowedIps(gwPeer, [parseCidr('0.0.0.0/0'), parseCidr('::/0')]);
   const tick = () => {
-    const p = client.due(t.clock.now().mono);
+    const p = client.requestIfDue(t.clock.now().mono);
     if (p) t.a.sendPacket(gwPeer, p, t.clock.now(), t.sinkA);
     t.deliver();
   };
@@ -63,6 +58,21 @@ describe('lease protocol over two in-memory devices', () => {
     s.tick();
     expect(s.server.counters.requests).toBe(2);
     expect(s.leases).toHaveLength(2);
+  });
+
+  test('the client says when its next request is due: retries every 2 s, then the renewal at half the lifetime', () => {
+    const s = scene();
+    expect(s.client.nextRequestAt()).toBe(-Infinity); // at once
+    const start = s.t.clock.now().mono;
+    s.tick();
+    // The lease (60 s) came back within the same call: renewal at 30 s.
+    expect(s.client.nextRequestAt()).toBe(start + 30_000);
+    s.t.clock.advance(29_999);
+    expect(s.client.requestIfDue(s.t.clock.now().mono)).toBeNull();
+    s.t.clock.advance(1);
+    expect(s.client.requestIfDue(s.t.clock.now().mono)).not.toBeNull();
+    // Sent and not yet answered: the next one is a retry 2 s later.
+    expect(s.client.nextRequestAt()).toBe(start + 30_000 + 2_000);
   });
 
   test('a refusal is reported', () => {

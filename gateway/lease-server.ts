@@ -2,8 +2,9 @@
 //
 //   decrypted inner packet to fe80::1 udp/4790 (before the source check)
 //     → parse IPv6/UDP (checksum) → decode message → per-peer rate limit
-//     → REQUEST: look up the peer's lease → LEASE or REFUSED, sent back to
-//       that same peer only; RELEASE: counted, nothing sent
+//     → REQUEST: look up the peer's lease → LEASE or REFUSED, returned to
+//       the device, which sends it to that same peer only; RELEASE: counted,
+//       nothing sent
 // Everything malformed is counted and never answered.
 
 import { buildUdp6, isToLeaseServer, LEASE_GATEWAY_ADDRESS, LEASE_PORT, parseUdp6 } from '../shared/lease/carrier.js';
@@ -14,8 +15,7 @@ import {
   type LeaseErrorCode,
   type LeaseGrant,
 } from '../shared/lease/message.js';
-import type { ControlHandler, Now, Sink } from '../shared/wireguard/device.js';
-import type { Peer } from '../shared/wireguard/peer.js';
+import { CONSUMED, NOT_MINE, type ControlHandler } from '../shared/wireguard/control.js';
 import { RateLimiter } from '../shared/wireguard/ratelimiter.js';
 
 /** Requests per second a peer may send (burst of as many). */
@@ -36,17 +36,12 @@ export class LeaseServer {
   readonly counters: LeaseCounters = { requests: 0, granted: 0, refused: 0, released: 0, malformed: 0, rateLimited: 0 };
   private readonly limiter = new RateLimiter(REQUESTS_PER_SECOND, REQUESTS_PER_SECOND);
 
-  /**
-   * `answer` gives the lease of a client by its base64 public key; `send`
-   * delivers a packet to one peer whatever its addresses (Device.sendPacket).
-   */
-  constructor(
-    private readonly answer: (publicKey: string) => LeaseAnswer,
-    private readonly send: (peer: Peer, packet: Uint8Array, now: Now, sink: Sink) => void,
-  ) {}
+  /** `answer` gives the lease of a client by its base64 public key. */
+  constructor(private readonly answer: (publicKey: string) => LeaseAnswer) {}
 
-  readonly handle: ControlHandler = (peer, packet, now, sink) => {
-    if (!isToLeaseServer(packet)) return false;
+  /** The device's control handler (DeviceOptions.control): a LEASE or REFUSED to send back, or CONSUMED. */
+  readonly handle: ControlHandler = (peer, packet, now) => {
+    if (!isToLeaseServer(packet)) return NOT_MINE;
     const udp = parseUdp6(packet);
     const message = udp === null ? null : decodeLeaseMessage(udp.payload);
     if (
@@ -55,15 +50,15 @@ export class LeaseServer {
       (message.type !== LeaseType.Request && message.type !== LeaseType.Release)
     ) {
       this.counters.malformed++;
-      return true;
+      return CONSUMED;
     }
     if (!this.limiter.allow(peer.name, now.mono)) {
       this.counters.rateLimited++;
-      return true;
+      return CONSUMED;
     }
     if (message.type === LeaseType.Release) {
       this.counters.released++;
-      return true;
+      return CONSUMED;
     }
     this.counters.requests++;
     const answer = this.answer(peer.name);
@@ -73,15 +68,12 @@ export class LeaseServer {
         : encodeLeaseMessage({ type: LeaseType.Refused, requestId: message.requestId, error: answer.refused });
     if ('grant' in answer) this.counters.granted++;
     else this.counters.refused++;
-    const out = buildUdp6({
+    return buildUdp6({
       source: LEASE_GATEWAY_ADDRESS,
       destination: udp.source,
       sourcePort: LEASE_PORT,
       destinationPort: udp.sourcePort,
       payload: reply,
     });
-    // Straight back to the authenticated peer it came from, never routed by address.
-    this.send(peer, out, now, sink);
-    return true;
   };
 }

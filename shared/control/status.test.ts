@@ -15,6 +15,25 @@ describe('tunnel status', () => {
     expect(renderStatus(sick, 0)).toMatch(/^packet errors: 3 /m);
   });
 
+  test('shows each peer’s drops under the peer, and the totals at the end', () => {
+    const d = new Device({ privateKey: new Uint8Array(32).fill(7), random: (n) => randomBytes(n) });
+    const peer = d.addPeer({ publicKey: new Uint8Array(32).fill(9), allowedIps: [] });
+    d.fromTunnel(
+      Uint8Array.of(0x45, 0, 0, 20, ...new Array<number>(16).fill(0)),
+      { mono: 0, wall: 0 },
+      {
+        toNetwork: () => {},
+        toTunnel: () => {},
+      },
+    ); // no route: a device drop only
+    peer.drops['decrypt-failed'] = 2;
+    const s = tunnelStatus('mg0', d, 51820);
+    expect(s.peers[0]!.drops['decrypt-failed']).toBe(2);
+    const text = renderStatus(s, 0);
+    expect(text).toMatch(/^ {2}drops: decrypt-failed=2$/m);
+    expect(text).toMatch(/^drops: no-route=1$/m);
+  });
+
   test('never shows the private key', () => {
     const text = renderStatus(tunnelStatus('mg0', device, 51820), 0);
     expect(text).toMatch(/private key: \(hidden\)/);

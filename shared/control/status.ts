@@ -16,6 +16,8 @@ export interface PeerStatus {
   txBytes: number;
   /** Seconds, 0 when off. */
   persistentKeepalive: number;
+  /** Drops of this peer's packets (also in the tunnel's drops). */
+  drops: DropCounts;
 }
 
 export interface TunnelStatus {
@@ -39,6 +41,7 @@ export function tunnelStatus(name: string, device: Device, listenPort: number, p
       rxBytes: p.rxBytes,
       txBytes: p.txBytes,
       persistentKeepalive: p.timers.persistentKeepalive / 1000,
+      drops: { ...p.drops },
     });
   }
   return {
@@ -73,6 +76,14 @@ function ago(seconds: number): string {
   return `${parts.join(', ')} ago`;
 }
 
+/** The non-zero counts as `reason=n ...`, or ''. */
+function dropText(drops: DropCounts): string {
+  return Object.entries(drops)
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${k}=${n}`)
+    .join(' ');
+}
+
 /** Text like `wg show NAME`. */
 export function renderStatus(s: TunnelStatus, nowUnixSeconds: number): string {
   const lines = [
@@ -90,9 +101,9 @@ export function renderStatus(s: TunnelStatus, nowUnixSeconds: number): string {
     if (p.rxBytes > 0 || p.txBytes > 0)
       lines.push(`  transfer: ${bytes(p.rxBytes)} received, ${bytes(p.txBytes)} sent`);
     if (p.persistentKeepalive > 0) lines.push(`  persistent keepalive: every ${p.persistentKeepalive} seconds`);
+    if (dropText(p.drops) !== '') lines.push(`  drops: ${dropText(p.drops)}`);
   }
-  const drops = Object.entries(s.drops).filter(([, n]) => n > 0);
-  if (drops.length > 0) lines.push('', `drops: ${drops.map(([k, n]) => `${k}=${n}`).join(' ')}`);
+  if (dropText(s.drops) !== '') lines.push('', `drops: ${dropText(s.drops)}`);
   if (s.packetErrors > 0) lines.push(`packet errors: ${s.packetErrors} (see the daemon's log)`);
   return lines.join('\n');
 }

@@ -38,8 +38,6 @@ export type PacketStage = 'tun-packet' | 'tun-batch-end' | 'udp-datagram' | 'udp
 
 export interface RunnerOptions {
   clock?: Clock;
-  /** Extra packet handling before the device (e.g. the gateway's control protocol); return true if consumed. */
-  interceptTunnel?: (packet: Uint8Array, now: Now) => boolean;
   /** Where packet errors are logged (default: nowhere; they are still counted). */
   log?: Pick<Logger, 'error'>;
 }
@@ -80,7 +78,6 @@ export class TunnelRunner {
   start(): void {
     const device = this.device;
     const sink = this.sink;
-    const intercept = this.options.interceptTunnel;
     let batchStarted = false;
     const begin = (): Now => {
       if (!batchStarted) {
@@ -92,9 +89,7 @@ export class TunnelRunner {
     this.tun.start({
       packet: (data) => {
         try {
-          const now = begin();
-          if (intercept !== undefined && intercept(data, now)) return;
-          device.fromTunnel(data, now, sink);
+          device.fromTunnel(data, begin(), sink);
         } catch (e) {
           this.packetFailed('tun-packet', data.length, e);
         }
@@ -168,8 +163,11 @@ export class TunnelRunner {
     this.tun.flush();
   }
 
-  /** Runs `fn` with the current time and the runner's sink, then flushes: for work outside a batch (control protocols). */
-  act(fn: (device: Device, now: Now, sink: Sink) => void): void {
+  /**
+   * Runs `fn` with the current time and the runner's sink, then flushes what it
+   * sent: for sending outside a TUN or UDP batch (handshakes at start, lease requests).
+   */
+  sendOutsideBatch(fn: (device: Device, now: Now, sink: Sink) => void): void {
     this.now = this.clock.now();
     fn(this.device, this.now, this.sink);
     this.udp.flush();

@@ -205,6 +205,56 @@ describe('refused input is counted, never thrown', () => {
   });
 });
 
+describe('events and per-peer drops', () => {
+  test('the device reports a new endpoint and a completed handshake, once each, and counts drops per peer', () => {
+    const seen: string[] = [];
+    const t = new TwoPeers({
+      b: {
+        events: {
+          endpointChanged: (peer, now) => seen.push(`endpoint ${peer.endpoint!.key} at ${now.mono}`),
+          handshakeCompleted: (peer) => seen.push(`handshake ${peer === t.peerOfB()}`),
+        },
+      },
+    });
+    t.sendFromA(ipv4Packet('10.0.0.1', '10.0.0.2', 100));
+    t.deliver();
+    // Responder: the endpoint is learned from the initiation, the session completes on A's first packet.
+    expect(seen).toEqual([`endpoint ${t.epA.key} at ${t.clock.mono}`, 'handshake true']);
+    t.sendFromA(ipv4Packet('10.0.0.1', '10.0.0.2', 100));
+    t.deliver();
+    expect(seen).toHaveLength(2); // same endpoint: nothing to report
+
+    const roamed = endpoint([198, 51, 100, 7], 4000);
+    t.a.fromTunnel(ipv4Packet('10.0.0.1', '10.0.0.2', 100), t.clock.now(), t.sinkA);
+    t.inject('b', t.wire.shift()!.data, roamed);
+    expect(seen).toEqual([
+      `endpoint ${t.epA.key} at ${t.clock.mono}`,
+      'handshake true',
+      `endpoint ${roamed.key} at ${t.clock.mono}`,
+    ]);
+
+    // A tampered packet of a known session: counted for the device and for the peer.
+    t.a.fromTunnel(ipv4Packet('10.0.0.1', '10.0.0.2', 100), t.clock.now(), t.sinkA);
+    const bad = t.wire.shift()!.data;
+    bad[bad.length - 1]! ^= 1;
+    t.inject('b', bad, roamed);
+    expect(t.b.drops['decrypt-failed']).toBe(1);
+    expect(t.peerOfB().drops['decrypt-failed']).toBe(1);
+    // A datagram for no session has no peer: the device total only.
+    t.inject('b', Uint8Array.of(4, 0, 0, 0, ...new Array<number>(28).fill(0)));
+    expect(t.b.drops['unknown-index']).toBe(1);
+    expect(t.peerOfB().drops['unknown-index']).toBe(0);
+  });
+
+  test('the initiator reports its completed handshake on the response', () => {
+    let completed = 0;
+    const t = new TwoPeers({ a: { events: { handshakeCompleted: () => completed++ } } });
+    t.sendFromA(ipv4Packet('10.0.0.1', '10.0.0.2', 100));
+    t.deliver();
+    expect(completed).toBe(1);
+  });
+});
+
 describe('timers on a fake clock', () => {
   test('a passive keepalive follows received data after 10 s of silence', () => {
     const t = established();

@@ -12,11 +12,14 @@
 //   2 response: MAC1 → index → Noise → keypair as `current` → keepalive or staged packets;
 //   3 cookie reply: index → store the cookie for MAC2;
 //   4 transport: index → keypair → open → replay window → roam endpoint →
-//     confirm `next` → inner source must be the peer's allowed IP → tunnel.
+//     confirm `next` → control handler (its reply goes back to the peer) →
+//     inner source must be the peer's allowed IP → tunnel.
 // Timers (tick): handshake retransmission, keepalives, key expiry.
-// Everything refused is a counted DropReason, never an exception.
+// Everything refused is a counted DropReason (per device and per peer), never
+// an exception; a new endpoint and a completed handshake are reported to the
+// DeviceEvents given in the options.
 
-import { AllowedIps, IPV4_HEADER_MIN_LEN, IPV6_HEADER_LEN, IPV6_SRC_OFFSET, type Cidr } from './allowed-ips.js';
+import { AllowedIps, type Cidr } from './allowed-ips.js';
 import {
   HANDSHAKE_INITIATION_RATE,
   MAX_PACKET_SIZE,
@@ -25,13 +28,12 @@ import {
   REKEY_ON_RECEIVE_AFTER,
   REKEY_TIMEOUT,
   REKEY_TIMEOUT_JITTER_MAX,
-  UNDER_LOAD_AFTER,
-  UNDER_LOAD_HANDSHAKES_PER_SECOND,
   DEFAULT_MTU,
 } from './constants.js';
-import { CookieChecker } from './cookie.js';
+import { CONSUMED, NOT_MINE, type ControlHandler } from './control.js';
 import { KEY_LEN, wipe, type RandomBytes } from './crypto.js';
 import { newDropCounts, type DropCounts, type DropReason } from './errors.js';
+import type { DeviceEvents } from './events.js';
 import {
   consumeInitiation,
   consumeResponse,
@@ -42,25 +44,24 @@ import {
   type StaticIdentity,
   wipeInitiation,
 } from './handshake.js';
+import { HandshakeGate } from './handshake-gate.js';
 import { IndexTable } from './index-table.js';
+import { ipPacketLength, isLinkLocalSource } from './inner-packet.js';
 import { Keypair } from './keypair.js';
 import {
   COOKIE_RECEIVER,
   EXACT_SIZE,
-  INITIATION_SENDER,
   MessageType,
   messageTypeOf,
   readCounter,
   readU32,
   RESPONSE_RECEIVER,
-  RESPONSE_SENDER,
   TRANSPORT_COUNTER,
   TRANSPORT_MIN_SIZE,
   TRANSPORT_OVERHEAD,
   TRANSPORT_RECEIVER,
 } from './messages.js';
 import { Peer, type PeerConfig, type PeerEndpoint } from './peer.js';
-import { RateLimiter, rateLimitKey } from './ratelimiter.js';
 import { isAfter, tai64n } from './tai64n.js';
 import { Timer } from './timers.js';
 
@@ -86,14 +87,14 @@ export interface DeviceOptions {
   mtu?: number;
   /** Handshakes per second above which cookies are demanded (tests lower it). */
   underLoadPerSecond?: number;
+  /** Takes control packets (the lease protocol) out of the data path; its replies go back to the peer. */
+  control?: ControlHandler;
+  /** Told of new endpoints and completed handshakes. */
+  events?: DeviceEvents;
 }
 
-/**
- * Handles inner packets meshgate answers itself (the lease protocol), seen
- * after decryption and before the cryptokey source check. Returns true when
- * it consumed the packet.
- */
-export type ControlHandler = (peer: Peer, packet: Uint8Array, now: Now, sink: Sink) => boolean;
+export { ipPacketLength };
+export type { ControlHandler, DeviceEvents };
 
 /** What an index names: a handshake we initiated, or a keypair. */
 type IndexEntry = { peer: Peer; keypair: Keypair | null };
@@ -105,19 +106,15 @@ export class DuplicatePeerError extends Error {
 export class Device {
   readonly identity: StaticIdentity;
   readonly mtu: number;
+  /** Drops of the whole device; those of a known peer are also in its Peer.drops. */
   readonly drops: DropCounts = newDropCounts();
-  /** Set by the gateway or client agent to take control packets out of the data path. */
-  control: ControlHandler | null = null;
+  private readonly control: ControlHandler | null;
+  private readonly events: DeviceEvents;
   private readonly random: RandomBytes;
-  private readonly cookies: CookieChecker;
-  private readonly limiter = new RateLimiter();
+  private readonly gate: HandshakeGate;
   private readonly routes = new AllowedIps<Peer>();
   private readonly index = new IndexTable<IndexEntry>();
   private readonly byKey = new Map<string, Peer>();
-  private readonly underLoadPerSecond: number;
-  private loadWindowStart = -Infinity;
-  private loadCount = 0;
-  private underLoadUntil = -Infinity;
   /** Scratch for one sealed transport message. */
   private readonly out = new Uint8Array(MAX_PACKET_SIZE + TRANSPORT_OVERHEAD + 16);
   /** Scratch for one opened transport message (any UDP payload fits). */
@@ -129,8 +126,9 @@ export class Device {
     this.identity = createIdentity(options.privateKey);
     this.random = options.random;
     this.mtu = options.mtu ?? DEFAULT_MTU;
-    this.cookies = new CookieChecker(this.identity.publicKey);
-    this.underLoadPerSecond = options.underLoadPerSecond ?? UNDER_LOAD_HANDSHAKES_PER_SECOND;
+    this.gate = new HandshakeGate(this.identity.publicKey, this.random, options.underLoadPerSecond);
+    this.control = options.control ?? null;
+    this.events = options.events ?? {};
   }
 
   // ------------------------------------------------------------------ peers
@@ -193,7 +191,7 @@ export class Device {
 
   /** Sends an IP packet to a given peer, whatever its destination (control protocols use this). */
   sendPacket(peer: Peer, packet: Uint8Array, now: Now, sink: Sink): void {
-    if (peer.endpoint === null) return this.drop('no-endpoint');
+    if (peer.endpoint === null) return this.drop('no-endpoint', peer);
     const kp = peer.current;
     if (kp !== null && kp.canSend(now.mono)) {
       this.sendTransport(peer, kp, packet, now, sink);
@@ -202,7 +200,7 @@ export class Device {
     }
     if (peer.staged.length >= MAX_STAGED_PACKETS) {
       peer.staged.shift();
-      this.drop('queue-full');
+      this.drop('queue-full', peer);
     }
     peer.staged.push(Uint8Array.from(packet));
     this.sendInitiation(peer, now, sink, false);
@@ -280,26 +278,10 @@ export class Device {
     if (data.length !== EXACT_SIZE[type]) return this.drop('bad-length');
     if (type === MessageType.CookieReply) return this.receiveCookieReply(data, now, sink);
 
-    if (!this.cookies.checkMac1(data)) return this.drop('mac1-invalid');
-    if (this.isUnderLoad(now.mono)) {
-      if (!this.cookies.checkMac2(data, from, now.mono)) {
-        const sender = readU32(data, type === MessageType.Initiation ? INITIATION_SENDER : RESPONSE_SENDER);
-        sink.toNetwork(this.cookies.createReply(data, sender, from, now.mono, this.random), from);
-        return this.drop('mac2-invalid');
-      }
-      if (!this.limiter.allow(rateLimitKey(from.address), now.mono)) return this.drop('rate-limited');
-    }
+    const refused = this.gate.check(data, type, from, now, sink);
+    if (refused !== null) return this.drop(refused);
     if (type === MessageType.Initiation) this.receiveInitiation(data, from, now, sink);
     else this.receiveResponse(data, from, now, sink);
-  }
-
-  private isUnderLoad(now: number): boolean {
-    if (now - this.loadWindowStart >= 1000) {
-      this.loadWindowStart = now;
-      this.loadCount = 0;
-    }
-    if (++this.loadCount > this.underLoadPerSecond) this.underLoadUntil = now + UNDER_LOAD_AFTER;
-    return now < this.underLoadUntil;
   }
 
   private receiveInitiation(data: Uint8Array, from: PeerEndpoint, now: Now, sink: Sink): void {
@@ -309,15 +291,15 @@ export class Device {
     const peer = this.byKey.get(keyName(consumed.remoteStatic))!;
     if (peer.latestTimestamp !== null && !isAfter(consumed.timestamp, peer.latestTimestamp)) {
       wipe(consumed.chainingKey);
-      return this.drop('replayed-initiation');
+      return this.drop('replayed-initiation', peer);
     }
     if (now.mono - peer.lastInitiationConsumedAt < HANDSHAKE_INITIATION_RATE) {
       wipe(consumed.chainingKey);
-      return this.drop('initiation-too-soon');
+      return this.drop('initiation-too-soon', peer);
     }
     peer.latestTimestamp = consumed.timestamp;
     peer.lastInitiationConsumedAt = now.mono;
-    peer.endpoint = from;
+    this.updateEndpoint(peer, from, now);
     peer.rxBytes += data.length;
     peer.timers.anyAuthenticatedPacketTraversal(now.mono);
     peer.timers.anyAuthenticatedPacketReceived();
@@ -326,7 +308,7 @@ export class Device {
     const built = createResponse(peer.remote, consumed, localIndex, this.random);
     if (built === null) {
       this.index.delete(localIndex);
-      return this.drop('handshake-invalid');
+      return this.drop('handshake-invalid', peer);
     }
     const kp = new Keypair(built.keys, now.mono);
     this.index.set(localIndex, { peer, keypair: kp });
@@ -353,10 +335,10 @@ export class Device {
     const peer = entry.peer;
     const state = peer.initiation;
     if (entry.keypair !== null || state === null || state.localIndex !== receiver) {
-      return this.drop('unexpected-response');
+      return this.drop('unexpected-response', peer);
     }
     const keys = consumeResponse(this.identity, peer.remote, state, data);
-    if (keys === null) return this.drop('handshake-invalid');
+    if (keys === null) return this.drop('handshake-invalid', peer);
     peer.initiation = null;
     wipeInitiation(state); // its index lives on as the keypair's
 
@@ -374,7 +356,7 @@ export class Device {
     }
     peer.current = kp;
 
-    peer.endpoint = from;
+    this.updateEndpoint(peer, from, now);
     peer.rxBytes += data.length;
     peer.lastHandshakeWall = now.wall;
     peer.sentLastMinuteHandshake = false;
@@ -382,6 +364,7 @@ export class Device {
     peer.timers.anyAuthenticatedPacketReceived();
     peer.timers.handshakeComplete();
     peer.timers.sessionDerived(now.mono);
+    this.events.handshakeCompleted?.(peer, now);
     // Confirm the session to the responder: with staged data, or with a keepalive.
     if (peer.staged.length === 0) this.sendTransport(peer, kp, Device.EMPTY, now, sink);
     else this.sendStaged(peer, now, sink);
@@ -397,7 +380,7 @@ export class Device {
     const entry = this.index.get(readU32(data, COOKIE_RECEIVER));
     if (entry === undefined) return this.drop('unknown-index');
     const peer = entry.peer;
-    if (!peer.cookies.consumeReply(data, now.mono)) return this.drop('cookie-invalid');
+    if (!peer.cookies.consumeReply(data, now.mono)) return this.drop('cookie-invalid', peer);
     if (entry.keypair === null && peer.initiation !== null && !peer.initiationResentForCookie) {
       this.sendInitiation(peer, now, sink, true, true);
     }
@@ -409,10 +392,10 @@ export class Device {
     if (entry === undefined || entry.keypair === null) return this.drop('unknown-index');
     const { peer, keypair: kp } = entry;
     const counter = readCounter(data, TRANSPORT_COUNTER);
-    if (counter < 0 || !kp.canReceive(now.mono)) return this.drop('keypair-expired');
+    if (counter < 0 || !kp.canReceive(now.mono)) return this.drop('keypair-expired', peer);
     const plain = kp.open(data, this.plain);
-    if (plain === null) return this.drop('decrypt-failed');
-    if (!kp.replay.accept(counter)) return this.drop('replayed-counter');
+    if (plain === null) return this.drop('decrypt-failed', peer);
+    if (!kp.replay.accept(counter)) return this.drop('replayed-counter', peer);
 
     if (kp === peer.next) {
       // The initiator used the session we answered: it becomes current.
@@ -421,9 +404,10 @@ export class Device {
       peer.current = kp;
       peer.next = null;
       peer.timers.handshakeComplete();
+      this.events.handshakeCompleted?.(peer, now);
       this.sendStaged(peer, now, sink);
     }
-    peer.endpoint = from;
+    this.updateEndpoint(peer, from, now);
     peer.rxBytes += data.length;
     peer.timers.anyAuthenticatedPacketTraversal(now.mono);
     peer.timers.anyAuthenticatedPacketReceived();
@@ -441,11 +425,18 @@ export class Device {
 
     peer.timers.dataReceived(now.mono);
     const length = ipPacketLength(plain);
-    if (length < 0) return this.drop('invalid-packet');
+    if (length < 0) return this.drop('invalid-packet', peer);
     const packet = plain.subarray(0, length);
-    if (this.control !== null && this.control(peer, packet, now, sink)) return;
+    if (this.control !== null) {
+      const reply = this.control(peer, packet, now);
+      if (reply !== NOT_MINE) {
+        // Straight back to the authenticated peer it came from, never routed by address.
+        if (reply !== CONSUMED) this.sendPacket(peer, reply, now, sink);
+        return;
+      }
+    }
     if (this.routes.lookupPacket(packet, 'src') !== peer) {
-      return this.drop(isLinkLocalSource(packet) ? 'link-local' : 'source-not-allowed');
+      return this.drop(isLinkLocalSource(packet) ? 'link-local' : 'source-not-allowed', peer);
     }
     sink.toTunnel(packet);
   }
@@ -483,8 +474,17 @@ export class Device {
 
   // -------------------------------------------------------------- helpers
 
-  private drop(reason: DropReason): void {
+  private drop(reason: DropReason, peer?: Peer): void {
     this.drops[reason]++;
+    if (peer !== undefined) peer.drops[reason]++;
+  }
+
+  /** The endpoint of the peer's latest authenticated packet; reported when its address or port changed. */
+  private updateEndpoint(peer: Peer, from: PeerEndpoint, now: Now): void {
+    const old = peer.endpoint;
+    peer.endpoint = from; // always: `from` also names the socket it came in on
+    if (old === from || (old !== null && old.key === from.key)) return;
+    this.events.endpointChanged?.(peer, now);
   }
 
   private retire(kp: Keypair): void {
@@ -505,32 +505,6 @@ export class Device {
     wipeInitiation(peer.initiation);
     peer.initiation = null;
   }
-}
-
-/** Length of the IPv4/IPv6 packet at the start of `p` (padding excluded), or -1 if malformed. */
-export function ipPacketLength(p: Uint8Array): number {
-  if (p.length < 1) return -1;
-  const version = p[0]! >> 4;
-  if (version === 4) {
-    if (p.length < IPV4_HEADER_MIN_LEN) return -1;
-    const total = (p[2]! << 8) | p[3]!;
-    return total >= IPV4_HEADER_MIN_LEN && total <= p.length ? total : -1;
-  }
-  if (version === 6) {
-    if (p.length < IPV6_HEADER_LEN) return -1;
-    const total = IPV6_HEADER_LEN + ((p[4]! << 8) | p[5]!);
-    return total <= p.length ? total : -1;
-  }
-  return -1;
-}
-
-/** IPv6 with a link-local (fe80::/10) or unspecified (::) source: never routable, not spoofing either. */
-function isLinkLocalSource(p: Uint8Array): boolean {
-  if (p[0]! >> 4 !== 6) return false;
-  const a = IPV6_SRC_OFFSET;
-  if (p[a] === 0xfe && (p[a + 1]! & 0xc0) === 0x80) return true;
-  for (let i = 0; i < 16; i++) if (p[a + i] !== 0) return false;
-  return true;
 }
 
 function keyName(key: Uint8Array): string {

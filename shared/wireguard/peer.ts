@@ -1,10 +1,12 @@
 // The state the device keeps for one remote peer: its keys and endpoint, the
 // handshake in progress, up to three keypairs (previous, current, next), the
-// packets staged while a handshake runs, its timers and its counters.
+// packets staged while a handshake runs, its timers and its counters
+// (bytes, and drops once the peer is known).
 // Behaviour lives in device.ts; this file only holds and rotates state.
 
 import type { Cidr } from './allowed-ips.js';
 import { CookieGenerator } from './cookie.js';
+import { newDropCounts, type DropCounts } from './errors.js';
 import type { InitiationState, RemoteKeys } from './handshake.js';
 import type { Keypair } from './keypair.js';
 import { PeerTimers } from './timers.js';
@@ -59,6 +61,8 @@ export class Peer {
 
   rxBytes = 0;
   txBytes = 0;
+  /** Drops of this peer's packets (also counted in the device's totals). */
+  readonly drops: DropCounts = newDropCounts();
   /** Wall-clock ms of the latest completed handshake, 0 if none. */
   lastHandshakeWall = 0;
 

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { parseCidr } from '../../shared/wireguard/allowed-ips.js';
 import { publicKeyOf, type RandomBytes } from '../../shared/wireguard/crypto.js';
-import { Device, type Now, type Sink } from '../../shared/wireguard/device.js';
+import { Device, type DeviceOptions, type Now, type Sink } from '../../shared/wireguard/device.js';
 import type { PeerEndpoint } from '../../shared/wireguard/peer.js';
 
 /** Deterministic random bytes from a seed (SHA-256 in counter mode). */
@@ -62,6 +62,9 @@ export class FakeClock {
   }
 }
 
+/** What a test may add to a side's DeviceOptions (control handler, events, crypto backend...). */
+export type SideOptions = Partial<Omit<DeviceOptions, 'privateKey' | 'random'>>;
+
 /** Side A (10.0.0.1, 192.0.2.1:51820) and side B (10.0.0.2, 192.0.2.2:51821). */
 export class TwoPeers {
   readonly clock = new FakeClock();
@@ -79,13 +82,21 @@ export class TwoPeers {
   readonly sinkB: Sink;
 
   constructor(
-    options: { psk?: Uint8Array; keepaliveA?: number; keepaliveB?: number; bKnowsA?: boolean; seed?: string } = {},
+    options: {
+      psk?: Uint8Array;
+      keepaliveA?: number;
+      keepaliveB?: number;
+      bKnowsA?: boolean;
+      seed?: string;
+      a?: SideOptions;
+      b?: SideOptions;
+    } = {},
   ) {
     const rnd = seededRandom(options.seed ?? 'two-peers');
     const keyA = rnd(32);
     const keyB = rnd(32);
-    this.a = new Device({ privateKey: keyA, random: seededRandom('a') });
-    this.b = new Device({ privateKey: keyB, random: seededRandom('b') });
+    this.a = new Device({ ...options.a, privateKey: keyA, random: seededRandom('a') });
+    this.b = new Device({ ...options.b, privateKey: keyB, random: seededRandom('b') });
     this.a.addPeer({
       publicKey: publicKeyOf(keyB),
       presharedKey: options.psk,
