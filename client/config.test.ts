@@ -3,21 +3,20 @@
 // holds no secret.
 
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { formatCidr } from '../shared/wireguard/allowed-ips.js';
+import { formatCidr } from '../shared/net/address.js';
 import {
   formatKey,
   generatePresharedKeyText,
   generatePrivateKeyText,
   publicKeyText,
 } from '../shared/wireguard/keys.js';
-import type { ConfigErrorCode } from '../gateway/config.js';
+import type { ConfigErrorCode } from '../shared/config/config-error.js';
+import { configFiles } from '../test/support/config-files.js';
 import { keyPieceIn } from '../test/support/secrets.js';
-import { ClientConfigError, loadClientConfig } from './config.js';
+import { ConfigError, loadClientConfig } from './config.js';
 
 const random = (n: number): Uint8Array => randomBytes(n);
 
@@ -28,18 +27,11 @@ let publicKey: string;
 let pskFile: string;
 let psk: string;
 let gatewayPublic: string;
-const secrets: string[] = [];
-let fileCounter = 0;
-
-function writeKey(name: string, text: string, mode = 0o600): string {
-  const path = join(dir, name);
-  writeFileSync(path, `${text}\n`, { mode });
-  chmodSync(path, mode);
-  return path;
-}
+const files = configFiles('mg-clconf-', 'client');
+const { secrets, writeKey, writeConfig } = files;
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'mg-clconf-'));
+  dir = files.open();
   privateKey = generatePrivateKeyText(random);
   publicKey = publicKeyText(privateKey);
   keyFile = writeKey('client.key', privateKey);
@@ -50,9 +42,7 @@ beforeAll(() => {
   secrets.push(privateKey, psk, gw);
 });
 
-afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => files.close());
 
 function base(extra: Record<string, unknown> = {}, gateway: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -62,33 +52,14 @@ function base(extra: Record<string, unknown> = {}, gateway: Record<string, unkno
   };
 }
 
-function writeConfig(content: string | Record<string, unknown>): string {
-  const file = join(dir, `client-${++fileCounter}.yaml`);
-  writeFileSync(file, typeof content === 'string' ? content : YAML.stringify(content));
-  return file;
-}
-
+/** Loads `content` and expects a ConfigError on `field` with `code`; returns the message. */
 function fails(
   content: string | Record<string, unknown>,
   field: string,
   code: ConfigErrorCode,
   pattern?: RegExp,
 ): string {
-  const file = writeConfig(content);
-  let error: unknown;
-  try {
-    loadClientConfig(file);
-  } catch (e) {
-    error = e;
-  }
-  expect(error).toBeInstanceOf(ClientConfigError);
-  const e = error as ClientConfigError;
-  expect({ field: e.field, code: e.code }).toEqual({ field, code });
-  expect(e.message.startsWith(field === '' ? file : `${file}: ${field}: `)).toBe(true);
-  expect(e.message).not.toContain('\n');
-  for (const secret of secrets) expect(e.message).not.toContain(secret);
-  if (pattern !== undefined) expect(e.message).toMatch(pattern);
-  return e.message;
+  return files.refused(loadClientConfig, content, field, code, pattern);
 }
 
 describe('loadClientConfig: happy path', () => {
@@ -219,6 +190,7 @@ describe('loadClientConfig: mistakes', () => {
     fails(base({ persistentKeepalive: 65536 }), 'persistentKeepalive', 'range', /from 0 to 65535, got 65536/);
     fails(base({ persistentKeepalive: -1 }), 'persistentKeepalive', 'range');
     fails(base({ interface: 'a-name-that-is-too-long' }), 'interface', 'invalid', /not an interface name/);
+    fails(base({ interface: 'mgc+0' }), 'interface', 'invalid', /not an interface name/);
   });
 });
 
@@ -255,7 +227,7 @@ describe('loadClientConfig: no key material in any message (Hardening #3)', () =
           error = e;
         }
         const shown = typeof content === 'string' ? content : YAML.stringify(content);
-        expect(error, shown).toBeInstanceOf(ClientConfigError);
+        expect(error, shown).toBeInstanceOf(ConfigError);
         const message = (error as Error).message;
         expect(keyPieceIn(message, key), `${shown}\n→ ${message}`).toBeUndefined();
       }

@@ -3,40 +3,26 @@
 //
 //   file → YAML → TypeBox schema → semantic checks (keys, endpoint, routes) → ClientConfig
 //
-// Errors are ClientConfigError, one line: "<file>: <field path>: <what is
-// wrong>", never with a key in it (the field helpers are gateway/config.ts's).
+// Errors are ConfigError, one line: "<file>: <field path>: <what is wrong>",
+// never with a key in it (the field validators are shared/config/fields.ts).
 
 import { dirname, resolve } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
-import { ConfigError } from '../shared/config/wg-quick.js';
-import { formatCidr, type Cidr } from '../shared/wireguard/allowed-ips.js';
-import { dh, equalConstantTime, publicKeyOf, wipe } from '../shared/wireguard/crypto.js';
+import { ConfigError, FieldError } from '../shared/config/config-error.js';
 import {
-  contains,
   endpointField,
-  FieldError,
   interfaceName,
   keyField,
-  parseYamlConfig,
-  readConfigText,
-  readKeyFile,
   refuseSpecial,
   strictPrefix,
   uniqueList,
-  type ConfigErrorCode,
 } from '../shared/config/fields.js';
+import { readKeyFile } from '../shared/config/key-file.js';
+import { parseYamlConfig, readConfigText } from '../shared/config/yaml.js';
+import { containsAddress, formatCidr, type Cidr } from '../shared/net/address.js';
+import { dh, equalConstantTime, publicKeyOf, wipe } from '../shared/wireguard/crypto.js';
 
-export class ClientConfigError extends ConfigError {
-  constructor(
-    file: string,
-    readonly field: string,
-    readonly code: ConfigErrorCode,
-    readonly problem: string,
-    line = 0,
-  ) {
-    super(file, line, field === '' ? problem : `${field}: ${problem}`);
-  }
-}
+export { ConfigError };
 
 /** The agent's configuration with defaults filled in. Holds the private key: never log it whole. */
 export interface ClientConfig {
@@ -88,18 +74,14 @@ const ClientSchema = Type.Object(
 );
 type RawClient = Static<typeof ClientSchema>;
 
-/** Reads, checks and normalizes a client agent configuration file. Throws ClientConfigError. */
+/** Reads, checks and normalizes a client agent configuration file. Throws ConfigError. */
 export function loadClientConfig(file: string): ClientConfig {
-  return parseClientConfig(readConfigText(file, wrapClient(file)), file);
+  return parseClientConfig(readConfigText(file), file);
 }
 
 /** Checks and normalizes the text of a client configuration; relative paths are resolved against `file`'s folder. */
 export function parseClientConfig(text: string, file: string): ClientConfig {
-  return parseYamlConfig(text, file, ClientSchema, normalizeClient, wrapClient(file));
-}
-
-function wrapClient(file: string): (e: FieldError, line?: number) => ClientConfigError {
-  return (e, line = 0) => new ClientConfigError(file, e.field, e.code, e.problem, line);
+  return parseYamlConfig(text, file, ClientSchema, normalizeClient);
 }
 
 function normalizeClient(raw: RawClient, file: string): ClientConfig {
@@ -125,7 +107,7 @@ function normalizeClient(raw: RawClient, file: string): ClientConfig {
       );
     }
     refuseSpecial(cidr, field, 'routed into the tunnel');
-    if (endpoint.address !== null && contains(cidr, endpoint.address)) {
+    if (endpoint.address !== null && containsAddress(cidr, endpoint.address)) {
       throw new FieldError(
         field,
         'conflict',

@@ -3,9 +3,8 @@
 // LEASE grant in, null or the first problem out. A grant with a problem is
 // refused whole; nothing of it is applied.
 
-import { contains, equalBytes } from '../shared/config/fields.js';
-import { isV4Mapped } from '../shared/io/endpoint.js';
-import { formatIp, parseCidr, type Cidr } from '../shared/wireguard/allowed-ips.js';
+import { containsAddress, equalBytes, formatIp, type Cidr } from '../shared/net/address.js';
+import { isV4Mapped, MESH, NOT_UNICAST, refusedWhy } from '../shared/net/special-ranges.js';
 import type { LeaseGrant } from '../shared/lease/message.js';
 
 /** Limits of what the agent accepts (the gateway's own config limits are inside them). */
@@ -52,30 +51,6 @@ export interface LeaseCheckContext {
   endpoint?: Uint8Array;
 }
 
-function ranges(list: [string, string][]): { cidr: Cidr; why: string }[] {
-  return list.map(([text, why]) => ({ cidr: parseCidr(text), why }));
-}
-
-/** Never a unicast address of a host on the far side of a tunnel. */
-const NOT_UNICAST = ranges([
-  ['0.0.0.0/8', 'this-network'],
-  ['127.0.0.0/8', 'loopback'],
-  ['169.254.0.0/16', 'link-local'],
-  ['224.0.0.0/4', 'multicast'],
-  ['240.0.0.0/4', 'reserved or broadcast'],
-  ['::/8', 'unspecified, loopback or IPv4-mapped'],
-  ['fe80::/10', 'link-local'],
-  ['ff00::/8', 'multicast'],
-]);
-
-/** Also never an address the agent installs: the gateway refuses such pools too. */
-const NOT_LEASED = ranges([['200::/7', 'Yggdrasil: installing it would cut the mesh the tunnel runs over']]);
-
-function specialRange(address: Uint8Array, list: { cidr: Cidr; why: string }[]): string | null {
-  for (const r of list) if (contains(r.cidr, address)) return r.why;
-  return null;
-}
-
 /** ::ffff:a.b.c.d → a.b.c.d; anything else unchanged. */
 function unmap(address: Uint8Array): Uint8Array {
   return address.length === 16 && isV4Mapped(address) ? address.subarray(12) : address;
@@ -103,13 +78,13 @@ function checkLeased(
     return { code: family === 4 ? 'ipv4-prefix' : 'ipv6-prefix', detail: `${text}: prefix not /${min} to /${max}` };
   }
   const why =
-    specialRange(lease.address, NOT_UNICAST) ??
-    specialRange(lease.address, NOT_LEASED) ??
+    refusedWhy(lease.address, NOT_UNICAST) ??
+    refusedWhy(lease.address, MESH) ??
     (family === 4 && networkOrBroadcast(lease.address, lease.prefixLength) ? 'network or broadcast address' : null);
   if (why !== null) return { code: family === 4 ? 'ipv4-address' : 'ipv6-address', detail: `${text}: ${why}` };
   const endpoint = ctx.endpoint === undefined ? null : unmap(ctx.endpoint);
   const prefix: Cidr = { family, address: lease.address, prefixLength: lease.prefixLength };
-  if (endpoint !== null && contains(prefix, endpoint)) {
+  if (endpoint !== null && containsAddress(prefix, endpoint)) {
     return { code: 'endpoint-in-lease', detail: `${text} holds the gateway endpoint ${formatIp(endpoint)}` };
   }
   return null;
@@ -117,7 +92,7 @@ function checkLeased(
 
 function checkGateway(family: 4 | 6, gateway: Uint8Array, own: { address: Uint8Array } | null): LeaseProblem | null {
   const code = family === 4 ? 'gateway-ipv4' : 'gateway-ipv6';
-  const why = specialRange(gateway, NOT_UNICAST);
+  const why = refusedWhy(gateway, NOT_UNICAST);
   if (why !== null) return { code, detail: `${formatIp(gateway)}: ${why}` };
   if (own !== null && equalBytes(own.address, gateway))
     return { code, detail: `${formatIp(gateway)} is our own address` };
@@ -136,7 +111,7 @@ export function checkLease(grant: LeaseGrant, ctx: LeaseCheckContext = {}): Leas
     return { code: 'dns-count', detail: `${grant.dns.length} servers, at most ${LEASE_LIMITS.dnsMax}` };
   }
   for (const server of grant.dns) {
-    const why = specialRange(server, NOT_UNICAST);
+    const why = refusedWhy(server, NOT_UNICAST);
     if (why !== null) return { code: 'dns-address', detail: `${formatIp(server)}: ${why}` };
   }
   if (grant.mtu !== null && (grant.mtu < LEASE_LIMITS.mtuMin || grant.mtu > LEASE_LIMITS.mtuMax)) {

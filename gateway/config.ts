@@ -1,69 +1,51 @@
 // The gateway's configuration file (docs/gateway-config.md): read, checked and
 // normalized before anything on the host changes.
 //
-//   file → YAML (syntax) → TypeBox schema (types, ranges, unknown fields)
-//        → semantic checks (addresses, pools, keys, uniqueness) → GatewayConfig
-//   GatewayConfig + CommandRunner → checkHost (read-only `ip -j` queries)
+//   file -> YAML (syntax) -> TypeBox schema (types, ranges, unknown fields)   shared/config/yaml.ts
+//        -> semantic checks (addresses, pools, keys, uniqueness)              here, config-clients.ts
+//        -> GatewayConfig
+//   GatewayConfig + CommandRunner -> checkHost (read-only `ip -j` queries)    host-check.ts
 //
-// Every problem is one GatewayConfigError whose message is one line,
+// Every problem is one ConfigError whose message is one line,
 // "<file>: <field path>: <what is wrong>", e.g.
 // "gateway.yaml: clients[1].publicKey: not a WireGuard key (…)". A secret (a
 // private or preshared key, or anything that looks like a key) never appears in
 // a message: key values are never echoed, only the files that hold them.
 //
-// The field helpers (key files, endpoints, prefixes, the YAML and schema front
-// end) live in shared/config/fields.ts, shared with the client agent's loader.
+// The field validators are shared/config/fields.ts, shared with the client
+// agent's loader; key files are shared/config/key-file.ts.
 
 import { dirname, resolve } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
-import { ConfigError } from '../shared/config/wg-quick.js';
+import { CONFIG_ERROR_CODES, ConfigError, FieldError, type ConfigErrorCode } from '../shared/config/config-error.js';
 import {
-  CONFIG_ERROR_CODES,
-  type ConfigErrorCode,
-  FieldError,
-  ULA,
-  contains,
   endpointField,
-  equalBytes,
-  firstHost,
   interfaceName,
   ipLiteral,
-  keyField,
-  oneLine,
-  lastAddress,
   listenAddressField,
-  overlaps,
-  parseYamlConfig,
-  readConfigText,
-  checkKeyFile,
-  readKeyFile,
   refuseSpecial,
   show,
   strictPrefix,
   uniqueList,
 } from '../shared/config/fields.js';
-import { showPath } from '../shared/config/redact.js';
-import { CommandError, type CommandRunner } from '../shared/host/command.js';
-import { formatCidr, formatIp, parseCidr, type Cidr } from '../shared/wireguard/allowed-ips.js';
-import { dh, equalConstantTime, preparePrivateKey, publicKeyOf, wipe } from '../shared/wireguard/crypto.js';
+import { readKeyFile } from '../shared/config/key-file.js';
+import { parseYamlConfig, readConfigText } from '../shared/config/yaml.js';
+import {
+  containsAddress,
+  equalBytes,
+  firstHost,
+  formatCidr,
+  formatIp,
+  overlaps,
+  type Cidr,
+} from '../shared/net/address.js';
+import { ULA } from '../shared/net/special-ranges.js';
+import { preparePrivateKey, publicKeyOf, wipe } from '../shared/wireguard/crypto.js';
+import { normalizeClient } from './config-clients.js';
 
-export { CONFIG_ERROR_CODES, FieldError, type ConfigErrorCode };
-
-// ---------------------------------------------------------------------------
-// Errors
-
-/** "<file>: <field>: <problem>", one line. */
-export class GatewayConfigError extends ConfigError {
-  constructor(
-    file: string,
-    readonly field: string,
-    readonly code: ConfigErrorCode,
-    readonly problem: string,
-    line = 0,
-  ) {
-    super(file, line, field === '' ? problem : `${field}: ${problem}`);
-  }
-}
+export { CONFIG_ERROR_CODES, ConfigError, FieldError, type ConfigErrorCode };
+export { readClientPrivateKey } from './config-clients.js';
+export { checkHost } from './host-check.js';
 
 // ---------------------------------------------------------------------------
 // The normalized configuration
@@ -195,14 +177,14 @@ const GatewaySchema = Type.Object(
   { additionalProperties: false },
 );
 type RawGateway = Static<typeof GatewaySchema>;
-type RawClient = Static<typeof ClientSchema>;
+export type RawGatewayClient = Static<typeof ClientSchema>;
 
 // ---------------------------------------------------------------------------
 // Loading
 
-/** Reads, checks and normalizes a gateway configuration file. Throws GatewayConfigError. */
+/** Reads, checks and normalizes a gateway configuration file. Throws ConfigError. */
 export function loadGatewayConfig(file: string): GatewayConfig {
-  return parseGatewayConfig(readConfigText(file, wrapGateway(file)), file);
+  return parseGatewayConfig(readConfigText(file), file);
 }
 
 /**
@@ -210,11 +192,7 @@ export function loadGatewayConfig(file: string): GatewayConfig {
  * messages, and relative paths in it are resolved against its folder.
  */
 export function parseGatewayConfig(text: string, file: string): GatewayConfig {
-  return parseYamlConfig(text, file, GatewaySchema, normalizeGateway, wrapGateway(file));
-}
-
-function wrapGateway(file: string): (e: FieldError, line?: number) => GatewayConfigError {
-  return (e, line = 0) => new GatewayConfigError(file, e.field, e.code, e.problem, line);
+  return parseYamlConfig(text, file, GatewaySchema, normalizeGateway);
 }
 
 function normalizeGateway(raw: RawGateway, file: string): GatewayConfig {
@@ -250,7 +228,7 @@ function normalizeGateway(raw: RawGateway, file: string): GatewayConfig {
         `prefix length must be /${POOL_SHORTEST} to /${longest} with leasePrefixLength ${leasePrefixLength}, got /${ipv6Pool.prefixLength}`,
       );
     }
-    if (mode === 'nat66' && !(ipv6Pool.prefixLength >= ULA.prefixLength && contains(ULA, ipv6Pool.address))) {
+    if (mode === 'nat66' && !(ipv6Pool.prefixLength >= ULA.prefixLength && containsAddress(ULA, ipv6Pool.address))) {
       throw new FieldError(
         'ipv6.pool',
         'invalid',
@@ -277,7 +255,7 @@ function normalizeGateway(raw: RawGateway, file: string): GatewayConfig {
     const field = `listenAddresses[${i}]`;
     const listen = listenAddressField(text, field);
     for (const pool of pools) {
-      if (contains(pool.cidr, listen.address)) {
+      if (containsAddress(pool.cidr, listen.address)) {
         throw new FieldError(field, 'conflict', `${listen.text} lies inside ${pool.field} ${formatCidr(pool.cidr)}`);
       }
     }
@@ -292,7 +270,7 @@ function normalizeGateway(raw: RawGateway, file: string): GatewayConfig {
   if (raw.endpoint !== undefined) {
     const checked = endpointField(raw.endpoint, 'endpoint');
     for (const pool of pools) {
-      if (checked.address !== null && contains(pool.cidr, checked.address)) {
+      if (checked.address !== null && containsAddress(pool.cidr, checked.address)) {
         throw new FieldError(
           'endpoint',
           'conflict',
@@ -307,7 +285,7 @@ function normalizeGateway(raw: RawGateway, file: string): GatewayConfig {
     const address = ipLiteral(text, field);
     const pool = address.length === 4 ? ipv4Pool : ipv6Pool;
     const gateway = address.length === 4 ? ipv4Gateway : ipv6Gateway;
-    if (pool !== null && gateway !== null && contains(pool, address) && !equalBytes(address, gateway)) {
+    if (pool !== null && gateway !== null && containsAddress(pool, address) && !equalBytes(address, gateway)) {
       throw new FieldError(
         field,
         'conflict',
@@ -395,305 +373,3 @@ function normalizeGateway(raw: RawGateway, file: string): GatewayConfig {
     clients,
   };
 }
-
-interface ClientContext {
-  base: string;
-  index: number;
-  names: Map<string, number>;
-  keys: Map<string, number>;
-  /** Fixed addresses (text) → field that holds it. */
-  fixed: Map<string, string>;
-  gatewayPublicKey: Uint8Array;
-  gatewayKey: ReturnType<typeof preparePrivateKey>;
-  ipv4Pool: Cidr;
-  ipv4Gateway: Uint8Array;
-  ipv6Pool: Cidr | null;
-  ipv6Gateway: Uint8Array | null;
-  leasePrefixLength: 64 | 128;
-}
-
-const CLIENT_NAME = /^[A-Za-z0-9._-]{1,32}$/;
-
-function normalizeClient(rc: RawClient, at: string, ctx: ClientContext): GatewayClient {
-  if (!CLIENT_NAME.test(rc.name)) {
-    throw new FieldError(`${at}.name`, 'invalid', `${show(rc.name)} is not a client name (1-32 of a-z A-Z 0-9 . _ -)`);
-  }
-  const sameName = ctx.names.get(rc.name);
-  if (sameName !== undefined) {
-    throw new FieldError(`${at}.name`, 'duplicate', `${show(rc.name)} is used by clients[${sameName}] too`);
-  }
-  ctx.names.set(rc.name, ctx.index);
-
-  const publicKey = keyField(rc.publicKey, `${at}.publicKey`);
-  if (equalConstantTime(publicKey, ctx.gatewayPublicKey)) {
-    throw new FieldError(`${at}.publicKey`, 'conflict', "is the gateway's own public key");
-  }
-  const keyText = Buffer.from(publicKey).toString('base64');
-  const sameKey = ctx.keys.get(keyText);
-  if (sameKey !== undefined) {
-    throw new FieldError(`${at}.publicKey`, 'duplicate', `is the key of clients[${sameKey}] too`);
-  }
-  ctx.keys.set(keyText, ctx.index);
-  const shared = dh(ctx.gatewayKey, publicKey);
-  if (shared === null) {
-    throw new FieldError(`${at}.publicKey`, 'invalid', 'is a low-order point: no handshake with it can succeed');
-  }
-  wipe(shared);
-
-  let ipv4: Uint8Array | null = null;
-  if (rc.ipv4 !== undefined) {
-    const field = `${at}.ipv4`;
-    ipv4 = ipLiteral(rc.ipv4, field, 4);
-    checkFixed(ipv4, field, ctx.ipv4Pool, ctx.ipv4Gateway, 'ipv4Pool', 32, ctx);
-  }
-  let ipv6: Uint8Array | null = null;
-  if (rc.ipv6 !== undefined) {
-    const field = `${at}.ipv6`;
-    ipv6 = ipLiteral(rc.ipv6, field, 6);
-    if (ctx.ipv6Pool === null || ctx.ipv6Gateway === null) {
-      throw new FieldError(
-        field,
-        'conflict',
-        'a fixed IPv6 address needs ipv6.pool to be set (the generated pool is not known yet)',
-      );
-    }
-    checkFixed(ipv6, field, ctx.ipv6Pool, ctx.ipv6Gateway, 'ipv6.pool', ctx.leasePrefixLength, ctx);
-  }
-
-  // A stock client's private key file is checked here (so a daemon start
-  // reports a missing or too open file) but read only by export-client.
-  let privateKeyFile: string | null = null;
-  if (rc.privateKeyFile !== undefined) {
-    privateKeyFile = resolve(ctx.base, rc.privateKeyFile);
-    checkKeyFile(privateKeyFile, `${at}.privateKeyFile`);
-  }
-  let presharedKey: Uint8Array | null = null;
-  let presharedKeyFile: string | null = null;
-  if (rc.presharedKeyFile !== undefined) {
-    presharedKeyFile = resolve(ctx.base, rc.presharedKeyFile);
-    presharedKey = readKeyFile(presharedKeyFile, `${at}.presharedKeyFile`);
-  }
-  return { name: rc.name, publicKey, presharedKey, presharedKeyFile, privateKeyFile, ipv4, ipv6 };
-}
-
-/**
- * Reads a stock client's private key from its privateKeyFile, for
- * export-client only; it must belong to the client's public key. The key is in
- * memory of its own: wipe it when done. Throws GatewayConfigError.
- */
-export function readClientPrivateKey(config: GatewayConfig, client: GatewayClient): Uint8Array {
-  const index = config.clients.indexOf(client);
-  const field = `clients[${index}].privateKeyFile`;
-  const fail = (e: FieldError) => new GatewayConfigError(config.file, e.field, e.code, e.problem);
-  if (client.privateKeyFile === null) {
-    throw fail(new FieldError(field, 'missing', 'export-client needs the private key of this client'));
-  }
-  let key: Uint8Array;
-  try {
-    key = readKeyFile(client.privateKeyFile, field);
-  } catch (e) {
-    if (e instanceof FieldError) throw fail(e);
-    throw e;
-  }
-  const publicKey = publicKeyOf(key);
-  if (!equalConstantTime(publicKey, client.publicKey)) {
-    wipe(key);
-    throw fail(
-      new FieldError(
-        field,
-        'conflict',
-        `${showPath(client.privateKeyFile)} is the private key of another public key than clients[${index}].publicKey`,
-      ),
-    );
-  }
-  return key;
-}
-
-/** A fixed client address: inside its pool, not reserved, not the gateway's, not taken. */
-function checkFixed(
-  address: Uint8Array,
-  field: string,
-  pool: Cidr,
-  gateway: Uint8Array,
-  poolField: string,
-  leaseLength: number,
-  ctx: ClientContext,
-): void {
-  const text = formatIp(address);
-  if (!contains(pool, address)) {
-    throw new FieldError(field, 'conflict', `${text} is outside ${poolField} ${formatCidr(pool)}`);
-  }
-  if (leaseLength < address.length * 8) {
-    // A prefix per client: the field is the prefix start, and the pool's first prefix holds the gateway.
-    const lease: Cidr = { family: pool.family, address, prefixLength: leaseLength };
-    const start = parseCidr(`${text}/${leaseLength}`).address;
-    if (!equalBytes(start, address)) {
-      throw new FieldError(
-        field,
-        'invalid',
-        `with leasePrefixLength ${leaseLength} this is the start of the client's /${leaseLength}; ${text} has host bits set (did you mean ${formatIp(start)}?)`,
-      );
-    }
-    if (contains(lease, gateway)) {
-      throw new FieldError(
-        field,
-        'conflict',
-        `${text}/${leaseLength} holds the gateway's own address ${formatIp(gateway)}`,
-      );
-    }
-  } else {
-    if (equalBytes(address, pool.address)) {
-      throw new FieldError(field, 'conflict', `${text} is the network address of ${poolField} ${formatCidr(pool)}`);
-    }
-    if (equalBytes(address, gateway)) {
-      throw new FieldError(field, 'conflict', `${text} is the gateway's own address`);
-    }
-    if (pool.family === 4 && equalBytes(address, lastAddress(pool))) {
-      throw new FieldError(field, 'conflict', `${text} is the broadcast address of ${poolField} ${formatCidr(pool)}`);
-    }
-  }
-  const holder = ctx.fixed.get(text);
-  if (holder !== undefined) throw new FieldError(field, 'duplicate', `${text} is the fixed address of ${holder} too`);
-  ctx.fixed.set(text, field.slice(0, field.lastIndexOf('.')));
-}
-
-// ---------------------------------------------------------------------------
-// Host checks
-
-/**
- * Read-only checks against the host, before any change: the uplink exists, the
- * TUN name is free or already a TUN device, and no pool overlaps an address or
- * a route already on the host (default routes and whatever is on the gateway's
- * own TUN device aside). `ipv6Pool` supplies the pool the daemon generated
- * when the configuration has none. Throws GatewayConfigError (code 'host').
- */
-export async function checkHost(
-  config: GatewayConfig,
-  runner: CommandRunner,
-  options: { ipv6Pool?: Cidr } = {},
-): Promise<void> {
-  const fail = (field: string, problem: string): never => {
-    throw new GatewayConfigError(config.file, field, 'host', problem);
-  };
-
-  const uplink = await ipJson(runner, ['-j', 'link', 'show', 'dev', config.uplink]);
-  if (uplink !== null && uplink.error !== null) fail('uplink', `cannot inspect "${config.uplink}": ${uplink.error}`);
-  if (uplink === null || !Array.isArray(uplink.value) || uplink.value.length === 0) {
-    fail('uplink', `no interface "${config.uplink}" on this host`);
-  }
-
-  const tun = await ipJson(runner, ['-j', '-d', 'link', 'show', 'dev', config.interface]);
-  if (tun !== null) {
-    if (tun.error !== null) fail('interface', `cannot inspect "${config.interface}": ${tun.error}`);
-    const link = Array.isArray(tun.value) ? (tun.value[0] as IpLink | undefined) : undefined;
-    if (link !== undefined) {
-      const kind = link.linkinfo?.info_kind;
-      if (kind !== 'tun') {
-        fail(
-          'interface',
-          `"${config.interface}" is already a ${kind ?? link.link_type ?? 'network'} device on this host, not a TUN device; choose another name`,
-        );
-      }
-    }
-  }
-
-  const pools: { field: string; cidr: Cidr }[] = [{ field: 'ipv4Pool', cidr: config.ipv4Pool }];
-  const ipv6Pool = config.ipv6.pool ?? options.ipv6Pool ?? null;
-  if (ipv6Pool !== null) pools.push({ field: 'ipv6.pool', cidr: ipv6Pool });
-
-  const addrs = await ipJson(runner, ['-j', 'address', 'show']);
-  if (addrs === null || addrs.error !== null || !Array.isArray(addrs.value)) {
-    fail('', `cannot list the host's addresses: ${addrs?.error ?? 'unexpected output from ip'}`);
-  } else {
-    for (const link of addrs.value as (IpLink | null)[]) {
-      if (typeof link !== 'object' || link === null || link.ifname === config.interface) continue;
-      for (const info of Array.isArray(link.addr_info) ? link.addr_info : []) {
-        const cidr = hostPrefix(info?.local, info?.prefixlen);
-        if (cidr === null || info === null) continue;
-        for (const pool of pools) {
-          if (overlaps(cidr, pool.cidr)) {
-            fail(
-              pool.field,
-              `${formatCidr(pool.cidr)} overlaps the address ${info.local}/${info.prefixlen} of ${link.ifname ?? '?'} already on this host`,
-            );
-          }
-        }
-      }
-    }
-  }
-
-  for (const family of ['-4', '-6']) {
-    const routes = await ipJson(runner, ['-j', family, 'route', 'show', 'table', 'all']);
-    if (routes === null || routes.error !== null || !Array.isArray(routes.value)) {
-      fail('', `cannot list the host's routes: ${routes?.error ?? 'unexpected output from ip'}`);
-    } else {
-      for (const route of routes.value as (IpRoute | null)[]) {
-        if (typeof route !== 'object' || route === null) continue;
-        if (route.dev === config.interface || typeof route.dst !== 'string' || route.dst === 'default') continue;
-        let dst: Cidr;
-        try {
-          dst = parseCidr(route.dst);
-        } catch {
-          continue;
-        }
-        if (dst.prefixLength === 0) continue;
-        for (const pool of pools) {
-          if (overlaps(dst, pool.cidr)) {
-            const type = route.type !== undefined && route.type !== 'unicast' ? `${route.type} ` : '';
-            const via = route.dev !== undefined ? ` via ${route.dev}` : '';
-            fail(
-              pool.field,
-              `${formatCidr(pool.cidr)} overlaps the ${type}route to ${route.dst}${via} (table ${route.table ?? 'main'}) already on this host`,
-            );
-          }
-        }
-      }
-    }
-  }
-}
-
-interface IpLink {
-  ifname?: string;
-  link_type?: string;
-  linkinfo?: { info_kind?: string };
-  addr_info?: ({ local?: string; prefixlen?: number } | null)[];
-}
-
-interface IpRoute {
-  type?: string;
-  dst?: string;
-  dev?: string;
-  table?: string;
-}
-
-/**
- * Runs `ip ARGS` and parses its JSON. null: the device does not exist; error:
- * any other failure, as one line.
- */
-async function ipJson(runner: CommandRunner, args: string[]): Promise<{ value: unknown; error: string | null } | null> {
-  let out: string;
-  try {
-    out = await runner.run('ip', args);
-  } catch (e) {
-    const text = e instanceof CommandError ? e.stderr : (e as Error).message;
-    if (/does not exist|cannot find device/i.test(text)) return null;
-    return { value: null, error: oneLine(text) || 'ip failed' };
-  }
-  try {
-    return { value: JSON.parse(out === '' ? '[]' : out) as unknown, error: null };
-  } catch {
-    return { value: null, error: 'unexpected output from ip (not JSON)' };
-  }
-}
-
-function hostPrefix(local: unknown, prefixLength: unknown): Cidr | null {
-  if (typeof local !== 'string' || typeof prefixLength !== 'number') return null;
-  try {
-    return parseCidr(`${local}/${prefixLength}`);
-  } catch {
-    return null;
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Field helpers, shared with client/config.ts

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { CommandError, RecordingRunner } from '../shared/host/command.js';
-import { formatCidr, parseCidr, parseIp } from '../shared/wireguard/allowed-ips.js';
+import { formatCidr, parseCidr, parseIp } from '../shared/net/address.js';
 import { PRIVATE_IPV4, PRIVATE_IPV6 } from '../shared/net/special-ranges.js';
 import {
   applyFirewall,

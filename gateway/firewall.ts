@@ -39,10 +39,18 @@
 // interface names come from the config file and must not be able to break out
 // of their quotes.
 
-import { formatCidr, formatIp, type Cidr } from '../shared/wireguard/allowed-ips.js';
 import { CommandError, type CommandRunner } from '../shared/host/command.js';
 import { CodedError } from '../shared/errors.js';
-import { containsAddress, disjointPrefixes, PRIVATE_IPV4, PRIVATE_IPV6 } from '../shared/net/special-ranges.js';
+import {
+  containsAddress,
+  formatCidr,
+  formatIp,
+  hasHostBits,
+  INTERFACE_NAME_RULE,
+  isInterfaceName,
+  type Cidr,
+} from '../shared/net/address.js';
+import { disjointPrefixes, PRIVATE_IPV4, PRIVATE_IPV6 } from '../shared/net/special-ranges.js';
 
 export interface FirewallState {
   /** The one table the gateway owns, family inet (default 'meshgate'). */
@@ -98,8 +106,6 @@ const IPV4_TCP_HEADERS = 40;
 const IPV6_TCP_HEADERS = 60;
 const MTU_MIN = 576;
 const MTU_MAX = 9000;
-/** Linux IFNAMSIZ - 1. */
-const IFNAME_MAX = 15;
 
 // -------------------------------------------------------------------- errors ----
 
@@ -117,19 +123,12 @@ export class FirewallError extends CodedError<FirewallErrorCode> {
 // ---------------------------------------------------------------- validation ----
 
 /**
- * Whether an interface name is one Linux accepts and that is safe inside an nft
- * quoted string: 1..15 of A-Z a-z 0-9 _ . - (no quotes, spaces, backslashes, and
- * no `*`, which nft reads as a wildcard), not "." or "..".
+ * Whether an interface name is safe inside an nft quoted string: the one rule
+ * of shared/net/interface-name.ts, which the config loaders hold too (no
+ * quotes, spaces, backslashes, no `*`, which nft reads as a wildcard).
  */
 export function isSafeInterfaceName(name: unknown): name is string {
-  return (
-    typeof name === 'string' &&
-    name.length >= 1 &&
-    name.length <= IFNAME_MAX &&
-    /^[A-Za-z0-9_.-]+$/.test(name) &&
-    name !== '.' &&
-    name !== '..'
-  );
+  return isInterfaceName(name);
 }
 
 /**
@@ -157,17 +156,8 @@ function checkCidr(field: string, c: unknown, family?: 4 | 6): Cidr {
   const len = cidr.prefixLength;
   if (typeof len !== 'number' || !Number.isInteger(len) || len < 0 || len > bytes * 8)
     invalid(field, `prefix length must be 0..${bytes * 8}`);
-  if (!hostBitsZero(cidr.address, len)) invalid(field, `${formatIp(cidr.address)}/${len} has host bits set`);
+  if (hasHostBits(cidr.address, len)) invalid(field, `${formatIp(cidr.address)}/${len} has host bits set`);
   return cidr as Cidr;
-}
-
-function hostBitsZero(address: Uint8Array, prefixLength: number): boolean {
-  for (let i = 0; i < address.length; i++) {
-    const bitsHere = Math.min(8, Math.max(0, prefixLength - i * 8));
-    const hostMask = 0xff >> bitsHere;
-    if ((address[i]! & hostMask) !== 0) return false;
-  }
-  return true;
 }
 
 /** Checks everything renderRuleset embeds; throws FirewallError('invalid-state') naming the field. */
@@ -177,7 +167,7 @@ export function checkFirewallState(s: FirewallState): void {
     invalid('table', `${JSON.stringify(s.table)}: must be "meshgate" + 0..24 of a-z 0-9 _`);
   for (const field of ['tunnel', 'uplink'] as const) {
     if (!isSafeInterfaceName(s[field]))
-      invalid(field, `${JSON.stringify(s[field])}: an interface name is 1..15 of A-Z a-z 0-9 _ . -`);
+      invalid(field, `${JSON.stringify(s[field])}: an interface name is ${INTERFACE_NAME_RULE}`);
   }
   if (s.tunnel === s.uplink) invalid('uplink', 'must differ from the tunnel interface');
   const pool4 = checkCidr('ipv4Pool', s.ipv4Pool, 4);

@@ -13,13 +13,18 @@
 //     read every file), never by someone else, who could change it;
 //   - at most `maxBytes` long.
 // The mode is returned for the caller: the YAML loaders refuse a key file that
-// group or others may access, `meshgate up` warns, as wg-quick does.
+// group or others may access (readKeyFile, checkKeyFile below), `meshgate up`
+// warns, as wg-quick does.
 //
 // Bytes are read into a buffer of their own (never Node's shared Buffer pool)
 // that the caller wipes after decoding it.
 
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { CodedError } from '../errors.js';
+import { wipe } from '../wireguard/crypto.js';
+import { parseKey } from '../wireguard/keys.js';
+import { FieldError } from './config-error.js';
+import { showPath } from './redact.js';
 
 /** The closed list of reasons a secret file is refused. */
 export const SecretFileErrorCodes = [
@@ -136,4 +141,71 @@ function kindOf(stat: Stats): string {
   if (stat.isSocket()) return 'a socket';
   if (stat.isCharacterDevice() || stat.isBlockDevice()) return 'a device';
   return 'not a regular file';
+}
+
+// ---------------------------------------------------------------------------
+// Key files named in the YAML configurations
+
+/** Largest key file accepted: a key line with some whitespace around it. */
+const KEY_FILE_MAX = 256;
+
+/**
+ * Reads a key file (base64 as `meshgate genkey` / `wg genkey` writes it). It
+ * must be a regular file, not a symbolic link, owned by us or root, without
+ * any group or other permission bits (shared/config/key-file.ts). The message
+ * names the file and the problem, never its content. The key comes back in
+ * memory of its own (not Node's shared Buffer pool): wipe it when done.
+ */
+export function readKeyFile(path: string, field: string): Uint8Array {
+  let file;
+  try {
+    file = readSecretFile(path, KEY_FILE_MAX);
+  } catch (e) {
+    throw keyFileProblem(e, path, field);
+  }
+  try {
+    refuseOpenMode(file.mode, path, field);
+    try {
+      return parseKey(file.bytes.toString('latin1'));
+    } catch {
+      throw new FieldError(
+        field,
+        'key-file',
+        `${showPath(path)} does not hold a WireGuard key (44 characters of base64, as meshgate genkey writes)`,
+      );
+    }
+  } finally {
+    wipe(file.bytes);
+  }
+}
+
+/**
+ * Checks a key file as readKeyFile does, without reading the key: for a key
+ * that is only read on demand (a stock client's, by export-client).
+ */
+export function checkKeyFile(path: string, field: string): void {
+  let mode: number;
+  try {
+    mode = checkSecretFile(path).mode;
+  } catch (e) {
+    throw keyFileProblem(e, path, field);
+  }
+  refuseOpenMode(mode, path, field);
+}
+
+function refuseOpenMode(mode: number, path: string, field: string): void {
+  if ((mode & 0o077) === 0) return;
+  const shown = showPath(path);
+  throw new FieldError(
+    field,
+    'key-file',
+    `${shown} has mode ${mode.toString(8).padStart(4, '0')}: group/others may access it (chmod 600 ${shown})`,
+  );
+}
+
+function keyFileProblem(e: unknown, path: string, field: string): FieldError {
+  if (!(e instanceof SecretFileError)) throw e;
+  if (e.code === 'too-large')
+    return new FieldError(field, 'key-file', `${showPath(path)} is too large to be a key file`);
+  return new FieldError(field, 'key-file', `${showPath(path)} ${e.message}`);
 }

@@ -11,12 +11,15 @@
 // "Key = Value" is named by its number only, and other values and unknown key
 // names are shown only when they cannot hold a key (redact.ts).
 
-import { parseCidr, parseIp, type Cidr } from '../wireguard/allowed-ips.js';
+import { isInterfaceName, parseCidr, parseIp, type Cidr } from '../net/address.js';
 import { wipe } from '../wireguard/crypto.js';
-import { parseKey } from '../wireguard/keys.js';
+import { formatKey, parseKey } from '../wireguard/keys.js';
+import { ConfigError, type ConfigErrorCode } from './config-error.js';
 import { isDnsName } from './hostname.js';
 import { readSecretFile, SecretFileError, type SecretFile } from './key-file.js';
 import { pathMayHoldKey, show, showName } from './redact.js';
+
+export { ConfigError };
 
 export interface InterfaceSection {
   privateKey: Uint8Array;
@@ -48,17 +51,6 @@ export interface WgQuickConfig {
   peers: PeerSection[];
   /** Keys present but not acted on, as "Key (line N)". */
   ignored: string[];
-}
-
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  constructor(
-    readonly file: string,
-    readonly line: number,
-    message: string,
-  ) {
-    super(line > 0 ? `${file}:${line}: ${message}` : `${file}: ${message}`);
-  }
 }
 
 const IGNORED_KEYS = new Set(['dns', 'preup', 'postup', 'predown', 'postdown', 'saveconfig']);
@@ -121,7 +113,7 @@ export function loadWgQuickFile(file: string, warn: (message: string, mode: stri
   try {
     content = readSecretFile(file, WG_QUICK_FILE_MAX);
   } catch (e) {
-    if (e instanceof SecretFileError) throw new ConfigError(file, 0, `the file ${e.message}`);
+    if (e instanceof SecretFileError) throw new ConfigError(file, '', 'unreadable', `the file ${e.message}`);
     throw e;
   }
   try {
@@ -147,15 +139,15 @@ export function parseWgQuick(text: string, file: string): WgQuickConfig {
   const lines = text.split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) {
     const lineNo = i + 1;
-    const fail = (msg: string): never => {
-      throw new ConfigError(file, lineNo, msg);
+    const fail = (msg: string, code: ConfigErrorCode = 'invalid'): never => {
+      throw new ConfigError(file, '', code, msg, lineNo);
     };
     const raw = lines[i]!.replace(/#.*$/, '').trim();
     if (raw === '') continue;
     if (raw.startsWith('[')) {
       const name = raw.toLowerCase();
       if (name === '[interface]') {
-        if (iface.seen) fail('a second [Interface] section');
+        if (iface.seen) fail('a second [Interface] section', 'duplicate');
         iface.seen = true;
         section = 'interface';
       } else if (name === '[peer]') {
@@ -167,12 +159,13 @@ export function parseWgQuick(text: string, file: string): WgQuickConfig {
           header === null
             ? 'not a section header ([Interface] or [Peer])'
             : `unknown section [${showName(header[1]!)}]`,
+          header === null ? 'syntax' : 'unknown-field',
         );
       }
       continue;
     }
     const eq = raw.indexOf('=');
-    if (eq <= 0) fail('expected "Key = Value" (the line is not shown: it may hold a key)');
+    if (eq <= 0) fail('expected "Key = Value" (the line is not shown: it may hold a key)', 'syntax');
     const key = raw.slice(0, eq).trim();
     const value = raw.slice(eq + 1).trim();
     const k = key.toLowerCase();
@@ -186,7 +179,7 @@ export function parseWgQuick(text: string, file: string): WgQuickConfig {
       }
     };
 
-    if (section === 'none') fail(`${name} outside of a section`);
+    if (section === 'none') fail(`${name} outside of a section`, 'syntax');
     if (section === 'interface') {
       if (IGNORED_KEYS.has(k)) {
         ignored.push(`${name} (line ${lineNo})`);
@@ -222,7 +215,7 @@ export function parseWgQuick(text: string, file: string): WgQuickConfig {
                 fail(`Table must be off, auto or a table number, got ${show(value)}`));
           break;
         default:
-          fail(`unknown key ${name} in [Interface]`);
+          fail(`unknown key ${name} in [Interface]`, 'unknown-field');
       }
     } else {
       const peer = peers[peers.length - 1]!;
@@ -251,18 +244,18 @@ export function parseWgQuick(text: string, file: string): WgQuickConfig {
             value === 'off' ? 0 : (parseIntIn(value, 0, 65535) ?? fail(`PersistentKeepalive must be 0..65535 or off`));
           break;
         default:
-          fail(`unknown key ${name} in [Peer]`);
+          fail(`unknown key ${name} in [Peer]`, 'unknown-field');
       }
     }
   }
 
-  if (!iface.seen) throw new ConfigError(file, 0, 'no [Interface] section');
-  if (iface.privateKey === undefined) throw new ConfigError(file, 0, '[Interface] has no PrivateKey');
+  if (!iface.seen) throw new ConfigError(file, '', 'missing', 'no [Interface] section');
+  if (iface.privateKey === undefined) throw new ConfigError(file, '', 'missing', '[Interface] has no PrivateKey');
   const seen = new Set<string>();
   const out: PeerSection[] = peers.map((p) => {
-    if (p.publicKey === undefined) throw new ConfigError(file, p.line, '[Peer] has no PublicKey');
-    const name = Buffer.from(p.publicKey).toString('base64');
-    if (seen.has(name)) throw new ConfigError(file, p.line, `peer ${name} appears twice`);
+    if (p.publicKey === undefined) throw new ConfigError(file, '', 'missing', '[Peer] has no PublicKey', p.line);
+    const name = formatKey(p.publicKey);
+    if (seen.has(name)) throw new ConfigError(file, '', 'duplicate', `peer ${name} appears twice`, p.line);
     seen.add(name);
     return {
       publicKey: p.publicKey,
@@ -291,7 +284,12 @@ export function parseWgQuick(text: string, file: string): WgQuickConfig {
 function isEndpoint(text: string): boolean {
   const m = /^(?:\[([^\]]+)\]|([^:\s]+)):\d{1,5}$/.exec(text);
   if (m === null) return false;
-  if (m[1] !== undefined) return /^[0-9A-Fa-f:.]+(%[A-Za-z0-9_=+.-]{1,15})?$/.test(m[1]);
+  if (m[1] !== undefined) {
+    const pct = m[1].indexOf('%');
+    return (
+      /^[0-9A-Fa-f:.]+$/.test(pct < 0 ? m[1] : m[1].slice(0, pct)) && (pct < 0 || isInterfaceName(m[1].slice(pct + 1)))
+    );
+  }
   // A name that may be key material (a key pasted without its '=' padding is a
   // valid DNS name) is refused rather than sent to a resolver.
   return (isDnsName(m[2]!) && !pathMayHoldKey(m[2]!)) || /^\d{1,3}(\.\d{1,3}){3}$/.test(m[2]!);

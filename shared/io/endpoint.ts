@@ -20,11 +20,14 @@ import { lookup as dnsLookup } from 'node:dns/promises';
 import type { Endpoint, UdpBind } from './types.js';
 import { CodedError } from '../errors.js';
 import { pathMayHoldKey } from '../config/redact.js';
+import { formatIp, isInterfaceName, tryParseIp } from '../net/address.js';
+import { isLinkLocalV6, isV4Mapped } from '../net/special-ranges.js';
+
+export { isV4Mapped };
 
 export const ENDPOINT_RECORD_LEN = 24;
 const REC_PORT = 16;
 const REC_SCOPE = 20;
-const IFNAMSIZ = 16; // Linux interface names are at most 15 bytes
 
 export const EndpointErrorCodes = [
   'syntax', // not "addr:port" / "[addr]:port"
@@ -75,15 +78,6 @@ class EndpointValue implements Endpoint {
   toString(): string {
     return this.key;
   }
-}
-
-const V4_MAPPED_PREFIX = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
-
-/** True for ::ffff:a.b.c.d, the form IPv4 addresses take in an Endpoint. */
-export function isV4Mapped(address: Uint8Array): boolean {
-  if (address.length !== 16) return false;
-  for (let i = 0; i < 12; i++) if (address[i] !== V4_MAPPED_PREFIX[i]) return false;
-  return true;
 }
 
 /**
@@ -150,89 +144,17 @@ function formatKey(address: Uint8Array, port: number, scopeId: number): string {
   return `[${formatAddress(address)}${zone}]:${port}`;
 }
 
-/** Text of a 16-byte address: dotted quad when v4-mapped, else RFC 5952 IPv6. */
+/** Text of a 16-byte address: dotted quad when v4-mapped, else RFC 5952 IPv6 (shared/net/address.ts). */
 export function formatAddress(address: Uint8Array): string {
-  if (address.length === 4 || isV4Mapped(address)) {
-    const o = address.length === 4 ? 0 : 12;
-    return `${address[o]}.${address[o + 1]}.${address[o + 2]}.${address[o + 3]}`;
-  }
-  if (address.length !== 16) throw new EndpointError('address', `an address has 4 or 16 bytes, not ${address.length}`);
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((address[i]! << 8) | address[i + 1]!);
-  // RFC 5952 §4.2: compress the longest run (≥ 2) of zero groups, the first on a tie.
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (g: number[]): string => g.map((x) => x.toString(16)).join(':');
-  if (bestStart < 0) return hex(groups);
-  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
+  if (address.length !== 4 && address.length !== 16)
+    throw new EndpointError('address', `an address has 4 or 16 bytes, not ${address.length}`);
+  return formatIp(isV4Mapped(address) ? address.subarray(12) : address);
 }
 
-const DEC_OCTET = /^(0|[1-9][0-9]{0,2})$/;
-
-function parseIPv4Into(text: string, out: Uint8Array, offset: number): boolean {
-  const parts = text.split('.');
-  if (parts.length !== 4) return false;
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    if (!DEC_OCTET.test(p)) return false; // no leading zeros: "010" is ambiguous (octal?)
-    const v = Number(p);
-    if (v > 255) return false;
-    out[offset + i] = v;
-  }
-  return true;
-}
-
-const HEX_GROUP = /^[0-9a-fA-F]{1,4}$/;
-
-/** Parses an IPv6 literal without zone (RFC 4291 §2.2, incl. a trailing dotted quad). */
-function parseIPv6(text: string): Uint8Array | undefined {
-  const halves = text.split('::');
-  if (halves.length > 2) return undefined;
-  const toGroups = (s: string): string[] => (s === '' ? [] : s.split(':'));
-  const head = toGroups(halves[0]!);
-  const tail = halves.length === 2 ? toGroups(halves[1]!) : [];
-  const out = new Uint8Array(16);
-  const all = halves.length === 2 ? tail : head;
-  let v4 = false;
-  const last = all[all.length - 1];
-  if (last !== undefined && last.includes('.')) {
-    if (!parseIPv4Into(last, out, 12)) return undefined;
-    all.pop();
-    v4 = true;
-  }
-  const groupCount = head.length + tail.length + (v4 ? 2 : 0);
-  if (halves.length === 2 ? groupCount > 7 : groupCount !== 8) return undefined;
-  const put = (groups: string[], start: number): boolean => {
-    for (let i = 0; i < groups.length; i++) {
-      const g = groups[i]!;
-      if (!HEX_GROUP.test(g)) return false;
-      const v = parseInt(g, 16);
-      out[(start + i) * 2] = v >>> 8;
-      out[(start + i) * 2 + 1] = v & 0xff;
-    }
-    return true;
-  };
-  if (!put(head, 0)) return undefined;
-  if (halves.length === 2 && !put(tail, 8 - (v4 ? 2 : 0) - tail.length)) return undefined;
-  return out;
-}
-
+/** Addresses a %zone belongs to: link-local unicast (fe80::/10), interface- and link-local multicast. */
 function isLinkLocalScoped(a: Uint8Array): boolean {
-  if (a[0] === 0xfe && (a[1]! & 0xc0) === 0x80) return true; // fe80::/10 unicast
-  return a[0] === 0xff && ((a[1]! & 0x0f) === 1 || (a[1]! & 0x0f) === 2); // interface-/link-local multicast
+  if (isLinkLocalV6(a)) return true;
+  return a[0] === 0xff && ((a[1]! & 0x0f) === 1 || (a[1]! & 0x0f) === 2);
 }
 
 function sysIfindex(name: string): number | undefined {
@@ -244,16 +166,13 @@ function sysIfindex(name: string): number | undefined {
   }
 }
 
-const IFNAME = /^[^\s/:%]+$/;
-
 function resolveZone(zone: string, opts: ParseOptions | undefined): number {
   if (/^[0-9]+$/.test(zone)) {
     const v = Number(zone);
     if (v < 1 || v > 0xffffffff) throw new EndpointError('zone', `bad zone index "${zone}"`);
     return v;
   }
-  if (zone.length === 0 || zone.length >= IFNAMSIZ || !IFNAME.test(zone) || zone === '.' || zone === '..')
-    throw new EndpointError('zone', `bad interface name "${zone}"`);
+  if (!isInterfaceName(zone)) throw new EndpointError('zone', `bad interface name "${zone}"`);
   const index = (opts?.ifindex ?? sysIfindex)(zone);
   if (!index) throw new EndpointError('zone', `no interface named "${zone}"`);
   return index;
@@ -261,16 +180,18 @@ function resolveZone(zone: string, opts: ParseOptions | undefined): number {
 
 /** An IP literal (with an optional %zone for link-local IPv6) as 16 bytes and a scope id. */
 export function parseAddress(text: string, opts?: ParseOptions): { address: Uint8Array; scopeId: number } {
-  const address = new Uint8Array(16);
-  if (parseIPv4Into(text, address, 12)) {
+  const v4 = text.includes(':') ? null : tryParseIp(text);
+  if (v4 !== null) {
+    const address = new Uint8Array(16);
     address[10] = 0xff;
     address[11] = 0xff;
+    address.set(v4, 12);
     return { address, scopeId: 0 };
   }
   const pct = text.indexOf('%');
   const bare = pct < 0 ? text : text.slice(0, pct);
-  const v6 = bare.includes(':') ? parseIPv6(bare) : undefined;
-  if (!v6) {
+  const v6 = bare.includes(':') ? tryParseIp(bare) : null;
+  if (v6 === null) {
     if (/^[A-Za-z0-9.-]+$/.test(text) && /[A-Za-z]/.test(text))
       throw new EndpointError('hostname', `"${text}" is a hostname, not an address literal (use resolveEndpoint())`);
     throw new EndpointError('address', `"${text}" is not an IPv4 or IPv6 address`);

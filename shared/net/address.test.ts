@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   containsAddress,
@@ -165,5 +166,37 @@ describe('pools', () => {
     expect(formatIp(lastAddress(c('192.0.2.4/30')))).toBe('192.0.2.7');
     expect(formatIp(lastAddress(c('2001:db8::/64')))).toBe('2001:db8::ffff:ffff:ffff:ffff');
     expect(formatCidr(c('192.0.2.7/32'))).toBe('192.0.2.7/32');
+  });
+});
+
+describe('prefix arithmetic (from the gateway configuration tests)', () => {
+  it('contains, overlaps, first and last addresses', () => {
+    const p = parseCidr('100.64.0.0/10');
+    expect(containsAddress(p, parseIp('100.127.255.255'))).toBe(true);
+    expect(containsAddress(p, parseIp('100.128.0.0'))).toBe(false);
+    expect(containsAddress(p, parseIp('::1'))).toBe(false);
+    expect(containsAddress(parseCidr('0.0.0.0/0'), parseIp('203.0.113.1'))).toBe(true);
+    expect(overlaps(p, parseCidr('100.100.0.0/16'))).toBe(true);
+    expect(overlaps(parseCidr('100.100.0.0/16'), p)).toBe(true);
+    expect(overlaps(p, parseCidr('100.128.0.0/9'))).toBe(false);
+    expect(overlaps(parseCidr('fd00::/8'), parseCidr('100.64.0.0/10'))).toBe(false);
+    expect(formatIp(firstHost(parseCidr('fd12:3456:789a::/48')))).toBe('fd12:3456:789a::1');
+    expect(formatIp(lastAddress(p))).toBe('100.127.255.255');
+    expect(formatIp(lastAddress(parseCidr('100.64.0.0/30')))).toBe('100.64.0.3');
+  });
+
+  it('contains agrees with a slow reference on random prefixes', () => {
+    const bit = (a: Uint8Array, i: number) => (a[i >> 3]! >> (7 - (i & 7))) & 1;
+    for (let n = 0; n < 2000; n++) {
+      const len = n % 2 === 0 ? 4 : 16;
+      const address = randomBytes(len);
+      const prefixLength = randomBytes(1)[0]! % (len * 8 + 1);
+      const prefix = parseCidr(`${formatIp(address)}/${prefixLength}`);
+      const probe = Uint8Array.from(address);
+      if (n % 3 === 0) probe[randomBytes(1)[0]! % len]! ^= 1 << (randomBytes(1)[0]! % 8);
+      let expected = true;
+      for (let i = 0; i < prefixLength; i++) if (bit(probe, i) !== bit(prefix.address, i)) expected = false;
+      expect(containsAddress(prefix, probe)).toBe(expected);
+    }
   });
 });

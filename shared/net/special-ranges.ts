@@ -174,3 +174,37 @@ export function isLinkLocalV6(address: Uint8Array): boolean {
 export function isV4Mapped(address: Uint8Array): boolean {
   return containsAddress(V4_MAPPED, address);
 }
+
+/** A range with why an address in it is refused. */
+export interface RefusedRange {
+  readonly prefix: Cidr;
+  readonly why: string;
+}
+
+/**
+ * Never the unicast address of a host at the far end of a tunnel: no tunnel
+ * pool, route into the tunnel, lease, gateway or DNS server lies here.
+ */
+export const NOT_UNICAST: readonly RefusedRange[] = (
+  [
+    ['0.0.0.0/8', 'this-network addresses'],
+    ['127.0.0.0/8', 'loopback'],
+    ['169.254.0.0/16', 'link-local'],
+    ['224.0.0.0/4', 'multicast'],
+    ['240.0.0.0/4', 'reserved or broadcast'],
+    ['::/8', 'unspecified, loopback or IPv4-mapped'],
+    ['fe80::/10', 'link-local'],
+    ['ff00::/8', 'multicast'],
+  ] as const
+).map(([text, why]) => ({ prefix: parseCidr(text), why }));
+
+/** The mesh the tunnel runs over: routing or leasing it into the tunnel would cut the tunnel's own path. */
+export const MESH: readonly RefusedRange[] = [
+  { prefix: YGGDRASIL, why: 'Yggdrasil: routing it into the tunnel would cut the mesh the tunnel runs over' },
+];
+
+/** Why `address` lies in one of `ranges`, or null. */
+export function refusedWhy(address: Uint8Array, ranges: readonly RefusedRange[]): string | null {
+  for (const r of ranges) if (containsAddress(r.prefix, address)) return r.why;
+  return null;
+}

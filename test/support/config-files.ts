@@ -1,0 +1,82 @@
+// For configuration loader tests (gateway/config.test.ts, client/config.test.ts):
+// a temporary folder of key and YAML files, and the one check every refused
+// configuration must pass: a ConfigError on the expected field with the
+// expected code, one line, starting with the file and the field, and holding
+// none of the secrets the test wrote.
+
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import YAML from 'yaml';
+import { ConfigError, type ConfigErrorCode } from '../../shared/config/config-error.js';
+
+export interface ConfigFiles {
+  /** The folder (valid between open() and close()). */
+  readonly dir: string;
+  /** Every secret the test wrote: none may appear in any message. */
+  readonly secrets: string[];
+  open(): string;
+  close(): void;
+  /** Writes a key file (with a newline, as genkey does) with `mode`; returns its path. */
+  writeKey(name: string, text: string, mode?: number): string;
+  /** Writes a YAML file from text or data under a fresh name; returns its path. */
+  writeConfig(content: string | Record<string, unknown>): string;
+  /** Loads `content` with `load` and expects it refused on `field` with `code`; returns the message. */
+  refused(
+    load: (file: string) => unknown,
+    content: string | Record<string, unknown>,
+    field: string,
+    code: ConfigErrorCode,
+    pattern?: RegExp,
+  ): string;
+}
+
+/** Files under a new temporary folder `${prefix}XXXXXX`; configs are `${stem}-N.yaml`. */
+export function configFiles(prefix: string, stem: string): ConfigFiles {
+  let dir = '';
+  let counter = 0;
+  const secrets: string[] = [];
+  const writeConfig = (content: string | Record<string, unknown>): string => {
+    const file = join(dir, `${stem}-${++counter}.yaml`);
+    writeFileSync(file, typeof content === 'string' ? content : YAML.stringify(content));
+    return file;
+  };
+  return {
+    get dir() {
+      return dir;
+    },
+    secrets,
+    open() {
+      dir = mkdtempSync(join(tmpdir(), prefix));
+      return dir;
+    },
+    close() {
+      if (dir !== '') rmSync(dir, { recursive: true, force: true });
+    },
+    writeKey(name, text, mode = 0o600) {
+      const path = join(dir, name);
+      writeFileSync(path, `${text}\n`, { mode });
+      chmodSync(path, mode);
+      return path;
+    },
+    writeConfig,
+    refused(load, content, field, code, pattern) {
+      const file = writeConfig(content);
+      let error: unknown;
+      try {
+        load(file);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      const e = error as ConfigError;
+      expect({ field: e.field, code: e.code }).toEqual({ field, code });
+      expect(e.message.startsWith(field === '' ? file : `${file}: ${field}: `)).toBe(true);
+      expect(e.message).not.toContain('\n');
+      for (const secret of secrets) expect(e.message).not.toContain(secret);
+      if (pattern !== undefined) expect(e.message).toMatch(pattern);
+      return e.message;
+    },
+  };
+}
