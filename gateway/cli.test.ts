@@ -13,7 +13,7 @@ import { main } from '../shared/cli/main.js';
 import { generatePrivateKeyText, publicKeyText } from '../shared/wireguard/keys.js';
 import { GatewayUsageError, listLeases, releaseLease, type LeaseRow } from './cli.js';
 import { loadGatewayConfig } from './config.js';
-import { leasesFor, poolsOf } from './gateway.js';
+import { leasesFor, poolsOf } from './lease-plan.js';
 import { Store } from './store.js';
 
 const random = (n: number): Uint8Array => randomBytes(n);

@@ -27,11 +27,11 @@ import { openUdp } from '../shared/io/udp.js';
 import type { IoError } from '../shared/io/io-error.js';
 import { openListeners } from '../shared/io/multi-udp.js';
 import { LEASE_GATEWAY_ADDRESS } from '../shared/lease/carrier.js';
-import { LeaseError, type LeaseGrant } from '../shared/lease/message.js';
+import { LeaseError } from '../shared/lease/message.js';
 import type { Logger } from '../shared/log.js';
 import { TunnelRunner } from '../shared/runner/runner.js';
 import { slotSizesFor } from '../shared/runner/slots.js';
-import { formatCidr, formatIp, type Cidr } from '../shared/wireguard/allowed-ips.js';
+import { formatCidr, formatIp, type Cidr } from '../shared/net/address.js';
 import { Device, type DeviceEvents } from '../shared/wireguard/device.js';
 import { aeadBackendName } from '../shared/wireguard/crypto.js';
 import { formatKey } from '../shared/wireguard/keys.js';
@@ -39,12 +39,12 @@ import type { Peer } from '../shared/wireguard/peer.js';
 import { checkHost, loadGatewayConfig, type GatewayConfig } from './config.js';
 import { applyFirewall, removeFirewall, type FirewallState } from './firewall.js';
 import { LeaseServer, type LeaseAnswer, type LeaseCounters } from './lease-server.js';
-import { gatewayAddresses, generateUlaPrefix, planLeases, type Lease, type Pools } from './leases.js';
+import { grantOf, leasesFor, poolsOf } from './lease-plan.js';
+import { gatewayAddresses } from './leases.js';
 import { Store } from './store.js';
 import { enableForwarding, forwardedBefore, restoreForwarding, type ForwardingState } from './sysctl.js';
 
 const random = systemRandom;
-const ULA_META_KEY = 'ula-prefix';
 const FORWARDING_META_KEY = 'forwarding-before';
 const CHECKPOINT_MS = 1_000;
 
@@ -62,52 +62,6 @@ export interface Gateway {
   readonly failure: Promise<IoError>;
   status(): GatewayStatus;
   close(): Promise<void>;
-}
-
-/** The IPv6 pool: configured, or the ULA /48 kept in the state db (generated once). */
-export function ipv6PoolOf(config: GatewayConfig, store: Store): Cidr {
-  if (config.ipv6.pool !== null) return config.ipv6.pool;
-  const kept = store.getMeta(ULA_META_KEY);
-  if (kept !== undefined) {
-    const [addr, len] = kept.split('/');
-    return { family: 6, address: Uint8Array.from(Buffer.from(addr!, 'hex')), prefixLength: Number(len) };
-  }
-  const ula = generateUlaPrefix(random);
-  store.setMeta(ULA_META_KEY, `${Buffer.from(ula.address).toString('hex')}/${ula.prefixLength}`);
-  return ula;
-}
-
-export function poolsOf(config: GatewayConfig, store: Store): Pools {
-  return {
-    ipv4: config.ipv4Pool,
-    ipv6: ipv6PoolOf(config, store),
-    ipv6LeasePrefixLength: config.ipv6.leasePrefixLength,
-  };
-}
-
-/** Plans and stores the leases of every configured client; the same answer every time for the same key. */
-export function leasesFor(config: GatewayConfig, store: Store, pools: Pools, now: number) {
-  const wants = config.clients.map((c) => ({
-    publicKey: formatKey(c.publicKey),
-    ...(c.ipv4 ? { fixedIpv4: c.ipv4 } : {}),
-    ...(c.ipv6 ? { fixedIpv6: c.ipv6 } : {}),
-  }));
-  const plan = planLeases(store.leases(), wants, pools, now);
-  store.saveLeases(plan.leases);
-  return plan;
-}
-
-function grantOf(lease: Lease, pools: Pools, config: GatewayConfig): LeaseGrant {
-  const gw = gatewayAddresses(pools);
-  return {
-    ipv4: { address: lease.ipv4, prefixLength: 32 },
-    ipv6: { address: lease.ipv6, prefixLength: lease.ipv6PrefixLength },
-    gatewayIpv4: gw.ipv4,
-    gatewayIpv6: gw.ipv6,
-    dns: config.dns,
-    mtu: config.mtu,
-    lifetime: config.leaseLifetime,
-  };
 }
 
 /** Starts the gateway from a config file; throws a config or host error before changing anything. */

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { formatCidr, formatIp, parseCidr, parseIp, type Cidr } from '../shared/wireguard/allowed-ips.js';
+import { formatCidr, formatIp, parseCidr, parseIp, type Cidr } from '../shared/net/address.js';
 import {
   gatewayAddresses,
   generateUlaPrefix,

@@ -29,7 +29,7 @@
 // bigint for IPv6) in hash sets, and new addresses come from a cursor that only
 // moves up, so a plan costs O(n log n) for n leases whatever the pool size.
 
-import { formatCidr, formatIp, type Cidr } from '../shared/wireguard/allowed-ips.js';
+import { firstHost, formatCidr, formatIp, type Cidr } from '../shared/net/address.js';
 import { CodedError } from '../shared/errors.js';
 
 export interface Pools {
@@ -89,11 +89,11 @@ export class LeaseError extends CodedError<LeaseErrorCode> {
   override readonly name = 'LeaseError';
 }
 
-/** The gateway's own tunnel addresses: the first host address of each pool. */
+/** The gateway's own tunnel addresses: the first host address of each pool (checked first, as planLeases checks it). */
 export function gatewayAddresses(p: Pools): { ipv4: Uint8Array; ipv6: Uint8Array } {
-  const v4 = new Ipv4Space(p.ipv4);
-  const v6 = new Ipv6Space(p);
-  return { ipv4: v4.bytesAtOffset(1), ipv6: v6.bytesAtOffset(1n) };
+  new Ipv4Space(p.ipv4);
+  new Ipv6Space(p);
+  return { ipv4: firstHost(p.ipv4), ipv6: firstHost(p.ipv6) };
 }
 
 const ULA_GLOBAL_ID_LEN = 5; // 40 bits (RFC 4193 section 3.1)
