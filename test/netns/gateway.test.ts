@@ -601,6 +601,12 @@ describe.skipIf(skipReason !== null)('5. configuration mistakes are refused befo
       field: 'clients[1].publicKey',
       edit: (c) => (clients(c)[1]!.publicKey = keys.alice.publicKey),
     },
+    {
+      // Once accepted by the loader and refused by the firewall only after the TUN, addresses and forwarding had changed.
+      what: 'a TUN name the data path cannot use ("mg+0")',
+      field: 'interface',
+      edit: (c) => (c.interface = 'mg+0'),
+    },
   ];
 
   /** Everything of the namespace's host state a gateway could change. */
