@@ -13,7 +13,6 @@ import {
   generatePrivateKeyText,
   publicKeyText,
 } from '../shared/wireguard/keys.js';
-import type { ConfigErrorCode } from '../shared/config/config-error.js';
 import { configFiles } from '../test/support/config-files.js';
 import { keyPieceIn } from '../test/support/secrets.js';
 import { ConfigError, loadClientConfig } from './config.js';
@@ -27,8 +26,8 @@ let publicKey: string;
 let pskFile: string;
 let psk: string;
 let gatewayPublic: string;
-const files = configFiles('mg-clconf-', 'client');
-const { secrets, writeKey, writeConfig } = files;
+const files = configFiles('mg-clconf-', 'client', loadClientConfig);
+const { secrets, writeKey, writeConfig, fails } = files;
 
 beforeAll(() => {
   dir = files.open();
@@ -50,16 +49,6 @@ function base(extra: Record<string, unknown> = {}, gateway: Record<string, unkno
     gateway: { publicKey: gatewayPublic, endpoint: '192.0.2.1:51820', ...gateway },
     ...extra,
   };
-}
-
-/** Loads `content` and expects a ConfigError on `field` with `code`; returns the message. */
-function fails(
-  content: string | Record<string, unknown>,
-  field: string,
-  code: ConfigErrorCode,
-  pattern?: RegExp,
-): string {
-  return files.refused(loadClientConfig, content, field, code, pattern);
 }
 
 describe('loadClientConfig: happy path', () => {

@@ -18,7 +18,7 @@ import {
   uniqueList,
 } from '../shared/config/fields.js';
 import { readKeyFile } from '../shared/config/key-file.js';
-import { parseYamlConfig, readConfigText } from '../shared/config/yaml.js';
+import { loadYamlConfig, parseYamlConfig } from '../shared/config/yaml.js';
 import { containsAddress, formatCidr, type Cidr } from '../shared/net/address.js';
 import { dh, equalConstantTime, publicKeyOf, wipe } from '../shared/wireguard/crypto.js';
 
@@ -74,15 +74,12 @@ const ClientSchema = Type.Object(
 );
 type RawClient = Static<typeof ClientSchema>;
 
-/** Reads, checks and normalizes a client agent configuration file. Throws ConfigError. */
-export function loadClientConfig(file: string): ClientConfig {
-  return parseClientConfig(readConfigText(file), file);
-}
+/** Reads, checks and normalizes a client agent configuration file (relative paths in it are against its folder). Throws ConfigError. */
+export const loadClientConfig = (file: string): ClientConfig => loadYamlConfig(file, ClientSchema, normalizeClient);
 
-/** Checks and normalizes the text of a client configuration; relative paths are resolved against `file`'s folder. */
-export function parseClientConfig(text: string, file: string): ClientConfig {
-  return parseYamlConfig(text, file, ClientSchema, normalizeClient);
-}
+/** The same for the text of a client configuration; `file` names it in messages. */
+export const parseClientConfig = (text: string, file: string): ClientConfig =>
+  parseYamlConfig(text, file, ClientSchema, normalizeClient);
 
 function normalizeClient(raw: RawClient, file: string): ClientConfig {
   const base = dirname(file);

@@ -16,13 +16,7 @@ import {
   parseKey,
   publicKeyText,
 } from '../shared/wireguard/keys.js';
-import {
-  ConfigError,
-  loadGatewayConfig,
-  readClientPrivateKey,
-  type ConfigErrorCode,
-  type GatewayConfig,
-} from './config.js';
+import { ConfigError, loadGatewayConfig, readClientPrivateKey, type GatewayConfig } from './config.js';
 import { isSafeInterfaceName } from './firewall.js';
 import { configFiles } from '../test/support/config-files.js';
 import { keyPieceIn } from '../test/support/secrets.js';
@@ -40,8 +34,8 @@ let alicePskFile: string;
 let alicePsk: string;
 let bobPublic: string;
 let carolPublic: string;
-const files = configFiles('mg-gwconf-', 'gateway');
-const { secrets, writeKey, writeConfig } = files;
+const files = configFiles('mg-gwconf-', 'gateway', loadGatewayConfig);
+const { secrets, writeKey, writeConfig, fails } = files;
 
 function keyPair(): { priv: string; pub: string } {
   const priv = generatePrivateKeyText(random);
@@ -75,16 +69,6 @@ function base(extra: Record<string, unknown> = {}): Record<string, unknown> {
 
 function client(name: string, publicKey: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { name, publicKey, ...extra };
-}
-
-/** Loads `content` and expects a ConfigError on `field` with `code`; returns the message. */
-function fails(
-  content: string | Record<string, unknown>,
-  field: string,
-  code: ConfigErrorCode,
-  pattern?: RegExp,
-): string {
-  return files.refused(loadGatewayConfig, content, field, code, pattern);
 }
 
 describe('loadGatewayConfig: happy path', () => {

@@ -29,7 +29,7 @@ import {
   uniqueList,
 } from '../shared/config/fields.js';
 import { readKeyFile } from '../shared/config/key-file.js';
-import { parseYamlConfig, readConfigText } from '../shared/config/yaml.js';
+import { loadYamlConfig, parseYamlConfig } from '../shared/config/yaml.js';
 import {
   containsAddress,
   equalBytes,
@@ -182,18 +182,12 @@ export type RawGatewayClient = Static<typeof ClientSchema>;
 // ---------------------------------------------------------------------------
 // Loading
 
-/** Reads, checks and normalizes a gateway configuration file. Throws ConfigError. */
-export function loadGatewayConfig(file: string): GatewayConfig {
-  return parseGatewayConfig(readConfigText(file), file);
-}
+/** Reads, checks and normalizes a gateway configuration file (relative paths in it are against its folder). Throws ConfigError. */
+export const loadGatewayConfig = (file: string): GatewayConfig => loadYamlConfig(file, GatewaySchema, normalizeGateway);
 
-/**
- * Checks and normalizes the text of a gateway configuration; `file` names it in
- * messages, and relative paths in it are resolved against its folder.
- */
-export function parseGatewayConfig(text: string, file: string): GatewayConfig {
-  return parseYamlConfig(text, file, GatewaySchema, normalizeGateway);
-}
+/** The same for the text of a gateway configuration; `file` names it in messages. */
+export const parseGatewayConfig = (text: string, file: string): GatewayConfig =>
+  parseYamlConfig(text, file, GatewaySchema, normalizeGateway);
 
 function normalizeGateway(raw: RawGateway, file: string): GatewayConfig {
   const base = dirname(file);

@@ -11,7 +11,7 @@ import { configFiles } from '../test/support/config-files.js';
 import { ConfigError, loadGatewayConfig, type GatewayConfig } from './config.js';
 import { checkHost } from './host-check.js';
 
-const files = configFiles('mg-hostcheck-', 'gateway');
+const files = configFiles('mg-hostcheck-', 'gateway', loadGatewayConfig);
 let gatewayKeyFile: string;
 
 beforeAll(() => {

@@ -7,19 +7,17 @@ import { basename } from 'node:path';
 import { loadWgQuickFile } from '../config/wg-quick.js';
 import { systemRunner } from '../host/command.js';
 import { createLogger } from '../log.js';
+import { INTERFACE_NAME_RULE, isInterfaceName } from '../net/address.js';
 import { startTunnel } from '../runner/tunnel.js';
 import { aeadBackendName } from '../wireguard/crypto.js';
 import { runUntilStopped } from './signals.js';
 import { UsageError } from './usage-error.js';
 
-/** A tunnel's name from its file name, as wg-quick derives it. */
+/** A tunnel's name from its file name, as wg-quick derives it; held to the one rule (shared/net/interface-name.ts). */
 export function interfaceNameOf(file: string): string {
   const name = basename(file).replace(/\.conf$/, '');
-  if (!/^[a-zA-Z0-9_=+.-]{1,15}$/.test(name)) {
-    throw new UsageError(
-      'argument',
-      `"${name}" is not a valid interface name (1-15 of a-z A-Z 0-9 _ = + . -), from ${file}`,
-    );
+  if (!isInterfaceName(name)) {
+    throw new UsageError('argument', `"${name}" is not a valid interface name (${INTERFACE_NAME_RULE}), from ${file}`);
   }
   return name;
 }

@@ -238,3 +238,12 @@ export function parseYamlConfig<S extends TSchema, T>(
     throw e;
   }
 }
+
+/** readConfigText, then parseYamlConfig: a loader's whole front end. */
+export function loadYamlConfig<S extends TSchema, T>(
+  file: string,
+  schema: S,
+  normalize: (raw: Static<S>, file: string) => T,
+): T {
+  return parseYamlConfig(readConfigText(file), file, schema, normalize);
+}

@@ -14,6 +14,7 @@
 // that with `ip`. An open, started device keeps the process alive until
 // close().
 
+import { INTERFACE_NAME_RULE, isInterfaceName } from '../net/address.js';
 import { IoError } from './io-error.js';
 import { loadNative, type IoHandle, type NativeIo, type NativeStats } from './native.js';
 import type { TunDevice, TunHandler } from './types.js';
@@ -61,8 +62,9 @@ export class LinuxTun implements TunDevice {
     const native = loadNative();
     this.slots = checkSize('slots', opts.slots ?? TUN_DEFAULT_SLOTS, 1, native.maxSlots);
     this.slotSize = checkSize('slotSize', opts.slotSize ?? TUN_DEFAULT_SLOT_SIZE, 1, native.maxSlotSize);
-    if (Buffer.byteLength(name) > 15 || name.includes('/') || /\s/.test(name))
-      throw new RangeError(`bad TUN device name "${name}" (at most 15 bytes, no "/" or spaces)`);
+    // The one interface-name rule; "" or a "%d" template lets the kernel choose.
+    if (name !== '' && !isInterfaceName(name.replace('%d', '0')))
+      throw new RangeError(`bad TUN device name "${name}" (${INTERFACE_NAME_RULE})`);
     const opened = native.tunOpen(name);
     this.native = native;
     this.handle = opened.handle;

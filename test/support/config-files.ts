@@ -22,18 +22,15 @@ export interface ConfigFiles {
   writeKey(name: string, text: string, mode?: number): string;
   /** Writes a YAML file from text or data under a fresh name; returns its path. */
   writeConfig(content: string | Record<string, unknown>): string;
-  /** Loads `content` with `load` and expects it refused on `field` with `code`; returns the message. */
-  refused(
-    load: (file: string) => unknown,
-    content: string | Record<string, unknown>,
-    field: string,
-    code: ConfigErrorCode,
-    pattern?: RegExp,
-  ): string;
+  /** Writes `content`, loads it and expects it refused on `field` with `code`; returns the message. */
+  fails(content: string | Record<string, unknown>, field: string, code: ConfigErrorCode, pattern?: RegExp): string;
 }
 
-/** Files under a new temporary folder `${prefix}XXXXXX`; configs are `${stem}-N.yaml`. */
-export function configFiles(prefix: string, stem: string): ConfigFiles {
+/**
+ * Files under a new temporary folder `${prefix}XXXXXX`; configs are
+ * `${stem}-N.yaml`, loaded by `load` (the loader under test).
+ */
+export function configFiles(prefix: string, stem: string, load: (file: string) => unknown): ConfigFiles {
   let dir = '';
   let counter = 0;
   const secrets: string[] = [];
@@ -61,7 +58,7 @@ export function configFiles(prefix: string, stem: string): ConfigFiles {
       return path;
     },
     writeConfig,
-    refused(load, content, field, code, pattern) {
+    fails(content, field, code, pattern) {
       const file = writeConfig(content);
       let error: unknown;
       try {
