@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { parseIp } from '../shared/wireguard/allowed-ips.js';
+import { parseIp } from '../shared/net/address.js';
 import type { LeaseGrant } from '../shared/lease/message.js';
 import { makeEndpoint } from '../shared/io/endpoint.js';
 import { checkLease, LEASE_LIMITS, LeaseCheckCodes, type LeaseCheckCode } from './lease-check.js';

@@ -9,7 +9,7 @@
 import type { CommandRunner } from '../shared/host/command.js';
 import type { Logger } from '../shared/log.js';
 import { queryControl } from '../shared/control/socket.js';
-import { formatCidr, formatIp } from '../shared/wireguard/allowed-ips.js';
+import { formatCidr, formatIp } from '../shared/net/address.js';
 import { formatKey, parseKey } from '../shared/wireguard/keys.js';
 import { show } from '../shared/config/redact.js';
 import { wipe } from '../shared/wireguard/crypto.js';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseWgQuick } from '../shared/config/wg-quick.js';
-import { formatCidr, parseIp } from '../shared/wireguard/allowed-ips.js';
+import { formatCidr, parseIp } from '../shared/net/address.js';
 import { formatKey, parseKey } from '../shared/wireguard/keys.js';
 import { renderClientConfig, type ClientExport } from './export.js';
 

@@ -10,7 +10,7 @@
 // The text holds the client's private key: write it to a 0600 file or show it
 // once (QR code), never log it.
 
-import { formatIp } from '../shared/wireguard/allowed-ips.js';
+import { formatIp } from '../shared/net/address.js';
 import { formatKey } from '../shared/wireguard/keys.js';
 import { endpointField, FieldError } from '../shared/config/fields.js';
 import { MTU_MAX, MTU_MIN } from './config.js';

@@ -3,7 +3,7 @@ import { LeaseClient } from '../client/lease-client.js';
 import { ipv4Packet, seededRandom, TwoPeers } from '../test/support/two-peers.js';
 import { buildUdp6, LEASE_GATEWAY_ADDRESS, LEASE_PORT } from '../shared/lease/carrier.js';
 import { LeaseError, LeaseType, encodeLeaseMessage, type LeaseGrant } from '../shared/lease/message.js';
-import { parseCidr } from '../shared/wireguard/allowed-ips.js';
+import { parseCidr } from '../shared/net/address.js';
 import { LeaseServer, type LeaseAnswer } from './lease-server.js';
 
 const GRANT: LeaseGrant = {

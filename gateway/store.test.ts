@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { writerLease } from '../test/support/store-writer.mjs';
-import { parseCidr, parseIp } from '../shared/wireguard/allowed-ips.js';
+import { parseCidr, parseIp } from '../shared/net/address.js';
 import { planLeases, type Lease } from './leases.js';
 import { SCHEMA_VERSION, STATE_DB_FILE, Store, StoreError, type StoreErrorCode } from './store.js';
 

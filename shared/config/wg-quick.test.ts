@@ -5,7 +5,7 @@ import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatCidr } from '../wireguard/allowed-ips.js';
+import { formatCidr } from '../net/address.js';
 import { formatKey } from '../wireguard/keys.js';
 import { inSharedPool, keyPieceIn } from '../../test/support/secrets.js';
 import { ConfigError, loadWgQuickFile, parseWgQuick } from './wg-quick.js';

@@ -1,7 +1,7 @@
 // The status of a running tunnel as the control socket reports it, and its
 // rendering in the style of `wg show`. Never contains a private or preshared key.
 
-import { formatCidr } from '../wireguard/allowed-ips.js';
+import { formatCidr } from '../net/address.js';
 import type { Device } from '../wireguard/device.js';
 import type { DropCounts } from '../wireguard/errors.js';
 import { formatKey } from '../wireguard/keys.js';

@@ -3,7 +3,7 @@ import { runInNewContext } from 'node:vm';
 import { expect, test } from 'vitest';
 import { seededRandom } from '../../test/support/two-peers.js';
 import { TunnelRunner } from '../runner/runner.js';
-import { parseCidr } from '../wireguard/allowed-ips.js';
+import { parseCidr } from '../net/address.js';
 import { publicKeyOf } from '../wireguard/crypto.js';
 import { Device } from '../wireguard/device.js';
 import { INITIATION_SIZE, MessageType } from '../wireguard/messages.js';

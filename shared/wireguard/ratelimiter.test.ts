@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { endpoint, seededRandom } from '../../test/support/two-peers.js';
-import { parseCidr } from './allowed-ips.js';
+import { parseCidr } from '../net/address.js';
 import { RATE_LIMIT_BURST } from './constants.js';
 import { CookieGenerator } from './cookie.js';
 import { publicKeyOf } from './crypto.js';

@@ -27,7 +27,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemRunner, type CommandRunner } from '../../shared/host/command.js';
-import { parseCidr, parseIp } from '../../shared/wireguard/allowed-ips.js';
+import { parseCidr, parseIp } from '../../shared/net/address.js';
 import {
   applyFirewall,
   firewallCounters,

@@ -29,7 +29,7 @@ import { FakeTun } from '../../shared/io/fakes.js';
 import type { IoError } from '../../shared/io/io-error.js';
 import { MultiUdp } from '../../shared/io/multi-udp.js';
 import { TunnelRunner } from '../../shared/runner/runner.js';
-import { parseCidr } from '../../shared/wireguard/allowed-ips.js';
+import { parseCidr } from '../../shared/net/address.js';
 import { publicKeyOf } from '../../shared/wireguard/crypto.js';
 import { Device } from '../../shared/wireguard/device.js';
 import { randomBytes } from 'node:crypto';

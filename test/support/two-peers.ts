@@ -2,7 +2,7 @@
 // the harness for protocol unit tests. Nothing here opens a socket or sleeps.
 
 import { createHash } from 'node:crypto';
-import { parseCidr } from '../../shared/wireguard/allowed-ips.js';
+import { parseCidr } from '../../shared/net/address.js';
 import { publicKeyOf, type RandomBytes } from '../../shared/wireguard/crypto.js';
 import { Device, type DeviceOptions, type Now, type Sink } from '../../shared/wireguard/device.js';
 import type { PeerEndpoint } from '../../shared/wireguard/peer.js';

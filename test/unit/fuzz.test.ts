@@ -26,7 +26,7 @@ import {
   LeaseType,
   type LeaseMessage,
 } from '../../shared/lease/message.js';
-import { parseCidr } from '../../shared/wireguard/allowed-ips.js';
+import { parseCidr } from '../../shared/net/address.js';
 import { publicKeyOf } from '../../shared/wireguard/crypto.js';
 import { Device, type Sink } from '../../shared/wireguard/device.js';
 import { MessageType } from '../../shared/wireguard/messages.js';
