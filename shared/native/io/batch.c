@@ -9,6 +9,7 @@ static int64_t now_ns(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
+
 /* Checks a send/receive batch: every slot i lies inside buf and its length inside the slot. */
 static bool batch_fits(const int32_t *lens, uint32_t count, uint32_t slot_size, size_t buf_len) {
   for (uint32_t i = 0; i < count; i++) {
@@ -18,6 +19,7 @@ static bool batch_fits(const int32_t *lens, uint32_t count, uint32_t slot_size, 
   }
   return true;
 }
+
 /* Looks up the receive buffers again (JS could have detached them) and checks their sizes. */
 static bool rx_buffers(mg_io *h, uint8_t **buf, int32_t **lens, uint8_t **addrs) {
   napi_env env = h->env;
@@ -67,6 +69,7 @@ static void stop_fatal(mg_io *h, int err) {
     h->polling = false;
   }
 }
+
 /* One wake-up: up to BATCHES_PER_WAKEUP batches, each one JS callback. */
 static void pump(mg_io *h) {
   if (h->closed || !h->polling) return;
@@ -227,8 +230,9 @@ bool wait_writable(mg_io *h, int64_t *deadline, int err) {
   poll(&pfd, 1, ms);
   return true;
 }
+
 /* Parses (handle, buf, lens, [addrs,] count, slotSize) and validates every slot. */
-mg_io *get_batch(napi_env env, napi_callback_info info, bool with_addrs, struct batch *b) {
+static mg_io *get_batch(napi_env env, napi_callback_info info, bool with_addrs, struct batch *b) {
   size_t argc = 6;
   napi_value argv[6];
   size_t want = with_addrs ? 6 : 5;
@@ -275,4 +279,24 @@ napi_value count_value(napi_env env, uint32_t n) {
   napi_value v;
   napi_create_uint32(env, n, &v);
   return v;
+}
+
+/* What every send starts with: the batch's arguments and the handle's kind. A
+   closed handle sends nothing and counts the whole batch as errors. Returns the
+   handle to send on, or NULL with *early set (the count not sent) or a JS
+   exception pending. */
+mg_io *begin_send(napi_env env, napi_callback_info info, int kind, struct batch *b, napi_value *early) {
+  *early = NULL;
+  mg_io *h = get_batch(env, info, kind == KIND_UDP, b);
+  if (!h) return NULL;
+  if (h->kind != kind) {
+    napi_throw_type_error(env, NULL, kind == KIND_TUN ? "tunWrite: not a TUN handle" : "udpSend: not a UDP handle");
+    return NULL;
+  }
+  if (h->closed) {
+    h->tx_errors += b->count;
+    *early = count_value(env, b->count);
+    return NULL;
+  }
+  return h;
 }

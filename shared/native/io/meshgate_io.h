@@ -144,7 +144,7 @@ typedef struct {
     }                                                                      \
   } while (0)
 
-/* A send batch as JS passed it (see get_batch). */
+/* A send batch as JS passed it (see begin_send). */
 struct batch {
   uint8_t *buf;
   int32_t *lens;
@@ -168,7 +168,7 @@ mg_io *get_handle(napi_env env, napi_value v);
 void on_idle(uv_idle_t *idle);
 napi_value js_start(napi_env env, napi_callback_info info);
 bool wait_writable(mg_io *h, int64_t *deadline, int err);
-mg_io *get_batch(napi_env env, napi_callback_info info, bool with_addrs, struct batch *b);
+mg_io *begin_send(napi_env env, napi_callback_info info, int kind, struct batch *b, napi_value *early);
 napi_value count_value(napi_env env, uint32_t n);
 
 /* tun.c */

@@ -73,6 +73,7 @@ void throw_errno(napi_env env, const char *syscall, const char *detail, int err)
   napi_set_named_property(env, error, "syscall", sc);
   napi_throw(env, error);
 }
+
 bool get_typed(napi_env env, napi_value v, napi_typedarray_type want, void **data,
                       size_t *count) {
   bool is = false;
@@ -107,6 +108,7 @@ bool get_string(napi_env env, napi_value v, char *buf, size_t size, size_t *len)
   *len = n;
   return true;
 }
+
 /* ---------------------------------------------------------------- lifetime */
 
 static void cleanup_hook(void *arg);
@@ -230,13 +232,19 @@ mg_io *get_handle(napi_env env, napi_value v) {
   napi_throw_type_error(env, NULL, "meshgate_io: not a meshgate I/O handle");
   return NULL;
 }
-/* close(handle): idempotent. */
-static napi_value js_close(napi_env env, napi_callback_info info) {
+
+/* The handle of a call whose one argument is a handle; NULL with a JS exception pending if it is missing. */
+static mg_io *handle_arg(napi_env env, napi_callback_info info, const char *missing) {
   size_t argc = 1;
   napi_value argv[1];
   NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1) THROW_TYPE(env, "close: expected a handle");
-  mg_io *h = get_handle(env, argv[0]);
+  if (argc < 1) THROW_TYPE(env, missing);
+  return get_handle(env, argv[0]);
+}
+
+/* close(handle): idempotent. */
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  mg_io *h = handle_arg(env, info, "close: expected a handle");
   if (!h) return NULL;
   io_close(h);
   return NULL;
@@ -250,11 +258,7 @@ static void set_num(napi_env env, napi_value obj, const char *key, double value)
 
 /* stats(handle) -> counters (plain numbers) */
 static napi_value js_stats(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1) THROW_TYPE(env, "stats: expected a handle");
-  mg_io *h = get_handle(env, argv[0]);
+  mg_io *h = handle_arg(env, info, "stats: expected a handle");
   if (!h) return NULL;
   napi_value o, s;
   NAPI_OK(env, napi_create_object(env, &o));

@@ -36,16 +36,13 @@ int tun_read(mg_io *h, uint8_t *buf, int32_t *lens, bool *more) {
   *more = true;
   return (int)n;
 }
+
 /* tunWrite(handle, buf, lens, count, slotSize) -> number of packets not written */
 napi_value js_tun_write(napi_env env, napi_callback_info info) {
   struct batch b;
-  mg_io *h = get_batch(env, info, false, &b);
-  if (!h) return NULL;
-  if (h->kind != KIND_TUN) THROW_TYPE(env, "tunWrite: not a TUN handle");
-  if (h->closed) {
-    h->tx_errors += b.count;
-    return count_value(env, b.count);
-  }
+  napi_value early;
+  mg_io *h = begin_send(env, info, KIND_TUN, &b, &early);
+  if (!h) return early;
   uint32_t errors = 0;
   int64_t deadline = 0;
   for (uint32_t i = 0; i < b.count; i++) {
@@ -68,6 +65,7 @@ napi_value js_tun_write(napi_env env, napi_callback_info info) {
   h->tx_errors += errors;
   return count_value(env, errors);
 }
+
 /* ---------------------------------------------------------------- open / close / info */
 
 /* tunOpen(name) -> { handle, name }: creates the TUN device or attaches to a persistent one. */

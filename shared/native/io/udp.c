@@ -46,6 +46,7 @@ static bool sockaddr_from_record(sockaddr_any *sa, socklen_t *len, const uint8_t
   *len = sizeof(struct sockaddr_in);
   return true;
 }
+
 bool recv_error_is_transient(int e) {
   switch (e) {
     case ECONNREFUSED: case EHOSTUNREACH: case ENETUNREACH: case EHOSTDOWN:
@@ -101,6 +102,7 @@ int udp_read(mg_io *h, uint8_t *buf, int32_t *lens, uint8_t *addrs, bool *more) 
   }
   return (int)j;
 }
+
 static bool ensure_tx(mg_io *h) {
   if (h->tx_msgs) return true;
   h->tx_msgs = calloc(MAX_SLOTS, sizeof *h->tx_msgs);
@@ -111,16 +113,13 @@ static bool ensure_tx(mg_io *h) {
   h->tx_segs = calloc(MAX_SLOTS, sizeof *h->tx_segs);
   return h->tx_msgs && h->tx_iov && h->tx_names && h->tx_ctrl && h->tx_first && h->tx_segs;
 }
+
 /* udpSend(handle, buf, lens, addrs, count, slotSize) -> number of datagrams not sent */
 napi_value js_udp_send(napi_env env, napi_callback_info info) {
   struct batch b;
-  mg_io *h = get_batch(env, info, true, &b);
-  if (!h) return NULL;
-  if (h->kind != KIND_UDP) THROW_TYPE(env, "udpSend: not a UDP handle");
-  if (h->closed) {
-    h->tx_errors += b.count;
-    return count_value(env, b.count);
-  }
+  napi_value early;
+  mg_io *h = begin_send(env, info, KIND_UDP, &b, &early);
+  if (!h) return early;
   if (!ensure_tx(h)) {
     throw_errno(env, "calloc", NULL, ENOMEM);
     return NULL;
@@ -220,6 +219,7 @@ napi_value js_udp_send(napi_env env, napi_callback_info info) {
   h->tx_errors += errors;
   return count_value(env, errors);
 }
+
 static void set_sock_buf(int fd, int force_opt, int opt, int bytes) {
   if (bytes <= 0) return;
   if (setsockopt(fd, SOL_SOCKET, force_opt, &bytes, sizeof bytes) == 0) return;

@@ -153,6 +153,7 @@ int udp_read_gro(mg_io *h, uint8_t *buf, int32_t *lens, uint8_t *addrs, bool *mo
     h->rx_avg_segs = r > 0 ? (segs + (uint32_t)r - 1) / (uint32_t)r : 1;
   }
 }
+
 /* GRO: keeps the loop coming back (idle handle) while datagrams wait in the scratch. */
 void gro_schedule(mg_io *h) {
   bool want = !h->closed && h->polling && gro_pending(h);
@@ -164,6 +165,7 @@ void gro_schedule(mg_io *h) {
     h->idle_active = false;
   }
 }
+
 /* GSO: how many datagrams from `pos` on can share one sendmmsg entry: same
    destination record, the size of the first (the last may be shorter), at most
    GSO_MAX_SEGMENTS and GSO_MAX_BYTES, and at most `room` iovecs. */
