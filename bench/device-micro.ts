@@ -6,17 +6,15 @@
 //
 //   npx vite-node bench/device-micro.ts        (SECONDS=3 by default)
 
-import { loadNativeCrypto } from '../shared/io/native-aead.js';
-import { nodeCrypto, setCryptoBackend } from '../shared/wireguard/crypto.js';
+import { daemonCrypto } from '../shared/io/native-aead.js';
 import type { Sink } from '../shared/wireguard/device.js';
 import { ipv4Packet, TwoPeers } from '../test/support/two-peers.js';
 
 const SECONDS = Number(process.env.SECONDS ?? 3);
 const SIZE = 1420;
 
-const crypto = (process.env.MESHGATE_AEAD === 'node' ? null : loadNativeCrypto()) ?? nodeCrypto;
-setCryptoBackend(crypto);
-const net = new TwoPeers();
+const crypto = daemonCrypto();
+const net = new TwoPeers({ a: { crypto }, b: { crypto } });
 net.sendFromA(ipv4Packet('10.0.0.1', '10.0.0.2', 8));
 net.deliver();
 net.tunB.length = 0;

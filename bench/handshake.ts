@@ -9,16 +9,10 @@
 //   MESHGATE_AEAD=node npx vite-node bench/handshake.ts    (the node:crypto fallback)
 
 import { systemRandom } from '../shared/io/random.js';
-import { useNativeCrypto } from '../shared/io/native-aead.js';
+import { daemonCrypto } from '../shared/io/native-aead.js';
 import { parseCidr } from '../shared/net/address.js';
 import { CookieGenerator } from '../shared/wireguard/cookie.js';
-import {
-  aeadBackendName,
-  blake2sBackendName,
-  generatePrivateKey,
-  preparePrivateKey,
-  x25519BackendName,
-} from '../shared/wireguard/crypto.js';
+import { generatePrivateKey, preparePrivateKey } from '../shared/wireguard/crypto.js';
 import { Device, type Sink } from '../shared/wireguard/device.js';
 import {
   createIdentity,
@@ -50,7 +44,7 @@ function cpuMs(): number {
   return (u.user + u.system) / 1000;
 }
 
-useNativeCrypto(); // as the daemons do; MESHGATE_AEAD=node keeps node:crypto
+const crypto = daemonCrypto(); // as the daemons do; MESHGATE_AEAD=node keeps node:crypto
 
 function endpointOf(i: number): PeerEndpoint {
   const address = new Uint8Array(16);
@@ -66,13 +60,13 @@ interface Client {
 }
 
 const responderKey = generatePrivateKey(random);
-const responder = new Device({ privateKey: responderKey, random });
+const responder = new Device({ privateKey: responderKey, random, crypto });
 const responderPublic = responder.identity.publicKey;
 const clients: Client[] = [];
 for (let i = 0; i < CLIENTS; i++) {
-  const identity = createIdentity(generatePrivateKey(random));
+  const identity = createIdentity(generatePrivateKey(random), crypto);
   responder.addPeer({ publicKey: identity.publicKey, allowedIps: [parseCidr(`10.${i >> 8}.${i & 0xff}.2/32`)] });
-  clients.push({ identity, endpoint: endpointOf(i), cookies: new CookieGenerator(responderPublic) });
+  clients.push({ identity, endpoint: endpointOf(i), cookies: new CookieGenerator(responderPublic, crypto) });
 }
 const remotes = clients.map((c) => createRemoteKeys(c.identity, responderPublic));
 
@@ -92,7 +86,7 @@ const sink: Sink = {
 };
 
 /** The X25519 ceiling's unit: one prepared private key against each client's public key in turn. */
-const dhKey = preparePrivateKey(generatePrivateKey(random));
+const dhKey = preparePrivateKey(generatePrivateKey(random), crypto.x25519);
 const dhOut = new Uint8Array(32);
 const publics = clients.map((c) => c.identity.publicKey);
 
@@ -140,9 +134,9 @@ const dhPerSecond = median(dhRates);
 const ceiling = dhPerSecond / DH_PER_HANDSHAKE;
 const n = (x: number): string => Math.round(x).toLocaleString('en');
 const rows: [string, string][] = [
-  ['X25519', x25519BackendName()],
-  ['BLAKE2s, HMAC, MAC', blake2sBackendName()],
-  ['ChaCha20-Poly1305', aeadBackendName()],
+  ['X25519', crypto.x25519.name],
+  ['BLAKE2s, HMAC, MAC', crypto.blake2s.name],
+  ['ChaCha20-Poly1305', crypto.aead.name],
   ['clients (peers of the responder)', n(CLIENTS)],
   ['handshakes measured', `${n(handled)} in ${handshakeRates.length} rounds`],
   [
@@ -161,8 +155,8 @@ for (const [k, v] of rows) console.log(`  ${k.padEnd(width)}  ${v}`);
 // valid MAC1 but no MAC2 with a cookie reply (whitepaper section 5.4.7) and
 // does no Diffie-Hellman for it. Junk initiations (random bodies, MAC1
 // filled) from the 1,000 client endpoints.
-const flooded = new Device({ privateKey: generatePrivateKey(random), random, underLoadPerSecond: 0 });
-const floodMac = new CookieGenerator(flooded.identity.publicKey);
+const flooded = new Device({ privateKey: generatePrivateKey(random), random, crypto, underLoadPerSecond: 0 });
+const floodMac = new CookieGenerator(flooded.identity.publicKey, crypto);
 const junk = clients.map(() => {
   const m = random(INITIATION_SIZE);
   writeHeader(m, MessageType.Initiation);

@@ -15,6 +15,7 @@ import { systemRandom } from '../shared/io/random.js';
 import type { CommandRunner } from '../shared/host/command.js';
 import { applyLink, deleteLink } from '../shared/host/ip.js';
 import { resolveEndpoint } from '../shared/io/endpoint.js';
+import { daemonCrypto } from '../shared/io/native-aead.js';
 import type { IoError } from '../shared/io/io-error.js';
 import { openTun } from '../shared/io/tun.js';
 import type { Endpoint, TunDevice, UdpBind } from '../shared/io/types.js';
@@ -27,7 +28,7 @@ import { systemClock, TunnelRunner, type Clock } from '../shared/runner/runner.j
 import { slotSizesFor } from '../shared/runner/slots.js';
 import { formatCidr, formatIp, parseCidr, type Cidr } from '../shared/wireguard/allowed-ips.js';
 import { DEFAULT_MTU } from '../shared/wireguard/constants.js';
-import { aeadBackendName, type RandomBytes } from '../shared/wireguard/crypto.js';
+import type { CryptoBackend, RandomBytes } from '../shared/wireguard/crypto.js';
 import { Device } from '../shared/wireguard/device.js';
 import { loadClientConfig, type ClientConfig } from './config.js';
 import { LEASE_LIMITS } from './lease-check.js';
@@ -54,6 +55,8 @@ export interface AgentParts {
   log: Logger;
   clock?: Clock;
   random?: RandomBytes;
+  /** ChaCha20-Poly1305, X25519, BLAKE2s (default node:crypto and @noble; startAgent passes the addon's). */
+  crypto?: CryptoBackend;
   /** The control socket (default: serveControl). */
   serve?: (name: string, handle: ControlHandler) => { close(): void };
 }
@@ -98,7 +101,7 @@ export async function startAgent(configFile: string, runner: CommandRunner, log:
     throw e;
   }
   try {
-    return await runAgent({ config, endpoint, tun, udp, runner, log });
+    return await runAgent({ config, endpoint, tun, udp, runner, log, crypto: daemonCrypto() });
   } catch (e) {
     tun.close();
     udp.close();
@@ -135,7 +138,7 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
         log.info({ event: 'lease', ...describeLease(grant), routes: config.routes.map(formatCidr) }, 'lease applied');
         if (previous === null)
           log.info(
-            { event: 'ready', interface: config.interface, aead: aeadBackendName() },
+            { event: 'ready', interface: config.interface, aead: device.crypto.aead.name },
             `client ${config.interface} is up`,
           );
       } catch (e) {
@@ -171,6 +174,7 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
     privateKey: config.privateKey,
     random: rnd,
     mtu: DEFAULT_MTU,
+    ...(parts.crypto ? { crypto: parts.crypto } : {}),
     control: leaseClient.handle,
   });
   const gateway = device.addPeer({

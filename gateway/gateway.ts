@@ -21,6 +21,7 @@ import { tunnelStatus, type TunnelStatus } from '../shared/control/status.js';
 import type { CommandRunner } from '../shared/host/command.js';
 import { applyLink, deleteLink } from '../shared/host/ip.js';
 import { parseEndpoint } from '../shared/io/endpoint.js';
+import { daemonCrypto } from '../shared/io/native-aead.js';
 import { openTun } from '../shared/io/tun.js';
 import type { Endpoint, TunDevice, UdpBind } from '../shared/io/types.js';
 import { openUdp } from '../shared/io/udp.js';
@@ -33,7 +34,6 @@ import { TunnelRunner } from '../shared/runner/runner.js';
 import { slotSizesFor } from '../shared/runner/slots.js';
 import { formatCidr, formatIp, type Cidr } from '../shared/net/address.js';
 import { Device, type DeviceEvents } from '../shared/wireguard/device.js';
-import { aeadBackendName } from '../shared/wireguard/crypto.js';
 import { formatKey } from '../shared/wireguard/keys.js';
 import type { Peer } from '../shared/wireguard/peer.js';
 import { checkHost, loadGatewayConfig, type GatewayConfig } from './config.js';
@@ -133,6 +133,7 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
       privateKey: config.privateKey,
       random,
       mtu: config.mtu,
+      crypto: daemonCrypto(), // OpenSSL through the addon where it was built
       control: leaseServer.handle,
       events,
     });
@@ -248,7 +249,7 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
         gateway: [formatIp(gw.ipv4), formatIp(gw.ipv6)],
         leaseServer: formatIp(LEASE_GATEWAY_ADDRESS),
         clients: config.clients.length,
-        aead: aeadBackendName(),
+        aead: device.crypto.aead.name,
       },
       `gateway ${config.interface} is up`,
     );

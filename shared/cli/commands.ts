@@ -8,7 +8,6 @@ import { show } from '../config/redact.js';
 import { queryControl } from '../control/socket.js';
 import { renderStatus, type TunnelStatus } from '../control/status.js';
 import { systemRunner } from '../host/command.js';
-import { useNativeCrypto } from '../io/native-aead.js';
 import { createLogger } from '../log.js';
 import { generatePresharedKeyText, generatePrivateKeyText, publicKeyText } from '../wireguard/keys.js';
 import { flag, resolve, stringOption, usageError, type CommandSpec, type OptionSpec } from './command.js';
@@ -42,9 +41,8 @@ async function secret(text: string): Promise<number> {
   return EXIT_OK;
 }
 
-/** `meshgate gateway …`, with OpenSSL's ChaCha20-Poly1305 and X25519 where the addon was built. */
+/** `meshgate gateway …` (loaded only when asked for). */
 async function gatewayCli() {
-  useNativeCrypto();
   return import('../../gateway/cli.js');
 }
 
@@ -78,10 +76,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     options: {},
     summary: 'run the tunnel of a wg-quick file in the foreground;\nthe interface is named after the file',
     details: 'SIGINT or SIGTERM removes the tunnel. A file name starting with "-" goes after "--".',
-    run: (call) => {
-      useNativeCrypto(); // ChaCha20-Poly1305 and X25519: OpenSSL through the addon where it was built
-      return up(call.args[0]!);
-    },
+    run: (call) => up(call.args[0]!),
   },
   {
     words: ['show'],
@@ -133,10 +128,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     options: { config: CLIENT_CONFIG },
     summary: 'run the client agent in the foreground',
     details: 'SIGINT or SIGTERM stops it and removes its tunnel.',
-    run: (call) => {
-      useNativeCrypto();
-      return client(stringOption(call, 'config'));
-    },
+    run: (call) => client(stringOption(call, 'config')),
   },
   {
     words: ['help'],

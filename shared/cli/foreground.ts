@@ -9,7 +9,6 @@ import { systemRunner } from '../host/command.js';
 import { createLogger } from '../log.js';
 import { INTERFACE_NAME_RULE, isInterfaceName } from '../net/address.js';
 import { startTunnel } from '../runner/tunnel.js';
-import { aeadBackendName } from '../wireguard/crypto.js';
 import { runUntilStopped } from './signals.js';
 import { UsageError } from './usage-error.js';
 
@@ -35,7 +34,7 @@ export async function up(file: string): Promise<number> {
       interface: name,
       listenPort: tunnel.listenPort,
       peers: config.peers.length,
-      aead: aeadBackendName(),
+      aead: tunnel.runner.device.crypto.aead.name,
     },
     `tunnel ${name} is up`,
   );

@@ -1,13 +1,14 @@
 // Loader of the meshgate_aead addon (shared/native/aead.c): ChaCha20-Poly1305
 // without a per-packet Cipheriv object, X25519 on raw keys and BLAKE2s (hash,
 // HMAC, keyed MAC), all from the OpenSSL inside Node.js. The protocol core
-// does not load it; a daemon's entry point installs it with useNativeCrypto(),
-// and the core then seals, opens, runs Diffie-Hellman and hashes through it.
+// does not load it; a daemon passes daemonCrypto() to its Device
+// (DeviceOptions.crypto), which then seals, opens, runs Diffie-Hellman and
+// hashes through it.
 
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { setCryptoBackend, type AeadBackend, type Blake2sBackend, type CryptoBackend } from '../wireguard/crypto.js';
+import { nodeCrypto, type AeadBackend, type Blake2sBackend, type CryptoBackend } from '../wireguard/crypto.js';
 import { packageRoot } from './native.js';
 
 const ADDON = join('build', 'Release', 'meshgate_aead.node');
@@ -73,10 +74,10 @@ export function loadNativeAead(): AeadBackend | null {
 }
 
 /**
- * Installs the addon as the core's ChaCha20-Poly1305, X25519 and BLAKE2s where
- * it loads (its name: aeadBackendName()). MESHGATE_AEAD=node keeps node:crypto
- * and @noble (for comparison).
+ * The crypto a daemon's Device runs on: the addon's ChaCha20-Poly1305, X25519
+ * and BLAKE2s where it loads, else node:crypto and @noble. MESHGATE_AEAD=node
+ * keeps the latter (for comparison).
  */
-export function useNativeCrypto(): void {
-  setCryptoBackend(process.env.MESHGATE_AEAD === 'node' ? null : loadNativeCrypto());
+export function daemonCrypto(): CryptoBackend {
+  return (process.env.MESHGATE_AEAD === 'node' ? null : loadNativeCrypto()) ?? nodeCrypto;
 }

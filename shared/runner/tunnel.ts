@@ -18,6 +18,7 @@ import type { CommandRunner } from '../host/command.js';
 import { applyLink, deleteLink } from '../host/ip.js';
 import { applyDefaultRoutes, chooseTable, removeDefaultRoutes, type DefaultRoutes } from '../host/policy-routing.js';
 import { resolveEndpoint } from '../io/endpoint.js';
+import { daemonCrypto } from '../io/native-aead.js';
 import { openTun } from '../io/tun.js';
 import { openUdp } from '../io/udp.js';
 import type { Logger } from '../log.js';
@@ -43,7 +44,8 @@ export async function startTunnel(
   log: Logger,
 ): Promise<Tunnel> {
   const mtu = config.interface.mtu ?? DEFAULT_MTU;
-  const device = new Device({ privateKey: config.interface.privateKey, random, mtu });
+  // ChaCha20-Poly1305, X25519 and BLAKE2s: OpenSSL through the addon where it was built.
+  const device = new Device({ privateKey: config.interface.privateKey, random, mtu, crypto: daemonCrypto() });
   for (const p of config.peers) {
     device.addPeer({
       publicKey: p.publicKey,

@@ -7,6 +7,9 @@
 //
 //   CookieChecker (the side receiving handshakes)  CookieGenerator (one per peer we send to)
 //   checkMac1, checkMac2, createReply               addMacs, consumeReply
+//
+// Both take the device's crypto backend (BLAKE2s for the MACs, its AEAD under
+// XChaCha20-Poly1305); the default is nodeCrypto.
 
 import { COOKIE_REFRESH_TIME, LABEL_COOKIE, LABEL_MAC1 } from './constants.js';
 import {
@@ -15,10 +18,12 @@ import {
   KEY_LEN,
   mac,
   MAC_LEN,
+  nodeCrypto,
   wipe,
   XAEAD_NONCE_LEN,
   xaeadOpen,
   xaeadSeal,
+  type CryptoBackend,
   type RandomBytes,
 } from './crypto.js';
 import { labelKey } from './handshake.js';
@@ -62,14 +67,20 @@ export class CookieChecker {
   private secret = new Uint8Array(KEY_LEN);
   private secretSetAt = -Infinity;
 
-  constructor(ourPublicKey: Uint8Array) {
-    this.mac1Key = labelKey(LABEL_MAC1, ourPublicKey);
-    this.cookieKey = labelKey(LABEL_COOKIE, ourPublicKey);
+  constructor(
+    ourPublicKey: Uint8Array,
+    private readonly crypto: CryptoBackend = nodeCrypto,
+  ) {
+    this.mac1Key = labelKey(LABEL_MAC1, ourPublicKey, crypto.blake2s);
+    this.cookieKey = labelKey(LABEL_COOKIE, ourPublicKey, crypto.blake2s);
   }
 
   checkMac1(msg: Uint8Array): boolean {
     const off = mac1Offset(msg);
-    return equalConstantTime(mac(this.mac1Key, msg.subarray(0, off)), msg.subarray(off, off + MAC_LEN));
+    return equalConstantTime(
+      mac(this.mac1Key, msg.subarray(0, off), this.crypto.blake2s),
+      msg.subarray(off, off + MAC_LEN),
+    );
   }
 
   /**
@@ -82,8 +93,8 @@ export class CookieChecker {
     const off = mac1Offset(msg) + MAC_LEN;
     const mac2 = msg.subarray(off, off + MAC_LEN);
     if (isZero(mac2)) return false;
-    const cookie = mac(this.secret, sourceBytes(src));
-    const ok = equalConstantTime(mac(cookie, msg.subarray(0, off)), mac2);
+    const cookie = mac(this.secret, sourceBytes(src), this.crypto.blake2s);
+    const ok = equalConstantTime(mac(cookie, msg.subarray(0, off), this.crypto.blake2s), mac2);
     cookie.fill(0);
     return ok;
   }
@@ -95,14 +106,17 @@ export class CookieChecker {
       this.secret = Uint8Array.from(random(KEY_LEN));
       this.secretSetAt = now;
     }
-    const cookie = mac(this.secret, sourceBytes(src));
+    const cookie = mac(this.secret, sourceBytes(src), this.crypto.blake2s);
     const off = mac1Offset(msg);
     const reply = new Uint8Array(COOKIE_REPLY_SIZE);
     writeHeader(reply, MessageType.CookieReply);
     writeU32(reply, COOKIE_RECEIVER, senderIndex);
     const nonce = random(XAEAD_NONCE_LEN);
     reply.set(nonce, COOKIE_NONCE);
-    reply.set(xaeadSeal(this.cookieKey, nonce, cookie, msg.subarray(off, off + MAC_LEN)), COOKIE_SEALED);
+    reply.set(
+      xaeadSeal(this.cookieKey, nonce, cookie, msg.subarray(off, off + MAC_LEN), this.crypto.aead),
+      COOKIE_SEALED,
+    );
     cookie.fill(0);
     return reply;
   }
@@ -115,20 +129,23 @@ export class CookieGenerator {
   private cookieSetAt = -Infinity;
   private lastMac1: Uint8Array | null = null;
 
-  constructor(peerPublicKey: Uint8Array) {
-    this.mac1Key = labelKey(LABEL_MAC1, peerPublicKey);
-    this.cookieKey = labelKey(LABEL_COOKIE, peerPublicKey);
+  constructor(
+    peerPublicKey: Uint8Array,
+    private readonly crypto: CryptoBackend = nodeCrypto,
+  ) {
+    this.mac1Key = labelKey(LABEL_MAC1, peerPublicKey, crypto.blake2s);
+    this.cookieKey = labelKey(LABEL_COOKIE, peerPublicKey, crypto.blake2s);
   }
 
   /** Fills MAC1, and MAC2 when we hold a fresh cookie from this peer. */
   addMacs(msg: Uint8Array, now: number): void {
     const off = mac1Offset(msg);
-    const mac1 = mac(this.mac1Key, msg.subarray(0, off));
+    const mac1 = mac(this.mac1Key, msg.subarray(0, off), this.crypto.blake2s);
     msg.set(mac1, off);
     this.lastMac1 = mac1;
     const mac2Off = off + MAC_LEN;
     if (this.cookie !== null && now - this.cookieSetAt < COOKIE_REFRESH_TIME) {
-      msg.set(mac(this.cookie, msg.subarray(0, mac2Off)), mac2Off);
+      msg.set(mac(this.cookie, msg.subarray(0, mac2Off), this.crypto.blake2s), mac2Off);
     } else {
       msg.fill(0, mac2Off, mac2Off + MAC_LEN);
     }
@@ -142,6 +159,7 @@ export class CookieGenerator {
       reply.subarray(COOKIE_NONCE, COOKIE_SEALED),
       reply.subarray(COOKIE_SEALED),
       this.lastMac1,
+      this.crypto.aead,
     );
     if (cookie === null) return false;
     this.cookie = cookie;

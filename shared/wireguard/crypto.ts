@@ -1,14 +1,16 @@
-// The cryptographic primitives of WireGuard, and the one place that picks
-// their implementation. Nothing here is hand-written crypto:
+// The cryptographic primitives of WireGuard, as backends injected like the
+// random source: a daemon passes the meshgate_aead addon's (OpenSSL, from
+// shared/io/native-aead.ts) in DeviceOptions.crypto, and the device hands it
+// down (StaticIdentity.crypto for the handshake, the keypairs' AEAD, the
+// cookies); everything else gets nodeCrypto. No module-level state picks one.
+// Nothing here is hand-written crypto:
 //
-//   X25519 (RFC 7748)                OpenSSL: the meshgate_aead addon (raw keys) when a daemon
-//                                    installs it (setCryptoBackend), else node:crypto (JWK import)
-//   ChaCha20-Poly1305 (RFC 8439)     OpenSSL: the meshgate_aead addon on the packet path when
-//                                    a daemon installs it (setCryptoBackend), else node:crypto
+//   X25519 (RFC 7748)                OpenSSL: the addon (raw keys), or node:crypto (JWK import)
+//   ChaCha20-Poly1305 (RFC 8439)     OpenSSL: the addon (no per-packet object), or node:crypto
 //   XChaCha20-Poly1305 (cookies)     HChaCha20 from @noble/ciphers (OpenSSL has none), then the
 //                                    ChaCha20-Poly1305 above (draft-irtf-cfrg-xchacha-03 section 2.3)
-//   BLAKE2s, HMAC-BLAKE2s, keyed     OpenSSL: the addon when installed; else @noble/hashes, and
-//   BLAKE2s-128 MAC                  HMAC from node:crypto (which has no keyed BLAKE2s)
+//   BLAKE2s, HMAC-BLAKE2s, keyed     OpenSSL: the addon; or @noble/hashes, and HMAC from
+//   BLAKE2s-128 MAC                  node:crypto (which has no keyed BLAKE2s)
 //
 // @noble/curves' X25519 (a dev dependency) and @noble/ciphers' ChaCha20-Poly1305
 // are the references these are checked against in test/vectors. Functions never
@@ -96,17 +98,15 @@ export const nodeX25519: X25519Backend = {
   },
 };
 
-let x25519: X25519Backend = nodeX25519;
-
 /** A private key imported once for repeated Diffie-Hellman, by the backend that imported it. */
 export interface PrivateKeyHandle {
   readonly backend: X25519Backend;
   readonly key: unknown;
 }
 
-export function preparePrivateKey(privateKey: Uint8Array): PrivateKeyHandle {
+export function preparePrivateKey(privateKey: Uint8Array, backend: X25519Backend = nodeX25519): PrivateKeyHandle {
   if (privateKey.length !== KEY_LEN) throw new RangeError('private key must be 32 bytes');
-  return { backend: x25519, key: x25519.importPrivateKey(privateKey) };
+  return { backend, key: backend.importPrivateKey(privateKey) };
 }
 
 /** Frees the backend's copy of a prepared private key where it can; the handle is not used again. */
@@ -114,9 +114,12 @@ export function releasePrivateKey(handle: PrivateKeyHandle | null | undefined): 
   if (handle) handle.backend.release(handle.key);
 }
 
-/** X25519 public key of a private key: X25519(k, 9), RFC 7748 section 6.1. */
-export function publicKeyOf(privateKey: PrivateKeyHandle | Uint8Array): Uint8Array {
-  const handle = privateKey instanceof Uint8Array ? preparePrivateKey(privateKey) : privateKey;
+/** X25519 public key of a private key: X25519(k, 9), RFC 7748 section 6.1 (a handle uses its own backend). */
+export function publicKeyOf(
+  privateKey: PrivateKeyHandle | Uint8Array,
+  backend: X25519Backend = nodeX25519,
+): Uint8Array {
+  const handle = privateKey instanceof Uint8Array ? preparePrivateKey(privateKey, backend) : privateKey;
   const pub = new Uint8Array(KEY_LEN);
   handle.backend.publicKey(handle.key, pub);
   if (handle !== privateKey) releasePrivateKey(handle);
@@ -125,11 +128,16 @@ export function publicKeyOf(privateKey: PrivateKeyHandle | Uint8Array): Uint8Arr
 
 /**
  * X25519(private, public). Returns null when the result is all zeros (a
- * low-order public key), which WireGuard treats as a failed handshake.
+ * low-order public key), which WireGuard treats as a failed handshake. A
+ * handle uses the backend that imported it; raw bytes use `backend`.
  */
-export function dh(privateKey: PrivateKeyHandle | Uint8Array, publicKey: Uint8Array): Uint8Array | null {
+export function dh(
+  privateKey: PrivateKeyHandle | Uint8Array,
+  publicKey: Uint8Array,
+  backend: X25519Backend = nodeX25519,
+): Uint8Array | null {
   if (publicKey.length !== KEY_LEN) return null;
-  const handle = privateKey instanceof Uint8Array ? preparePrivateKey(privateKey) : privateKey;
+  const handle = privateKey instanceof Uint8Array ? preparePrivateKey(privateKey, backend) : privateKey;
   const shared = new Uint8Array(KEY_LEN);
   const ok = handle.backend.derive(handle.key, publicKey, shared);
   if (handle !== privateKey) releasePrivateKey(handle);
@@ -217,31 +225,39 @@ export const nodeBlake2s: Blake2sBackend = {
   },
 };
 
-let blake: Blake2sBackend = nodeBlake2s;
-
 /** BLAKE2s-256(a || b). */
-export function hash(a: Uint8Array, b: Uint8Array | null = null): Uint8Array {
+export function hash(a: Uint8Array, b: Uint8Array | null = null, blake: Blake2sBackend = nodeBlake2s): Uint8Array {
   const out = new Uint8Array(KEY_LEN);
   blake.hash(a, b, out);
   return out;
 }
 
 /** HMAC-BLAKE2s(key, a || b) (RFC 2104 with BLAKE2s-256), as the Noise KDF uses it. */
-export function hmac(key: Uint8Array, a: Uint8Array, b: Uint8Array | null = null): Uint8Array {
+export function hmac(
+  key: Uint8Array,
+  a: Uint8Array,
+  b: Uint8Array | null = null,
+  blake: Blake2sBackend = nodeBlake2s,
+): Uint8Array {
   const out = new Uint8Array(KEY_LEN);
   blake.hmac(key, a, b, out);
   return out;
 }
 
 /** Keyed BLAKE2s with a 16-byte output: WireGuard's MAC function. */
-export function mac(key: Uint8Array, data: Uint8Array): Uint8Array {
+export function mac(key: Uint8Array, data: Uint8Array, blake: Blake2sBackend = nodeBlake2s): Uint8Array {
   const out = new Uint8Array(MAC_LEN);
   blake.mac(key, data, out);
   return out;
 }
 
 /** Noise's HKDF with `outputs` 32-byte keys, in one array (T1 || T2 || T3). */
-export function hkdf(key: Uint8Array, input: Uint8Array, outputs: 1 | 2 | 3): Uint8Array {
+export function hkdf(
+  key: Uint8Array,
+  input: Uint8Array,
+  outputs: 1 | 2 | 3,
+  blake: Blake2sBackend = nodeBlake2s,
+): Uint8Array {
   const out = new Uint8Array(KEY_LEN * outputs);
   blake.hkdf(key, input, out);
   return out;
@@ -320,43 +336,15 @@ export const nodeAead: AeadBackend = {
   },
 };
 
-let aead: AeadBackend = nodeAead;
-
-/** The primitives a daemon can install from OpenSSL: ChaCha20-Poly1305, X25519, BLAKE2s. */
+/** The primitives a Device uses: ChaCha20-Poly1305, X25519, BLAKE2s. */
 export interface CryptoBackend {
   readonly aead: AeadBackend;
   readonly x25519: X25519Backend;
   readonly blake2s: Blake2sBackend;
 }
 
-/** node:crypto and @noble: always there, and what the core uses until a daemon installs another. */
+/** node:crypto and @noble: always there, and the default wherever no backend is given. */
 export const nodeCrypto: CryptoBackend = { aead: nodeAead, x25519: nodeX25519, blake2s: nodeBlake2s };
-
-/**
- * Chooses the ChaCha20-Poly1305, X25519 and BLAKE2s implementations for everything
- * below (null: node:crypto). Called once by a daemon's entry point
- * (shared/io/native-aead.ts), before any key is prepared or tunnel runs; the
- * core never loads one. Keys prepared before keep working with the backend
- * that imported them.
- */
-export function setCryptoBackend(backend: CryptoBackend | null): void {
-  ({ aead, x25519, blake2s: blake } = backend ?? nodeCrypto);
-}
-
-/** The name of the BLAKE2s implementation in use. */
-export function blake2sBackendName(): string {
-  return blake.name;
-}
-
-/** The name of the X25519 implementation in use. */
-export function x25519BackendName(): string {
-  return x25519.name;
-}
-
-/** The name of the ChaCha20-Poly1305 implementation in use (for the daemons' "ready" log line). */
-export function aeadBackendName(): string {
-  return aead.name;
-}
 
 /** Writes ciphertext||tag into `out` at `outOffset` and returns the length written. Nonces come from writeNonce(). */
 export function aeadSealInto(
@@ -366,14 +354,9 @@ export function aeadSealInto(
   ad: Uint8Array | null,
   out: Uint8Array,
   outOffset: number,
+  aead: AeadBackend = nodeAead,
 ): number {
   return aead.seal(key, nonce, ad, plaintext, out, outOffset);
-}
-
-export function aeadSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array | null): Uint8Array {
-  const out = new Uint8Array(plaintext.length + TAG_LEN);
-  aeadSealInto(key, nonce, plaintext, ad, out, 0);
-  return out;
 }
 
 /**
@@ -387,8 +370,22 @@ export function aeadOpenInto(
   ad: Uint8Array | null,
   out: Uint8Array,
   outOffset: number,
+  aead: AeadBackend = nodeAead,
 ): number {
   return aead.open(key, nonce, ad, sealed, out, outOffset);
+}
+
+/** Seals into a new array: ciphertext||tag. */
+export function aeadSeal(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  ad: Uint8Array | null,
+  aead: AeadBackend = nodeAead,
+): Uint8Array {
+  const out = new Uint8Array(plaintext.length + TAG_LEN);
+  aead.seal(key, nonce, ad, plaintext, out, 0);
+  return out;
 }
 
 /** Opens `sealed` into a new array; null when the tag does not verify. */
@@ -397,10 +394,11 @@ export function aeadOpen(
   nonce: Uint8Array,
   sealed: Uint8Array,
   ad: Uint8Array | null,
+  aead: AeadBackend = nodeAead,
 ): Uint8Array | null {
   if (sealed.length < TAG_LEN) return null;
   const out = new Uint8Array(sealed.length - TAG_LEN);
-  return aeadOpenInto(key, nonce, sealed, ad, out, 0) < 0 ? null : out;
+  return aead.open(key, nonce, ad, sealed, out, 0) < 0 ? null : out;
 }
 
 /** The all-zero nonce the handshake uses (each handshake key encrypts once). */
@@ -436,17 +434,29 @@ function xchachaSubkey(key: Uint8Array, nonce: Uint8Array): Uint8Array {
 }
 
 /** XChaCha20-Poly1305 seal, used for cookie replies. Returns ciphertext||tag. */
-export function xaeadSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array {
+export function xaeadSeal(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  ad: Uint8Array,
+  aead: AeadBackend = nodeAead,
+): Uint8Array {
   const subkey = xchachaSubkey(key, nonce);
-  const out = aeadSeal(subkey, xNonce, plaintext, ad);
+  const out = aeadSeal(subkey, xNonce, plaintext, ad, aead);
   subkey.fill(0);
   return out;
 }
 
-export function xaeadOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array): Uint8Array | null {
+export function xaeadOpen(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  sealed: Uint8Array,
+  ad: Uint8Array,
+  aead: AeadBackend = nodeAead,
+): Uint8Array | null {
   if (key.length !== KEY_LEN || nonce.length !== XAEAD_NONCE_LEN) return null;
   const subkey = xchachaSubkey(key, nonce);
-  const out = aeadOpen(subkey, xNonce, sealed, ad);
+  const out = aeadOpen(subkey, xNonce, sealed, ad, aead);
   subkey.fill(0);
   return out;
 }

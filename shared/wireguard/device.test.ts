@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { endpoint, ipv4Packet, seededRandom, TwoPeers } from '../../test/support/two-peers.js';
 import { parseCidr } from '../net/address.js';
 import {
@@ -8,7 +8,7 @@ import {
   REKEY_ATTEMPT_TIME,
   REKEY_TIMEOUT,
 } from './constants.js';
-import { nodeCrypto, nodeX25519, publicKeyOf, setCryptoBackend, type X25519Backend } from './crypto.js';
+import { nodeCrypto, nodeX25519, publicKeyOf, type X25519Backend } from './crypto.js';
 import { Device, ipPacketLength } from './device.js';
 import { REKEY_SEND_COUNTER } from './keypair.js';
 import { DropReasons } from './errors.js';
@@ -486,7 +486,7 @@ describe('handshake secrets are wiped when no longer needed (Finding 11b)', () =
   /** Two devices whose random sources hand out arrays that the test keeps (the ephemeral keys among them). */
   function setup() {
     const spy = spyX25519(nodeX25519);
-    setCryptoBackend({ ...nodeCrypto, x25519: spy.backend });
+    const crypto = { ...nodeCrypto, x25519: spy.backend };
     const handedOut: Uint8Array[] = [];
     const keeping = (seed: string) => {
       const r = seededRandom(seed);
@@ -499,8 +499,8 @@ describe('handshake secrets are wiped when no longer needed (Finding 11b)', () =
     const rnd = seededRandom('wipe');
     const keyA = rnd(32);
     const keyB = rnd(32);
-    const a = new Device({ privateKey: keyA, random: keeping('wa') });
-    const b = new Device({ privateKey: keyB, random: keeping('wb') });
+    const a = new Device({ privateKey: keyA, random: keeping('wa'), crypto });
+    const b = new Device({ privateKey: keyB, random: keeping('wb'), crypto });
     const epA = endpoint([192, 0, 2, 1], 1000);
     const epB = endpoint([192, 0, 2, 2], 2000);
     const peerOfA = a.addPeer({ publicKey: publicKeyOf(keyB), allowedIps: [parseCidr('10.0.0.2/32')], endpoint: epB });
@@ -517,8 +517,6 @@ describe('handshake secrets are wiped when no longer needed (Finding 11b)', () =
     const allZero = () => handedOut.every((x) => x.every((byte) => byte === 0));
     return { a, b, epA, epB, peerOfA, toA, toB, sinkA, sinkB, now, advance, ephemeralsLive, allZero, handedOut };
   }
-
-  afterEach(() => setCryptoBackend(null));
 
   test('completion: the initiator drops its ephemeral when the response is taken, the responder right after answering', () => {
     const t = setup();
@@ -575,12 +573,12 @@ describe('handshake secrets are wiped when no longer needed (Finding 11b)', () =
 
   test('our static private key: the backend gets the caller’s bytes, and the identity holds no copy', () => {
     const seen: Uint8Array[] = [];
-    setCryptoBackend({
+    const crypto = {
       ...nodeCrypto,
-      x25519: { ...nodeX25519, importPrivateKey: (k) => (seen.push(k), nodeX25519.importPrivateKey(k)) },
-    });
+      x25519: { ...nodeX25519, importPrivateKey: (k: Uint8Array) => (seen.push(k), nodeX25519.importPrivateKey(k)) },
+    };
     const key = seededRandom('static')(32);
-    const device = new Device({ privateKey: key, random: seededRandom('s') });
+    const device = new Device({ privateKey: key, random: seededRandom('s'), crypto });
     expect(seen).toHaveLength(1);
     expect(seen[0]).toBe(key);
     const hex = Buffer.from(key).toString('hex');

@@ -31,7 +31,7 @@ import {
   DEFAULT_MTU,
 } from './constants.js';
 import { CONSUMED, NOT_MINE, type ControlHandler } from './control.js';
-import { KEY_LEN, wipe, type RandomBytes } from './crypto.js';
+import { KEY_LEN, nodeCrypto, wipe, type CryptoBackend, type RandomBytes } from './crypto.js';
 import { newDropCounts, type DropCounts, type DropReason } from './errors.js';
 import type { DeviceEvents } from './events.js';
 import {
@@ -83,6 +83,8 @@ export interface Sink {
 export interface DeviceOptions {
   privateKey: Uint8Array;
   random: RandomBytes;
+  /** ChaCha20-Poly1305, X25519 and BLAKE2s; default node:crypto and @noble (daemons pass the addon's). */
+  crypto?: CryptoBackend;
   /** The tunnel MTU, for padding; default 1420. */
   mtu?: number;
   /** Handshakes per second above which cookies are demanded (tests lower it). */
@@ -105,6 +107,7 @@ export class DuplicatePeerError extends Error {
 
 export class Device {
   readonly identity: StaticIdentity;
+  readonly crypto: CryptoBackend;
   readonly mtu: number;
   /** Drops of the whole device; those of a known peer are also in its Peer.drops. */
   readonly drops: DropCounts = newDropCounts();
@@ -123,10 +126,11 @@ export class Device {
 
   constructor(options: DeviceOptions) {
     if (options.privateKey.length !== KEY_LEN) throw new RangeError('private key must be 32 bytes');
-    this.identity = createIdentity(options.privateKey);
+    this.crypto = options.crypto ?? nodeCrypto;
+    this.identity = createIdentity(options.privateKey, this.crypto);
     this.random = options.random;
     this.mtu = options.mtu ?? DEFAULT_MTU;
-    this.gate = new HandshakeGate(this.identity.publicKey, this.random, options.underLoadPerSecond);
+    this.gate = new HandshakeGate(this.identity.publicKey, this.crypto, this.random, options.underLoadPerSecond);
     this.control = options.control ?? null;
     this.events = options.events ?? {};
   }
@@ -139,7 +143,7 @@ export class Device {
     if (keyName(this.identity.publicKey) === name)
       throw new DuplicatePeerError(`peer ${name} is this device's own key`);
     const remote = createRemoteKeys(this.identity, config.publicKey, config.presharedKey);
-    const peer = new Peer(config, remote, name);
+    const peer = new Peer(config, remote, name, this.crypto);
     this.byKey.set(name, peer);
     for (const cidr of config.allowedIps) this.routes.insert(cidr, peer);
     // A peer with a persistent keepalive says hello as soon as the device runs.
@@ -305,12 +309,12 @@ export class Device {
     peer.timers.anyAuthenticatedPacketReceived();
 
     const localIndex = this.index.allocate({ peer, keypair: null }, this.random);
-    const built = createResponse(peer.remote, consumed, localIndex, this.random);
+    const built = createResponse(this.identity, peer.remote, consumed, localIndex, this.random);
     if (built === null) {
       this.index.delete(localIndex);
       return this.drop('handshake-invalid', peer);
     }
-    const kp = new Keypair(built.keys, now.mono);
+    const kp = new Keypair(built.keys, now.mono, this.crypto.aead);
     this.index.set(localIndex, { peer, keypair: kp });
     // Responder: the new keypair waits as `next` until the initiator uses it.
     if (peer.next !== null) this.retire(peer.next);
@@ -342,7 +346,7 @@ export class Device {
     peer.initiation = null;
     wipeInitiation(state); // its index lives on as the keypair's
 
-    const kp = new Keypair(keys, now.mono);
+    const kp = new Keypair(keys, now.mono, this.crypto.aead);
     this.index.set(receiver, { peer, keypair: kp });
     // Initiator: the new keypair is current at once; the old current stays as previous.
     if (peer.next !== null) {

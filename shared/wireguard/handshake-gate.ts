@@ -6,7 +6,7 @@
 
 import { UNDER_LOAD_AFTER, UNDER_LOAD_HANDSHAKES_PER_SECOND } from './constants.js';
 import { CookieChecker } from './cookie.js';
-import type { RandomBytes } from './crypto.js';
+import type { CryptoBackend, RandomBytes } from './crypto.js';
 import type { Now, Sink } from './device.js';
 import type { DropReason } from './errors.js';
 import { INITIATION_SENDER, MessageType, readU32, RESPONSE_SENDER } from './messages.js';
@@ -22,10 +22,11 @@ export class HandshakeGate {
 
   constructor(
     publicKey: Uint8Array,
+    crypto: CryptoBackend,
     private readonly random: RandomBytes,
     private readonly underLoadPerSecond = UNDER_LOAD_HANDSHAKES_PER_SECOND,
   ) {
-    this.cookies = new CookieChecker(publicKey);
+    this.cookies = new CookieChecker(publicKey, crypto);
   }
 
   /**

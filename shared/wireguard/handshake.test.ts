@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { seededRandom } from '../../test/support/two-peers.js';
 import { loadNativeCrypto } from '../io/native-aead.js';
-import { nodeCrypto, publicKeyOf, setCryptoBackend, type CryptoBackend } from './crypto.js';
+import { nodeCrypto, publicKeyOf, type CryptoBackend } from './crypto.js';
 import {
   consumeInitiation,
   consumeResponse,
@@ -31,7 +31,7 @@ test('initiator and responder derive mirrored transport keys', () => {
   if (!consumed.ok) return;
   expect(consumed.consumed.remoteIndex).toBe(7);
   expect(Buffer.from(consumed.consumed.remoteStatic)).toEqual(Buffer.from(i.publicKey));
-  const response = createResponse(rKnowsI, consumed.consumed, 9, r)!;
+  const response = createResponse(resp, rKnowsI, consumed.consumed, 9, r)!;
   const keys = consumeResponse(i, iKnowsR, init.state, response.message)!;
   expect(keys.remoteIndex).toBe(9);
   expect(Buffer.from(keys.sendKey)).toEqual(Buffer.from(response.keys.receiveKey));
@@ -51,7 +51,7 @@ test('an unknown static key, a tampered message and a wrong PSK all fail cleanly
   const c = consumeInitiation(p.resp, init2.message, () => p.rKnowsI);
   expect(c.ok).toBe(true); // the PSK enters only in the response
   if (!c.ok) return;
-  const resp2 = createResponse(p.rKnowsI, c.consumed, 2, p.r)!;
+  const resp2 = createResponse(p.resp, p.rKnowsI, c.consumed, 2, p.r)!;
   expect(consumeResponse(p.i, p.iKnowsR, init2.state, resp2.message)).toBeNull();
 });
 
@@ -68,28 +68,19 @@ describe('the crypto backends agree on whole handshakes', () => {
 
   /** One seeded handshake; the initiator's keys prepared under `a`, the responder's under `b`. */
   function run(a: CryptoBackend, b: CryptoBackend): string[] {
-    try {
-      const r = seededRandom('backends');
-      setCryptoBackend(a);
-      const i = createIdentity(r(32));
-      const iPub = Uint8Array.from(i.publicKey);
-      setCryptoBackend(b);
-      const resp = createIdentity(r(32));
-      const rKnowsI = createRemoteKeys(resp, iPub);
-      setCryptoBackend(a);
-      const iKnowsR = createRemoteKeys(i, resp.publicKey, undefined);
-      const init = createInitiation(i, iKnowsR, 7, tai64n(1_700_000_000_000), r)!;
-      setCryptoBackend(b);
-      const consumed = consumeInitiation(resp, init.message, () => rKnowsI);
-      if (!consumed.ok) throw new Error(consumed.reason);
-      const response = createResponse(rKnowsI, consumed.consumed, 9, r)!;
-      setCryptoBackend(a);
-      const keys = consumeResponse(i, iKnowsR, init.state, response.message)!;
-      expect(Buffer.from(keys.sendKey)).toEqual(Buffer.from(response.keys.receiveKey));
-      return [init.message, response.message, keys.sendKey, keys.receiveKey].map((x) => Buffer.from(x).toString('hex'));
-    } finally {
-      setCryptoBackend(null);
-    }
+    const r = seededRandom('backends');
+    const i = createIdentity(r(32), a);
+    const iPub = Uint8Array.from(i.publicKey);
+    const resp = createIdentity(r(32), b);
+    const rKnowsI = createRemoteKeys(resp, iPub);
+    const iKnowsR = createRemoteKeys(i, resp.publicKey, undefined);
+    const init = createInitiation(i, iKnowsR, 7, tai64n(1_700_000_000_000), r)!;
+    const consumed = consumeInitiation(resp, init.message, () => rKnowsI);
+    if (!consumed.ok) throw new Error(consumed.reason);
+    const response = createResponse(resp, rKnowsI, consumed.consumed, 9, r)!;
+    const keys = consumeResponse(i, iKnowsR, init.state, response.message)!;
+    expect(Buffer.from(keys.sendKey)).toEqual(Buffer.from(response.keys.receiveKey));
+    return [init.message, response.message, keys.sendKey, keys.receiveKey].map((x) => Buffer.from(x).toString('hex'));
   }
 
   test.skipIf(native === null)('node:crypto, the addon, and each side on a different one give the same bytes', () => {

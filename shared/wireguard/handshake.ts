@@ -7,6 +7,9 @@
 //   createInitiation ── type 1 (148 bytes) ──▶ consumeInitiation
 //   consumeResponse  ◀── type 2 (92 bytes) ─── createResponse
 //   both derive the same transport keys (send_i = recv_r, recv_i = send_r)
+//
+// The primitives come from the identity's backend (StaticIdentity.crypto, set
+// by createIdentity from DeviceOptions.crypto): every step passes it down.
 
 import {
   aeadOpen,
@@ -15,12 +18,16 @@ import {
   generatePrivateKey,
   hash,
   KEY_LEN,
+  nodeBlake2s,
+  nodeCrypto,
   preparePrivateKey,
   publicKeyOf,
   releasePrivateKey,
   TAG_LEN,
   wipe,
   ZERO_NONCE,
+  type Blake2sBackend,
+  type CryptoBackend,
   type PrivateKeyHandle,
   type RandomBytes,
 } from './crypto.js';
@@ -46,12 +53,14 @@ import {
   writeU32,
 } from './messages.js';
 
-/** Chaining key and hash before any key is mixed in: shared by every WireGuard handshake. */
-const INITIAL = initialState(CONSTRUCTION, new TextEncoder().encode(IDENTIFIER));
+/** Chaining key and hash before any key is mixed in: shared by every WireGuard handshake (constants, so any backend's). */
+const INITIAL = initialState(CONSTRUCTION, new TextEncoder().encode(IDENTIFIER), nodeBlake2s);
 const EMPTY = new Uint8Array(0);
 
 /** Our own static key pair, prepared once. */
 export interface StaticIdentity {
+  /** The primitives of every handshake this identity takes part in. */
+  readonly crypto: CryptoBackend;
   readonly privateKey: PrivateKeyHandle;
   readonly publicKey: Uint8Array;
   /** HASH(h0 || our public key): where every initiation sent to us starts. */
@@ -62,10 +71,10 @@ export interface StaticIdentity {
  * Imports our static private key once. No copy of `privateKey` is kept here
  * (the backend holds the key; the caller keeps and wipes its own bytes).
  */
-export function createIdentity(privateKey: Uint8Array): StaticIdentity {
-  const handle = preparePrivateKey(privateKey);
+export function createIdentity(privateKey: Uint8Array, crypto: CryptoBackend = nodeCrypto): StaticIdentity {
+  const handle = preparePrivateKey(privateKey, crypto.x25519);
   const publicKey = publicKeyOf(handle);
-  return { privateKey: handle, publicKey, responderHash: mixHash(INITIAL.hash, publicKey) };
+  return { crypto, privateKey: handle, publicKey, responderHash: mixHash(INITIAL.hash, publicKey, crypto.blake2s) };
 }
 
 /** What a handshake needs to know about the remote peer. */
@@ -84,7 +93,7 @@ export function createRemoteKeys(local: StaticIdentity, publicKey: Uint8Array, p
     publicKey,
     presharedKey: presharedKey ?? new Uint8Array(KEY_LEN),
     staticStatic: dh(local.privateKey, publicKey),
-    initiatorHash: mixHash(INITIAL.hash, publicKey),
+    initiatorHash: mixHash(INITIAL.hash, publicKey, local.crypto.blake2s),
   };
 }
 
@@ -132,9 +141,9 @@ export interface SessionKeys {
  * A fresh ephemeral key pair: the private key is imported once for the DHs
  * that follow, and its bytes (the array `random` returned) are wiped at once.
  */
-function ephemeral(random: RandomBytes): { handle: PrivateKeyHandle; pub: Uint8Array } {
+function ephemeral(random: RandomBytes, crypto: CryptoBackend): { handle: PrivateKeyHandle; pub: Uint8Array } {
   const priv = generatePrivateKey(random);
-  const handle = preparePrivateKey(priv);
+  const handle = preparePrivateKey(priv, crypto.x25519);
   wipe(priv);
   return { handle, pub: publicKeyOf(handle) };
 }
@@ -143,15 +152,15 @@ function ephemeral(random: RandomBytes): { handle: PrivateKeyHandle; pub: Uint8A
  * MixKey with one output (the psk-mode "e" and the DH steps of the response):
  * the next chaining key; the previous one and the DH result are wiped.
  */
-function mixKey1(ck: Uint8Array, input: Uint8Array): Uint8Array {
-  const next = kdf1(ck, input);
+function mixKey1(ck: Uint8Array, input: Uint8Array, blake: Blake2sBackend): Uint8Array {
+  const next = kdf1(ck, input, blake);
   if (ck !== INITIAL.chainingKey) wipe(ck);
   return next;
 }
 
 /** MixKey with a key output: [next chaining key, key]; the previous chaining key is wiped. */
-function mixKey2(ck: Uint8Array, input: Uint8Array): [Uint8Array, Uint8Array] {
-  const out = kdf2(ck, input);
+function mixKey2(ck: Uint8Array, input: Uint8Array, blake: Blake2sBackend): [Uint8Array, Uint8Array] {
+  const out = kdf2(ck, input, blake);
   if (ck !== INITIAL.chainingKey) wipe(ck);
   return out;
 }
@@ -168,14 +177,15 @@ export function createInitiation(
   random: RandomBytes,
 ): { message: Uint8Array; state: InitiationState } | null {
   if (remote.staticStatic === null) return null;
+  const { aead, blake2s: blake } = local.crypto;
   const msg = new Uint8Array(INITIATION_SIZE);
   writeHeader(msg, MessageType.Initiation);
   writeU32(msg, INITIATION_SENDER, localIndex);
 
-  const e = ephemeral(random);
+  const e = ephemeral(random, local.crypto);
   msg.set(e.pub, INITIATION_EPHEMERAL);
-  let ck = mixKey1(INITIAL.chainingKey, e.pub);
-  let h = mixHash(remote.initiatorHash, e.pub);
+  let ck = mixKey1(INITIAL.chainingKey, e.pub, blake);
+  let h = mixHash(remote.initiatorHash, e.pub, blake);
 
   const es = dh(e.handle, remote.publicKey);
   if (es === null) {
@@ -184,18 +194,18 @@ export function createInitiation(
     return null;
   }
   let key: Uint8Array;
-  [ck, key] = mixKey2(ck, es);
+  [ck, key] = mixKey2(ck, es, blake);
   wipe(es);
-  const sealedStatic = aeadSeal(key, ZERO_NONCE, local.publicKey, h);
+  const sealedStatic = aeadSeal(key, ZERO_NONCE, local.publicKey, h, aead);
   wipe(key);
   msg.set(sealedStatic, INITIATION_STATIC);
-  h = mixHash(h, sealedStatic);
+  h = mixHash(h, sealedStatic, blake);
 
-  [ck, key] = mixKey2(ck, remote.staticStatic);
-  const sealedTimestamp = aeadSeal(key, ZERO_NONCE, timestamp, h);
+  [ck, key] = mixKey2(ck, remote.staticStatic, blake);
+  const sealedTimestamp = aeadSeal(key, ZERO_NONCE, timestamp, h, aead);
   wipe(key);
   msg.set(sealedTimestamp, INITIATION_TIMESTAMP);
-  h = mixHash(h, sealedTimestamp);
+  h = mixHash(h, sealedTimestamp, blake);
 
   return { message: msg, state: { localIndex, ephemeral: e.handle, chainingKey: ck, hash: h } };
 }
@@ -216,20 +226,21 @@ export function consumeInitiation(
     wipe(...secrets);
     return { ok: false, reason: 'handshake-invalid' };
   };
+  const { aead, blake2s: blake } = local.crypto;
   const remoteEphemeral = msg.slice(INITIATION_EPHEMERAL, INITIATION_EPHEMERAL + KEY_LEN);
-  let ck = mixKey1(INITIAL.chainingKey, remoteEphemeral);
-  let h = mixHash(local.responderHash, remoteEphemeral);
+  let ck = mixKey1(INITIAL.chainingKey, remoteEphemeral, blake);
+  let h = mixHash(local.responderHash, remoteEphemeral, blake);
 
   const es = dh(local.privateKey, remoteEphemeral);
   if (es === null) return invalid(ck);
   let key: Uint8Array;
-  [ck, key] = mixKey2(ck, es);
+  [ck, key] = mixKey2(ck, es, blake);
   wipe(es);
   const sealedStatic = msg.subarray(INITIATION_STATIC, INITIATION_STATIC + KEY_LEN + TAG_LEN);
-  const remoteStatic = aeadOpen(key, ZERO_NONCE, sealedStatic, h);
+  const remoteStatic = aeadOpen(key, ZERO_NONCE, sealedStatic, h, aead);
   wipe(key);
   if (remoteStatic === null) return invalid(ck);
-  h = mixHash(h, sealedStatic);
+  h = mixHash(h, sealedStatic, blake);
 
   const remote = findPeer(remoteStatic);
   if (remote === undefined) {
@@ -237,12 +248,12 @@ export function consumeInitiation(
     return { ok: false, reason: 'unknown-peer' };
   }
   if (remote.staticStatic === null) return invalid(ck);
-  [ck, key] = mixKey2(ck, remote.staticStatic);
+  [ck, key] = mixKey2(ck, remote.staticStatic, blake);
   const sealedTimestamp = msg.subarray(INITIATION_TIMESTAMP, INITIATION_TIMESTAMP + TIMESTAMP_LEN + TAG_LEN);
-  const timestamp = aeadOpen(key, ZERO_NONCE, sealedTimestamp, h);
+  const timestamp = aeadOpen(key, ZERO_NONCE, sealedTimestamp, h, aead);
   wipe(key);
   if (timestamp === null) return invalid(ck);
-  h = mixHash(h, sealedTimestamp);
+  h = mixHash(h, sealedTimestamp, blake);
 
   return {
     ok: true,
@@ -262,21 +273,23 @@ export function consumeInitiation(
  * session keys. Wipes `consumed.chainingKey` (a consumed initiation answers once).
  */
 export function createResponse(
+  local: StaticIdentity,
   remote: RemoteKeys,
   consumed: ConsumedInitiation,
   localIndex: number,
   random: RandomBytes,
 ): { message: Uint8Array; keys: SessionKeys } | null {
+  const { aead, blake2s: blake } = local.crypto;
   const msg = new Uint8Array(RESPONSE_SIZE);
   writeHeader(msg, MessageType.Response);
   writeU32(msg, RESPONSE_SENDER, localIndex);
   writeU32(msg, RESPONSE_RECEIVER, consumed.remoteIndex);
 
-  const e = ephemeral(random);
+  const e = ephemeral(random, local.crypto);
   msg.set(e.pub, RESPONSE_EPHEMERAL);
-  let ck = kdf1(consumed.chainingKey, e.pub);
+  let ck = kdf1(consumed.chainingKey, e.pub, blake);
   wipe(consumed.chainingKey);
-  let h = mixHash(consumed.hash, e.pub);
+  let h = mixHash(consumed.hash, e.pub, blake);
 
   const ee = dh(e.handle, consumed.remoteEphemeral);
   const se = dh(e.handle, remote.publicKey);
@@ -285,16 +298,16 @@ export function createResponse(
     wipe(ck, ee, se);
     return null;
   }
-  ck = mixKey1(ck, ee);
-  ck = mixKey1(ck, se);
+  ck = mixKey1(ck, ee, blake);
+  ck = mixKey1(ck, se, blake);
   wipe(ee, se);
-  const [ck2, tau, key] = kdf3(ck, remote.presharedKey);
+  const [ck2, tau, key] = kdf3(ck, remote.presharedKey, blake);
   wipe(ck);
-  h = mixHash(h, tau);
-  const sealedEmpty = aeadSeal(key, ZERO_NONCE, EMPTY, h);
+  h = mixHash(h, tau, blake);
+  const sealedEmpty = aeadSeal(key, ZERO_NONCE, EMPTY, h, aead);
   msg.set(sealedEmpty, RESPONSE_EMPTY);
 
-  const [initiatorSend, initiatorReceive] = kdf2(ck2, EMPTY);
+  const [initiatorSend, initiatorReceive] = kdf2(ck2, EMPTY, blake);
   wipe(ck2, tau, key);
   return {
     message: msg,
@@ -319,28 +332,29 @@ export function consumeResponse(
   state: InitiationState,
   msg: Uint8Array,
 ): SessionKeys | null {
+  const { aead, blake2s: blake } = local.crypto;
   const remoteEphemeral = msg.subarray(RESPONSE_EPHEMERAL, RESPONSE_EPHEMERAL + KEY_LEN);
-  let ck = kdf1(state.chainingKey, remoteEphemeral);
-  let h = mixHash(state.hash, remoteEphemeral);
+  let ck = kdf1(state.chainingKey, remoteEphemeral, blake);
+  let h = mixHash(state.hash, remoteEphemeral, blake);
   const ee = dh(state.ephemeral, remoteEphemeral);
   const se = dh(local.privateKey, remoteEphemeral);
   if (ee === null || se === null) {
     wipe(ck, ee, se);
     return null;
   }
-  ck = mixKey1(ck, ee);
-  ck = mixKey1(ck, se);
+  ck = mixKey1(ck, ee, blake);
+  ck = mixKey1(ck, se, blake);
   wipe(ee, se);
-  const [ck2, tau, key] = kdf3(ck, remote.presharedKey);
+  const [ck2, tau, key] = kdf3(ck, remote.presharedKey, blake);
   wipe(ck);
-  h = mixHash(h, tau);
-  const empty = aeadOpen(key, ZERO_NONCE, msg.subarray(RESPONSE_EMPTY, RESPONSE_MAC1), h);
+  h = mixHash(h, tau, blake);
+  const empty = aeadOpen(key, ZERO_NONCE, msg.subarray(RESPONSE_EMPTY, RESPONSE_MAC1), h, aead);
   wipe(tau, key);
   if (empty === null) {
     wipe(ck2);
     return null;
   }
-  const [send, receive] = kdf2(ck2, EMPTY);
+  const [send, receive] = kdf2(ck2, EMPTY, blake);
   wipe(ck2);
   return {
     sendKey: send,
@@ -357,6 +371,6 @@ export function mac1Span(msg: Uint8Array): Uint8Array {
 }
 
 /** Hash of an arbitrary label and key: HASH(label || key), used for MAC1 and cookie keys. */
-export function labelKey(label: string, publicKey: Uint8Array): Uint8Array {
-  return hash(new TextEncoder().encode(label), publicKey);
+export function labelKey(label: string, publicKey: Uint8Array, blake: Blake2sBackend = nodeBlake2s): Uint8Array {
+  return hash(new TextEncoder().encode(label), publicKey, blake);
 }

@@ -12,7 +12,7 @@ import {
   REPLAY_WINDOW_SIZE,
   PADDING_MULTIPLE,
 } from './constants.js';
-import { AEAD_NONCE_LEN, aeadOpenInto, aeadSealInto, wipe } from './crypto.js';
+import { AEAD_NONCE_LEN, nodeAead, wipe, type AeadBackend } from './crypto.js';
 import type { SessionKeys } from './handshake.js';
 import {
   MessageType,
@@ -65,7 +65,12 @@ export class Keypair {
   private readonly sendNonce = new Uint8Array(AEAD_NONCE_LEN);
   private readonly receiveNonce = new Uint8Array(AEAD_NONCE_LEN);
 
-  constructor(keys: SessionKeys, now: number) {
+  /** `aead` is the device's ChaCha20-Poly1305 (DeviceOptions.crypto). */
+  constructor(
+    keys: SessionKeys,
+    now: number,
+    private readonly aead: AeadBackend = nodeAead,
+  ) {
     this.sendKey = keys.sendKey;
     this.receiveKey = keys.receiveKey;
     this.localIndex = keys.localIndex;
@@ -109,7 +114,9 @@ export class Keypair {
     out.set(packet, TRANSPORT_HEADER_SIZE);
     out.fill(0, TRANSPORT_HEADER_SIZE + packet.length, TRANSPORT_HEADER_SIZE + padded);
     const plain = out.subarray(TRANSPORT_HEADER_SIZE, TRANSPORT_HEADER_SIZE + padded);
-    return TRANSPORT_HEADER_SIZE + aeadSealInto(this.sendKey, this.sendNonce, plain, null, out, TRANSPORT_HEADER_SIZE);
+    return (
+      TRANSPORT_HEADER_SIZE + this.aead.seal(this.sendKey, this.sendNonce, null, plain, out, TRANSPORT_HEADER_SIZE)
+    );
   }
 
   /**
@@ -119,7 +126,14 @@ export class Keypair {
    */
   open(datagram: Uint8Array, out: Uint8Array): Uint8Array | null {
     this.receiveNonce.set(datagram.subarray(TRANSPORT_COUNTER, TRANSPORT_HEADER_SIZE), 4);
-    const n = aeadOpenInto(this.receiveKey, this.receiveNonce, datagram.subarray(TRANSPORT_HEADER_SIZE), null, out, 0);
+    const n = this.aead.open(
+      this.receiveKey,
+      this.receiveNonce,
+      null,
+      datagram.subarray(TRANSPORT_HEADER_SIZE),
+      out,
+      0,
+    );
     return n < 0 ? null : out.subarray(0, n);
   }
 

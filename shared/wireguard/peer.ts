@@ -9,6 +9,7 @@ import { CookieGenerator } from './cookie.js';
 import { newDropCounts, type DropCounts } from './errors.js';
 import type { InitiationState, RemoteKeys } from './handshake.js';
 import type { Keypair } from './keypair.js';
+import type { CryptoBackend } from './crypto.js';
 import { PeerTimers } from './timers.js';
 
 /** A UDP address as the core needs it: bytes for cookies, a key for display and equality. */
@@ -66,11 +67,11 @@ export class Peer {
   /** Wall-clock ms of the latest completed handshake, 0 if none. */
   lastHandshakeWall = 0;
 
-  constructor(config: PeerConfig, remote: RemoteKeys, name: string) {
+  constructor(config: PeerConfig, remote: RemoteKeys, name: string, crypto: CryptoBackend) {
     this.publicKey = config.publicKey;
     this.name = name;
     this.remote = remote;
-    this.cookies = new CookieGenerator(config.publicKey);
+    this.cookies = new CookieGenerator(config.publicKey, crypto);
     this.allowedIps = [...config.allowedIps];
     this.endpoint = config.endpoint ?? null;
     this.timers.persistentKeepalive = (config.persistentKeepalive ?? 0) * 1000;

@@ -22,6 +22,8 @@ export interface ConfigFiles {
   writeKey(name: string, text: string, mode?: number): string;
   /** Writes a YAML file from text or data under a fresh name; returns its path. */
   writeConfig(content: string | Record<string, unknown>): string;
+  /** Writes `content`, loads it and expects a ConfigError: the file, the error and the content as YAML text. */
+  thrown(content: string | Record<string, unknown>): { file: string; error: ConfigError; shown: string };
   /** Writes `content`, loads it and expects it refused on `field` with `code`; returns the message. */
   fails(content: string | Record<string, unknown>, field: string, code: ConfigErrorCode, pattern?: RegExp): string;
 }
@@ -38,6 +40,18 @@ export function configFiles(prefix: string, stem: string, load: (file: string) =
     const file = join(dir, `${stem}-${++counter}.yaml`);
     writeFileSync(file, typeof content === 'string' ? content : YAML.stringify(content));
     return file;
+  };
+  const thrown = (content: string | Record<string, unknown>) => {
+    const file = writeConfig(content);
+    let error: unknown;
+    try {
+      load(file);
+    } catch (e) {
+      error = e;
+    }
+    const shown = typeof content === 'string' ? content : YAML.stringify(content);
+    expect(error, shown).toBeInstanceOf(ConfigError);
+    return { file, error: error as ConfigError, shown };
   };
   return {
     get dir() {
@@ -58,16 +72,9 @@ export function configFiles(prefix: string, stem: string, load: (file: string) =
       return path;
     },
     writeConfig,
+    thrown,
     fails(content, field, code, pattern) {
-      const file = writeConfig(content);
-      let error: unknown;
-      try {
-        load(file);
-      } catch (e) {
-        error = e;
-      }
-      expect(error).toBeInstanceOf(ConfigError);
-      const e = error as ConfigError;
+      const { file, error: e } = thrown(content);
       expect({ field: e.field, code: e.code }).toEqual({ field, code });
       expect(e.message.startsWith(field === '' ? file : `${file}: ${field}: `)).toBe(true);
       expect(e.message).not.toContain('\n');

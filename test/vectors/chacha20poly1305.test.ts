@@ -10,21 +10,31 @@ import { chacha20poly1305, xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadNativeAead } from '../../shared/io/native-aead.js';
 import {
-  aeadOpen,
-  aeadSeal,
-  aeadSealInto,
-  aeadOpenInto,
+  aeadOpen as aeadOpenWith,
+  aeadSeal as aeadSealWith,
+  aeadSealInto as aeadSealIntoWith,
+  aeadOpenInto as aeadOpenIntoWith,
   AEAD_NONCE_LEN,
   nodeAead,
-  nodeCrypto,
-  setCryptoBackend,
   TAG_LEN,
   type AeadBackend,
   writeNonce,
-  xaeadOpen,
-  xaeadSeal,
+  xaeadOpen as xaeadOpenWith,
+  xaeadSeal as xaeadSealWith,
 } from '../../shared/wireguard/crypto.js';
 import { fromHex, toHex } from './hex.js';
+
+/** The backend under test (crypto.ts takes it as a parameter; default node:crypto). */
+let current: AeadBackend = nodeAead;
+type Ad = Uint8Array | null;
+const aeadSeal = (k: Uint8Array, n: Uint8Array, p: Uint8Array, ad: Ad) => aeadSealWith(k, n, p, ad, current);
+const aeadOpen = (k: Uint8Array, n: Uint8Array, c: Uint8Array, ad: Ad) => aeadOpenWith(k, n, c, ad, current);
+const aeadSealInto = (k: Uint8Array, n: Uint8Array, p: Uint8Array, ad: Ad, out: Uint8Array, at: number) =>
+  aeadSealIntoWith(k, n, p, ad, out, at, current);
+const aeadOpenInto = (k: Uint8Array, n: Uint8Array, c: Uint8Array, ad: Ad, out: Uint8Array, at: number) =>
+  aeadOpenIntoWith(k, n, c, ad, out, at, current);
+const xaeadSeal = (k: Uint8Array, n: Uint8Array, p: Uint8Array, ad: Uint8Array) => xaeadSealWith(k, n, p, ad, current);
+const xaeadOpen = (k: Uint8Array, n: Uint8Array, c: Uint8Array, ad: Uint8Array) => xaeadOpenWith(k, n, c, ad, current);
 
 const SUNSCREEN = new TextEncoder().encode(
   "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.",
@@ -79,10 +89,10 @@ describe.each(BACKENDS)('ChaCha20-Poly1305 from %s', (_name, maybe) => {
   if (maybe === null) return;
   const backend = maybe;
   beforeAll(() => {
-    setCryptoBackend({ ...nodeCrypto, aead: backend });
+    current = backend;
   });
   afterAll(() => {
-    setCryptoBackend(null);
+    current = nodeAead;
   });
 
   describe('RFC 8439 section 2.8.2: AEAD_CHACHA20_POLY1305 example', () => {
