@@ -15,7 +15,7 @@
 // 2. SIGTERM puts rules, tables and src_valid_mark back as they were.
 // 3. Table = off installs no routes and no rules.
 
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import {
   MESHGATE_BIN,
   Scene,
@@ -25,6 +25,7 @@ import {
   netnsSkipReason,
   waitForPing,
   type Namespace,
+  teardownScenesAfterEach,
 } from './harness.js';
 
 const skipReason =
@@ -37,9 +38,7 @@ const ENDPOINT = '203.0.113.1';
 const INTERNET4 = '198.51.100.1';
 const INTERNET6 = '2001:db8:100::1';
 
-afterEach(async (ctx) => {
-  await Scene.teardownAll({ keepLogs: ctx.task.result?.state === 'fail' });
-});
+teardownScenesAfterEach();
 
 /** What policy routing looks like in a namespace: rules of both families, table 51820, src_valid_mark. */
 async function routingState(ns: Namespace): Promise<string> {

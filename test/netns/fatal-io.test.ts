@@ -3,15 +3,13 @@
 // (`ip link del`), and must exit non-zero with one error line that names the
 // device and the errno, instead of running on with a dead data path.
 
-import { afterEach, describe, expect, test } from 'vitest';
-import { Scene, genKeyPair, meshgateBuilt, netnsSkipReason } from './harness.js';
+import { describe, expect, test } from 'vitest';
+import { Scene, genKeyPair, meshgateBuilt, netnsSkipReason, teardownScenesAfterEach } from './harness.js';
 
 const skipReason = netnsSkipReason(['ip']) ?? (meshgateBuilt() ? null : 'meshgate not built');
 if (skipReason) console.warn(`skipping fatal I/O tests: ${skipReason}`);
 
-afterEach(async (ctx) => {
-  await Scene.teardownAll({ keepLogs: ctx.task.result?.state === 'fail' });
-});
+teardownScenesAfterEach();
 
 describe.skipIf(skipReason !== null)('a fatal I/O error ends the daemon', () => {
   test('meshgate up exits non-zero with the reason when its TUN device is deleted', async () => {

@@ -23,10 +23,9 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { createCipheriv, createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { parseCidr, parseIp, formatIp, type Cidr } from '../../shared/wireguard/allowed-ips.js';
+import { parseCidr, parseIp, formatIp, type Cidr } from '../../shared/net/address.js';
 import {
   MESHGATE_BIN,
   Scene,
@@ -38,6 +37,7 @@ import {
   type Namespace,
   type Proc,
 } from './harness.js';
+import { streamSha256 } from './tools/keystream.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -100,16 +100,7 @@ export function inPools(address: string): boolean {
 
 /** SHA-256 (hex) of the first `bytes` bytes of a seed's stream (the one tools/http-server.mjs serves). */
 export function expectedSha256(bytes: number, seed: string): string {
-  const key = createHash('sha256').update(`meshgate-xfer:${seed}`).digest().subarray(0, 16);
-  const cipher = createCipheriv('aes-128-ctr', key, Buffer.alloc(16));
-  const zeros = Buffer.alloc(1 << 20);
-  const hash = createHash('sha256');
-  for (let left = bytes; left > 0;) {
-    const n = Math.min(zeros.length, left);
-    hash.update(cipher.update(zeros.subarray(0, n)));
-    left -= n;
-  }
-  return hash.digest('hex');
+  return streamSha256(bytes, seed);
 }
 
 /** JSON lines of a process's output (lines that do not parse are skipped). */

@@ -23,13 +23,13 @@ import YAML from 'yaml';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import {
   MESHGATE_BIN,
-  MESHGATE_CLI_MAIN,
   Scene,
   genKeyPair,
   havePing,
-  meshgateBuilt,
   netnsSkipReason,
+  pcapRecordCount,
   ping,
+  requireBuiltCli,
   sendUdp,
   sleep,
   type Namespace,
@@ -95,24 +95,7 @@ async function forwarding(ns: Namespace): Promise<string[]> {
   return Promise.all(FORWARDING_KEYS.map((k) => sysctlValue(ns, k)));
 }
 
-/** Number of records in a classic pcap file (any protocol). */
-function pcapRecords(file: string): number {
-  const data = fs.readFileSync(file);
-  if (data.length < 24) return 0;
-  const le = data.readUInt32LE(0) === 0xa1b2c3d4 || data.readUInt32LE(0) === 0xa1b23c4d;
-  let n = 0;
-  for (let off = 24; off + 16 <= data.length; n++) {
-    const caplen = le ? data.readUInt32LE(off + 8) : data.readUInt32BE(off + 8);
-    off += 16 + caplen;
-  }
-  return n;
-}
-
-beforeAll(() => {
-  if (skipReason) return;
-  if (!meshgateBuilt())
-    throw new Error(`meshgate CLI not built (${MESHGATE_CLI_MAIN}): run npx tsc -p tsconfig.build.json`);
-});
+requireBuiltCli(skipReason);
 
 afterAll(() => {
   if (measured.length > 0) console.log(`gateway scene measurements:\n  ${measured.join('\n  ')}`);
@@ -342,7 +325,7 @@ describe.skipIf(skipReason !== null)('gateway end to end (issue 3)', () => {
     expect(legit.length, 'the datagram from the real lease arrived').toBeGreaterThan(0);
     for (const p of legit) expect(p.src).toBe(NET.uplink4);
     expect(packets.filter((p) => p.dstPort === 9999)).toEqual([]);
-    expect(pcapRecords(icmpCapture.file), 'ICMP echo requests on the uplink wire').toBe(0);
+    expect(pcapRecordCount(fs.readFileSync(icmpCapture.file)), 'ICMP echo requests on the uplink wire').toBe(0);
     await gs.cb.ip('address', 'del', `${NET.spoofed4}/32`, 'dev', gs.cbWg);
   }, 120_000);
 

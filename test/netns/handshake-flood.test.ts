@@ -30,14 +30,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import {
-  MESHGATE_CLI_MAIN,
   Scene,
   formatEndpoint,
   genKeyPair,
   havePing,
-  meshgateBuilt,
   netnsSkipReason,
   ping,
   sleep,
@@ -46,6 +44,8 @@ import {
   type Namespace,
   type PeerKind,
   type XferResult,
+  requireBuiltCli,
+  teardownScenesAfterEach,
 } from './harness.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -120,15 +120,9 @@ function cpuSeconds(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
 }
 
-beforeAll(() => {
-  if (skipReason) return;
-  if (!meshgateBuilt())
-    throw new Error(`meshgate CLI not built (${MESHGATE_CLI_MAIN}): run npx tsc -p tsconfig.build.json`);
-});
+requireBuiltCli(skipReason);
 
-afterEach(async (ctx) => {
-  await Scene.teardownAll({ keepLogs: ctx.task.result?.state === 'fail' });
-});
+teardownScenesAfterEach();
 
 /**
  * One run: the gateway, a legitimate client of `kind`, the flood; asserts and

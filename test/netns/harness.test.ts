@@ -5,7 +5,7 @@
 import { execa } from 'execa';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import {
   PAIR,
   Scene,
@@ -18,15 +18,14 @@ import {
   publicKeyOf,
   removeStaleNamespaces,
   type WireguardGoPeer,
+  teardownScenesAfterEach,
 } from './harness.js';
 
 const skipReason = netnsSkipReason(['ip', 'wireguard-go', 'wg', 'tcpdump']) ?? (havePing() ? null : 'no ping');
 if (skipReason) console.warn(`skipping namespace tests: ${skipReason}`);
 const MB = 1024 * 1024;
 
-afterEach(async (ctx) => {
-  await Scene.teardownAll({ keepLogs: ctx.task.result?.state === 'fail' });
-});
+teardownScenesAfterEach();
 
 async function namespaceExists(name: string): Promise<boolean> {
   const list = (await execa('ip', ['netns', 'list'])).stdout;

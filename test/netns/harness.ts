@@ -10,7 +10,7 @@
 //   const srv = a.spawn('server', 'node', [XFER_TOOL, 'serve', '5001']);
 //   await srv.waitFor(/"listening"/, 5_000);
 //   ...
-//   afterEach(() => Scene.teardownAll());           // in every test file
+//   teardownScenesAfterEach();                      // in every test file (or afterAll(() => Scene.teardownAll()))
 //
 // Names. Namespaces are "mg-<role>-<id>" (role: 1..7 of [a-z0-9], id: 4 random
 // base-36 characters per scene, checked against existing namespaces), so names fit
@@ -46,6 +46,7 @@
 //
 // This file is the harness's one import; each job lives in harness/:
 //   env.ts        probes and skip reasons (root, commands, built CLI), tool paths
+//   hooks.ts      the vitest hooks every file shares (built CLI, teardown after each)
 //   keys.ts       key pairs and preshared keys in wg's text form
 //   process.ts    process supervision (Proc: output, waitFor, stop via execa)
 //   namespace.ts  one namespace: exec, spawn, addresses, links, routes, sysctls
@@ -66,10 +67,11 @@ export {
   netnsSkipReason,
   XFER_TOOL,
 } from './harness/env.js';
+export { requireBuiltCli, teardownScenesAfterEach } from './harness/hooks.js';
 export { genKeyPair, genPsk, publicKeyOf, type KeyPair } from './harness/keys.js';
 export { removeStaleNamespaces } from './harness/markers.js';
 export { Namespace, type ExecOptions, type ExecResult, type SpawnOptions } from './harness/namespace.js';
-export { Capture, parsePcap, type UdpPacket } from './harness/pcap.js';
+export { Capture, parsePcap, pcapRecordCount, type UdpPacket } from './harness/pcap.js';
 export {
   MeshgatePeer,
   PAIR,

@@ -14,15 +14,13 @@
 //      attacker's address and from the real peer's address on another port.
 
 import fs from 'node:fs';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import {
-  MESHGATE_CLI_MAIN,
   PAIR,
   Scene,
   formatEndpoint,
   genKeyPair,
   havePing,
-  meshgateBuilt,
   netnsSkipReason,
   ping,
   sendUdp,
@@ -34,6 +32,8 @@ import {
   type UdpPacket,
   type WireguardGoPeer,
   type XferResult,
+  requireBuiltCli,
+  teardownScenesAfterEach,
 } from './harness.js';
 
 const skipReason = netnsSkipReason(['ip', 'wireguard-go', 'wg', 'tcpdump']) ?? (havePing() ? null : 'no ping');
@@ -62,15 +62,9 @@ const CLEAN_RUN_DROPS = [
 
 const throughput: string[] = [];
 
-beforeAll(() => {
-  if (skipReason) return;
-  if (!meshgateBuilt())
-    throw new Error(`meshgate CLI not built (${MESHGATE_CLI_MAIN}): run npx tsc -p tsconfig.build.json`);
-});
+requireBuiltCli(skipReason);
 
-afterEach(async (ctx) => {
-  await Scene.teardownAll({ keepLogs: ctx.task.result?.state === 'fail' });
-});
+teardownScenesAfterEach();
 
 afterAll(() => {
   if (throughput.length > 0)

@@ -6,7 +6,7 @@
 //      WireGuard datagrams) get through both ways.
 //   2. A content-checked TCP transfer each way (MSS 8880 behind the TUN's MTU).
 
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import {
   PAIR,
   Scene,
@@ -17,6 +17,7 @@ import {
   netnsSkipReason,
   waitForPing,
   type Namespace,
+  teardownScenesAfterEach,
 } from './harness.js';
 
 const skipReason =
@@ -27,9 +28,7 @@ const UNDERLAY_MTU = 9000;
 const TUNNEL_MTU = 8920;
 const MB = 1_000_000;
 
-afterEach(async (ctx) => {
-  await Scene.teardownAll({ keepLogs: ctx.task.result?.state === 'fail' });
-});
+teardownScenesAfterEach();
 
 /** Pings with DF set and packets of exactly `size` bytes; returns how many replies came back. */
 async function fullSizePing(ns: Namespace, address: string, size: number, count = 3): Promise<number> {

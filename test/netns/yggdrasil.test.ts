@@ -4,7 +4,7 @@
 // meshgate ↔ meshgate and meshgate ↔ wireguard-go.
 
 import { execFileSync } from 'node:child_process';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import {
   genKeyPair,
   meshgateBuilt,
@@ -13,6 +13,7 @@ import {
   waitForPing,
   type Namespace,
   type PeerKind,
+  teardownScenesAfterEach,
 } from './harness.js';
 
 const skip =
@@ -22,9 +23,7 @@ const YGG_PORT = 9001;
 const TUNNEL_PORT = 51820;
 const MB = 1024 * 1024;
 
-afterEach(async (ctx) => {
-  await Scene.teardownAll({ keepLogs: ctx.task.result?.state === 'fail' });
-});
+teardownScenesAfterEach();
 
 /** A yggdrasil config: no multicast discovery, no admin socket, our own interface name. */
 function yggConfig(ifname: string, extra: string): string {

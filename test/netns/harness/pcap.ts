@@ -2,6 +2,7 @@
 // UDP datagrams of a classic pcap file.
 
 import fs from 'node:fs';
+import { formatIp } from '../../../shared/net/address.js';
 import type { Proc } from './process.js';
 import { sleep } from './sleep.js';
 
@@ -23,36 +24,17 @@ const ETHERTYPE_IPV6 = 0x86dd;
 const ETHERTYPE_VLAN = 0x8100;
 const IPPROTO_UDP = 17;
 
-function ipv6Text(b: Buffer): string {
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i).toString(16));
-  // compress the longest run of zero groups
-  let best = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== '0') {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === '0') j++;
-    if (j - i > bestLen && j - i > 1) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (best < 0) return groups.join(':');
-  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+interface PcapRecord {
+  /** seconds since the epoch (fractional) */
+  time: number;
+  frame: Buffer;
+  /** the file ends inside this record */
+  truncated: boolean;
 }
 
-/**
- * The UDP datagrams of a classic pcap file (either byte order, micro- or nanosecond
- * timestamps; Ethernet with optional 802.1Q tag, or Linux cooked capture). Other
- * packets, IP fragments and IPv6 extension headers are skipped.
- */
-export function parsePcap(data: Buffer): UdpPacket[] {
-  if (data.length < 24) return [];
+/** The link type and records of a classic pcap file (either byte order, micro- or nanosecond timestamps). */
+function readPcap(data: Buffer): { linkType: number; records: PcapRecord[] } {
+  if (data.length < 24) return { linkType: 0, records: [] };
   const magicLE = data.readUInt32LE(0);
   let le: boolean;
   let nano: boolean;
@@ -66,17 +48,35 @@ export function parsePcap(data: Buffer): UdpPacket[] {
     nano = magicBE === 0xa1b23c4d;
   }
   const u32 = (off: number) => (le ? data.readUInt32LE(off) : data.readUInt32BE(off));
-  const linkType = u32(20) & 0x0fffffff;
-  if (linkType !== LINKTYPE_ETHERNET && linkType !== LINKTYPE_LINUX_SLL)
-    throw new Error(`unsupported link type ${linkType}`);
-  const out: UdpPacket[] = [];
-  let off = 24;
-  while (off + 16 <= data.length) {
+  const records: PcapRecord[] = [];
+  for (let off = 24; off + 16 <= data.length;) {
     const time = u32(off) + u32(off + 4) / (nano ? 1e9 : 1e6);
     const caplen = u32(off + 8);
     const frame = data.subarray(off + 16, off + 16 + caplen);
+    records.push({ time, frame, truncated: frame.length < caplen });
     off += 16 + caplen;
-    if (frame.length < caplen) break; // truncated file
+  }
+  return { linkType: u32(20) & 0x0fffffff, records };
+}
+
+/** Number of records (packets of any protocol) in a classic pcap file, a truncated last one included. */
+export function pcapRecordCount(data: Buffer): number {
+  return readPcap(data).records.length;
+}
+
+/**
+ * The UDP datagrams of a classic pcap file (either byte order, micro- or nanosecond
+ * timestamps; Ethernet with optional 802.1Q tag, or Linux cooked capture). Other
+ * packets, IP fragments and IPv6 extension headers are skipped.
+ */
+export function parsePcap(data: Buffer): UdpPacket[] {
+  if (data.length < 24) return [];
+  const { linkType, records } = readPcap(data);
+  if (linkType !== LINKTYPE_ETHERNET && linkType !== LINKTYPE_LINUX_SLL)
+    throw new Error(`unsupported link type ${linkType}`);
+  const out: UdpPacket[] = [];
+  for (const { time, frame, truncated } of records) {
+    if (truncated) break; // truncated file
     let etherType: number;
     let l3: number;
     if (linkType === LINKTYPE_ETHERNET) {
@@ -103,15 +103,15 @@ export function parsePcap(data: Buffer): UdpPacket[] {
       const fragment = frame.readUInt16BE(l3 + 6) & 0x3fff;
       if (frame[l3 + 9] !== IPPROTO_UDP || fragment !== 0) continue;
       family = 4;
-      src = [...frame.subarray(l3 + 12, l3 + 16)].join('.');
-      dst = [...frame.subarray(l3 + 16, l3 + 20)].join('.');
+      src = formatIp(frame.subarray(l3 + 12, l3 + 16));
+      dst = formatIp(frame.subarray(l3 + 16, l3 + 20));
       l4 = l3 + ihl;
       l4End = Math.min(frame.length, l3 + frame.readUInt16BE(l3 + 2));
     } else if (etherType === ETHERTYPE_IPV6) {
       if (frame.length < l3 + 40 || frame[l3 + 6] !== IPPROTO_UDP) continue;
       family = 6;
-      src = ipv6Text(frame.subarray(l3 + 8, l3 + 24));
-      dst = ipv6Text(frame.subarray(l3 + 24, l3 + 40));
+      src = formatIp(frame.subarray(l3 + 8, l3 + 24));
+      dst = formatIp(frame.subarray(l3 + 24, l3 + 40));
       l4 = l3 + 40;
       l4End = Math.min(frame.length, l4 + frame.readUInt16BE(l3 + 4));
     } else continue;

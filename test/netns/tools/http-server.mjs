@@ -31,27 +31,14 @@
 // IV) under the key SHA-256("meshgate-xfer:" + SEED)[0..16), so both ends derive it
 // independently. SEED: 1..128 of A-Z a-z 0-9 . _ : = + -.
 
-import { createCipheriv, createHash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
+import { CHUNK, Keystream, SEED_PATTERN, streamSha256 } from './keystream.mjs';
 
-const CHUNK = 64 * 1024;
-const SEED_PATTERN = /^[A-Za-z0-9._:=+-]{1,128}$/;
 const MAX_BYTES = 100 * 1024 ** 3; // 100 GiB: a typo, not a test, beyond that
 const MAX_RATE = 10 * 1024 ** 3;
 const BODY_KEEP = 4096;
-const ZEROS = Buffer.alloc(CHUNK);
-
-/** The expected byte stream for a seed; next(n) returns the following n bytes (n ≤ CHUNK). */
-class Keystream {
-  constructor(seed) {
-    const key = createHash('sha256').update(`meshgate-xfer:${seed}`).digest().subarray(0, 16);
-    this.cipher = createCipheriv('aes-128-ctr', key, Buffer.alloc(16));
-  }
-  next(n) {
-    return this.cipher.update(ZEROS.subarray(0, n));
-  }
-}
 
 function print(obj) {
   process.stdout.write(JSON.stringify(obj) + '\n');
@@ -314,19 +301,6 @@ function get(target, timeoutSeconds, localAddress) {
   req.on('error', (err) => finish({ bytes: received, ok: false, error: err.message }, 2));
 }
 
-// ---------------------------------------------------------------- sha256 ----
-
-function sha256Of(bytes, seed) {
-  const stream = new Keystream(seed);
-  const hash = createHash('sha256');
-  for (let left = bytes; left > 0;) {
-    const n = Math.min(CHUNK, left);
-    hash.update(stream.next(n));
-    left -= n;
-  }
-  return hash.digest('hex');
-}
-
 // ------------------------------------------------------------------ main ----
 
 const USAGE =
@@ -358,7 +332,7 @@ if (command === 'serve') {
 } else if (command === 'sha256') {
   if (rest.length !== 2) fail(USAGE);
   if (!SEED_PATTERN.test(rest[1])) fail(`SEED must match ${SEED_PATTERN}`);
-  process.stdout.write(`${sha256Of(parseCount(rest[0], 'BYTES', MAX_BYTES), rest[1])}\n`);
+  process.stdout.write(`${streamSha256(parseCount(rest[0], 'BYTES', MAX_BYTES), rest[1])}\n`);
 } else {
   fail(USAGE);
 }

@@ -21,25 +21,11 @@
 // transfer was complete and every byte matched, 1 on a mismatch or a short/long
 // transfer, 2 on usage errors, connection errors and timeouts.
 
-import { createCipheriv, createHash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import net from 'node:net';
+import { CHUNK, Keystream, SEED_PATTERN } from './keystream.mjs';
 
-const CHUNK = 64 * 1024;
 const HEADER_MAX = 256;
-const SEED_PATTERN = /^[A-Za-z0-9._:=+-]{1,128}$/; // travels in the space-separated header
-const ZEROS = Buffer.alloc(CHUNK);
-
-/** The expected byte stream for a seed; next(n) returns the following n bytes. */
-class Keystream {
-  constructor(seed) {
-    const key = createHash('sha256').update(`meshgate-xfer:${seed}`).digest().subarray(0, 16);
-    this.cipher = createCipheriv('aes-128-ctr', key, Buffer.alloc(16));
-  }
-  next(n) {
-    if (n <= CHUNK) return this.cipher.update(ZEROS.subarray(0, n));
-    return this.cipher.update(Buffer.alloc(n));
-  }
-}
 
 /** Checks received chunks against the keystream; tracks length, hash and first mismatch. */
 class Checker {
