@@ -57,7 +57,7 @@ import {
   type GatewayShow,
   type LeaseEntry,
 } from './gateway-scene.js';
-import { parseCidr } from '../../shared/wireguard/allowed-ips.js';
+import { parseCidr } from '../../shared/net/address.js';
 
 const skipReason =
   netnsSkipReason(['ip', 'nft', 'sysctl', 'wg', 'wg-quick', 'wireguard-go', 'tcpdump']) ??
