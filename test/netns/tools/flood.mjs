@@ -23,19 +23,13 @@
 // per second, last {"event":"done","sent","seconds","rate","cookieReplies",...}.
 // SIGTERM/SIGINT stop it early (the "done" line is still printed).
 
-import { blake2s } from '@noble/hashes/blake2.js';
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
-
-// WireGuard initiation layout (whitepaper §5.4.2) and the cookie reply size (§5.4.7).
-const MSG_INITIATION = 1;
-const MSG_COOKIE_REPLY = 3;
-const INITIATION_SIZE = 148;
-const INITIATION_MAC1 = 116;
-const MAC_LEN = 16;
-const COOKIE_REPLY_SIZE = 64;
-const LABEL_MAC1 = 'mac1----';
+// The wire formats and MAC1 come from the compiled protocol core (dist/, built
+// before any namespace test runs), so they are defined once.
+import { CookieGenerator } from '../../../dist/shared/wireguard/cookie.js';
+import { COOKIE_REPLY_SIZE, INITIATION_SIZE, MessageType } from '../../../dist/shared/wireguard/messages.js';
 
 /** Distinct messages prepared up front and sent in turn (MAC1 per message, not per send). */
 const POOL_SIZE = 4096;
@@ -87,14 +81,13 @@ function parseArgs(argv) {
 
 /** The message pool: random initiations with a valid MAC1 for `responderKey`. */
 function buildPool(responderKey) {
-  const mac1Key = blake2s(Buffer.concat([Buffer.from(LABEL_MAC1), responderKey]));
+  const macs = new CookieGenerator(responderKey); // holds no cookie: MAC2 stays zero
   const pool = [];
   for (let i = 0; i < POOL_SIZE; i++) {
     const msg = randomBytes(INITIATION_SIZE);
-    msg[0] = MSG_INITIATION;
+    msg[0] = MessageType.Initiation;
     msg.fill(0, 1, 4); // reserved
-    msg.set(blake2s(msg.subarray(0, INITIATION_MAC1), { key: mac1Key, dkLen: MAC_LEN }), INITIATION_MAC1);
-    msg.fill(0, INITIATION_MAC1 + MAC_LEN); // no cookie: MAC2 zero
+    macs.addMacs(msg, 0);
     pool.push(msg);
   }
   return pool;
@@ -122,7 +115,7 @@ async function main() {
     for (let p = 0; p < o.ports; p++) {
       const socket = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6 });
       socket.on('message', (m) => {
-        if (m.length === COOKIE_REPLY_SIZE && m[0] === MSG_COOKIE_REPLY) counts.cookieReplies++;
+        if (m.length === COOKIE_REPLY_SIZE && m[0] === MessageType.CookieReply) counts.cookieReplies++;
         else counts.otherReplies++;
       });
       await bind(socket, address);
