@@ -13,7 +13,7 @@
 
 import { systemRandom } from '../shared/io/random.js';
 import type { CommandRunner } from '../shared/host/command.js';
-import { applyLink, deleteLink } from '../shared/host/ip.js';
+import { EMPTY_HOST_STATE, HostConfigurator, type HostState } from '../shared/host/configurator.js';
 import { resolveEndpoint } from '../shared/io/endpoint.js';
 import { daemonCrypto } from '../shared/io/native-aead.js';
 import type { IoError } from '../shared/io/io-error.js';
@@ -114,6 +114,23 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
   const rnd = parts.random ?? random;
   let applied: LeaseGrant | null = null;
   let applying = Promise.resolve();
+  // The TUN as a lease wants it (none yet: up, without addresses); the configurator changes only the difference.
+  const host = new HostConfigurator(runner);
+  const hostState = (grant: LeaseGrant | null): HostState => ({
+    ...EMPTY_HOST_STATE,
+    link: { name: config.interface, mtu: grant?.mtu ?? DEFAULT_MTU, up: true, owned: true },
+    addresses: grant === null ? [] : leaseAddresses(grant),
+    routes:
+      grant === null
+        ? []
+        : config.routes
+            .filter((r) => (r.family === 4 ? grant.ipv4 !== null : grant.ipv6 !== null))
+            .map((cidr) => ({ cidr })),
+  });
+  const resetHost = () =>
+    host.reset().catch((e: unknown) => {
+      log.warn({ event: 'cleanup-failed', err: (e as Error).message }, 'could not undo every host change');
+    });
 
   const apply = (grant: LeaseGrant) => {
     if (sameLease(applied, grant)) {
@@ -124,17 +141,7 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
     applied = grant;
     applying = applying.then(async () => {
       try {
-        if (previous !== null) {
-          for (const a of leaseAddresses(previous)) {
-            await runner.run('ip', ['address', 'del', formatCidr(a), 'dev', config.interface]).catch(() => undefined);
-          }
-        }
-        await applyLink(runner, {
-          name: config.interface,
-          mtu: grant.mtu ?? DEFAULT_MTU,
-          addresses: leaseAddresses(grant),
-          routes: config.routes.filter((r) => (r.family === 4 ? grant.ipv4 !== null : grant.ipv6 !== null)),
-        });
+        await host.set(hostState(grant));
         log.info({ event: 'lease', ...describeLease(grant), routes: config.routes.map(formatCidr) }, 'lease applied');
         if (previous === null)
           log.info(
@@ -206,10 +213,10 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
   };
 
   try {
-    await applyLink(runner, { name: config.interface, mtu: DEFAULT_MTU, addresses: [], routes: [] });
+    await host.set(hostState(null));
   } catch (e) {
     tunnelRunner.stop();
-    await deleteLink(runner, config.interface);
+    await resetHost();
     throw e;
   }
   tunnelRunner.start();
@@ -236,7 +243,7 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
       await applying;
       control.close();
       tunnelRunner.stop();
-      await deleteLink(runner, config.interface);
+      await resetHost();
     },
   };
 }

@@ -19,7 +19,6 @@ import type { Server } from 'node:net';
 import { serveControl } from '../shared/control/socket.js';
 import { tunnelStatus, type TunnelStatus } from '../shared/control/status.js';
 import type { CommandRunner } from '../shared/host/command.js';
-import { applyLink, deleteLink } from '../shared/host/ip.js';
 import { parseEndpoint } from '../shared/io/endpoint.js';
 import { daemonCrypto } from '../shared/io/native-aead.js';
 import { openTun } from '../shared/io/tun.js';
@@ -37,15 +36,13 @@ import { Device, type DeviceEvents } from '../shared/wireguard/device.js';
 import { formatKey } from '../shared/wireguard/keys.js';
 import type { Peer } from '../shared/wireguard/peer.js';
 import { checkHost, loadGatewayConfig, type GatewayConfig } from './config.js';
-import { applyFirewall, removeFirewall, type FirewallState } from './firewall.js';
+import { GatewayHost } from './host.js';
 import { LeaseServer, type LeaseAnswer, type LeaseCounters } from './lease-server.js';
 import { grantOf, leasesFor, poolsOf } from './lease-plan.js';
 import { gatewayAddresses } from './leases.js';
 import { Store } from './store.js';
-import { enableForwarding, forwardedBefore, restoreForwarding, type ForwardingState } from './sysctl.js';
 
 const random = systemRandom;
-const FORWARDING_META_KEY = 'forwarding-before';
 const CHECKPOINT_MS = 1_000;
 
 export interface GatewayStatus extends TunnelStatus {
@@ -166,44 +163,30 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
 
     const tun: TunDevice = openTun(config.interface, { slotSize: slots.tun });
     undo.push(() => tun.close());
-    undo.push(() => deleteLink(runner, config.interface));
-    await applyLink(runner, {
-      name: config.interface,
+    // The TUN's addresses, forwarding, then the firewall: one state, one undo.
+    const host = new GatewayHost(runner, store);
+    undo.push(() => host.reset());
+    await host.set({
+      interface: config.interface,
       mtu: config.mtu,
       addresses: [
         { family: 4, address: gw.ipv4, prefixLength: pools.ipv4.prefixLength },
         { family: 6, address: gw.ipv6, prefixLength: pools.ipv6.prefixLength },
       ],
-      routes: [],
-    });
-
-    // The values before the first start are kept in the state db: a gateway
-    // restarted after a crash finds forwarding already on, and must still put
-    // back what the host had before meshgate.
-    const found: ForwardingState = await enableForwarding(runner, { uplink: config.uplink });
-    const kept = store.getMeta(FORWARDING_META_KEY);
-    const original = kept ? (JSON.parse(kept) as ForwardingState) : found;
-    if (!kept) store.setMeta(FORWARDING_META_KEY, JSON.stringify(found));
-    undo.push(async () => {
-      await restoreForwarding(runner, original);
-      store.setMeta(FORWARDING_META_KEY, '');
-    });
-    const firewall: FirewallState = {
-      table: 'meshgate',
-      tunnel: config.interface,
       uplink: config.uplink,
-      ipv4Pool: pools.ipv4,
-      ipv6Pool: pools.ipv6,
-      ipv6Mode: config.ipv6.mode,
-      gatewayIpv4: gw.ipv4,
-      gatewayIpv6: gw.ipv6,
-      mtu: config.mtu,
-      allowPrivate: config.allowPrivate,
-      // As the host was before meshgate (not as it is after a crash): routing for the tunnel only, if it did not route.
-      hostForwarding: forwardedBefore(original),
-    };
-    await applyFirewall(runner, firewall);
-    undo.push(() => removeFirewall(runner, firewall.table));
+      firewall: {
+        table: 'meshgate',
+        tunnel: config.interface,
+        uplink: config.uplink,
+        ipv4Pool: pools.ipv4,
+        ipv6Pool: pools.ipv6,
+        ipv6Mode: config.ipv6.mode,
+        gatewayIpv4: gw.ipv4,
+        gatewayIpv6: gw.ipv6,
+        mtu: config.mtu,
+        allowPrivate: config.allowPrivate,
+      },
+    });
 
     const tunnelRunner = new TunnelRunner(device, tun, udp, { log });
     tunnelRunner.start();

@@ -13,18 +13,23 @@
 // when forwarding"), which keeps exactly the behaviour it had before, and
 // restoreForwarding puts the 1 back.
 //
-// Everything runs through the CommandRunner (`sysctl`), so the values are those
-// of the runner's network namespace. If a write fails half way, the values
+// This file says which sysctls those are (forwardingSysctls) and maps the
+// originals a HostConfigurator found to and from ForwardingState, the form
+// kept in the state db. enableForwarding/restoreForwarding run just that part
+// through a configurator of their own. If a write fails half way, the values
 // already written are put back before the error is thrown.
 
 import type { CommandRunner } from '../shared/host/command.js';
-import { readSysctl, SysctlError, writeSysctl } from '../shared/host/sysctl.js';
+import { HostConfigurator, EMPTY_HOST_STATE, type SysctlState } from '../shared/host/configurator.js';
+import { SysctlError } from '../shared/host/sysctl.js';
 import { isSafeInterfaceName } from './firewall.js';
 
 export { SysctlError, SysctlErrorCodes, type SysctlErrorCode } from '../shared/host/sysctl.js';
 
 export const IPV4_FORWARD = 'net.ipv4.ip_forward';
 export const IPV6_FORWARD = 'net.ipv6.conf.all.forwarding';
+const ACCEPT_RA_EVEN_WHEN_FORWARDING = '2';
+const ACCEPT_RA_UNLESS_FORWARDING = '1';
 
 /** The per-interface key in slash form, so that names with dots (eth0.100) stay one path element. */
 function acceptRaKey(uplink: string): string {
@@ -45,24 +50,34 @@ export function forwardedBefore(previous: ForwardingState): { ipv4: boolean; ipv
   return { ipv4: previous.ipv4 !== '0', ipv6: previous.ipv6 !== '0' };
 }
 
-/** Writes key/value pairs in order; on a failure puts back the ones already written, then throws. */
-async function writeAll(r: CommandRunner, writes: { key: string; value: string; previous: string }[]): Promise<void> {
-  const done: typeof writes = [];
-  try {
-    for (const w of writes) {
-      await writeSysctl(r, w.key, w.value);
-      done.push(w);
-    }
-  } catch (err) {
-    for (const w of done.reverse()) {
-      try {
-        await writeSysctl(r, w.key, w.previous);
-      } catch {
-        // best effort: the original error is the one to report
-      }
-    }
-    throw err;
-  }
+/** Both families forwarding; with `uplink`, its accept_ra raised from 1 to 2 (see above). */
+export function forwardingSysctls(opts: { uplink?: string } = {}): SysctlState[] {
+  const wanted: SysctlState[] = [
+    { key: IPV4_FORWARD, value: '1' },
+    { key: IPV6_FORWARD, value: '1' },
+  ];
+  if (opts.uplink !== undefined)
+    wanted.push({
+      key: acceptRaKey(opts.uplink),
+      value: ACCEPT_RA_EVEN_WHEN_FORWARDING,
+      when: ACCEPT_RA_UNLESS_FORWARDING,
+    });
+  return wanted;
+}
+
+/** The originals a configurator found (HostConfigurator.originals) as a ForwardingState. */
+export function forwardingStateOf(originals: Readonly<Record<string, string>>, uplink?: string): ForwardingState {
+  const state: ForwardingState = { ipv4: originals[IPV4_FORWARD]!, ipv6: originals[IPV6_FORWARD]! };
+  const ra = uplink === undefined ? undefined : originals[acceptRaKey(uplink)];
+  if (ra !== undefined) state.uplinkAcceptRa = { uplink: uplink!, value: ra };
+  return state;
+}
+
+/** A ForwardingState as configurator originals (the inverse of forwardingStateOf). */
+export function originalsOf(previous: ForwardingState): Record<string, string> {
+  const out: Record<string, string> = { [IPV4_FORWARD]: previous.ipv4, [IPV6_FORWARD]: previous.ipv6 };
+  if (previous.uplinkAcceptRa) out[acceptRaKey(previous.uplinkAcceptRa.uplink)] = previous.uplinkAcceptRa.value;
+  return out;
 }
 
 /**
@@ -70,38 +85,20 @@ async function writeAll(r: CommandRunner, writes: { key: string; value: string; 
  * `uplink`, also keeps router advertisements working on it (see above).
  */
 export async function enableForwarding(r: CommandRunner, opts: { uplink?: string } = {}): Promise<ForwardingState> {
-  const raKey = opts.uplink === undefined ? null : acceptRaKey(opts.uplink);
-  const state: ForwardingState = { ipv4: await readSysctl(r, IPV4_FORWARD), ipv6: await readSysctl(r, IPV6_FORWARD) };
-  const writes = [
-    { key: IPV4_FORWARD, value: '1', previous: state.ipv4 },
-    { key: IPV6_FORWARD, value: '1', previous: state.ipv6 },
-  ];
-  if (raKey !== null) {
-    const ra = await readSysctl(r, raKey);
-    if (ra === '1') {
-      writes.push({ key: raKey, value: '2', previous: ra });
-      state.uplinkAcceptRa = { uplink: opts.uplink!, value: ra };
-    }
+  const host = new HostConfigurator(r);
+  try {
+    await host.set({ ...EMPTY_HOST_STATE, sysctls: forwardingSysctls(opts) });
+  } catch (err) {
+    await host.reset().catch(() => undefined); // best effort: the original error is the one to report
+    throw err;
   }
-  await writeAll(r, writes);
-  return state;
+  return forwardingStateOf(host.originals(), opts.uplink);
 }
 
 /** Writes the values enableForwarding returned back (uplink accept_ra first, then forwarding). */
 export async function restoreForwarding(r: CommandRunner, previous: ForwardingState): Promise<void> {
-  const writes: [key: string, value: string][] = [];
-  if (previous.uplinkAcceptRa) {
-    writes.push([acceptRaKey(previous.uplinkAcceptRa.uplink), previous.uplinkAcceptRa.value]);
-  }
-  writes.push([IPV6_FORWARD, previous.ipv6], [IPV4_FORWARD, previous.ipv4]);
+  const host = new HostConfigurator(r, { originals: originalsOf(previous) });
   // Every key is attempted: one that fails (the uplink is gone) must not keep forwarding on.
-  let first: unknown = null;
-  for (const [key, value] of writes) {
-    try {
-      await writeSysctl(r, key, value);
-    } catch (err) {
-      first ??= err;
-    }
-  }
-  if (first !== null) throw first;
+  host.adopt({ ...EMPTY_HOST_STATE, sysctls: forwardingSysctls(previous.uplinkAcceptRa ?? {}) });
+  await host.reset();
 }

@@ -42,4 +42,10 @@ export class RecordingRunner implements CommandRunner {
   lines(): string[] {
     return this.calls.map((c) => [c.command, ...c.args].join(' '));
   }
+  /** The lines recorded while `action` ran (a failure of `action` propagates). */
+  async linesDuring(action: () => Promise<unknown>): Promise<string[]> {
+    const from = this.calls.length;
+    await action();
+    return this.lines().slice(from);
+  }
 }

@@ -1,47 +1,74 @@
-// Interface addresses, MTU and routes through `ip` (iproute2). Every change
-// is idempotent (`replace`), so applying the same state twice changes nothing.
+// The `ip` (iproute2) command lines for each piece of host state: pure
+// functions from a value to argv, so the configurator (configurator.ts) only
+// decides what changes and tests can read the exact text.
 
 import { formatCidr, type Cidr } from '../wireguard/allowed-ips.js';
-import type { CommandRunner } from './command.js';
 
-export interface LinkState {
-  name: string;
-  mtu: number;
-  addresses: readonly Cidr[];
-  /** Destinations routed into the link. */
-  routes: readonly Cidr[];
-  /** Routing table of those routes (default: main). */
+export type Family = 4 | 6;
+
+/** A route into the state's link; `table` defaults to main. */
+export interface RouteState {
+  cidr: Cidr;
   table?: number;
 }
 
-function familyFlag(c: Cidr): string {
-  return c.family === 4 ? '-4' : '-6';
+/** A policy routing rule, as `ip rule` reads it: [not] [fwmark M] table T [suppress_prefixlength N]. */
+export interface RuleState {
+  family: Family;
+  not?: boolean;
+  fwmark?: number;
+  table: number | 'main';
+  suppressPrefixLength?: number;
 }
 
-/** Brings a link to the given MTU, addresses and routes, and up. */
-export async function applyLink(runner: CommandRunner, state: LinkState): Promise<void> {
-  await runner.run('ip', ['link', 'set', 'dev', state.name, 'mtu', String(state.mtu)]);
-  // No automatic IPv6 link-local address: a tunnel peer would only see (and
-  // drop) router solicitations and MLD reports sent from it; like a WireGuard
-  // device, no multicast either.
-  await runner.run('ip', ['link', 'set', 'dev', state.name, 'addrgenmode', 'none', 'multicast', 'off']);
-  for (const a of state.addresses) {
-    // No duplicate address detection on a point-to-point tunnel: there is nobody to collide with.
-    const extra = a.family === 6 ? ['nodad'] : [];
-    await runner.run('ip', [familyFlag(a), 'address', 'replace', formatCidr(a), 'dev', state.name, ...extra]);
-  }
-  await runner.run('ip', ['link', 'set', 'dev', state.name, 'up']);
-  const table = state.table === undefined ? [] : ['table', String(state.table)];
-  for (const r of state.routes) {
-    await runner.run('ip', [familyFlag(r), 'route', 'replace', formatCidr(r), 'dev', state.name, ...table]);
-  }
+const familyFlag = (family: Family): string => `-${family}`;
+
+export function linkMtuArgs(name: string, mtu: number): string[] {
+  return ['link', 'set', 'dev', name, 'mtu', String(mtu)];
 }
 
-/** Removes a link if it exists (a TUN device also disappears when its last fd closes). */
-export async function deleteLink(runner: CommandRunner, name: string): Promise<void> {
-  try {
-    await runner.run('ip', ['link', 'del', 'dev', name]);
-  } catch {
-    // already gone
-  }
+/**
+ * No automatic IPv6 link-local address: a tunnel peer would only see (and
+ * drop) router solicitations and MLD reports sent from it; like a WireGuard
+ * device, no multicast either.
+ */
+export function linkTunnelModeArgs(name: string): string[] {
+  return ['link', 'set', 'dev', name, 'addrgenmode', 'none', 'multicast', 'off'];
 }
+
+export function linkUpArgs(name: string, up: boolean): string[] {
+  return ['link', 'set', 'dev', name, up ? 'up' : 'down'];
+}
+
+export function linkDeleteArgs(name: string): string[] {
+  return ['link', 'del', 'dev', name];
+}
+
+/** `replace` is idempotent; no duplicate address detection on a point-to-point tunnel (nobody to collide with). */
+export function addressArgs(op: 'replace' | 'del', a: Cidr, dev: string): string[] {
+  const extra = op === 'replace' && a.family === 6 ? ['nodad'] : [];
+  return [familyFlag(a.family), 'address', op, formatCidr(a), 'dev', dev, ...extra];
+}
+
+export function routeArgs(op: 'replace' | 'del', r: RouteState, dev: string): string[] {
+  const table = r.table === undefined ? [] : ['table', String(r.table)];
+  return [familyFlag(r.cidr.family), 'route', op, formatCidr(r.cidr), 'dev', dev, ...table];
+}
+
+export function ruleArgs(op: 'add' | 'del', r: RuleState): string[] {
+  return [
+    familyFlag(r.family),
+    'rule',
+    op,
+    ...(r.not ? ['not'] : []),
+    ...(r.fwmark === undefined ? [] : ['fwmark', String(r.fwmark)]),
+    'table',
+    String(r.table),
+    ...(r.suppressPrefixLength === undefined ? [] : ['suppress_prefixlength', String(r.suppressPrefixLength)]),
+  ];
+}
+
+/** Identity keys: two values with the same key are the same kernel object. */
+export const addressKey = (a: Cidr): string => formatCidr(a);
+export const routeKey = (r: RouteState): string => `${formatCidr(r.cidr)} table ${r.table ?? 'main'}`;
+export const ruleKey = (r: RuleState): string => ruleArgs('add', r).join(' ');

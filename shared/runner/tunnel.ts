@@ -8,6 +8,7 @@
 // packets, so they never loop into the tunnel and the main table's more
 // specific routes (LAN, mesh, underlay) still win (shared/host/policy-routing.ts).
 // Table = off installs no routes; Table = N puts every route into table N.
+// All of it is one HostState, applied by a HostConfigurator and undone by its reset().
 
 import { systemRandom } from '../io/random.js';
 import type { Server } from 'node:net';
@@ -15,8 +16,8 @@ import type { WgQuickConfig } from '../config/wg-quick.js';
 import { serveControl } from '../control/socket.js';
 import { tunnelStatus } from '../control/status.js';
 import type { CommandRunner } from '../host/command.js';
-import { applyLink, deleteLink } from '../host/ip.js';
-import { applyDefaultRoutes, chooseTable, removeDefaultRoutes, type DefaultRoutes } from '../host/policy-routing.js';
+import { EMPTY_HOST_STATE, HostConfigurator } from '../host/configurator.js';
+import { chooseTable, defaultRouteState } from '../host/policy-routing.js';
 import { resolveEndpoint } from '../io/endpoint.js';
 import { daemonCrypto } from '../io/native-aead.js';
 import { openTun } from '../io/tun.js';
@@ -79,25 +80,32 @@ export async function startTunnel(
     throw e;
   }
   let control: Server | null = null;
-  let defaults: DefaultRoutes | null = null;
+  const host = new HostConfigurator(runner);
   const tunnelRunner = new TunnelRunner(device, tun, udp, { log });
   const close = async (): Promise<void> => {
     tunnelRunner.stop();
     control?.close();
-    if (defaults !== null) await removeDefaultRoutes(runner, defaults);
-    await deleteLink(runner, name);
+    await host
+      .reset()
+      .catch((e: unknown) =>
+        log.warn({ event: 'cleanup-failed', err: (e as Error).message }, 'could not undo every host change'),
+      );
   };
   try {
     const routes = table === 'off' ? [] : table === 'auto' ? allowed.filter((c) => c.prefixLength > 0) : allowed;
-    await applyLink(runner, {
-      name,
-      mtu,
+    const defaults = routeTable === null ? null : defaultRouteState(routeTable, defaultFamilies);
+    await host.set({
+      ...EMPTY_HOST_STATE,
+      link: { name, mtu, up: true, owned: true },
       addresses: config.interface.addresses,
-      routes,
-      ...(typeof table === 'number' ? { table } : {}),
+      routes: [
+        ...routes.map((cidr) => (typeof table === 'number' ? { cidr, table } : { cidr })),
+        ...(defaults?.routes ?? []),
+      ],
+      rules: defaults?.rules ?? [],
+      sysctls: defaults?.sysctls ?? [],
     });
     if (routeTable !== null) {
-      defaults = await applyDefaultRoutes(runner, { device: name, table: routeTable, families: defaultFamilies });
       log.info(
         { event: 'default-routes', table: routeTable, families: defaultFamilies },
         `default routes through ${name} in table ${routeTable}; the tunnel's own packets carry fwmark ${routeTable}`,
