@@ -112,9 +112,9 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
       checkpointTimer = null;
       for (const peer of roamed) {
         const ep = peer.endpoint?.key;
-        if (ep !== undefined && saved.get(peer.name) !== ep) {
-          store.saveEndpoint(peer.name, ep, Date.now());
-          saved.set(peer.name, ep);
+        if (ep !== undefined && saved.get(peer.keyText) !== ep) {
+          store.saveEndpoint(peer.keyText, ep, Date.now());
+          saved.set(peer.keyText, ep);
         }
       }
       roamed.clear();

@@ -52,7 +52,7 @@ export class LeaseServer {
       this.counters.malformed++;
       return CONSUMED;
     }
-    if (!this.limiter.allow(peer.name, now.mono)) {
+    if (!this.limiter.allow(peer.keyText, now.mono)) {
       this.counters.rateLimited++;
       return CONSUMED;
     }
@@ -61,7 +61,7 @@ export class LeaseServer {
       return CONSUMED;
     }
     this.counters.requests++;
-    const answer = this.answer(peer.name);
+    const answer = this.answer(peer.keyText);
     const reply =
       'grant' in answer
         ? encodeLeaseMessage({ type: LeaseType.Lease, requestId: message.requestId, grant: answer.grant })

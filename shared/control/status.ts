@@ -34,7 +34,7 @@ export function tunnelStatus(name: string, device: Device, listenPort: number, p
   const peers: PeerStatus[] = [];
   for (const p of device.peers()) {
     peers.push({
-      publicKey: p.name,
+      publicKey: p.keyText,
       endpoint: p.endpoint?.key ?? null,
       allowedIps: p.allowedIps.map(formatCidr),
       latestHandshake: Math.floor(p.lastHandshakeWall / 1000),

@@ -138,28 +138,27 @@ export class Device {
   // ------------------------------------------------------------------ peers
 
   addPeer(config: PeerConfig): Peer {
-    const name = keyName(config.publicKey);
-    if (this.byKey.has(name)) throw new DuplicatePeerError(`peer ${name} is already configured`);
-    if (keyName(this.identity.publicKey) === name)
-      throw new DuplicatePeerError(`peer ${name} is this device's own key`);
+    const text = keyText(config.publicKey);
+    if (this.byKey.has(text)) throw new DuplicatePeerError(`peer ${text} is already configured`);
+    if (keyText(this.identity.publicKey) === text)
+      throw new DuplicatePeerError(`peer ${text} is this device's own key`);
     const remote = createRemoteKeys(this.identity, config.publicKey, config.presharedKey);
-    const peer = new Peer(config, remote, name, this.crypto);
-    this.byKey.set(name, peer);
+    const peer = new Peer(config, remote, text, this.crypto);
+    this.byKey.set(text, peer);
     for (const cidr of config.allowedIps) this.routes.insert(cidr, peer);
     // A peer with a persistent keepalive says hello as soon as the device runs.
-    if (peer.timers.persistentKeepalive > 0 && peer.endpoint !== null)
-      peer.timers.schedule(Timer.PersistentKeepalive, 0);
+    if (peer.endpoint !== null) peer.timers.peerConfigured();
     return peer;
   }
 
   removePeer(publicKey: Uint8Array): boolean {
-    const peer = this.byKey.get(keyName(publicKey));
+    const peer = this.byKey.get(keyText(publicKey));
     if (peer === undefined) return false;
     this.wipeSessions(peer);
     if (peer.remote.staticStatic !== null) wipe(peer.remote.staticStatic);
     peer.timers.stopAll();
     this.routes.removeValue(peer);
-    this.byKey.delete(peer.name);
+    this.byKey.delete(peer.keyText);
     return true;
   }
 
@@ -170,7 +169,7 @@ export class Device {
   }
 
   peer(publicKey: Uint8Array | string): Peer | undefined {
-    return this.byKey.get(typeof publicKey === 'string' ? publicKey : keyName(publicKey));
+    return this.byKey.get(typeof publicKey === 'string' ? publicKey : keyText(publicKey));
   }
 
   peers(): IterableIterator<Peer> {
@@ -289,10 +288,10 @@ export class Device {
   }
 
   private receiveInitiation(data: Uint8Array, from: PeerEndpoint, now: Now, sink: Sink): void {
-    const result = consumeInitiation(this.identity, data, (pub) => this.byKey.get(keyName(pub))?.remote);
+    const result = consumeInitiation(this.identity, data, (pub) => this.byKey.get(keyText(pub))?.remote);
     if (!result.ok) return this.drop(result.reason);
     const consumed = result.consumed;
-    const peer = this.byKey.get(keyName(consumed.remoteStatic))!;
+    const peer = this.byKey.get(keyText(consumed.remoteStatic))!;
     if (peer.latestTimestamp !== null && !isAfter(consumed.timestamp, peer.latestTimestamp)) {
       wipe(consumed.chainingKey);
       return this.drop('replayed-initiation', peer);
@@ -511,6 +510,7 @@ export class Device {
   }
 }
 
-function keyName(key: Uint8Array): string {
+/** A key's base64 text, as `wg` shows it: the key of the peer map. */
+function keyText(key: Uint8Array): string {
   return Buffer.from(key.buffer, key.byteOffset, key.length).toString('base64');
 }

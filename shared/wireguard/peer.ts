@@ -32,8 +32,8 @@ export interface PeerConfig {
 
 export class Peer {
   readonly publicKey: Uint8Array;
-  /** Base64 public key: the peer's name in logs, maps and the API. */
-  readonly name: string;
+  /** The public key as base64 text (as `wg` shows it): the peer's key in logs, maps and the API; not a client's name. */
+  readonly keyText: string;
   readonly remote: RemoteKeys;
   readonly cookies: CookieGenerator;
   allowedIps: Cidr[];
@@ -67,9 +67,9 @@ export class Peer {
   /** Wall-clock ms of the latest completed handshake, 0 if none. */
   lastHandshakeWall = 0;
 
-  constructor(config: PeerConfig, remote: RemoteKeys, name: string, crypto: CryptoBackend) {
+  constructor(config: PeerConfig, remote: RemoteKeys, keyText: string, crypto: CryptoBackend) {
     this.publicKey = config.publicKey;
-    this.name = name;
+    this.keyText = keyText;
     this.remote = remote;
     this.cookies = new CookieGenerator(config.publicKey, crypto);
     this.allowedIps = [...config.allowedIps];

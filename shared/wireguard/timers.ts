@@ -37,15 +37,6 @@ export class PeerTimers {
     return this.deadline.has(timer);
   }
 
-  deadlineOf(timer: Timer): number | undefined {
-    return this.deadline.get(timer);
-  }
-
-  /** Arms a timer at an absolute time (used to fire a first persistent keepalive at once). */
-  schedule(timer: Timer, at: number): void {
-    this.deadline.set(timer, at);
-  }
-
   private arm(timer: Timer, at: number): void {
     this.deadline.set(timer, at);
   }
@@ -72,6 +63,11 @@ export class PeerTimers {
       }
     }
     return mask;
+  }
+
+  /** Call when the peer is configured with an endpoint: with a persistent keepalive, the first goes at the next tick. */
+  peerConfigured(): void {
+    if (this.persistentKeepalive > 0) this.arm(Timer.PersistentKeepalive, 0);
   }
 
   /** Call after sending a transport packet that carries data (not a keepalive). */
