@@ -13,6 +13,7 @@ import {
   endpointField,
   interfaceName,
   keyField,
+  refuseLowOrder,
   refuseSpecial,
   strictPrefix,
   uniqueList,
@@ -20,7 +21,7 @@ import {
 import { readKeyFile } from '../shared/config/key-file.js';
 import { loadYamlConfig, parseYamlConfig } from '../shared/config/yaml.js';
 import { containsAddress, formatCidr, type Cidr } from '../shared/net/address.js';
-import { dh, equalConstantTime, publicKeyOf, wipe } from '../shared/wireguard/crypto.js';
+import { equalConstantTime, publicKeyOf, wipe } from '../shared/wireguard/crypto.js';
 
 export { ConfigError };
 
@@ -121,12 +122,12 @@ function normalizeClient(raw: RawClient, file: string): ClientConfig {
     wipe(privateKey);
     throw new FieldError('gateway.publicKey', 'conflict', "is this client's own public key (from privateKeyFile)");
   }
-  const shared = dh(privateKey, gatewayPublicKey);
-  if (shared === null) {
+  try {
+    refuseLowOrder(privateKey, gatewayPublicKey, 'gateway.publicKey');
+  } catch (e) {
     wipe(privateKey);
-    throw new FieldError('gateway.publicKey', 'invalid', 'is a low-order point: no handshake with it can succeed');
+    throw e;
   }
-  wipe(shared);
 
   let presharedKey: Uint8Array | null = null;
   let presharedKeyFile: string | null = null;

@@ -6,7 +6,7 @@
 
 import { resolve } from 'node:path';
 import { FieldError } from '../shared/config/config-error.js';
-import { ipLiteral, keyField, show } from '../shared/config/fields.js';
+import { ipLiteral, keyField, refuseLowOrder, show } from '../shared/config/fields.js';
 import { checkKeyFile, readKeyFile } from '../shared/config/key-file.js';
 import { showPath } from '../shared/config/redact.js';
 import {
@@ -18,7 +18,7 @@ import {
   parseCidr,
   type Cidr,
 } from '../shared/net/address.js';
-import { dh, equalConstantTime, publicKeyOf, wipe, type preparePrivateKey } from '../shared/wireguard/crypto.js';
+import { equalConstantTime, publicKeyOf, wipe, type preparePrivateKey } from '../shared/wireguard/crypto.js';
 import { formatKey } from '../shared/wireguard/keys.js';
 import type { GatewayClient, GatewayConfig, RawGatewayClient as RawClient } from './config.js';
 
@@ -61,11 +61,7 @@ export function normalizeClient(rc: RawClient, at: string, ctx: ClientContext): 
     throw new FieldError(`${at}.publicKey`, 'duplicate', `is the key of clients[${sameKey}] too`);
   }
   ctx.keys.set(keyText, ctx.index);
-  const shared = dh(ctx.gatewayKey, publicKey);
-  if (shared === null) {
-    throw new FieldError(`${at}.publicKey`, 'invalid', 'is a low-order point: no handshake with it can succeed');
-  }
-  wipe(shared);
+  refuseLowOrder(ctx.gatewayKey, publicKey, `${at}.publicKey`);
 
   let ipv4: Uint8Array | null = null;
   if (rc.ipv4 !== undefined) {

@@ -22,7 +22,7 @@ import {
   type Cidr,
 } from '../net/address.js';
 import { isLinkLocalV6, isV4Mapped, MESH, NOT_UNICAST } from '../net/special-ranges.js';
-import { isZero } from '../wireguard/crypto.js';
+import { dh, isZero, wipe, type PrivateKeyHandle } from '../wireguard/crypto.js';
 import { parseKey } from '../wireguard/keys.js';
 import { CONFIG_ERROR_CODES, FieldError, type ConfigErrorCode } from './config-error.js';
 import { isDnsName } from './hostname.js';
@@ -40,6 +40,18 @@ export function keyField(text: string, field: string): Uint8Array {
   }
   if (isZero(key)) throw new FieldError(field, 'invalid', 'is all zeros, not a public key');
   return key;
+}
+
+/**
+ * Refuses a peer's public key that gives no shared secret with `ownKey` (a
+ * low-order point): no handshake with it can succeed.
+ */
+export function refuseLowOrder(ownKey: PrivateKeyHandle | Uint8Array, publicKey: Uint8Array, field: string): void {
+  const shared = dh(ownKey, publicKey);
+  if (shared === null) {
+    throw new FieldError(field, 'invalid', 'is a low-order point: no handshake with it can succeed');
+  }
+  wipe(shared);
 }
 
 /** An interface name, by the one rule (shared/net/interface-name.ts): what the TUN, ip and nft all accept. */
