@@ -30,6 +30,7 @@ import {
   MESHGATE_BIN,
   Scene,
   genKeyPair,
+  jsonLines,
   genPsk,
   sleep,
   type ExecResult,
@@ -38,6 +39,9 @@ import {
   type Proc,
 } from './harness.js';
 import { streamSha256 } from './tools/keystream.mjs';
+
+/** Re-exported for the gateway tests, which import their helpers from here. */
+export { jsonLines };
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -101,21 +105,6 @@ export function inPools(address: string): boolean {
 /** SHA-256 (hex) of the first `bytes` bytes of a seed's stream (the one tools/http-server.mjs serves). */
 export function expectedSha256(bytes: number, seed: string): string {
   return streamSha256(bytes, seed);
-}
-
-/** JSON lines of a process's output (lines that do not parse are skipped). */
-export function jsonLines(text: string): Record<string, unknown>[] {
-  const out: Record<string, unknown>[] = [];
-  for (const line of text.split('\n')) {
-    const t = line.trim();
-    if (!t.startsWith('{')) continue;
-    try {
-      out.push(JSON.parse(t) as Record<string, unknown>);
-    } catch {
-      // partial or foreign line
-    }
-  }
-  return out;
 }
 
 export interface GetResult {

@@ -82,7 +82,7 @@ export {
   type TunnelPair,
 } from './harness/peers.js';
 export { havePing, ping, waitForPing, type PingResult } from './harness/ping.js';
-export { Proc, type ExitStatus } from './harness/process.js';
+export { jsonLines, Proc, type ExitStatus } from './harness/process.js';
 export { Scene, type LanMember, type TeardownOptions, type VethOptions } from './harness/scene.js';
 export { sleep } from './harness/sleep.js';
 export { sendUdp } from './harness/udp.js';

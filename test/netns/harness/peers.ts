@@ -5,7 +5,7 @@ import { MESHGATE_BIN } from './env.js';
 import { stripPrefix } from './endpoint.js';
 import { publicKeyOf } from './keys.js';
 import type { Namespace } from './namespace.js';
-import type { ExitStatus, Proc } from './process.js';
+import { jsonLines, type ExitStatus, type Proc } from './process.js';
 import { DEFAULT_MTU, parseWgDump, type PeerInfo, type TunnelConfig, type TunnelInfo } from './wg-config.js';
 
 export type PeerKind = 'meshgate' | 'wireguard-go';
@@ -82,16 +82,7 @@ export class MeshgatePeer extends TunnelPeer {
 
   /** The JSON log lines printed so far (lines that do not parse are skipped). */
   events(): Record<string, unknown>[] {
-    const out: Record<string, unknown>[] = [];
-    for (const line of this.proc.output().split('\n')) {
-      if (!line.startsWith('{')) continue;
-      try {
-        out.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        // a partial or foreign line
-      }
-    }
-    return out;
+    return jsonLines(this.proc.output());
   }
 }
 

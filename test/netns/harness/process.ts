@@ -194,3 +194,18 @@ export class Proc {
     for (const l of [...this.listeners]) l();
   }
 }
+
+/** JSON lines of a process's output (lines that do not parse are skipped). */
+export function jsonLines(text: string): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const line of text.split('\n')) {
+    const t = line.trim();
+    if (!t.startsWith('{')) continue;
+    try {
+      out.push(JSON.parse(t) as Record<string, unknown>);
+    } catch {
+      // partial or foreign line
+    }
+  }
+  return out;
+}

@@ -2,6 +2,8 @@
 // wireguard-go (`wg setconf`) and meshgate (a wg-quick file), and what
 // `wg show NAME dump` / `meshgate show NAME --json` report back.
 
+import type { PeerStatus, TunnelStatus } from '../../../shared/control/status.js';
+
 export interface PeerConfig {
   publicKey: string;
   presharedKey?: string | undefined;
@@ -24,22 +26,11 @@ export interface TunnelConfig {
   peers: readonly PeerConfig[];
 }
 
-/** What `wg show NAME dump` / `meshgate show NAME --json` say about one peer. */
-export interface PeerInfo {
-  publicKey: string;
-  endpoint: string | null;
-  allowedIps: string[];
-  /** unix seconds, 0 if never */
-  latestHandshake: number;
-  rxBytes: number;
-  txBytes: number;
-  persistentKeepalive: number;
-}
+/** What `wg show NAME dump` / `meshgate show NAME --json` say about one peer (the fields both report). */
+export type PeerInfo = Omit<PeerStatus, 'drops'>;
 
-export interface TunnelInfo {
-  interface: string;
-  publicKey: string;
-  listenPort: number;
+/** What both report about a tunnel; meshgate adds its drop counts per reason. */
+export interface TunnelInfo extends Omit<TunnelStatus, 'peers' | 'drops' | 'packetErrors'> {
   peers: PeerInfo[];
   /** meshgate only: counts per drop reason */
   drops?: Record<string, number>;

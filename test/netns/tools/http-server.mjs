@@ -34,6 +34,7 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
+import { parseArgs } from './args.mjs';
 import { CHUNK, Keystream, SEED_PATTERN, streamSha256 } from './keystream.mjs';
 
 const MAX_BYTES = 100 * 1024 ** 3; // 100 GiB: a typo, not a test, beyond that
@@ -54,21 +55,6 @@ function plainAddress(address) {
   if (typeof address !== 'string') return null;
   const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   return m ? m[1] : address;
-}
-
-function parseArgs(argv) {
-  const positional = [];
-  const options = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a.startsWith('--')) {
-      const value = argv[i + 1];
-      if (value === undefined) fail(`option ${a} needs a value`);
-      (options[a.slice(2)] ??= []).push(value);
-      i++;
-    } else positional.push(a);
-  }
-  return { positional, options };
 }
 
 function parseCount(text, what, max) {
@@ -305,7 +291,7 @@ function get(target, timeoutSeconds, localAddress) {
 
 const USAGE =
   'usage: http-server.mjs serve --bind ADDR[,ADDR…] --port P | get URL [--timeout S] [--local ADDR] | sha256 BYTES SEED';
-const { positional, options } = parseArgs(process.argv.slice(2));
+const { positional, options } = parseArgs(process.argv.slice(2), fail);
 const [command, ...rest] = positional;
 const one = (name) => {
   const v = options[name];

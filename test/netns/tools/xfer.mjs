@@ -23,6 +23,7 @@
 
 import { createHash } from 'node:crypto';
 import net from 'node:net';
+import { parseArgs } from './args.mjs';
 import { CHUNK, Keystream, SEED_PATTERN } from './keystream.mjs';
 
 const HEADER_MAX = 256;
@@ -92,21 +93,6 @@ function print(obj) {
 function fail(message) {
   process.stderr.write(`xfer: ${message}\n`);
   process.exit(2);
-}
-
-function parseArgs(argv) {
-  const positional = [];
-  const options = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a.startsWith('--')) {
-      const value = argv[i + 1];
-      if (value === undefined) fail(`option ${a} needs a value`);
-      options[a.slice(2)] = value;
-      i++;
-    } else positional.push(a);
-  }
-  return { positional, options };
 }
 
 function parseCount(text, what) {
@@ -242,15 +228,15 @@ function client(mode, host, port, bytes, seed, timeoutSeconds) {
 
 // ------------------------------------------------------------------ main ----
 
-const { positional, options } = parseArgs(process.argv.slice(2));
+const { positional, options } = parseArgs(process.argv.slice(2), fail);
 const [command, ...rest] = positional;
 if (command === 'serve') {
-  serve(parseCount(rest[0], 'PORT'), options.bind ?? '::');
+  serve(parseCount(rest[0], 'PORT'), options.bind?.at(-1) ?? '::');
 } else if (command === 'send' || command === 'recv') {
   const [host, portText, bytesText, seed] = rest;
   if (!host || !seed) fail('usage: xfer.mjs send|recv HOST PORT BYTES SEED [--timeout SECONDS]');
   if (!SEED_PATTERN.test(seed)) fail(`SEED must match ${SEED_PATTERN}`);
-  const timeout = options.timeout === undefined ? 300 : parseCount(options.timeout, '--timeout');
+  const timeout = options.timeout === undefined ? 300 : parseCount(options.timeout.at(-1), '--timeout');
   client(command, host, parseCount(portText, 'PORT'), parseCount(bytesText, 'BYTES'), seed, timeout);
 } else {
   fail('usage: xfer.mjs serve PORT [--bind ADDR] | send|recv HOST PORT BYTES SEED [--timeout SECONDS]');
