@@ -9,13 +9,13 @@ import { RecordingRunner } from '../shared/host/command.js';
 import { FakeNetwork, FakeTun } from '../shared/io/fakes.js';
 import type { LeaseGrant } from '../shared/lease/message.js';
 import { TunnelRunner } from '../shared/runner/runner.js';
-import { parseCidr, parseIp } from '../shared/wireguard/allowed-ips.js';
+import { parseCidr, parseIp } from '../shared/net/address.js';
 import { generatePrivateKey, publicKeyOf } from '../shared/wireguard/crypto.js';
 import { Device } from '../shared/wireguard/device.js';
 import { FakeClock, seededRandom } from '../test/support/two-peers.js';
 import { runAgent, type Agent } from './agent.js';
 import type { ClientConfig } from './config.js';
-import { LEASE_RETRY_MS } from './lease-client.js';
+import { LEASE_RETRY_MS, LeaseClient } from './lease-client.js';
 
 const IFACE = 'mgc-test';
 
@@ -184,6 +184,31 @@ describe('the agent refuses a bad lease', () => {
     await s.advance(250);
     expect(s.events('lease-rejected')[0]).toMatchObject({ code: 'endpoint-in-lease' });
     expect(hostChanges(s.runner)).toHaveLength(1); // the MTU of the bare device at start
+    await s.close();
+  });
+});
+
+describe('the agent asks for its lease when the lease client says so', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  test('after a lease nothing polls the lease client until the renewal, which goes out at half the lifetime', async () => {
+    const asked = vi.spyOn(LeaseClient.prototype, 'requestIfDue');
+    const s = await scene();
+    await s.advance(250);
+    expect(s.events('lease')).toHaveLength(1);
+    const calls = asked.mock.calls.length;
+    await s.advance(GOOD.lifetime * 500 - 1_000);
+    expect(asked.mock.calls.length).toBe(calls); // no timer every 250 ms any more
+    expect(s.server.counters.requests).toBe(1);
+    await s.advance(1_250);
+    expect(s.server.counters.requests).toBe(2);
+    expect(asked.mock.calls.length).toBe(calls + 1);
+    asked.mockRestore();
     await s.close();
   });
 });
