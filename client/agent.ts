@@ -26,7 +26,7 @@ import type { LeaseGrant } from '../shared/lease/message.js';
 import type { Logger } from '../shared/log.js';
 import { systemClock, TunnelRunner, type Clock } from '../shared/runner/runner.js';
 import { slotSizesFor } from '../shared/runner/slots.js';
-import { formatCidr, formatIp, parseCidr, type Cidr } from '../shared/wireguard/allowed-ips.js';
+import { formatCidr, formatIp, parseCidr, type Cidr } from '../shared/net/address.js';
 import { DEFAULT_MTU } from '../shared/wireguard/constants.js';
 import type { CryptoBackend, RandomBytes } from '../shared/wireguard/crypto.js';
 import { Device } from '../shared/wireguard/device.js';

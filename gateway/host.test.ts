@@ -4,7 +4,7 @@
 // still on) still tells the firewall, and puts back, what the host had.
 import { describe, expect, it } from 'vitest';
 import { FakeHost } from '../shared/host/fake-host.js';
-import { parseCidr } from '../shared/wireguard/allowed-ips.js';
+import { parseCidr } from '../shared/net/address.js';
 import { FORWARDING_META_KEY, GatewayHost, type GatewayHostState } from './host.js';
 import { IPV4_FORWARD, IPV6_FORWARD } from './sysctl.js';
 

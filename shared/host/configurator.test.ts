@@ -4,7 +4,7 @@
 // states (fast-check) that end where the last state says.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { formatCidr, parseCidr, parseIp, type Cidr } from '../wireguard/allowed-ips.js';
+import { formatCidr, parseCidr, parseIp, type Cidr } from '../net/address.js';
 import { CommandError } from './command.js';
 import { HostConfigurator, type HostState, type LinkState, type RuleState, type SysctlState } from './configurator.js';
 import { FakeHost, type FakeHostSnapshot } from './fake-host.js';

@@ -2,7 +2,7 @@
 // functions from a value to argv, so the configurator (configurator.ts) only
 // decides what changes and tests can read the exact text.
 
-import { formatCidr, type Cidr } from '../wireguard/allowed-ips.js';
+import { formatCidr, type Cidr } from '../net/address.js';
 
 export type Family = 4 | 6;
 

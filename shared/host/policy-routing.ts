@@ -15,7 +15,7 @@
 
 import type { CommandRunner } from './command.js';
 import type { Family, RouteState, RuleState, SysctlState } from './configurator.js';
-import { parseCidr } from '../wireguard/allowed-ips.js';
+import { parseCidr } from '../net/address.js';
 
 /** The first table (and mark) tried, as wg-quick: its default port number. */
 export const DEFAULT_TABLE = 51820;

@@ -17,8 +17,6 @@
 import { IPV4_LEN, IPV6_LEN, type Cidr } from '../net/address.js';
 
 export type { Cidr };
-// Moved to shared/net/address.ts; re-exported until every caller imports it from there.
-export { formatCidr, formatIp, parseCidr, parseIp } from '../net/address.js';
 
 // IP header layout (RFC 791 section 3.1; RFC 8200 section 3).
 export const IPV4_HEADER_MIN_LEN = 20;
