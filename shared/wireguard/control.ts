@@ -4,7 +4,7 @@
 // boringtun's state machine is: it says what to send back, and the device
 // sends it to the same authenticated peer (never routed by address).
 
-import type { Now } from './device.js';
+import type { Now } from './sink.js';
 import type { Peer } from './peer.js';
 
 /** The handler did not want the packet: the data path goes on with it. */

@@ -63,22 +63,8 @@ import {
 } from './messages.js';
 import { Peer, type PeerConfig, type PeerEndpoint } from './peer.js';
 import { isAfter, tai64n } from './tai64n.js';
+import type { Now, Sink } from './sink.js';
 import { Timer } from './timers.js';
-
-/** The two clocks the device needs: monotonic ms for timers, wall-clock ms for TAI64N. */
-export interface Now {
-  readonly mono: number;
-  readonly wall: number;
-}
-
-/**
- * Where the device's output goes. Buffers passed to the sink are only valid
- * during the call: the I/O layer copies them into its send batch.
- */
-export interface Sink {
-  toNetwork(data: Uint8Array, to: PeerEndpoint): void;
-  toTunnel(packet: Uint8Array): void;
-}
 
 export interface DeviceOptions {
   privateKey: Uint8Array;
@@ -96,7 +82,7 @@ export interface DeviceOptions {
 }
 
 export { ipPacketLength };
-export type { ControlHandler, DeviceEvents };
+export type { ControlHandler, DeviceEvents, Now, Sink };
 
 /** What an index names: a handshake we initiated, or a keypair. */
 type IndexEntry = { peer: Peer; keypair: Keypair | null };

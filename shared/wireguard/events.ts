@@ -3,7 +3,7 @@
 // peer. Called from inside fromNetwork; a listener must not call back into
 // the device. Nothing is allocated when there is nothing to report.
 
-import type { Now } from './device.js';
+import type { Now } from './sink.js';
 import type { Peer } from './peer.js';
 
 export interface DeviceEvents {

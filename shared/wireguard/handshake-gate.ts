@@ -7,7 +7,7 @@
 import { UNDER_LOAD_AFTER, UNDER_LOAD_HANDSHAKES_PER_SECOND } from './constants.js';
 import { CookieChecker } from './cookie.js';
 import type { CryptoBackend, RandomBytes } from './crypto.js';
-import type { Now, Sink } from './device.js';
+import type { Now, Sink } from './sink.js';
 import type { DropReason } from './errors.js';
 import { INITIATION_SENDER, MessageType, readU32, RESPONSE_SENDER } from './messages.js';
 import type { PeerEndpoint } from './peer.js';
