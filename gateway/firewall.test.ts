@@ -14,6 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { CommandError, RecordingRunner } from '../shared/host/command.js';
 import { formatCidr, parseCidr, parseIp } from '../shared/net/address.js';
 import { PRIVATE_IPV4, PRIVATE_IPV6 } from '../shared/net/special-ranges.js';
+import { expectCoded } from '../test/support/thrown.js';
 import {
   applyFirewall,
   checkFirewallState,
@@ -249,15 +250,8 @@ describe('state validation', () => {
   ];
   it.each(bad)('rejects a bad %s', (field, over) => {
     const s = typical(over);
-    let err: unknown;
-    try {
-      renderRuleset(s);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(FirewallError);
-    expect((err as FirewallError).code).toBe('invalid-state');
-    expect((err as FirewallError).message).toContain(`firewall: ${field}:`);
+    const err = expectCoded(() => renderRuleset(s), FirewallError, 'invalid-state');
+    expect(err.message).toContain(`firewall: ${field}:`);
   });
 
   it('accepts names with dots, dashes and underscores (VLANs, test devices)', () => {

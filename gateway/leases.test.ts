@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { formatCidr, formatIp, parseCidr, parseIp, type Cidr } from '../shared/net/address.js';
+import { expectCoded } from '../test/support/thrown.js';
 import {
   gatewayAddresses,
   generateUlaPrefix,
@@ -48,15 +49,7 @@ function leaseOf(leases: Lease[], name: string): Lease {
 }
 
 function expectLeaseError(fn: () => unknown, code: LeaseErrorCode, message?: RegExp): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(LeaseError);
-  expect((caught as LeaseError).code).toBe(code);
-  if (message !== undefined) expect((caught as LeaseError).message).toMatch(message);
+  expectCoded(fn, LeaseError, code, message);
 }
 
 const P = pools('100.64.0.0/16', 'fd12:3456:789a::/48');

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { writerLease } from '../test/support/store-writer.mjs';
 import { parseCidr, parseIp } from '../shared/net/address.js';
+import { expectCoded } from '../test/support/thrown.js';
 import { planLeases, type Lease } from './leases.js';
 import { SCHEMA_VERSION, STATE_DB_FILE, Store, StoreError, type StoreErrorCode } from './store.js';
 
@@ -49,15 +50,7 @@ function mode(p: string): number {
 }
 
 function expectStoreError(fn: () => unknown, code: StoreErrorCode, message?: RegExp): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(StoreError);
-  expect((caught as StoreError).code).toBe(code);
-  if (message !== undefined) expect((caught as StoreError).message).toMatch(message);
+  expectCoded(fn, StoreError, code, message);
 }
 
 /** A connection of its own to the database file, as a second process would have. */

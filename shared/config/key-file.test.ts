@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkSecretFile, readSecretFile, SecretFileError } from './key-file.js';
+import { expectCoded } from '../../test/support/thrown.js';
 
 const KEY = 'qPZ4oLZHxZtcUfL3kzgSYD66ztKdPcfnCHeuUvRzBVw=';
 const isRoot = process.geteuid?.() === 0;
@@ -16,16 +17,8 @@ let keyFile: string;
 
 function refused(path: string, code: SecretFileError['code'], pattern: RegExp): void {
   for (const attempt of [() => readSecretFile(path, 256), () => checkSecretFile(path)]) {
-    let error: unknown;
-    try {
-      attempt();
-    } catch (e) {
-      error = e;
-    }
-    expect(error).toBeInstanceOf(SecretFileError);
-    expect((error as SecretFileError).code).toBe(code);
-    expect((error as Error).message).toMatch(pattern);
-    expect((error as Error).message).not.toContain('\n');
+    const error = expectCoded(attempt, SecretFileError, code, pattern);
+    expect(error.message).not.toContain('\n');
   }
 }
 

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import YAML from 'yaml';
 import { ConfigError, type ConfigErrorCode } from '../../shared/config/config-error.js';
+import { thrownBy } from './thrown.js';
 
 export interface ConfigFiles {
   /** The folder (valid between open() and close()). */
@@ -43,12 +44,7 @@ export function configFiles(prefix: string, stem: string, load: (file: string) =
   };
   const thrown = (content: string | Record<string, unknown>) => {
     const file = writeConfig(content);
-    let error: unknown;
-    try {
-      load(file);
-    } catch (e) {
-      error = e;
-    }
+    const error = thrownBy(() => load(file));
     const shown = typeof content === 'string' ? content : YAML.stringify(content);
     expect(error, shown).toBeInstanceOf(ConfigError);
     return { file, error: error as ConfigError, shown };
