@@ -96,11 +96,7 @@ export class TunnelRunner {
       },
       batchEnd: () => {
         batchStarted = false;
-        try {
-          this.udp.flush();
-        } catch (e) {
-          this.packetFailed('tun-batch-end', 0, e);
-        }
+        this.endBatch('tun-batch-end', false);
       },
       fatal: this.fail,
     });
@@ -114,12 +110,7 @@ export class TunnelRunner {
       },
       batchEnd: () => {
         batchStarted = false;
-        try {
-          this.tun.flush();
-          this.udp.flush();
-        } catch (e) {
-          this.packetFailed('udp-batch-end', 0, e);
-        }
+        this.endBatch('udp-batch-end', true);
       },
       fatal: this.fail,
     });
@@ -128,6 +119,16 @@ export class TunnelRunner {
   }
 
   /** Counts an exception from one packet's handling; logs the first, then at most one line a minute. */
+  /** Batch end: flushes what the batch queued (TUN first when asked, then UDP); a throw is counted, not fatal. */
+  private endBatch(stage: 'tun-batch-end' | 'udp-batch-end', flushTun: boolean): void {
+    try {
+      if (flushTun) this.tun.flush();
+      this.udp.flush();
+    } catch (e) {
+      this.packetFailed(stage, 0, e);
+    }
+  }
+
   private packetFailed(stage: PacketStage, length: number, e: unknown): void {
     this.packetErrors++;
     const log = this.options.log;
