@@ -5,7 +5,7 @@
 
 import { createHmac, randomBytes, randomInt } from 'node:crypto';
 import { blake2s } from '@noble/hashes/blake2.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadNativeCrypto } from '../../shared/io/native-aead.js';
 import {
   hash as hashWith,
@@ -15,13 +15,14 @@ import {
   nodeBlake2s,
   type Blake2sBackend,
 } from '../../shared/wireguard/crypto.js';
+import { type Backends, forEachBackend, itLoadsOnLinux, underTest } from './backends.js';
 import { toHex } from './hex.js';
 
 /** The backend under test (crypto.ts takes it as a parameter; default @noble + node:crypto). */
-let current: Blake2sBackend = nodeBlake2s;
-const hash = (a: Uint8Array, b: Uint8Array | null = null) => hashWith(a, b, current);
-const hmac = (key: Uint8Array, a: Uint8Array, b: Uint8Array | null = null) => hmacWith(key, a, b, current);
-const mac = (key: Uint8Array, data: Uint8Array) => macWith(key, data, current);
+const under = underTest<Blake2sBackend>(nodeBlake2s);
+const hash = (a: Uint8Array, b: Uint8Array | null = null) => hashWith(a, b, under.current);
+const hmac = (key: Uint8Array, a: Uint8Array, b: Uint8Array | null = null) => hmacWith(key, a, b, under.current);
+const mac = (key: Uint8Array, data: Uint8Array) => macWith(key, data, under.current);
 
 const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -31,23 +32,16 @@ function sequence(n: number): Uint8Array {
 }
 
 const native = loadNativeCrypto()?.blake2s ?? null;
-const BACKENDS: [string, Blake2sBackend | null][] = [
+const BACKENDS: Backends<Blake2sBackend> = [
   ['@noble/hashes + node:crypto HMAC', nodeBlake2s],
   ['the meshgate_aead addon (OpenSSL)', native],
 ];
 
-it('the meshgate_aead addon with BLAKE2s is built and loads (Linux)', () => {
-  if (process.platform === 'linux') expect(native?.name).toMatch(/^OpenSSL /);
-});
+itLoadsOnLinux('the meshgate_aead addon with BLAKE2s is built and loads (Linux)', native);
 
-describe.each(BACKENDS)('BLAKE2s from %s', (_name, maybe) => {
-  if (maybe === null) return;
-  const backend = maybe;
-  beforeAll(() => (current = backend));
-  afterAll(() => (current = nodeBlake2s));
-
+forEachBackend('BLAKE2s from %s', BACKENDS, under, (backend) => {
   it('is the backend in use', () => {
-    expect(current.name).toBe(backend.name);
+    expect(under.current.name).toBe(backend.name);
   });
 
   describe('RFC 7693 appendix B: BLAKE2s-256("abc")', () => {

@@ -7,7 +7,7 @@
 
 import { randomBytes, randomInt } from 'node:crypto';
 import { chacha20poly1305, xchacha20poly1305 } from '@noble/ciphers/chacha.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadNativeAead } from '../../shared/io/native-aead.js';
 import {
   aeadOpen as aeadOpenWith,
@@ -22,19 +22,22 @@ import {
   xaeadOpen as xaeadOpenWith,
   xaeadSeal as xaeadSealWith,
 } from '../../shared/wireguard/crypto.js';
+import { type Backends, forEachBackend, itLoadsOnLinux, underTest } from './backends.js';
 import { fromHex, toHex } from './hex.js';
 
 /** The backend under test (crypto.ts takes it as a parameter; default node:crypto). */
-let current: AeadBackend = nodeAead;
+const under = underTest<AeadBackend>(nodeAead);
 type Ad = Uint8Array | null;
-const aeadSeal = (k: Uint8Array, n: Uint8Array, p: Uint8Array, ad: Ad) => aeadSealWith(k, n, p, ad, current);
-const aeadOpen = (k: Uint8Array, n: Uint8Array, c: Uint8Array, ad: Ad) => aeadOpenWith(k, n, c, ad, current);
+const aeadSeal = (k: Uint8Array, n: Uint8Array, p: Uint8Array, ad: Ad) => aeadSealWith(k, n, p, ad, under.current);
+const aeadOpen = (k: Uint8Array, n: Uint8Array, c: Uint8Array, ad: Ad) => aeadOpenWith(k, n, c, ad, under.current);
 const aeadSealInto = (k: Uint8Array, n: Uint8Array, p: Uint8Array, ad: Ad, out: Uint8Array, at: number) =>
-  aeadSealIntoWith(k, n, p, ad, out, at, current);
+  aeadSealIntoWith(k, n, p, ad, out, at, under.current);
 const aeadOpenInto = (k: Uint8Array, n: Uint8Array, c: Uint8Array, ad: Ad, out: Uint8Array, at: number) =>
-  aeadOpenIntoWith(k, n, c, ad, out, at, current);
-const xaeadSeal = (k: Uint8Array, n: Uint8Array, p: Uint8Array, ad: Uint8Array) => xaeadSealWith(k, n, p, ad, current);
-const xaeadOpen = (k: Uint8Array, n: Uint8Array, c: Uint8Array, ad: Uint8Array) => xaeadOpenWith(k, n, c, ad, current);
+  aeadOpenIntoWith(k, n, c, ad, out, at, under.current);
+const xaeadSeal = (k: Uint8Array, n: Uint8Array, p: Uint8Array, ad: Uint8Array) =>
+  xaeadSealWith(k, n, p, ad, under.current);
+const xaeadOpen = (k: Uint8Array, n: Uint8Array, c: Uint8Array, ad: Uint8Array) =>
+  xaeadOpenWith(k, n, c, ad, under.current);
 
 const SUNSCREEN = new TextEncoder().encode(
   "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.",
@@ -76,25 +79,14 @@ describe('writeNonce: 32 zero bits, then the 64-bit counter little-endian', () =
 });
 
 const native = loadNativeAead();
-const BACKENDS: [string, AeadBackend | null][] = [
+const BACKENDS: Backends<AeadBackend> = [
   ['node:crypto', nodeAead],
   ['the meshgate_aead addon (OpenSSL)', native],
 ];
 
-it('the meshgate_aead addon is built and loads (Linux)', () => {
-  if (process.platform === 'linux') expect(native?.name).toMatch(/^OpenSSL /);
-});
+itLoadsOnLinux('the meshgate_aead addon is built and loads (Linux)', native);
 
-describe.each(BACKENDS)('ChaCha20-Poly1305 from %s', (_name, maybe) => {
-  if (maybe === null) return;
-  const backend = maybe;
-  beforeAll(() => {
-    current = backend;
-  });
-  afterAll(() => {
-    current = nodeAead;
-  });
-
+forEachBackend('ChaCha20-Poly1305 from %s', BACKENDS, under, (backend) => {
   describe('RFC 8439 section 2.8.2: AEAD_CHACHA20_POLY1305 example', () => {
     const key = fromHex('808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f');
     // The 32-bit fixed-common part 07 00 00 00, then the 64-bit IV 40..47.

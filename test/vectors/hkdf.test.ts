@@ -4,20 +4,21 @@
 // use (HKDF built from node:crypto's HMAC; OpenSSL's HKDF through the addon).
 
 import { createHash, createHmac, randomBytes, randomInt } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadNativeCrypto } from '../../shared/io/native-aead.js';
 import { nodeBlake2s, type Blake2sBackend } from '../../shared/wireguard/crypto.js';
 import * as kdf from '../../shared/wireguard/kdf.js';
+import { type Backends, forEachBackend, underTest } from './backends.js';
 import { toHex } from './hex.js';
 
 /** The backend under test (kdf.ts takes it as a parameter; default @noble + node:crypto HMAC). */
-let current: Blake2sBackend = nodeBlake2s;
-const kdf1 = (key: Uint8Array, input: Uint8Array) => kdf.kdf1(key, input, current);
-const kdf2 = (key: Uint8Array, input: Uint8Array) => kdf.kdf2(key, input, current);
-const kdf3 = (key: Uint8Array, input: Uint8Array) => kdf.kdf3(key, input, current);
-const mixKey = (key: Uint8Array, input: Uint8Array) => kdf.mixKey(key, input, current);
-const mixHash = (h: Uint8Array, data: Uint8Array) => kdf.mixHash(h, data, current);
-const initialState = (name: string, prologue: Uint8Array) => kdf.initialState(name, prologue, current);
+const under = underTest<Blake2sBackend>(nodeBlake2s);
+const kdf1 = (key: Uint8Array, input: Uint8Array) => kdf.kdf1(key, input, under.current);
+const kdf2 = (key: Uint8Array, input: Uint8Array) => kdf.kdf2(key, input, under.current);
+const kdf3 = (key: Uint8Array, input: Uint8Array) => kdf.kdf3(key, input, under.current);
+const mixKey = (key: Uint8Array, input: Uint8Array) => kdf.mixKey(key, input, under.current);
+const mixHash = (h: Uint8Array, data: Uint8Array) => kdf.mixHash(h, data, under.current);
+const initialState = (name: string, prologue: Uint8Array) => kdf.initialState(name, prologue, under.current);
 
 function hmacBlake2s(key: Uint8Array, data: Uint8Array): Uint8Array {
   return Uint8Array.from(createHmac('blake2s256', key).update(data).digest());
@@ -44,17 +45,12 @@ function hkdf(key: Uint8Array, input: Uint8Array, count: number): string[] {
 }
 
 const native = loadNativeCrypto()?.blake2s ?? null;
-const BACKENDS: [string, Blake2sBackend | null][] = [
+const BACKENDS: Backends<Blake2sBackend> = [
   ['@noble/hashes + node:crypto HMAC', nodeBlake2s],
   ['the meshgate_aead addon (OpenSSL)', native],
 ];
 
-describe.each(BACKENDS)('with BLAKE2s from %s', (_name, maybe) => {
-  if (maybe === null) return;
-  const backend = maybe;
-  beforeAll(() => (current = backend));
-  afterAll(() => (current = nodeBlake2s));
-
+forEachBackend('with BLAKE2s from %s', BACKENDS, under, (backend) => {
   describe('kdf1 / kdf2 / kdf3 equal an independent HKDF over HMAC-BLAKE2s', () => {
     it('on random chaining keys and inputs (empty, 32 bytes and odd sizes)', () => {
       for (let i = 0; i < 200; i++) {

@@ -26,7 +26,7 @@
 // are checked through the published ciphertext and tag.
 
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadNativeCrypto } from '../../shared/io/native-aead.js';
 import {
   aeadOpen,
@@ -40,10 +40,11 @@ import {
   writeNonce,
 } from '../../shared/wireguard/crypto.js';
 import { initialState, kdf2, kdf3, mixHash } from '../../shared/wireguard/kdf.js';
+import { type Backends, forEachBackend, underTest } from './backends.js';
 import { fromHex, toHex } from './hex.js';
 
 /** The backend under test, passed to every primitive below (crypto.ts keeps none). */
-let current: CryptoBackend = nodeCrypto;
+const under = underTest<CryptoBackend>(nodeCrypto);
 
 interface NoiseVector {
   protocol_name: string;
@@ -78,37 +79,37 @@ class CipherState {
     return nonce;
   }
   encrypt(ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
-    return this.k === null ? plaintext : aeadSeal(this.k, this.nonce(), plaintext, ad, current.aead);
+    return this.k === null ? plaintext : aeadSeal(this.k, this.nonce(), plaintext, ad, under.current.aead);
   }
   decrypt(ad: Uint8Array, ciphertext: Uint8Array): Uint8Array {
     if (this.k === null) return ciphertext;
-    const plain = aeadOpen(this.k, this.nonce(), ciphertext, ad, current.aead);
+    const plain = aeadOpen(this.k, this.nonce(), ciphertext, ad, under.current.aead);
     if (plain === null) throw new Error('decryption failed');
     return plain;
   }
 }
 
-/** A SymmetricState: chaining key, handshake hash, and the current CipherState. */
+/** A SymmetricState: chaining key, handshake hash, and the under.current CipherState. */
 class SymmetricState {
   ck: Uint8Array;
   h: Uint8Array;
   private cipher = new CipherState(null);
 
   constructor(protocolName: string, prologue: Uint8Array) {
-    const s = initialState(protocolName, prologue, current.blake2s); // InitializeSymmetric, then MixHash(prologue)
+    const s = initialState(protocolName, prologue, under.current.blake2s); // InitializeSymmetric, then MixHash(prologue)
     this.ck = s.chainingKey;
     this.h = s.hash;
   }
   mixHash(data: Uint8Array): void {
-    this.h = mixHash(this.h, data, current.blake2s);
+    this.h = mixHash(this.h, data, under.current.blake2s);
   }
   mixKey(input: Uint8Array): void {
-    const [ck, k] = kdf2(this.ck, input, current.blake2s);
+    const [ck, k] = kdf2(this.ck, input, under.current.blake2s);
     this.ck = ck;
     this.cipher = new CipherState(k);
   }
   mixKeyAndHash(input: Uint8Array): void {
-    const [ck, tempH, k] = kdf3(this.ck, input, current.blake2s);
+    const [ck, tempH, k] = kdf3(this.ck, input, under.current.blake2s);
     this.ck = ck;
     this.mixHash(tempH);
     this.cipher = new CipherState(k);
@@ -124,13 +125,13 @@ class SymmetricState {
     return p;
   }
   split(): [CipherState, CipherState] {
-    const [k1, k2] = kdf2(this.ck, new Uint8Array(0), current.blake2s);
+    const [k1, k2] = kdf2(this.ck, new Uint8Array(0), under.current.blake2s);
     return [new CipherState(k1), new CipherState(k2)];
   }
 }
 
 function mustDh(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
-  const out = dh(privateKey, publicKey, current.x25519);
+  const out = dh(privateKey, publicKey, under.current.x25519);
   if (out === null) throw new Error('low-order point');
   return out;
 }
@@ -149,10 +150,10 @@ function runIk(vector: NoiseVector): { initiatorHash: string; responderHash: str
   const initE = fromHex(vector.init_ephemeral);
   const respS = fromHex(vector.resp_static);
   const respE = fromHex(vector.resp_ephemeral);
-  const initSPub = publicKeyOf(initS, current.x25519);
-  const initEPub = publicKeyOf(initE, current.x25519);
+  const initSPub = publicKeyOf(initS, under.current.x25519);
+  const initEPub = publicKeyOf(initE, under.current.x25519);
   const respSPub = fromHex(vector.init_remote_static);
-  const respEPub = publicKeyOf(respE, current.x25519);
+  const respEPub = publicKeyOf(respE, under.current.x25519);
 
   const initiator = new SymmetricState(vector.protocol_name, fromHex(vector.init_prologue));
   const responder = new SymmetricState(vector.protocol_name, fromHex(vector.resp_prologue));
@@ -213,18 +214,13 @@ function runIk(vector: NoiseVector): { initiatorHash: string; responderHash: str
 }
 
 const native = loadNativeCrypto();
-const BACKENDS: [string, CryptoBackend | null][] = [
+const BACKENDS: Backends<CryptoBackend> = [
   ['node:crypto and @noble', nodeCrypto],
   ['the meshgate_aead addon (OpenSSL)', native],
   ['node:crypto, X25519 from the addon', native && { ...nodeCrypto, x25519: native.x25519 }],
 ];
 
-describe.each(BACKENDS)('with %s', (_name, maybe) => {
-  if (maybe === null) return;
-  const backend = maybe;
-  beforeAll(() => (current = backend));
-  afterAll(() => (current = nodeCrypto));
-
+forEachBackend('with %s', BACKENDS, under, () => {
   describe('the vector files', () => {
     it('hold the WireGuard pattern and its psk-less twin', () => {
       expect(ikpsk2.protocol_name).toBe('Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s');
@@ -236,7 +232,7 @@ describe.each(BACKENDS)('with %s', (_name, maybe) => {
 
     it('give the initiator the responder static key that belongs to resp_static', () => {
       for (const v of [ikpsk2, ik])
-        expect(toHex(publicKeyOf(fromHex(v.resp_static), current.x25519))).toBe(v.init_remote_static);
+        expect(toHex(publicKeyOf(fromHex(v.resp_static), under.current.x25519))).toBe(v.init_remote_static);
     });
   });
 

@@ -6,7 +6,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { x25519 as nobleX25519 } from '@noble/curves/ed25519.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadNativeCrypto } from '../../shared/io/native-aead.js';
 import {
   dh as dhWith,
@@ -17,13 +17,14 @@ import {
   type PrivateKeyHandle,
   type X25519Backend,
 } from '../../shared/wireguard/crypto.js';
+import { type Backends, forEachBackend, itLoadsOnLinux, underTest } from './backends.js';
 import { fromHex, toHex } from './hex.js';
 
 /** The backend under test (crypto.ts takes it as a parameter; default node:crypto). */
-let current: X25519Backend = nodeX25519;
-const dh = (key: PrivateKeyHandle | Uint8Array, publicKey: Uint8Array) => dhWith(key, publicKey, current);
-const preparePrivateKey = (key: Uint8Array) => prepareWith(key, current);
-const publicKeyOf = (key: PrivateKeyHandle | Uint8Array) => publicKeyOfWith(key, current);
+const under = underTest<X25519Backend>(nodeX25519);
+const dh = (key: PrivateKeyHandle | Uint8Array, publicKey: Uint8Array) => dhWith(key, publicKey, under.current);
+const preparePrivateKey = (key: Uint8Array) => prepareWith(key, under.current);
+const publicKeyOf = (key: PrivateKeyHandle | Uint8Array) => publicKeyOfWith(key, under.current);
 
 function mustDh(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
   const out = dh(privateKey, publicKey);
@@ -32,23 +33,16 @@ function mustDh(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
 }
 
 const native = loadNativeCrypto()?.x25519 ?? null;
-const BACKENDS: [string, X25519Backend | null][] = [
+const BACKENDS: Backends<X25519Backend> = [
   ['node:crypto', nodeX25519],
   ['the meshgate_aead addon (OpenSSL)', native],
 ];
 
-it('the meshgate_aead addon with X25519 is built and loads (Linux)', () => {
-  if (process.platform === 'linux') expect(native?.name).toMatch(/^OpenSSL /);
-});
+itLoadsOnLinux('the meshgate_aead addon with X25519 is built and loads (Linux)', native);
 
-describe.each(BACKENDS)('X25519 from %s', (name, maybe) => {
-  if (maybe === null) return;
-  const backend = maybe;
-  beforeAll(() => (current = backend));
-  afterAll(() => (current = nodeX25519));
-
+forEachBackend('X25519 from %s', BACKENDS, under, (backend, name) => {
   it('is the backend in use', () => {
-    expect(current.name).toBe(backend.name);
+    expect(under.current.name).toBe(backend.name);
     expect(preparePrivateKey(new Uint8Array(32).fill(1)).backend).toBe(backend);
   });
 
