@@ -64,6 +64,19 @@ async function sleep(ms: number): Promise<void> {
   await new Promise((r) => setTimeout(r, ms));
 }
 
+/** Runs the generator at host:port and counts packets/s and CPU over SECONDS, after a 500 ms warm-up. */
+async function measureReceive(name: string, host: string, port: number, count: () => number): Promise<Row> {
+  const gen = generator(host, port, SECONDS + 1);
+  await sleep(500);
+  const p0 = count();
+  const done = measureStart();
+  await sleep(SECONDS * 1000);
+  const m = done();
+  const p1 = count();
+  await gen;
+  return { case: name, pps: (p1 - p0) / m.secs, cpu: m.cpu };
+}
+
 async function benchTunRead(slots: number): Promise<Row> {
   const tun = openTun('mg-bt0', { slots });
   try {
@@ -71,15 +84,7 @@ async function benchTunRead(slots: number): Promise<Row> {
     execaSync('ip', ['link', 'set', 'mg-bt0', 'up', 'txqueuelen', '1000']);
     let packets = 0;
     tun.start({ packet: () => void packets++, batchEnd: () => {} });
-    const gen = generator('10.99.0.2', 9, SECONDS + 1);
-    await sleep(500);
-    const p0 = packets;
-    const done = measureStart();
-    await sleep(SECONDS * 1000);
-    const m = done();
-    const p1 = packets;
-    await gen;
-    return { case: `TUN read, ${slots}/batch`, pps: (p1 - p0) / m.secs, cpu: m.cpu };
+    return await measureReceive(`TUN read, ${slots}/batch`, '10.99.0.2', 9, () => packets);
   } finally {
     tun.close();
   }
@@ -90,15 +95,7 @@ async function benchUdpRecv(slots: number): Promise<Row> {
   try {
     let packets = 0;
     udp.start({ datagram: () => void packets++, batchEnd: () => {} });
-    const gen = generator('127.0.0.1', udp.port, SECONDS + 1);
-    await sleep(500);
-    const p0 = packets;
-    const done = measureStart();
-    await sleep(SECONDS * 1000);
-    const m = done();
-    const p1 = packets;
-    await gen;
-    return { case: `UDP recvmmsg, ${slots}/batch`, pps: (p1 - p0) / m.secs, cpu: m.cpu };
+    return await measureReceive(`UDP recvmmsg, ${slots}/batch`, '127.0.0.1', udp.port, () => packets);
   } finally {
     udp.close();
   }
