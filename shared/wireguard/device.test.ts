@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { endpoint, ipv4Packet, seededRandom, TwoPeers } from '../../test/support/two-peers.js';
+import { endpoint, ipv4Packet, seededRandom, TwoPeers, underLoadPair } from '../../test/support/two-peers.js';
 import { parseCidr } from '../net/address.js';
 import {
   KEEPALIVE_TIMEOUT,
@@ -364,15 +364,7 @@ describe('timers on a fake clock', () => {
 
 describe('cookies under load', () => {
   test('an initiation without MAC2 gets a cookie reply; the retry with MAC2 succeeds', () => {
-    const rnd = seededRandom('load');
-    const keyA = rnd(32);
-    const keyB = rnd(32);
-    const a = new Device({ privateKey: keyA, random: seededRandom('la') });
-    const b = new Device({ privateKey: keyB, random: seededRandom('lb'), underLoadPerSecond: 0 });
-    const epA = endpoint([192, 0, 2, 1], 1000);
-    const epB = endpoint([192, 0, 2, 2], 2000);
-    a.addPeer({ publicKey: publicKeyOf(keyB), allowedIps: [parseCidr('10.0.0.2/32')], endpoint: epB });
-    b.addPeer({ publicKey: publicKeyOf(keyA), allowedIps: [parseCidr('10.0.0.1/32')] });
+    const { a, b, keyB, epA, epB } = underLoadPair({ keys: 'load', a: 'la', b: 'lb' });
     const toB: Uint8Array[] = [];
     const toA: Uint8Array[] = [];
     const tunB: Uint8Array[] = [];
@@ -402,16 +394,8 @@ describe('cookies under load', () => {
   });
 
   test('MAC2 is bound to the source address, and cookie replies make an initiator resend at most once per attempt', () => {
-    const rnd = seededRandom('load2');
-    const keyA = rnd(32);
-    const keyB = rnd(32);
-    const a = new Device({ privateKey: keyA, random: seededRandom('la') });
-    const b = new Device({ privateKey: keyB, random: seededRandom('lb'), underLoadPerSecond: 0 });
-    const epA = endpoint([192, 0, 2, 1], 1000);
+    const { a, b, epA, epB } = underLoadPair({ keys: 'load2', a: 'la', b: 'lb' });
     const elsewhere = endpoint([192, 0, 2, 9], 1000);
-    const epB = endpoint([192, 0, 2, 2], 2000);
-    a.addPeer({ publicKey: publicKeyOf(keyB), allowedIps: [parseCidr('10.0.0.2/32')], endpoint: epB });
-    b.addPeer({ publicKey: publicKeyOf(keyA), allowedIps: [parseCidr('10.0.0.1/32')] });
     const toB: Uint8Array[] = [];
     const toA: Uint8Array[] = [];
     const sinkA = { toNetwork: (d: Uint8Array) => toB.push(Uint8Array.from(d)), toTunnel: () => {} };

@@ -172,3 +172,21 @@ export class TwoPeers {
     return [...this.b.peers()][0]!;
   }
 }
+
+/**
+ * Devices A (192.0.2.1:1000) and B (192.0.2.2:2000) for cookie tests: B is always
+ * under load, so an initiation without MAC2 gets a cookie reply. A knows B's endpoint;
+ * B knows A without one. The seeds pick the static keys and each side's randomness.
+ */
+export function underLoadPair(seeds: { keys: string; a: string; b: string }) {
+  const rnd = seededRandom(seeds.keys);
+  const keyA = rnd(32);
+  const keyB = rnd(32);
+  const a = new Device({ privateKey: keyA, random: seededRandom(seeds.a) });
+  const b = new Device({ privateKey: keyB, random: seededRandom(seeds.b), underLoadPerSecond: 0 });
+  const epA = endpoint([192, 0, 2, 1], 1000);
+  const epB = endpoint([192, 0, 2, 2], 2000);
+  a.addPeer({ publicKey: publicKeyOf(keyB), allowedIps: [parseCidr('10.0.0.2/32')], endpoint: epB });
+  b.addPeer({ publicKey: publicKeyOf(keyA), allowedIps: [parseCidr('10.0.0.1/32')] });
+  return { a, b, keyB, epA, epB };
+}

@@ -26,12 +26,10 @@ import {
   LeaseType,
   type LeaseMessage,
 } from '../../shared/lease/message.js';
-import { parseCidr } from '../../shared/net/address.js';
-import { publicKeyOf } from '../../shared/wireguard/crypto.js';
 import { Device, type Sink } from '../../shared/wireguard/device.js';
 import { MessageType } from '../../shared/wireguard/messages.js';
 import type { PeerEndpoint } from '../../shared/wireguard/peer.js';
-import { endpoint, ipv4Packet, seededRandom, TwoPeers } from '../support/two-peers.js';
+import { ipv4Packet, TwoPeers, underLoadPair } from '../support/two-peers.js';
 
 const TOTAL = Number(process.env.FUZZ_RUNS ?? 10_000);
 /** Each property's share of the total (they sum to 1). */
@@ -107,15 +105,7 @@ function session() {
 
 /** A device under load that answered an initiation with a cookie reply, and the initiator that took it. */
 function cookieScene() {
-  const rnd = seededRandom('fuzz-cookie');
-  const keyA = rnd(32);
-  const keyB = rnd(32);
-  const a = new Device({ privateKey: keyA, random: seededRandom('fca') });
-  const b = new Device({ privateKey: keyB, random: seededRandom('fcb'), underLoadPerSecond: 0 });
-  const epA = endpoint([192, 0, 2, 1], 1000);
-  const epB = endpoint([192, 0, 2, 2], 2000);
-  a.addPeer({ publicKey: publicKeyOf(keyB), allowedIps: [parseCidr('10.0.0.2/32')], endpoint: epB });
-  b.addPeer({ publicKey: publicKeyOf(keyA), allowedIps: [parseCidr('10.0.0.1/32')] });
+  const { a, b, epA, epB } = underLoadPair({ keys: 'fuzz-cookie', a: 'fca', b: 'fcb' });
   const wire: Uint8Array[] = [];
   const sink: Sink = { toNetwork: (d) => void wire.push(Uint8Array.from(d)), toTunnel: () => {} };
   const now = { mono: 0, wall: 1_700_000_000_000 };
