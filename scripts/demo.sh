@@ -17,6 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+. scripts/lib.sh # stop_pids
 
 INET=mg-demo-inet GW=mg-demo-gw MESH=mg-demo-mesh CA=mg-demo-ca CB=mg-demo-cb
 ALL=($INET $GW $MESH $CA $CB)
@@ -34,14 +35,7 @@ remove_all() {
 }
 cleanup() {
   set +e
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for _ in $(seq 30); do
-    alive=0
-    for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    [ $alive = 0 ] && break
-    sleep 0.1
-  done
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+  stop_pids "${PIDS[@]}"
   remove_all
   rm -rf "$WORK"
 }
