@@ -104,14 +104,15 @@ async function scene(first: LeaseGrant = GOOD) {
 const hostChanges = (runner: RecordingRunner) =>
   runner.lines().filter((l) => / address (replace|add|del) | route /.test(l) || / mtu /.test(l));
 
-describe('the agent refuses a bad lease', () => {
-  beforeEach(() => {
-    vi.useFakeTimers();
-  });
-  afterEach(() => {
-    vi.useRealTimers();
-  });
+// Every test here steps the agent's timers by hand.
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
 
+describe('the agent refuses a bad lease', () => {
   test('a /0 lease is logged as lease-rejected, changes nothing on the host, and a good lease after it is applied', async () => {
     const s = await scene({ ...GOOD, ipv4: { address: parseIp('100.64.0.10'), prefixLength: 0 } });
     const setup = s.runner.lines();
@@ -189,13 +190,6 @@ describe('the agent refuses a bad lease', () => {
 });
 
 describe('the agent asks for its lease when the lease client says so', () => {
-  beforeEach(() => {
-    vi.useFakeTimers();
-  });
-  afterEach(() => {
-    vi.useRealTimers();
-  });
-
   test('after a lease nothing polls the lease client until the renewal, which goes out at half the lifetime', async () => {
     const asked = vi.spyOn(LeaseClient.prototype, 'requestIfDue');
     const s = await scene();
