@@ -6,6 +6,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 /** [name, backend or null when it is not available here]. */
 export type Backends<B> = [string, B | null][];
 
+/** The default backend `name`, then the meshgate_aead addon's (null when it did not load). */
+export function withAddon<B>(name: string, fallback: B, addon: B | null): Backends<B> {
+  return [
+    [name, fallback],
+    ['the meshgate_aead addon (OpenSSL)', addon],
+  ];
+}
+
 /** The backend the file's primitives are called with; starts at (and returns to) the default. */
 export interface UnderTest<B> {
   current: B;

@@ -15,7 +15,7 @@ import {
   nodeBlake2s,
   type Blake2sBackend,
 } from '../../shared/wireguard/crypto.js';
-import { type Backends, forEachBackend, itLoadsOnLinux, underTest } from './backends.js';
+import { forEachBackend, itLoadsOnLinux, underTest, withAddon } from './backends.js';
 import { toHex } from './hex.js';
 
 /** The backend under test (crypto.ts takes it as a parameter; default @noble + node:crypto). */
@@ -32,10 +32,7 @@ function sequence(n: number): Uint8Array {
 }
 
 const native = loadNativeCrypto()?.blake2s ?? null;
-const BACKENDS: Backends<Blake2sBackend> = [
-  ['@noble/hashes + node:crypto HMAC', nodeBlake2s],
-  ['the meshgate_aead addon (OpenSSL)', native],
-];
+const BACKENDS = withAddon<Blake2sBackend>('@noble/hashes + node:crypto HMAC', nodeBlake2s, native);
 
 itLoadsOnLinux('the meshgate_aead addon with BLAKE2s is built and loads (Linux)', native);
 

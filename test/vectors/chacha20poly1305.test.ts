@@ -22,7 +22,7 @@ import {
   xaeadOpen as xaeadOpenWith,
   xaeadSeal as xaeadSealWith,
 } from '../../shared/wireguard/crypto.js';
-import { type Backends, forEachBackend, itLoadsOnLinux, underTest } from './backends.js';
+import { forEachBackend, itLoadsOnLinux, underTest, withAddon } from './backends.js';
 import { fromHex, toHex } from './hex.js';
 
 /** The backend under test (crypto.ts takes it as a parameter; default node:crypto). */
@@ -79,10 +79,7 @@ describe('writeNonce: 32 zero bits, then the 64-bit counter little-endian', () =
 });
 
 const native = loadNativeAead();
-const BACKENDS: Backends<AeadBackend> = [
-  ['node:crypto', nodeAead],
-  ['the meshgate_aead addon (OpenSSL)', native],
-];
+const BACKENDS = withAddon<AeadBackend>('node:crypto', nodeAead, native);
 
 itLoadsOnLinux('the meshgate_aead addon is built and loads (Linux)', native);
 

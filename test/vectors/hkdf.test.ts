@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { loadNativeCrypto } from '../../shared/io/native-aead.js';
 import { nodeBlake2s, type Blake2sBackend } from '../../shared/wireguard/crypto.js';
 import * as kdf from '../../shared/wireguard/kdf.js';
-import { type Backends, forEachBackend, underTest } from './backends.js';
+import { forEachBackend, underTest, withAddon } from './backends.js';
 import { toHex } from './hex.js';
 
 /** The backend under test (kdf.ts takes it as a parameter; default @noble + node:crypto HMAC). */
@@ -45,10 +45,7 @@ function hkdf(key: Uint8Array, input: Uint8Array, count: number): string[] {
 }
 
 const native = loadNativeCrypto()?.blake2s ?? null;
-const BACKENDS: Backends<Blake2sBackend> = [
-  ['@noble/hashes + node:crypto HMAC', nodeBlake2s],
-  ['the meshgate_aead addon (OpenSSL)', native],
-];
+const BACKENDS = withAddon<Blake2sBackend>('@noble/hashes + node:crypto HMAC', nodeBlake2s, native);
 
 forEachBackend('with BLAKE2s from %s', BACKENDS, under, (backend) => {
   describe('kdf1 / kdf2 / kdf3 equal an independent HKDF over HMAC-BLAKE2s', () => {

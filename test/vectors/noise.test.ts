@@ -40,7 +40,7 @@ import {
   writeNonce,
 } from '../../shared/wireguard/crypto.js';
 import { initialState, kdf2, kdf3, mixHash } from '../../shared/wireguard/kdf.js';
-import { type Backends, forEachBackend, underTest } from './backends.js';
+import { type Backends, forEachBackend, underTest, withAddon } from './backends.js';
 import { fromHex, toHex } from './hex.js';
 
 /** The backend under test, passed to every primitive below (crypto.ts keeps none). */
@@ -215,8 +215,7 @@ function runIk(vector: NoiseVector): { initiatorHash: string; responderHash: str
 
 const native = loadNativeCrypto();
 const BACKENDS: Backends<CryptoBackend> = [
-  ['node:crypto and @noble', nodeCrypto],
-  ['the meshgate_aead addon (OpenSSL)', native],
+  ...withAddon('node:crypto and @noble', nodeCrypto, native),
   ['node:crypto, X25519 from the addon', native && { ...nodeCrypto, x25519: native.x25519 }],
 ];
 

@@ -17,7 +17,7 @@ import {
   type PrivateKeyHandle,
   type X25519Backend,
 } from '../../shared/wireguard/crypto.js';
-import { type Backends, forEachBackend, itLoadsOnLinux, underTest } from './backends.js';
+import { forEachBackend, itLoadsOnLinux, underTest, withAddon } from './backends.js';
 import { fromHex, toHex } from './hex.js';
 
 /** The backend under test (crypto.ts takes it as a parameter; default node:crypto). */
@@ -33,10 +33,7 @@ function mustDh(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
 }
 
 const native = loadNativeCrypto()?.x25519 ?? null;
-const BACKENDS: Backends<X25519Backend> = [
-  ['node:crypto', nodeX25519],
-  ['the meshgate_aead addon (OpenSSL)', native],
-];
+const BACKENDS = withAddon<X25519Backend>('node:crypto', nodeX25519, native);
 
 itLoadsOnLinux('the meshgate_aead addon with X25519 is built and loads (Linux)', native);
 
