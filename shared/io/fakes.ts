@@ -45,34 +45,72 @@ class Scratch {
   }
 }
 
+/** What FakeTun and FakeUdpBind share: the handler, the queue, error counts and the start/stop/close lifecycle. */
+abstract class FakeIo<H extends { fatal?: (error: IoError) => void }, Q> {
+  protected readonly queued: Q[] = [];
+  protected readonly scratch = new Scratch();
+  protected handler: H | undefined;
+  protected errors = 0;
+  protected failNext = 0;
+  protected isClosed = false;
+  protected readingStopped = false;
+
+  /** label names the device in errors ("tun fake0"); kind is "device" or "bind". */
+  constructor(
+    private readonly label: string,
+    private readonly kind: string,
+  ) {}
+
+  abstract flush(): void;
+
+  start(handler: H): void {
+    if (this.isClosed) throw new Error(`${this.label}: start() after close()`);
+    if (this.handler) throw new Error(`${this.label}: already started`);
+    this.handler = handler;
+  }
+
+  /** Stops reading for good: handler.fatal() hears of it (thrown without one). */
+  protected stopReading(caller: string, error: IoError): void {
+    const handler = this.handler;
+    if (!handler || this.isClosed) throw new Error(`${this.label}: ${caller}() needs a started, open ${this.kind}`);
+    this.handler = undefined;
+    this.readingStopped = true;
+    if (handler.fatal === undefined) throw error;
+    handler.fatal(error);
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** Flushes what is queued, then closes (idempotent). */
+  close(): void {
+    if (this.isClosed) return;
+    this.flush();
+    this.isClosed = true;
+    this.afterClose();
+  }
+
+  /** Called once, when close() has closed. */
+  protected afterClose(): void {}
+}
+
 export interface FakeTunOptions {
   /** Packets per delivered batch and per write batch (default 64). */
   slots?: number;
 }
 
-export class FakeTun implements TunDevice {
+export class FakeTun extends FakeIo<TunHandler, Uint8Array> implements TunDevice {
   /** Packets written by the code under test (copies), in order, once flushed. */
   readonly written: Uint8Array[] = [];
   private readonly slots: number;
-  private readonly queued: Uint8Array[] = [];
-  private readonly scratch = new Scratch();
-  private handler: TunHandler | undefined;
-  private errors = 0;
-  private failNext = 0;
-  private isClosed = false;
-  private readingStopped = false;
 
   constructor(
     readonly name = 'fake0',
     opts: FakeTunOptions = {},
   ) {
+    super(`tun ${name}`, 'device');
     this.slots = opts.slots ?? 64;
-  }
-
-  start(handler: TunHandler): void {
-    if (this.isClosed) throw new Error(`tun ${this.name}: start() after close()`);
-    if (this.handler) throw new Error(`tun ${this.name}: already started`);
-    this.handler = handler;
   }
 
   /**
@@ -126,13 +164,7 @@ export class FakeTun implements TunDevice {
 
   /** Stops reading for good, as a deleted device does: handler.fatal() hears of it (thrown without one). */
   failReading(errno = 'EBADFD'): void {
-    const handler = this.handler;
-    if (!handler || this.isClosed) throw new Error(`tun ${this.name}: failReading() needs a started, open device`);
-    this.handler = undefined;
-    this.readingStopped = true;
-    const error = new IoError('tun-read', `tun ${this.name}`, errno);
-    if (handler.fatal === undefined) throw error;
-    handler.fatal(error);
+    this.stopReading('failReading', new IoError('tun-read', `tun ${this.name}`, errno));
   }
 
   /** Makes the next n flushed packets fail, as if the kernel queue were full. */
@@ -147,16 +179,6 @@ export class FakeTun implements TunDevice {
 
   get writeErrors(): number {
     return this.errors;
-  }
-
-  get closed(): boolean {
-    return this.isClosed;
-  }
-
-  close(): void {
-    if (this.isClosed) return;
-    this.flush();
-    this.isClosed = true;
   }
 }
 
@@ -299,30 +321,19 @@ function parseEndpointAllowingPortZero(text: string): Endpoint {
   return makeEndpoint(ep.address, 0, ep.scopeId);
 }
 
-export class FakeUdpBind implements UdpBind {
-  private readonly queued: { data: Uint8Array; to: Endpoint }[] = [];
-  private readonly scratch = new Scratch();
-  private handler: UdpHandler | undefined;
-  private errors = 0;
-  private failNext = 0;
-  private isClosed = false;
-
+export class FakeUdpBind extends FakeIo<UdpHandler, { data: Uint8Array; to: Endpoint }> implements UdpBind {
   /** @internal use FakeNetwork.bind() */
   constructor(
     private readonly network: FakeNetwork,
     /** The address this bind is reachable at (what receivers see as `from`). */
     readonly endpoint: Endpoint,
     readonly slots: number,
-  ) {}
+  ) {
+    super(`fake udp ${endpoint.key}`, 'bind');
+  }
 
   get port(): number {
     return this.endpoint.port;
-  }
-
-  start(handler: UdpHandler): void {
-    if (this.isClosed) throw new Error(`fake udp ${this.endpoint.key}: start() after close()`);
-    if (this.handler) throw new Error(`fake udp ${this.endpoint.key}: already started`);
-    this.handler = handler;
   }
 
   send(data: Uint8Array, to: Endpoint): void {
@@ -347,13 +358,7 @@ export class FakeUdpBind implements UdpBind {
 
   /** Stops receiving for good: handler.fatal() hears of it (thrown without one); later datagrams are lost. */
   failReceiving(errno = 'EBADF'): void {
-    const handler = this.handler;
-    if (!handler || this.isClosed)
-      throw new Error(`fake udp ${this.endpoint.key}: failReceiving() needs a started, open bind`);
-    this.handler = undefined;
-    const error = new IoError('udp-read', `udp :${this.port}`, errno);
-    if (handler.fatal === undefined) throw error;
-    handler.fatal(error);
+    this.stopReading('failReceiving', new IoError('udp-read', `udp :${this.port}`, errno));
   }
 
   /** Makes the next n send() calls fail, as a full socket queue would. */
@@ -370,14 +375,7 @@ export class FakeUdpBind implements UdpBind {
     return this.errors;
   }
 
-  get closed(): boolean {
-    return this.isClosed;
-  }
-
-  close(): void {
-    if (this.isClosed) return;
-    this.flush();
-    this.isClosed = true;
+  protected override afterClose(): void {
     this.network.unbind(this);
   }
 
