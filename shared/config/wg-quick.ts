@@ -178,6 +178,16 @@ export function parseWgQuick(text: string, file: string): WgQuickConfig {
         return fail(`${name}: ${KEY_TEXT}`);
       }
     };
+    /** Parses each comma-separated item of the value onto `into`; the first bad one fails as "<name>: <item> is not <what>". */
+    const listValue = <T>(into: T[], parse: (item: string) => T, what: string): void => {
+      for (const item of list(value)) {
+        try {
+          into.push(parse(item));
+        } catch {
+          fail(`${name}: ${show(item)} is not ${what}`);
+        }
+      }
+    };
 
     if (section === 'none') fail(`${name} outside of a section`, 'syntax');
     if (section === 'interface') {
@@ -193,13 +203,7 @@ export function parseWgQuick(text: string, file: string): WgQuickConfig {
           iface.listenPort = parseIntIn(value, 0, 65535) ?? fail(`ListenPort must be 0..65535, got ${show(value)}`);
           break;
         case 'address':
-          for (const a of list(value)) {
-            try {
-              iface.addresses.push(parseAddressWithPrefix(a));
-            } catch {
-              fail(`Address: ${show(a)} is not an address with an optional /prefix length`);
-            }
-          }
+          listValue(iface.addresses, parseAddressWithPrefix, 'an address with an optional /prefix length');
           break;
         case 'mtu':
           iface.mtu = parseIntIn(value, 576, 65535) ?? fail(`MTU must be 576..65535, got ${show(value)}`);
@@ -227,13 +231,7 @@ export function parseWgQuick(text: string, file: string): WgQuickConfig {
           peer.presharedKey = keyValue();
           break;
         case 'allowedips':
-          for (const c of list(value)) {
-            try {
-              peer.allowedIps.push(parseCidr(c));
-            } catch {
-              fail(`AllowedIPs: ${show(c)} is not an IP prefix (address/length)`);
-            }
-          }
+          listValue(peer.allowedIps, parseCidr, 'an IP prefix (address/length)');
           break;
         case 'endpoint':
           if (!isEndpoint(value)) fail(`Endpoint must be host:port or [ipv6]:port, got ${show(value)}`);
