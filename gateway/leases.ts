@@ -336,6 +336,19 @@ class Allocator<T extends number | bigint> {
   }
 }
 
+/** Refuses a pool that is not a prefix of `family` (wrong shape, family or address length). */
+function checkPoolFamily(pool: Cidr | null | undefined, family: 4 | 6): asserts pool is Cidr {
+  if (
+    pool === null ||
+    typeof pool !== 'object' ||
+    pool.family !== family ||
+    !(pool.address instanceof Uint8Array) ||
+    pool.address.length !== (family === 4 ? IPV4_LEN : IPV6_LEN)
+  ) {
+    throw new LeaseError('invalid-pool', `the IPv${family} pool is not an IPv${family} prefix`);
+  }
+}
+
 /** The IPv4 pool; an address is known by its offset from the network address. */
 class Ipv4Space {
   readonly base: number;
@@ -343,15 +356,7 @@ class Ipv4Space {
   readonly lastIndex: number; // the one before the broadcast address
 
   constructor(readonly pool: Cidr) {
-    if (
-      pool === null ||
-      typeof pool !== 'object' ||
-      pool.family !== 4 ||
-      !(pool.address instanceof Uint8Array) ||
-      pool.address.length !== IPV4_LEN
-    ) {
-      throw new LeaseError('invalid-pool', 'the IPv4 pool is not an IPv4 prefix');
-    }
+    checkPoolFamily(pool, 4);
     const p = pool.prefixLength;
     if (!Number.isInteger(p) || p < 0 || p > 30) {
       throw new LeaseError(
@@ -398,15 +403,7 @@ class Ipv6Space {
     if (mode !== 128 && mode !== 64) {
       throw new LeaseError('invalid-pool', `the IPv6 lease prefix length must be 128 or 64, not ${mode}`);
     }
-    if (
-      pool === null ||
-      typeof pool !== 'object' ||
-      pool.family !== 6 ||
-      !(pool.address instanceof Uint8Array) ||
-      pool.address.length !== IPV6_LEN
-    ) {
-      throw new LeaseError('invalid-pool', 'the IPv6 pool is not an IPv6 prefix');
-    }
+    checkPoolFamily(pool, 6);
     const p = pool.prefixLength;
     const longest = mode === 128 ? 126 : 63; // room for the gateway's and at least one client's
     if (!Number.isInteger(p) || p < 0 || p > longest) {
