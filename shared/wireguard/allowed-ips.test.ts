@@ -12,52 +12,72 @@ import {
 
 const c = parseCidr;
 
+/** A trie holding each [prefix, value]. */
+function trieOf<T>(entries: [string, T][]): AllowedIps<T> {
+  const t = new AllowedIps<T>();
+  for (const [prefix, value] of entries) t.insert(c(prefix), value);
+  return t;
+}
+
+/** Each [address, value]: the address looks up to that value (undefined: no prefix holds it). */
+function expectLookups<T>(t: AllowedIps<T>, cases: [string, T | undefined][]): void {
+  for (const [address, value] of cases) expect(t.lookup(parseIp(address)), address).toBe(value);
+}
+
 describe('AllowedIps: hand cases', () => {
   it('finds the longest matching prefix, overlaps included', () => {
-    const t = new AllowedIps<string>();
-    t.insert(c('0.0.0.0/0'), 'default');
-    t.insert(c('10.0.0.0/8'), 'a');
-    t.insert(c('10.1.0.0/16'), 'b');
-    t.insert(c('10.1.2.3/32'), 'c');
-    t.insert(c('10.1.2.0/24'), 'd');
+    const t = trieOf([
+      ['0.0.0.0/0', 'default'],
+      ['10.0.0.0/8', 'a'],
+      ['10.1.0.0/16', 'b'],
+      ['10.1.2.3/32', 'c'],
+      ['10.1.2.0/24', 'd'],
+    ]);
     expect(t.size).toBe(5);
-    expect(t.lookup(parseIp('10.1.2.3'))).toBe('c');
-    expect(t.lookup(parseIp('10.1.2.4'))).toBe('d');
-    expect(t.lookup(parseIp('10.1.3.4'))).toBe('b');
-    expect(t.lookup(parseIp('10.2.3.4'))).toBe('a');
-    expect(t.lookup(parseIp('11.0.0.0'))).toBe('default');
-    expect(t.lookup(parseIp('255.255.255.255'))).toBe('default');
-    // IPv4 prefixes never answer for IPv6.
-    expect(t.lookup(parseIp('::a01:203'))).toBeUndefined();
+    expectLookups(t, [
+      ['10.1.2.3', 'c'],
+      ['10.1.2.4', 'd'],
+      ['10.1.3.4', 'b'],
+      ['10.2.3.4', 'a'],
+      ['11.0.0.0', 'default'],
+      ['255.255.255.255', 'default'],
+      ['::a01:203', undefined], // IPv4 prefixes never answer for IPv6
+    ]);
   });
 
   it('handles /32 and /128 host routes next to each other', () => {
-    const t = new AllowedIps<string>();
-    t.insert(c('192.0.2.1/32'), 'one');
-    t.insert(c('192.0.2.0/32'), 'zero');
-    t.insert(c('2001:db8::1/128'), 'v6one');
-    t.insert(c('2001:db8::/128'), 'v6zero');
-    expect(t.lookup(parseIp('192.0.2.1'))).toBe('one');
-    expect(t.lookup(parseIp('192.0.2.0'))).toBe('zero');
-    expect(t.lookup(parseIp('192.0.2.2'))).toBeUndefined();
-    expect(t.lookup(parseIp('2001:db8::1'))).toBe('v6one');
-    expect(t.lookup(parseIp('2001:db8::'))).toBe('v6zero');
-    expect(t.lookup(parseIp('2001:db8::2'))).toBeUndefined();
+    const t = trieOf([
+      ['192.0.2.1/32', 'one'],
+      ['192.0.2.0/32', 'zero'],
+      ['2001:db8::1/128', 'v6one'],
+      ['2001:db8::/128', 'v6zero'],
+    ]);
+    expectLookups(t, [
+      ['192.0.2.1', 'one'],
+      ['192.0.2.0', 'zero'],
+      ['192.0.2.2', undefined],
+      ['2001:db8::1', 'v6one'],
+      ['2001:db8::', 'v6zero'],
+      ['2001:db8::2', undefined],
+    ]);
   });
 
   it('handles IPv6 /0 and prefixes on word boundaries', () => {
-    const t = new AllowedIps<string>();
-    t.insert(c('::/0'), 'all');
-    t.insert(c('2001:db8::/32'), 'p32');
-    t.insert(c('2001:db8:0:1::/64'), 'p64');
-    t.insert(c('2001:db8:0:1:0:1::/96'), 'p96');
-    t.insert(c('2001:db8:0:1:0:1:8000:0/97'), 'p97');
-    expect(t.lookup(parseIp('fe80::1'))).toBe('all');
-    expect(t.lookup(parseIp('2001:db8:5::1'))).toBe('p32');
-    expect(t.lookup(parseIp('2001:db8:0:1:ffff::1'))).toBe('p64');
-    expect(t.lookup(parseIp('2001:db8:0:1:0:1:1:1'))).toBe('p96');
-    expect(t.lookup(parseIp('2001:db8:0:1:0:1:8000:1'))).toBe('p97');
-    expect(t.lookup(parseIp('10.0.0.1'))).toBeUndefined();
+    const t = trieOf([
+      ['::/0', 'all'],
+      ['2001:db8::/32', 'p32'],
+      ['2001:db8:0:1::/64', 'p64'],
+      ['2001:db8:0:1:0:1::/96', 'p96'],
+      ['2001:db8:0:1:0:1:8000:0/97', 'p97'],
+    ]);
+    expectLookups(t, [
+      ['fe80::1', 'all'],
+      ['2001:db8:5::1', 'p32'],
+      ['2001:db8:0:1:ffff::1', 'p64'],
+      ['2001:db8:0:1:0:1:1:1', 'p96'],
+      ['2001:db8:0:1:0:1:8000:1', 'p97'],
+      ['10.0.0.1', undefined],
+    ]);
   });
 
   it('reassigns an identical prefix to the new value, as WireGuard does', () => {
