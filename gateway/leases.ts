@@ -114,6 +114,18 @@ export function generateUlaPrefix(random: (n: number) => Uint8Array): Cidr {
   return { family: 6, address, prefixLength: 48 };
 }
 
+/** Marks a fixed address's index taken and returns it; refuses one already fixed for another client. */
+function takeFixed<I>(taken: Set<I>, index: I, key: string, family: 4 | 6, address: Uint8Array): I {
+  if (taken.has(index)) {
+    throw new LeaseError(
+      'duplicate-fixed-address',
+      `client ${key}: fixed IPv${family} address ${formatIp(address)} is fixed for another client too`,
+    );
+  }
+  taken.add(index);
+  return index;
+}
+
 /** Decides the lease of every client; see the top of this file for the rules. */
 export function planLeases(existing: Lease[], wants: ClientWant[], pools: Pools, now: number): LeasePlan {
   if (!Number.isSafeInteger(now) || now < 0) {
@@ -142,14 +154,7 @@ export function planLeases(existing: Lease[], wants: ClientWant[], pools: Pools,
             `${formatCidr(pools.ipv4)} (the network, gateway and broadcast addresses are not)`,
         );
       }
-      if (taken4.has(index)) {
-        throw new LeaseError(
-          'duplicate-fixed-address',
-          `client ${key}: fixed IPv4 address ${formatIp(want.fixedIpv4)} is fixed for another client too`,
-        );
-      }
-      taken4.add(index);
-      slot.index4 = index;
+      slot.index4 = takeFixed(taken4, index, key, 4, want.fixedIpv4);
     }
     if (want.fixedIpv6 !== undefined) {
       const index = v6.indexOf(want.fixedIpv6);
@@ -160,14 +165,7 @@ export function planLeases(existing: Lease[], wants: ClientWant[], pools: Pools,
             `${describeAddress(want.fixedIpv6)} is not a leasable ${v6.describeLease()} of ${formatCidr(pools.ipv6)}`,
         );
       }
-      if (taken6.has(index)) {
-        throw new LeaseError(
-          'duplicate-fixed-address',
-          `client ${key}: fixed IPv6 address ${formatIp(want.fixedIpv6)} is fixed for another client too`,
-        );
-      }
-      taken6.add(index);
-      slot.index6 = index;
+      slot.index6 = takeFixed(taken6, index, key, 6, want.fixedIpv6);
     }
     slots.set(key, slot);
   }
