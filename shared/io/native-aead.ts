@@ -1,4 +1,4 @@
-// Loader of the meshgate_aead addon (shared/native/aead.c): ChaCha20-Poly1305
+// Loader of the meshgate_aead addon (shared/native/crypto/): ChaCha20-Poly1305
 // without a per-packet Cipheriv object, X25519 on raw keys and BLAKE2s (hash,
 // HMAC, keyed MAC), all from the OpenSSL inside Node.js. The protocol core
 // does not load it; a daemon passes daemonCrypto() to its Device
@@ -12,7 +12,7 @@ import { nodeCrypto, type AeadBackend, type Blake2sBackend, type CryptoBackend }
 import { packageRoot } from './native.js';
 
 const ADDON = join('build', 'Release', 'meshgate_aead.node');
-/** Bump together with API_VERSION in shared/native/aead.c. */
+/** Bump together with API_VERSION in shared/native/crypto/meshgate_crypto.h. */
 const AEAD_API_VERSION = 3;
 
 /** An imported private key: an N-API external the addon recognises by its type tag. */
