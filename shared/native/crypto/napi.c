@@ -11,6 +11,7 @@
 // helpers; the primitives are in aead.c, blake2s.c and x25519.c.
 
 #include "meshgate_crypto.h"
+#include "../napi_args.h"
 
 void free_state(napi_env env, void *data, void *hint) {
   aead_state *st = data;
@@ -37,12 +38,8 @@ napi_value throw_range(napi_env env, const char *msg) {
 
 /* A Uint8Array (or Buffer) argument: its bytes and length. */
 bool get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len) {
-  bool is_ta = false;
-  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) return false;
-  napi_typedarray_type type;
   void *ptr = NULL;
-  if (napi_get_typedarray_info(env, v, &type, len, &ptr, NULL, NULL) != napi_ok) return false;
-  if (type != napi_uint8_array) return false;
+  if (!napi_args_typed(env, v, napi_uint8_array, &ptr, len)) return false;
   *data = ptr;
   return true;
 }

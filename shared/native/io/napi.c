@@ -43,6 +43,7 @@
 // An environment cleanup hook closes what is still open when the process or
 // worker thread exits.
 #include "meshgate_io.h"
+#include "../napi_args.h"
 
 /* Marks the JS objects this addon hands out, so no foreign object is unwrapped. */
 static const napi_type_tag MG_TAG = {0x6d65736867617465ULL, 0x5f696f5f68616e64ULL};
@@ -74,18 +75,8 @@ void throw_errno(napi_env env, const char *syscall, const char *detail, int err)
   napi_throw(env, error);
 }
 
-bool get_typed(napi_env env, napi_value v, napi_typedarray_type want, void **data,
-                      size_t *count) {
-  bool is = false;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return false;
-  napi_typedarray_type t;
-  size_t n;
-  void *d;
-  if (napi_get_typedarray_info(env, v, &t, &n, &d, NULL, NULL) != napi_ok || t != want) return false;
-  if (n > 0 && d == NULL) return false;
-  *data = d;
-  *count = n;
-  return true;
+bool get_typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *count) {
+  return napi_args_typed(env, v, want, data, count);
 }
 
 bool get_u32(napi_env env, napi_value v, uint32_t *out) {
