@@ -15,8 +15,8 @@
 // close().
 
 import { INTERFACE_NAME_RULE, isInterfaceName } from '../net/address.js';
-import { IoError } from './io-error.js';
-import { loadNative, type IoHandle, type NativeIo, type NativeStats } from './native.js';
+import { BatchedHandle, checkSize } from './batched-handle.js';
+import { loadNative, type NativeStats } from './native.js';
 import type { TunDevice, TunHandler } from './types.js';
 
 export const TUN_DEFAULT_SLOTS = 64;
@@ -35,59 +35,24 @@ export interface TunStats extends NativeStats {
   writeErrors: number;
 }
 
-function checkSize(what: string, value: number, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max)
-    throw new RangeError(`${what} must be an integer in ${min}..${max}, got ${value}`);
-  return value;
-}
-
-export class LinuxTun implements TunDevice {
+export class LinuxTun extends BatchedHandle<TunHandler> implements TunDevice {
   readonly name: string;
-  private readonly native: NativeIo;
-  private readonly handle: IoHandle;
-  private readonly slots: number;
-  private readonly slotSize: number;
-  private readonly txBuf: Uint8Array;
-  private readonly txLens: Int32Array;
-  private readonly oneLen = new Int32Array(1);
-  private txCount = 0;
-  private rxBuf: Uint8Array | undefined;
-  private rxLens: Int32Array | undefined;
-  private handler: TunHandler | undefined;
-  private closed = false;
-  private errors = 0;
-  private fatal = '';
 
   constructor(name: string, opts: TunOptions = {}) {
     const native = loadNative();
-    this.slots = checkSize('slots', opts.slots ?? TUN_DEFAULT_SLOTS, 1, native.maxSlots);
-    this.slotSize = checkSize('slotSize', opts.slotSize ?? TUN_DEFAULT_SLOT_SIZE, 1, native.maxSlotSize);
+    const slots = checkSize('slots', opts.slots ?? TUN_DEFAULT_SLOTS, 1, native.maxSlots);
+    const slotSize = checkSize('slotSize', opts.slotSize ?? TUN_DEFAULT_SLOT_SIZE, 1, native.maxSlotSize);
     // The one interface-name rule; "" or a "%d" template lets the kernel choose.
     if (name !== '' && !isInterfaceName(name.replace('%d', '0')))
       throw new RangeError(`bad TUN device name "${name}" (${INTERFACE_NAME_RULE})`);
     const opened = native.tunOpen(name);
-    this.native = native;
-    this.handle = opened.handle;
+    super(native, opened.handle, slots, slotSize, `tun ${opened.name}`);
     this.name = opened.name;
-    this.txBuf = new Uint8Array(this.slots * this.slotSize);
-    this.txLens = new Int32Array(this.slots);
   }
 
-  start(handler: TunHandler): void {
-    if (this.closed) throw new Error(`tun ${this.name}: start() after close()`);
-    if (this.handler) throw new Error(`tun ${this.name}: already started`);
-    this.handler = handler;
-    this.rxBuf = new Uint8Array(this.slots * this.slotSize);
-    this.rxLens = new Int32Array(this.slots);
-    this.native.start(this.handle, this.rxBuf, this.rxLens, null, this.slots, this.slotSize, this.onBatch);
-  }
-
-  private readonly onBatch = (count: number): void => {
+  protected readonly onBatch = (count: number): void => {
     if (count < 0) {
-      this.fatal = this.native.errnoName(-count);
-      const error = new IoError('tun-read', `tun ${this.name}`, this.fatal);
-      if (this.handler!.fatal === undefined) throw error;
-      this.handler!.fatal(error);
+      this.readFailed('tun-read', -count);
       return;
     }
     const buf = this.rxBuf!;
@@ -128,21 +93,8 @@ export class LinuxTun implements TunDevice {
     this.errors += this.native.tunWrite(this.handle, this.txBuf, this.txLens, n, this.slotSize);
   }
 
-  /** Flushes what is queued, stops reading and closes the device (idempotent). */
-  close(): void {
-    if (this.closed) return;
-    this.flush();
-    this.closed = true;
-    this.native.close(this.handle);
-  }
-
   get writeErrors(): number {
     return this.errors;
-  }
-
-  /** errno name of the read error that stopped receiving ('' while healthy). */
-  get readError(): string {
-    return this.fatal;
   }
 
   stats(): TunStats {

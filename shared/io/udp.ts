@@ -24,8 +24,8 @@
 // module loads); UdpOptions.gso / .gro override per socket.
 
 import { endpointFromBytes, ENDPOINT_RECORD_LEN, parseAddress, writeEndpointRecord } from './endpoint.js';
-import { IoError } from './io-error.js';
-import { loadNative, UDP_OPEN_GRO, UDP_OPEN_GSO, type IoHandle, type NativeIo, type NativeStats } from './native.js';
+import { BatchedHandle, checkSize } from './batched-handle.js';
+import { loadNative, UDP_OPEN_GRO, UDP_OPEN_GSO, type NativeIo, type NativeStats } from './native.js';
 import type { Endpoint, UdpBind, UdpHandler } from './types.js';
 
 export const UDP_DEFAULT_SLOTS = 64;
@@ -63,49 +63,29 @@ export interface UdpStats extends NativeStats {
   sendErrors: number;
 }
 
-function checkSize(what: string, value: number, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max)
-    throw new RangeError(`${what} must be an integer in ${min}..${max}, got ${value}`);
-  return value;
-}
-
 function isAfUnsupported(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   return code === 'EAFNOSUPPORT' || code === 'EPROTONOSUPPORT';
 }
 
-export class LinuxUdp implements UdpBind {
+export class LinuxUdp extends BatchedHandle<UdpHandler> implements UdpBind {
   readonly port: number;
   /** 6 for a (dual-stack) AF_INET6 socket, 4 for AF_INET. */
   readonly family: 4 | 6;
-  private readonly native: NativeIo;
-  private readonly handle: IoHandle;
-  private readonly slots: number;
-  private readonly slotSize: number;
-  private readonly txBuf: Uint8Array;
-  private readonly txLens: Int32Array;
   private readonly txAddrs: Uint8Array;
-  private readonly oneLen = new Int32Array(1);
   private readonly oneAddr = new Uint8Array(ENDPOINT_RECORD_LEN);
-  private txCount = 0;
-  private rxBuf: Uint8Array | undefined;
-  private rxLens: Int32Array | undefined;
   private rxAddrs: Uint8Array | undefined;
   private rxWords: Uint32Array | undefined;
-  private handler: UdpHandler | undefined;
   // Recently seen sources: RECORD_WORDS words per entry, compared word by word.
   private readonly cacheWords = new Uint32Array(ENDPOINT_CACHE_SIZE * RECORD_WORDS);
   private readonly cacheEndpoints: (Endpoint | undefined)[] = new Array(ENDPOINT_CACHE_SIZE).fill(undefined);
   private cacheNext = 0;
-  private closed = false;
-  private errors = 0;
-  private fatal = '';
 
   constructor(opts: UdpOptions) {
     const native = loadNative();
     checkSize('port', opts.port, 0, 65535);
-    this.slots = checkSize('slots', opts.slots ?? UDP_DEFAULT_SLOTS, 1, native.maxSlots);
-    this.slotSize = checkSize('slotSize', opts.slotSize ?? UDP_DEFAULT_SLOT_SIZE, 1, native.maxSlotSize);
+    const slots = checkSize('slots', opts.slots ?? UDP_DEFAULT_SLOTS, 1, native.maxSlots);
+    const slotSize = checkSize('slotSize', opts.slotSize ?? UDP_DEFAULT_SLOT_SIZE, 1, native.maxSlotSize);
     const bufBytes = checkSize('socketBuffer', opts.socketBuffer ?? UDP_DEFAULT_SOCKET_BUFFER, 0, 1 << 30);
     const flags =
       ((opts.gso ?? UDP_GSO_DEFAULT) ? UDP_OPEN_GSO : 0) | ((opts.gro ?? UDP_GRO_DEFAULT) ? UDP_OPEN_GRO : 0);
@@ -128,32 +108,21 @@ export class LinuxUdp implements UdpBind {
         opened = native.udpOpen(4, record, opts.port, bufBytes, flags, mark);
       }
     }
-    this.native = native;
-    this.handle = opened.handle;
+    super(native, opened.handle, slots, slotSize, `udp :${opened.port}`);
     this.port = opened.port;
     this.family = opened.family;
-    this.txBuf = new Uint8Array(this.slots * this.slotSize);
-    this.txLens = new Int32Array(this.slots);
-    this.txAddrs = new Uint8Array(this.slots * ENDPOINT_RECORD_LEN);
+    this.txAddrs = new Uint8Array(slots * ENDPOINT_RECORD_LEN);
   }
 
-  start(handler: UdpHandler): void {
-    if (this.closed) throw new Error(`udp :${this.port}: start() after close()`);
-    if (this.handler) throw new Error(`udp :${this.port}: already started`);
-    this.handler = handler;
-    this.rxBuf = new Uint8Array(this.slots * this.slotSize);
-    this.rxLens = new Int32Array(this.slots);
+  protected override receiveAddresses(): Uint8Array {
     this.rxAddrs = new Uint8Array(this.slots * ENDPOINT_RECORD_LEN);
     this.rxWords = new Uint32Array(this.rxAddrs.buffer);
-    this.native.start(this.handle, this.rxBuf, this.rxLens, this.rxAddrs, this.slots, this.slotSize, this.onBatch);
+    return this.rxAddrs;
   }
 
-  private readonly onBatch = (count: number): void => {
+  protected readonly onBatch = (count: number): void => {
     if (count < 0) {
-      this.fatal = this.native.errnoName(-count);
-      const error = new IoError('udp-read', `udp :${this.port}`, this.fatal);
-      if (this.handler!.fatal === undefined) throw error;
-      this.handler!.fatal(error);
+      this.readFailed('udp-read', -count);
       return;
     }
     const buf = this.rxBuf!;
@@ -223,21 +192,8 @@ export class LinuxUdp implements UdpBind {
     this.errors += this.native.udpSend(this.handle, this.txBuf, this.txLens, this.txAddrs, n, this.slotSize);
   }
 
-  /** Flushes what is queued, stops receiving and closes the socket (idempotent). */
-  close(): void {
-    if (this.closed) return;
-    this.flush();
-    this.closed = true;
-    this.native.close(this.handle);
-  }
-
   get sendErrors(): number {
     return this.errors;
-  }
-
-  /** errno name of the error that stopped receiving ('' while healthy). */
-  get readError(): string {
-    return this.fatal;
   }
 
   stats(): UdpStats {
