@@ -166,6 +166,32 @@ function mixKey2(ck: Uint8Array, input: Uint8Array, blake: Blake2sBackend): [Uin
 }
 
 /**
+ * The response's key schedule after "e", the same on both sides (whitepaper
+ * section 5.4.3): the chaining key mixes DH(e_r, e_i) and DH(e_r, s_i) (the
+ * initiator computes them as DH(e_i, e_r) and DH(s_i, e_r)), then the
+ * preshared key gives [next chaining key, tau, key]. Null when a DH failed.
+ * ck, ee and se are wiped either way.
+ */
+function mixResponseKeys(
+  ck: Uint8Array,
+  ee: Uint8Array | null,
+  se: Uint8Array | null,
+  presharedKey: Uint8Array,
+  blake: Blake2sBackend,
+): [Uint8Array, Uint8Array, Uint8Array] | null {
+  if (ee === null || se === null) {
+    wipe(ck, ee, se);
+    return null;
+  }
+  let next = mixKey1(ck, ee, blake);
+  next = mixKey1(next, se, blake);
+  wipe(ee, se);
+  const out = kdf3(next, presharedKey, blake);
+  wipe(next);
+  return out;
+}
+
+/**
  * Builds a handshake initiation (section 5.4.2). MAC1 and MAC2 are left zero
  * for the cookie layer. Returns null only if the peer's key is unusable.
  */
@@ -287,22 +313,16 @@ export function createResponse(
 
   const e = ephemeral(random, local.crypto);
   msg.set(e.pub, RESPONSE_EPHEMERAL);
-  let ck = kdf1(consumed.chainingKey, e.pub, blake);
+  const ck = kdf1(consumed.chainingKey, e.pub, blake);
   wipe(consumed.chainingKey);
   let h = mixHash(consumed.hash, e.pub, blake);
 
   const ee = dh(e.handle, consumed.remoteEphemeral);
   const se = dh(e.handle, remote.publicKey);
   releasePrivateKey(e.handle);
-  if (ee === null || se === null) {
-    wipe(ck, ee, se);
-    return null;
-  }
-  ck = mixKey1(ck, ee, blake);
-  ck = mixKey1(ck, se, blake);
-  wipe(ee, se);
-  const [ck2, tau, key] = kdf3(ck, remote.presharedKey, blake);
-  wipe(ck);
+  const mixed = mixResponseKeys(ck, ee, se, remote.presharedKey, blake);
+  if (mixed === null) return null;
+  const [ck2, tau, key] = mixed;
   h = mixHash(h, tau, blake);
   const sealedEmpty = aeadSeal(key, ZERO_NONCE, EMPTY, h, aead);
   msg.set(sealedEmpty, RESPONSE_EMPTY);
@@ -334,19 +354,13 @@ export function consumeResponse(
 ): SessionKeys | null {
   const { aead, blake2s: blake } = local.crypto;
   const remoteEphemeral = msg.subarray(RESPONSE_EPHEMERAL, RESPONSE_EPHEMERAL + KEY_LEN);
-  let ck = kdf1(state.chainingKey, remoteEphemeral, blake);
+  const ck = kdf1(state.chainingKey, remoteEphemeral, blake);
   let h = mixHash(state.hash, remoteEphemeral, blake);
   const ee = dh(state.ephemeral, remoteEphemeral);
   const se = dh(local.privateKey, remoteEphemeral);
-  if (ee === null || se === null) {
-    wipe(ck, ee, se);
-    return null;
-  }
-  ck = mixKey1(ck, ee, blake);
-  ck = mixKey1(ck, se, blake);
-  wipe(ee, se);
-  const [ck2, tau, key] = kdf3(ck, remote.presharedKey, blake);
-  wipe(ck);
+  const mixed = mixResponseKeys(ck, ee, se, remote.presharedKey, blake);
+  if (mixed === null) return null;
+  const [ck2, tau, key] = mixed;
   h = mixHash(h, tau, blake);
   const empty = aeadOpen(key, ZERO_NONCE, msg.subarray(RESPONSE_EMPTY, RESPONSE_MAC1), h, aead);
   wipe(tau, key);
