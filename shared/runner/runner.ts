@@ -5,6 +5,8 @@
 //   UDP batch  → device.fromNetwork → sink.toTunnel  → tun.write (queued) → tun.flush at batch end
 //                                   → sink.toNetwork (handshakes, keepalives)
 //   timer      → device.tick        → both, then flush
+//   held       → at every batch end and on a timer at its next release time,
+//                a shaper's queued packets (options.held) → both, then flush
 //
 // The runner owns the clock: it reads it once per batch and passes it in.
 //
@@ -34,10 +36,20 @@ const TICK_INTERVAL_MS = 100;
 const PACKET_ERROR_LOG_INTERVAL_MS = 60_000;
 
 /** Which handler a packet error happened in. */
-export type PacketStage = 'tun-packet' | 'tun-batch-end' | 'udp-datagram' | 'udp-batch-end';
+export type PacketStage = 'tun-packet' | 'tun-batch-end' | 'udp-datagram' | 'udp-batch-end' | 'release';
+
+/** Packets a shaper held back (gateway/traffic/), handed back to the data path when their time comes. */
+export interface HeldPackets {
+  /** Sends what may go now: downloads with device.sendPacket, uploads with sink.toTunnel. */
+  release(now: Now, device: Device, sink: Sink): void;
+  /** When release() next has something to send (monotonic ms), or Infinity. */
+  nextRelease(): number;
+}
 
 export interface RunnerOptions {
   clock?: Clock;
+  /** The shaper's queues: released at every batch end and on a timer at their next release time. */
+  held?: HeldPackets;
   /** Where packet errors are logged (default: nowhere; they are still counted). */
   log?: Pick<Logger, 'error'>;
 }
@@ -51,6 +63,8 @@ export class TunnelRunner {
   private readonly sink: Sink;
   private readonly fail: (error: IoError) => void;
   private timer: NodeJS.Timeout | null = null;
+  private releaseTimer: NodeJS.Timeout | null = null;
+  private releaseAt = Infinity;
   private now: Now;
   private lastErrorLog = -Infinity;
   private unloggedErrors = 0;
@@ -118,17 +132,43 @@ export class TunnelRunner {
     this.tick();
   }
 
-  /** Counts an exception from one packet's handling; logs the first, then at most one line a minute. */
-  /** Batch end: flushes what the batch queued (TUN first when asked, then UDP); a throw is counted, not fatal. */
-  private endBatch(stage: 'tun-batch-end' | 'udp-batch-end', flushTun: boolean): void {
+  /**
+   * Batch end: releases held packets that may go, flushes what the batch
+   * queued (TUN first when asked, then UDP); a throw is counted, not fatal.
+   */
+  private endBatch(stage: 'tun-batch-end' | 'udp-batch-end' | 'release', flushTun: boolean): void {
     try {
+      const held = this.options.held;
+      if (held !== undefined) {
+        held.release(this.now, this.device, this.sink);
+        flushTun = true;
+      }
       if (flushTun) this.tun.flush();
       this.udp.flush();
+      if (held !== undefined) this.armRelease(held);
     } catch (e) {
       this.packetFailed(stage, 0, e);
     }
   }
 
+  /** Keeps one timer for the held packets' next release time. */
+  private armRelease(held: HeldPackets): void {
+    const at = held.nextRelease();
+    if (at === Infinity || (this.releaseTimer !== null && this.releaseAt <= at)) return;
+    if (this.releaseTimer !== null) clearTimeout(this.releaseTimer);
+    this.releaseAt = at;
+    this.releaseTimer = setTimeout(
+      () => {
+        this.releaseTimer = null;
+        this.releaseAt = Infinity;
+        this.now = this.clock.now();
+        this.endBatch('release', true);
+      },
+      Math.max(0, at - this.clock.now().mono),
+    );
+  }
+
+  /** Counts an exception from one packet's handling; logs the first, then at most one line a minute. */
   private packetFailed(stage: PacketStage, length: number, e: unknown): void {
     this.packetErrors++;
     const log = this.options.log;
@@ -177,7 +217,8 @@ export class TunnelRunner {
 
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
+    if (this.releaseTimer !== null) clearTimeout(this.releaseTimer);
+    this.timer = this.releaseTimer = null;
     this.tun.close();
     this.udp.close();
   }

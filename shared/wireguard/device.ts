@@ -4,7 +4,7 @@
 // says what to send by calling the sink.
 //
 // Outbound (fromTunnel): IP packet → allowed-IPs lookup on the destination →
-//   peer → current keypair usable? seal and send to the peer's endpoint :
+//   peer → shaper (shaper.ts) → current keypair usable? seal and send to the peer's endpoint :
 //   stage the packet and send a handshake initiation.
 // Inbound (fromNetwork): datagram → message type →
 //   1 initiation: MAC1 (→ cookie under load) → Noise → timestamp replay check
@@ -13,7 +13,7 @@
 //   3 cookie reply: index → store the cookie for MAC2;
 //   4 transport: index → keypair → open → replay window → roam endpoint →
 //     confirm `next` → control handler (its reply goes back to the peer) →
-//     inner source must be the peer's allowed IP → tunnel.
+//     inner source must be the peer's allowed IP → shaper → tunnel.
 // Timers (tick): handshake retransmission, keepalives, key expiry.
 // Everything refused is a counted DropReason (per device and per peer), never
 // an exception; a new endpoint and a completed handshake are reported to the
@@ -48,6 +48,7 @@ import { HandshakeGate } from './handshake-gate.js';
 import { IndexTable } from './index-table.js';
 import { ipPacketLength, isLinkLocalSource } from './inner-packet.js';
 import { Keypair } from './keypair.js';
+import { formatKey } from './keys.js';
 import {
   COOKIE_RECEIVER,
   EXACT_SIZE,
@@ -63,6 +64,7 @@ import {
 } from './messages.js';
 import { Peer, type PeerConfig, type PeerEndpoint } from './peer.js';
 import { isAfter, tai64n } from './tai64n.js';
+import type { Shaper } from './shaper.js';
 import type { Now, Sink } from './sink.js';
 import { Timer } from './timers.js';
 
@@ -79,10 +81,12 @@ export interface DeviceOptions {
   control?: ControlHandler;
   /** Told of new endpoints and completed handshakes. */
   events?: DeviceEvents;
+  /** Counts, limits and schedules each peer's data packets (the gateway's quotas and fair share). */
+  shaper?: Shaper;
 }
 
 export { ipPacketLength };
-export type { ControlHandler, DeviceEvents, Now, Sink };
+export type { ControlHandler, DeviceEvents, Now, Shaper, Sink };
 
 /** What an index names: a handshake we initiated, or a keypair. */
 type IndexEntry = { peer: Peer; keypair: Keypair | null };
@@ -99,6 +103,7 @@ export class Device {
   readonly drops: DropCounts = newDropCounts();
   private readonly control: ControlHandler | null;
   private readonly events: DeviceEvents;
+  private readonly shaper: Shaper | null;
   private readonly random: RandomBytes;
   private readonly gate: HandshakeGate;
   private readonly routes = new AllowedIps<Peer>();
@@ -119,14 +124,15 @@ export class Device {
     this.gate = new HandshakeGate(this.identity.publicKey, this.crypto, this.random, options.underLoadPerSecond);
     this.control = options.control ?? null;
     this.events = options.events ?? {};
+    this.shaper = options.shaper ?? null;
   }
 
   // ------------------------------------------------------------------ peers
 
   addPeer(config: PeerConfig): Peer {
-    const text = keyText(config.publicKey);
+    const text = formatKey(config.publicKey);
     if (this.byKey.has(text)) throw new DuplicatePeerError(`peer ${text} is already configured`);
-    if (keyText(this.identity.publicKey) === text)
+    if (formatKey(this.identity.publicKey) === text)
       throw new DuplicatePeerError(`peer ${text} is this device's own key`);
     const remote = createRemoteKeys(this.identity, config.publicKey, config.presharedKey);
     const peer = new Peer(config, remote, text, this.crypto);
@@ -138,7 +144,7 @@ export class Device {
   }
 
   removePeer(publicKey: Uint8Array): boolean {
-    const peer = this.byKey.get(keyText(publicKey));
+    const peer = this.byKey.get(formatKey(publicKey));
     if (peer === undefined) return false;
     this.wipeSessions(peer);
     if (peer.remote.staticStatic !== null) wipe(peer.remote.staticStatic);
@@ -155,7 +161,7 @@ export class Device {
   }
 
   peer(publicKey: Uint8Array | string): Peer | undefined {
-    return this.byKey.get(typeof publicKey === 'string' ? publicKey : keyText(publicKey));
+    return this.byKey.get(typeof publicKey === 'string' ? publicKey : formatKey(publicKey));
   }
 
   peers(): IterableIterator<Peer> {
@@ -175,6 +181,7 @@ export class Device {
     if (packet.length > MAX_PACKET_SIZE) return this.drop('too-large');
     const peer = this.routes.lookupPacket(packet, 'dst');
     if (peer === undefined) return this.drop('no-route');
+    if (this.shaper !== null && !this.shaper.toPeer(peer, packet, now)) return;
     this.sendPacket(peer, packet, now, sink);
   }
 
@@ -274,10 +281,10 @@ export class Device {
   }
 
   private receiveInitiation(data: Uint8Array, from: PeerEndpoint, now: Now, sink: Sink): void {
-    const result = consumeInitiation(this.identity, data, (pub) => this.byKey.get(keyText(pub))?.remote);
+    const result = consumeInitiation(this.identity, data, (pub) => this.byKey.get(formatKey(pub))?.remote);
     if (!result.ok) return this.drop(result.reason);
     const consumed = result.consumed;
-    const peer = this.byKey.get(keyText(consumed.remoteStatic))!;
+    const peer = this.byKey.get(formatKey(consumed.remoteStatic))!;
     if (peer.latestTimestamp !== null && !isAfter(consumed.timestamp, peer.latestTimestamp)) {
       wipe(consumed.chainingKey);
       return this.drop('replayed-initiation', peer);
@@ -301,11 +308,7 @@ export class Device {
     }
     const kp = new Keypair(built.keys, now.mono, this.crypto.aead);
     this.index.set(localIndex, { peer, keypair: kp });
-    // Responder: the new keypair waits as `next` until the initiator uses it.
-    if (peer.next !== null) this.retire(peer.next);
-    peer.next = kp;
-    if (peer.previous !== null) this.retire(peer.previous);
-    peer.previous = null;
+    for (const old of peer.installNext(kp)) this.retire(old);
 
     peer.cookies.addMacs(built.message, now.mono);
     peer.txBytes += built.message.length;
@@ -333,17 +336,7 @@ export class Device {
 
     const kp = new Keypair(keys, now.mono, this.crypto.aead);
     this.index.set(receiver, { peer, keypair: kp });
-    // Initiator: the new keypair is current at once; the old current stays as previous.
-    if (peer.next !== null) {
-      if (peer.previous !== null) this.retire(peer.previous);
-      peer.previous = peer.next;
-      peer.next = null;
-      if (peer.current !== null) this.retire(peer.current);
-    } else {
-      if (peer.previous !== null) this.retire(peer.previous);
-      peer.previous = peer.current;
-    }
-    peer.current = kp;
+    for (const old of peer.installCurrent(kp)) this.retire(old);
 
     this.updateEndpoint(peer, from, now);
     peer.rxBytes += data.length;
@@ -388,10 +381,7 @@ export class Device {
 
     if (kp === peer.next) {
       // The initiator used the session we answered: it becomes current.
-      if (peer.previous !== null) this.retire(peer.previous);
-      peer.previous = peer.current;
-      peer.current = kp;
-      peer.next = null;
+      for (const old of peer.confirmNext()) this.retire(old);
       peer.timers.handshakeComplete();
       this.events.handshakeCompleted?.(peer, now);
       this.sendStaged(peer, now, sink);
@@ -427,6 +417,7 @@ export class Device {
     if (this.routes.lookupPacket(packet, 'src') !== peer) {
       return this.drop(isLinkLocalSource(packet) ? 'link-local' : 'source-not-allowed', peer);
     }
+    if (this.shaper !== null && !this.shaper.fromPeer(peer, packet, now)) return;
     sink.toTunnel(packet);
   }
 
@@ -494,9 +485,4 @@ export class Device {
     wipeInitiation(peer.initiation);
     peer.initiation = null;
   }
-}
-
-/** A key's base64 text, as `wg` shows it: the key of the peer map. */
-function keyText(key: Uint8Array): string {
-  return Buffer.from(key.buffer, key.byteOffset, key.length).toString('base64');
 }

@@ -77,6 +77,38 @@ export class Peer {
     this.timers.persistentKeepalive = (config.persistentKeepalive ?? 0) * 1000;
   }
 
+  /** Responder: a new keypair waits as `next` until the initiator uses it. Returns the keypairs to retire. */
+  installNext(kp: Keypair): Keypair[] {
+    const retired = [this.next, this.previous];
+    this.next = kp;
+    this.previous = null;
+    return retired.filter((k) => k !== null);
+  }
+
+  /** Initiator: a new keypair is current at once; the old current stays as previous. Returns the keypairs to retire. */
+  installCurrent(kp: Keypair): Keypair[] {
+    const retired = [this.previous];
+    if (this.next !== null) {
+      // A responder session never confirmed: it takes previous's place, current goes.
+      retired.push(this.current);
+      this.previous = this.next;
+      this.next = null;
+    } else {
+      this.previous = this.current;
+    }
+    this.current = kp;
+    return retired.filter((k) => k !== null);
+  }
+
+  /** Responder: the initiator used `next`, which becomes current. Returns the keypairs to retire. */
+  confirmNext(): Keypair[] {
+    const retired = this.previous;
+    this.previous = this.current;
+    this.current = this.next;
+    this.next = null;
+    return retired === null ? [] : [retired];
+  }
+
   /** Every keypair the peer holds (for wiping and index cleanup). */
   keypairs(): Keypair[] {
     const out: Keypair[] = [];
