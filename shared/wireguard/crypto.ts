@@ -346,35 +346,6 @@ export interface CryptoBackend {
 /** node:crypto and @noble: always there, and the default wherever no backend is given. */
 export const nodeCrypto: CryptoBackend = { aead: nodeAead, x25519: nodeX25519, blake2s: nodeBlake2s };
 
-/** Writes ciphertext||tag into `out` at `outOffset` and returns the length written. Nonces come from writeNonce(). */
-export function aeadSealInto(
-  key: Uint8Array,
-  nonce: Uint8Array,
-  plaintext: Uint8Array,
-  ad: Uint8Array | null,
-  out: Uint8Array,
-  outOffset: number,
-  aead: AeadBackend = nodeAead,
-): number {
-  return aead.seal(key, nonce, ad, plaintext, out, outOffset);
-}
-
-/**
- * Opens `sealed` (ciphertext||tag) into `out` at `outOffset`; returns the
- * plaintext length, or -1 when the tag does not verify.
- */
-export function aeadOpenInto(
-  key: Uint8Array,
-  nonce: Uint8Array,
-  sealed: Uint8Array,
-  ad: Uint8Array | null,
-  out: Uint8Array,
-  outOffset: number,
-  aead: AeadBackend = nodeAead,
-): number {
-  return aead.open(key, nonce, ad, sealed, out, outOffset);
-}
-
 /** Seals into a new array: ciphertext||tag. */
 export function aeadSeal(
   key: Uint8Array,
@@ -433,6 +404,16 @@ function xchachaSubkey(key: Uint8Array, nonce: Uint8Array): Uint8Array {
   return hOutBytes;
 }
 
+/** Runs `use` with the subkey (and xNonce) of `key` and `nonce`, then wipes the subkey. */
+function withSubkey<T>(key: Uint8Array, nonce: Uint8Array, use: (subkey: Uint8Array) => T): T {
+  const subkey = xchachaSubkey(key, nonce);
+  try {
+    return use(subkey);
+  } finally {
+    subkey.fill(0);
+  }
+}
+
 /** XChaCha20-Poly1305 seal, used for cookie replies. Returns ciphertext||tag. */
 export function xaeadSeal(
   key: Uint8Array,
@@ -441,10 +422,7 @@ export function xaeadSeal(
   ad: Uint8Array,
   aead: AeadBackend = nodeAead,
 ): Uint8Array {
-  const subkey = xchachaSubkey(key, nonce);
-  const out = aeadSeal(subkey, xNonce, plaintext, ad, aead);
-  subkey.fill(0);
-  return out;
+  return withSubkey(key, nonce, (subkey) => aeadSeal(subkey, xNonce, plaintext, ad, aead));
 }
 
 export function xaeadOpen(
@@ -455,10 +433,7 @@ export function xaeadOpen(
   aead: AeadBackend = nodeAead,
 ): Uint8Array | null {
   if (key.length !== KEY_LEN || nonce.length !== XAEAD_NONCE_LEN) return null;
-  const subkey = xchachaSubkey(key, nonce);
-  const out = aeadOpen(subkey, xNonce, sealed, ad, aead);
-  subkey.fill(0);
-  return out;
+  return withSubkey(key, nonce, (subkey) => aeadOpen(subkey, xNonce, sealed, ad, aead));
 }
 
 /** Constant-time equality of two byte strings (length is not secret). */

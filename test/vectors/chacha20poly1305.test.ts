@@ -12,8 +12,6 @@ import { loadNativeAead } from '../../shared/io/native-aead.js';
 import {
   aeadOpen as aeadOpenWith,
   aeadSeal as aeadSealWith,
-  aeadSealInto as aeadSealIntoWith,
-  aeadOpenInto as aeadOpenIntoWith,
   AEAD_NONCE_LEN,
   nodeAead,
   TAG_LEN,
@@ -31,9 +29,9 @@ type Ad = Uint8Array | null;
 const aeadSeal = (k: Uint8Array, n: Uint8Array, p: Uint8Array, ad: Ad) => aeadSealWith(k, n, p, ad, under.current);
 const aeadOpen = (k: Uint8Array, n: Uint8Array, c: Uint8Array, ad: Ad) => aeadOpenWith(k, n, c, ad, under.current);
 const aeadSealInto = (k: Uint8Array, n: Uint8Array, p: Uint8Array, ad: Ad, out: Uint8Array, at: number) =>
-  aeadSealIntoWith(k, n, p, ad, out, at, under.current);
+  under.current.seal(k, n, ad, p, out, at);
 const aeadOpenInto = (k: Uint8Array, n: Uint8Array, c: Uint8Array, ad: Ad, out: Uint8Array, at: number) =>
-  aeadOpenIntoWith(k, n, c, ad, out, at, under.current);
+  under.current.open(k, n, ad, c, out, at);
 const xaeadSeal = (k: Uint8Array, n: Uint8Array, p: Uint8Array, ad: Uint8Array) =>
   xaeadSealWith(k, n, p, ad, under.current);
 const xaeadOpen = (k: Uint8Array, n: Uint8Array, c: Uint8Array, ad: Uint8Array) =>
