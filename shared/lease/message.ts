@@ -12,6 +12,8 @@ export const LeaseType = {
   Lease: 2,
   Refused: 3,
   Release: 4,
+  /** Gateway → client, unsolicited (request id 0): the client's quota state. */
+  Status: 5,
 } as const;
 export type LeaseType = (typeof LeaseType)[keyof typeof LeaseType];
 
@@ -24,7 +26,47 @@ export const LeaseOption = {
   Mtu: 6,
   Lifetime: 7,
   Error: 8,
+  Quota: 9,
 } as const;
+
+// Option QUOTA, value exactly QUOTA_SIZE bytes, big-endian:
+//   state u8 | count u8 | used u64 | quota u64 | period end u32 | limit down u32 | limit up u32
+export const QUOTA_STATE_OFFSET = 0;
+export const QUOTA_COUNT_OFFSET = 1;
+export const QUOTA_USED_OFFSET = 2;
+export const QUOTA_BYTES_OFFSET = 10;
+export const QUOTA_PERIOD_END_OFFSET = 18;
+export const QUOTA_LIMIT_DOWN_OFFSET = 22;
+export const QUOTA_LIMIT_UP_OFFSET = 26;
+export const QUOTA_SIZE = 30;
+
+/** Wire codes of QuotaInfo.state and QuotaInfo.count (index = code). */
+const QUOTA_STATES = ['ok', 'throttled', 'blocked'] as const;
+const QUOTA_COUNTS = ['none', 'download', 'upload', 'both'] as const;
+export type QuotaInfoState = (typeof QUOTA_STATES)[number];
+export type QuotaInfoCount = (typeof QUOTA_COUNTS)[number];
+
+/** A client's quota state as the gateway tells it (option QUOTA). */
+export interface QuotaInfo {
+  state: QuotaInfoState;
+  /** What the quota counts; 'none' when the client has no quota. */
+  count: QuotaInfoCount;
+  /** Bytes counted toward the quota this period. */
+  used: number;
+  /** Bytes; 0 when there is no quota. */
+  quota: number;
+  /** Unix seconds: the end of the current accounting period. */
+  periodEnd: number;
+  /** Rates in force now (the throttle when throttled), kbit/s; 0 = no limit. */
+  limitDownKbps: number;
+  limitUpKbps: number;
+}
+
+/** A rate in bits per second (null: none) as the kbit/s of QUOTA (0: none; at least 1 when limited). */
+export function kbpsOf(bitsPerSecond: number | null): number {
+  if (bitsPerSecond === null) return 0;
+  return Math.min(0xffffffff, Math.max(1, Math.round(bitsPerSecond / 1000)));
+}
 
 export const LeaseError = {
   PoolExhausted: 1,
@@ -48,8 +90,9 @@ export interface LeaseGrant {
 export type LeaseMessage =
   | { type: typeof LeaseType.Request; requestId: number }
   | { type: typeof LeaseType.Release; requestId: number }
-  | { type: typeof LeaseType.Lease; requestId: number; grant: LeaseGrant }
-  | { type: typeof LeaseType.Refused; requestId: number; error: LeaseErrorCode };
+  | { type: typeof LeaseType.Lease; requestId: number; grant: LeaseGrant; quota?: QuotaInfo }
+  | { type: typeof LeaseType.Refused; requestId: number; error: LeaseErrorCode }
+  | { type: typeof LeaseType.Status; requestId: number; quota: QuotaInfo };
 
 class Writer {
   private readonly buf = new Uint8Array(LEASE_MAX_SIZE);
@@ -89,6 +132,50 @@ function u32(n: number): Uint8Array {
   return v;
 }
 
+function checkUint(name: string, n: number, max: number): void {
+  if (!Number.isSafeInteger(n) || n < 0 || n > max) throw new RangeError(`QUOTA ${name} out of range: ${n}`);
+}
+
+/** The QUOTA value; a RangeError for a field that does not fit its wire size. */
+function encodeQuota(q: QuotaInfo): Uint8Array {
+  checkUint('used', q.used, Number.MAX_SAFE_INTEGER);
+  checkUint('quota', q.quota, Number.MAX_SAFE_INTEGER);
+  checkUint('periodEnd', q.periodEnd, 0xffffffff);
+  checkUint('limitDownKbps', q.limitDownKbps, 0xffffffff);
+  checkUint('limitUpKbps', q.limitUpKbps, 0xffffffff);
+  const v = new Uint8Array(QUOTA_SIZE);
+  const view = new DataView(v.buffer);
+  v[QUOTA_STATE_OFFSET] = QUOTA_STATES.indexOf(q.state);
+  v[QUOTA_COUNT_OFFSET] = QUOTA_COUNTS.indexOf(q.count);
+  view.setBigUint64(QUOTA_USED_OFFSET, BigInt(q.used));
+  view.setBigUint64(QUOTA_BYTES_OFFSET, BigInt(q.quota));
+  view.setUint32(QUOTA_PERIOD_END_OFFSET, q.periodEnd);
+  view.setUint32(QUOTA_LIMIT_DOWN_OFFSET, q.limitDownKbps);
+  view.setUint32(QUOTA_LIMIT_UP_OFFSET, q.limitUpKbps);
+  return v;
+}
+
+/** The QUOTA value, or null: wrong length, unknown state or count, a byte count past 2^53 - 1. */
+function decodeQuota(v: Uint8Array): QuotaInfo | null {
+  if (v.length !== QUOTA_SIZE) return null;
+  const state = QUOTA_STATES[v[QUOTA_STATE_OFFSET]!];
+  const count = QUOTA_COUNTS[v[QUOTA_COUNT_OFFSET]!];
+  const view = new DataView(v.buffer, v.byteOffset, v.length);
+  const used = view.getBigUint64(QUOTA_USED_OFFSET);
+  const quota = view.getBigUint64(QUOTA_BYTES_OFFSET);
+  const max = BigInt(Number.MAX_SAFE_INTEGER);
+  if (state === undefined || count === undefined || used > max || quota > max) return null;
+  return {
+    state,
+    count,
+    used: Number(used),
+    quota: Number(quota),
+    periodEnd: view.getUint32(QUOTA_PERIOD_END_OFFSET),
+    limitDownKbps: view.getUint32(QUOTA_LIMIT_DOWN_OFFSET),
+    limitUpKbps: view.getUint32(QUOTA_LIMIT_UP_OFFSET),
+  };
+}
+
 export function encodeLeaseMessage(m: LeaseMessage): Uint8Array {
   const w = new Writer();
   if (m.type === LeaseType.Lease) {
@@ -100,6 +187,9 @@ export function encodeLeaseMessage(m: LeaseMessage): Uint8Array {
     for (const d of g.dns) w.option(LeaseOption.Dns, d);
     if (g.mtu !== null) w.option(LeaseOption.Mtu, u16(g.mtu));
     w.option(LeaseOption.Lifetime, u32(g.lifetime));
+    if (m.quota !== undefined) w.option(LeaseOption.Quota, encodeQuota(m.quota));
+  } else if (m.type === LeaseType.Status) {
+    w.option(LeaseOption.Quota, encodeQuota(m.quota));
   } else if (m.type === LeaseType.Refused) {
     w.option(LeaseOption.Error, Uint8Array.of(m.error));
   }
@@ -125,6 +215,7 @@ export function decodeLeaseMessage(data: Uint8Array): LeaseMessage | null {
     lifetime: -1,
   };
   let error = -1;
+  let quota: QuotaInfo | null = null;
   for (let off = LEASE_HEADER_SIZE; off < data.length;) {
     if (off + 2 > data.length) return null;
     const t = data[off]!;
@@ -165,6 +256,10 @@ export function decodeLeaseMessage(data: Uint8Array): LeaseMessage | null {
         if (len !== 1) return null;
         error = v[0]!;
         break;
+      case LeaseOption.Quota:
+        quota = decodeQuota(v);
+        if (quota === null) return null;
+        break;
       default:
         break; // unknown options are skipped
     }
@@ -175,11 +270,13 @@ export function decodeLeaseMessage(data: Uint8Array): LeaseMessage | null {
       return { type, requestId };
     case LeaseType.Lease:
       if (grant.lifetime < 0 || (grant.ipv4 === null && grant.ipv6 === null)) return null;
-      return { type, requestId, grant };
+      return quota === null ? { type, requestId, grant } : { type, requestId, grant, quota };
     case LeaseType.Refused:
       if (error !== LeaseError.PoolExhausted && error !== LeaseError.ClientDisabled && error !== LeaseError.Internal)
         return null;
       return { type, requestId, error };
+    case LeaseType.Status:
+      return quota === null ? null : { type, requestId, quota };
     default:
       return null;
   }

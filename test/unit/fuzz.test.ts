@@ -23,8 +23,10 @@ import {
   decodeLeaseMessage,
   encodeLeaseMessage,
   LeaseError,
+  LeaseOption,
   LeaseType,
   type LeaseMessage,
+  type QuotaInfo,
 } from '../../shared/lease/message.js';
 import { Device, type Sink } from '../../shared/wireguard/device.js';
 import { MessageType } from '../../shared/wireguard/messages.js';
@@ -195,7 +197,18 @@ describe('WireGuard messages through Device.fromNetwork', () => {
 // ------------------------------------------------------------------- lease
 
 const bytes = (n: number) => fc.uint8Array({ minLength: n, maxLength: n });
+const u32 = fc.integer({ min: 0, max: 0xffffffff });
+const quotaInfo: fc.Arbitrary<QuotaInfo> = fc.record({
+  state: fc.constantFrom('ok', 'throttled', 'blocked'),
+  count: fc.constantFrom('none', 'download', 'upload', 'both'),
+  used: fc.maxSafeNat(),
+  quota: fc.maxSafeNat(),
+  periodEnd: u32,
+  limitDownKbps: u32,
+  limitUpKbps: u32,
+});
 const leaseMessage: fc.Arbitrary<LeaseMessage> = fc.oneof(
+  fc.record({ type: fc.constant(LeaseType.Status), requestId: fc.nat(), quota: quotaInfo }),
   fc.record({ type: fc.constant(LeaseType.Request), requestId: fc.nat() }),
   fc.record({ type: fc.constant(LeaseType.Release), requestId: fc.nat() }),
   fc.record({
@@ -203,19 +216,23 @@ const leaseMessage: fc.Arbitrary<LeaseMessage> = fc.oneof(
     requestId: fc.nat(),
     error: fc.constantFrom(LeaseError.PoolExhausted, LeaseError.ClientDisabled, LeaseError.Internal),
   }),
-  fc.record({
-    type: fc.constant(LeaseType.Lease),
-    requestId: fc.nat(),
-    grant: fc.record({
-      ipv4: fc.record({ address: bytes(4), prefixLength: fc.integer({ min: 0, max: 32 }) }),
-      ipv6: fc.option(fc.record({ address: bytes(16), prefixLength: fc.integer({ min: 0, max: 128 }) })),
-      gatewayIpv4: fc.option(bytes(4)),
-      gatewayIpv6: fc.option(bytes(16)),
-      dns: fc.array(fc.oneof(bytes(4), bytes(16)), { maxLength: 3 }),
-      mtu: fc.option(fc.integer({ min: 0, max: 0xffff })),
-      lifetime: fc.nat(),
-    }),
-  }),
+  fc.record(
+    {
+      type: fc.constant(LeaseType.Lease),
+      requestId: fc.nat(),
+      grant: fc.record({
+        ipv4: fc.record({ address: bytes(4), prefixLength: fc.integer({ min: 0, max: 32 }) }),
+        ipv6: fc.option(fc.record({ address: bytes(16), prefixLength: fc.integer({ min: 0, max: 128 }) })),
+        gatewayIpv4: fc.option(bytes(4)),
+        gatewayIpv6: fc.option(bytes(16)),
+        dns: fc.array(fc.oneof(bytes(4), bytes(16)), { maxLength: 3 }),
+        mtu: fc.option(fc.integer({ min: 0, max: 0xffff })),
+        lifetime: fc.nat(),
+      }),
+      quota: quotaInfo,
+    },
+    { requiredKeys: ['type', 'requestId', 'grant'] },
+  ),
 );
 
 /** A well-formed header (version 1, a type, the right length) around arbitrary TLV bytes. */
@@ -229,6 +246,14 @@ const framedGarbage = fc
     return m;
   });
 
+/** A STATUS header around one QUOTA option of any length and content (most are malformed). */
+const framedQuota = fc.uint8Array({ maxLength: 40 }).map((value) => {
+  const m = new Uint8Array(10 + value.length);
+  m.set([1, LeaseType.Status, m.length >> 8, m.length & 0xff, 0, 0, 0, 0, LeaseOption.Quota, value.length]);
+  m.set(value, 10);
+  return m;
+});
+
 /** decode never throws; what it accepts encodes back to a message that decodes the same. */
 function decodesConsistently(data: Uint8Array): void {
   const m = decodeLeaseMessage(data);
@@ -239,7 +264,10 @@ describe('lease messages (shared/lease/message.ts)', () => {
   test(
     'arbitrary bytes and framed garbage: null or a message that round-trips',
     () => {
-      check(fc.property(fc.oneof(fc.uint8Array({ maxLength: 600 }), framedGarbage), decodesConsistently), share(0.1));
+      check(
+        fc.property(fc.oneof(fc.uint8Array({ maxLength: 600 }), framedGarbage, framedQuota), decodesConsistently),
+        share(0.1),
+      );
     },
     TIMEOUT,
   );
