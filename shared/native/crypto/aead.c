@@ -27,21 +27,18 @@ static bool overlap_ok(const uint8_t *in, size_t in_len, const uint8_t *out, siz
 typedef struct {
   aead_state *st;
   uint8_t *key, *nonce, *ad, *in, *out;
-  size_t key_len, nonce_len, ad_len, in_len, out_len;
+  size_t ad_len, in_len, out_len;
   uint32_t out_offset;
 } aead_args;
 
 /* Parses the six arguments shared by seal and open. Throws and returns false on bad ones. */
 static bool parse_args(napi_env env, napi_callback_info info, aead_args *a) {
-  size_t argc = 6;
   napi_value argv[6];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return false;
-  if (argc < 6) return throw_type(env, "expected (key, nonce, ad, input, out, outOffset)"), false;
-  if (napi_get_instance_data(env, (void **)&a->st) != napi_ok || a->st == NULL)
-    return throw_type(env, "meshgate_aead: not initialised"), false;
-  if (!get_bytes(env, argv[0], &a->key, &a->key_len) || a->key_len != KEY_LEN)
+  if (!get_args(env, info, 6, argv, "expected (key, nonce, ad, input, out, outOffset)")) return false;
+  if ((a->st = get_state(env)) == NULL) return false;
+  if (!get_sized_bytes(env, argv[0], KEY_LEN, &a->key))
     return throw_type(env, "key must be a 32-byte Uint8Array"), false;
-  if (!get_bytes(env, argv[1], &a->nonce, &a->nonce_len) || a->nonce_len != NONCE_LEN)
+  if (!get_sized_bytes(env, argv[1], NONCE_LEN, &a->nonce))
     return throw_type(env, "nonce must be a 12-byte Uint8Array"), false;
   if (!get_optional_bytes(env, argv[2], &a->ad, &a->ad_len))
     return throw_type(env, "ad must be a Uint8Array or null"), false;

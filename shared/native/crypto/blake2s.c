@@ -21,23 +21,20 @@
 typedef struct {
   aead_state *st;
   uint8_t *arg[3], *out;
-  size_t len[3], out_len;
+  size_t len[3];
 } hash_args;
 
 static bool parse_hash_args(napi_env env, napi_callback_info info, size_t argc_want, size_t optional,
                             size_t out_len, hash_args *h) {
-  size_t argc = 4;
   napi_value argv[4];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return false;
-  if (argc < argc_want) return throw_type(env, "missing arguments"), false;
-  if (napi_get_instance_data(env, (void **)&h->st) != napi_ok || h->st == NULL)
-    return throw_type(env, "meshgate_aead: not initialised"), false;
+  if (!get_args(env, info, argc_want, argv, "missing arguments")) return false;
+  if ((h->st = get_state(env)) == NULL) return false;
   for (size_t i = 0; i + 1 < argc_want; i++) {
     bool ok = i == optional ? get_optional_bytes(env, argv[i], &h->arg[i], &h->len[i])
                             : get_bytes(env, argv[i], &h->arg[i], &h->len[i]);
     if (!ok) return throw_type(env, "inputs must be Uint8Arrays"), false;
   }
-  if (!get_bytes(env, argv[argc_want - 1], &h->out, &h->out_len) || h->out_len != out_len)
+  if (!get_sized_bytes(env, argv[argc_want - 1], out_len, &h->out))
     return throw_type(env, out_len == HASH_LEN ? "out must be a 32-byte Uint8Array" : "out must be a 16-byte Uint8Array"),
            false;
   return true;
@@ -84,15 +81,12 @@ napi_value js_blake2s_mac(napi_env env, napi_callback_info info) {
 #define HKDF_MAX_OUTPUTS 3
 
 napi_value js_hkdf_blake2s(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  aead_state *st = NULL;
   uint8_t *key, *input, *out;
   size_t key_len, input_len, out_len;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 3) return throw_type(env, "expected (key, input, out)");
-  if (napi_get_instance_data(env, (void **)&st) != napi_ok || st == NULL)
-    return throw_type(env, "meshgate_aead: not initialised");
+  if (!get_args(env, info, 3, argv, "expected (key, input, out)")) return NULL;
+  aead_state *st = get_state(env);
+  if (st == NULL) return NULL;
   if (!get_bytes(env, argv[0], &key, &key_len) || !get_bytes(env, argv[1], &input, &input_len))
     return throw_type(env, "key and input must be Uint8Arrays");
   if (!get_bytes(env, argv[2], &out, &out_len) || out_len == 0 || out_len % HASH_LEN != 0 ||

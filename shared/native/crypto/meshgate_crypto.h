@@ -34,11 +34,14 @@ typedef struct {
   EVP_PKEY_CTX *x25519; /* imports raw X25519 keys (EVP_PKEY_fromdata), fetched once */
 } aead_state;
 
-/* napi.c: instance data and argument helpers. Each throws and returns NULL/false on bad input. */
+/* napi.c: instance data and argument helpers. get_args and get_state throw on failure; the
+   get_*bytes readers throw nothing (the caller names the argument in its own message). */
 void free_state(napi_env env, void *data, void *hint);
 napi_value throw_type(napi_env env, const char *msg);
 napi_value throw_range(napi_env env, const char *msg);
+bool get_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv, const char *usage);
 bool get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len);
+bool get_sized_bytes(napi_env env, napi_value v, size_t len, uint8_t **data);
 bool get_optional_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len);
 aead_state *get_state(napi_env env);
 

@@ -36,12 +36,26 @@ napi_value throw_range(napi_env env, const char *msg) {
   return NULL;
 }
 
+/* The call's first `n` arguments into argv[0..n); throws `usage` when there are fewer. */
+bool get_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv, const char *usage) {
+  size_t argc = n;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return false;
+  if (argc < n) return throw_type(env, usage), false;
+  return true;
+}
+
 /* A Uint8Array (or Buffer) argument: its bytes and length. */
 bool get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len) {
   void *ptr = NULL;
   if (!napi_args_typed(env, v, napi_uint8_array, &ptr, len)) return false;
   *data = ptr;
   return true;
+}
+
+/* A Uint8Array of exactly `len` bytes. */
+bool get_sized_bytes(napi_env env, napi_value v, size_t len, uint8_t **data) {
+  size_t n;
+  return get_bytes(env, v, data, &n) && n == len;
 }
 
 /* null/undefined, or a Uint8Array. */

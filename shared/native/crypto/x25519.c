@@ -34,16 +34,24 @@ static void x25519_key_finalize(napi_env env, void *data, void *hint) {
   free(data);
 }
 
-/* The key object argument: a live x25519 key of this addon. Throws and returns NULL otherwise. */
-static x25519_key *get_key(napi_env env, napi_value v) {
+#define NOT_A_KEY "key must be an X25519 key from x25519Import"
+
+/* The key behind a key object of this addon (released or not); NULL, nothing thrown, for anything else. */
+static x25519_key *unwrap_key(napi_env env, napi_value v) {
   napi_valuetype t;
   bool tagged = false;
   void *data = NULL;
   if (napi_typeof(env, v, &t) != napi_ok || t != napi_external ||
       napi_check_object_type_tag(env, v, &X25519_KEY_TAG, &tagged) != napi_ok || !tagged ||
       napi_get_value_external(env, v, &data) != napi_ok)
-    return throw_type(env, "key must be an X25519 key from x25519Import"), NULL;
-  x25519_key *k = data;
+    return NULL;
+  return data;
+}
+
+/* The key object argument: a live x25519 key of this addon. Throws and returns NULL otherwise. */
+static x25519_key *get_key(napi_env env, napi_value v) {
+  x25519_key *k = unwrap_key(env, v);
+  if (k == NULL) return throw_type(env, NOT_A_KEY), NULL;
   if (k->pkey == NULL) return throw_type(env, "the X25519 key was released"), NULL;
   return k;
 }
@@ -69,13 +77,10 @@ static EVP_PKEY *import_raw(aead_state *st, const uint8_t *raw, bool private_key
 
 
 napi_value js_x25519_import(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
   uint8_t *raw;
-  size_t raw_len;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 1 || !get_bytes(env, argv[0], &raw, &raw_len) || raw_len != KEY_LEN)
-    return throw_type(env, "privateKey must be a 32-byte Uint8Array");
+  if (!get_args(env, info, 1, argv, "privateKey must be a 32-byte Uint8Array")) return NULL;
+  if (!get_sized_bytes(env, argv[0], KEY_LEN, &raw)) return throw_type(env, "privateKey must be a 32-byte Uint8Array");
   aead_state *st = get_state(env);
   if (st == NULL) return NULL;
   x25519_key *k = calloc(1, sizeof *k);
@@ -99,16 +104,12 @@ napi_value js_x25519_import(napi_env env, napi_callback_info info) {
 }
 
 napi_value js_x25519_public_key(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
   uint8_t *out;
-  size_t out_len;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 2) return throw_type(env, "expected (key, out)");
+  if (!get_args(env, info, 2, argv, "expected (key, out)")) return NULL;
   x25519_key *k = get_key(env, argv[0]);
   if (k == NULL) return NULL;
-  if (!get_bytes(env, argv[1], &out, &out_len) || out_len != KEY_LEN)
-    return throw_type(env, "out must be a 32-byte Uint8Array");
+  if (!get_sized_bytes(env, argv[1], KEY_LEN, &out)) return throw_type(env, "out must be a 32-byte Uint8Array");
   size_t len = KEY_LEN;
   if (EVP_PKEY_get_raw_public_key(k->pkey, out, &len) != 1 || len != KEY_LEN) {
     ERR_clear_error();
@@ -124,20 +125,15 @@ static bool all_zero(const uint8_t *p, size_t n) {
 }
 
 napi_value js_x25519(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
   uint8_t *pub, *out;
-  size_t pub_len, out_len;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 3) return throw_type(env, "expected (key, publicKey, out)");
+  if (!get_args(env, info, 3, argv, "expected (key, publicKey, out)")) return NULL;
   aead_state *st = get_state(env);
   if (st == NULL) return NULL;
   x25519_key *k = get_key(env, argv[0]);
   if (k == NULL) return NULL;
-  if (!get_bytes(env, argv[1], &pub, &pub_len) || pub_len != KEY_LEN)
-    return throw_type(env, "publicKey must be a 32-byte Uint8Array");
-  if (!get_bytes(env, argv[2], &out, &out_len) || out_len != KEY_LEN)
-    return throw_type(env, "out must be a 32-byte Uint8Array");
+  if (!get_sized_bytes(env, argv[1], KEY_LEN, &pub)) return throw_type(env, "publicKey must be a 32-byte Uint8Array");
+  if (!get_sized_bytes(env, argv[2], KEY_LEN, &out)) return throw_type(env, "out must be a 32-byte Uint8Array");
   EVP_PKEY *peer = import_raw(st, pub, false);
   size_t len = KEY_LEN;
   bool ok = peer != NULL && EVP_PKEY_derive_init(k->ctx) == 1;
@@ -157,17 +153,10 @@ napi_value js_x25519(napi_env env, napi_callback_info info) {
 }
 
 napi_value js_x25519_release(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  napi_valuetype t;
-  bool tagged = false;
-  void *data = NULL;
-  /* Idempotent: releasing a released key does nothing. */
-  if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_external ||
-      napi_check_object_type_tag(env, argv[0], &X25519_KEY_TAG, &tagged) != napi_ok || !tagged ||
-      napi_get_value_external(env, argv[0], &data) != napi_ok)
-    return throw_type(env, "key must be an X25519 key from x25519Import");
-  x25519_key_clear(data);
+  if (!get_args(env, info, 1, argv, NOT_A_KEY)) return NULL;
+  x25519_key *k = unwrap_key(env, argv[0]);
+  if (k == NULL) return throw_type(env, NOT_A_KEY);
+  x25519_key_clear(k); /* idempotent: releasing a released key does nothing */
   return NULL;
 }
