@@ -4,10 +4,12 @@
 //   requestIfDue(now) → a REQUEST packet when one should go out (no lease
 //               yet: every 2 s; with a lease: from half its lifetime on,
 //               every 2 s); nextRequestAt() says when, for the agent's timer
-//   handle    → a decrypted packet from fe80::1 udp/4790 → LEASE or REFUSED
-//               for our outstanding request id → checkLease → onLease, or
+//   handle    → a decrypted packet from fe80::1 udp/4790 to our port → LEASE
+//               or REFUSED for our outstanding request id → checkLease →
+//               onLease (then onQuota with its QUOTA, or null), or
 //               onBadLease (the grant is dropped whole: the previous good
-//               lease, if any, stays, and requests go on every 2 s) / onRefused
+//               lease, if any, stays, and requests go on every 2 s) / onRefused;
+//               STATUS with request id 0 → onQuota
 //   release() → a RELEASE packet for a clean exit
 
 import { buildUdp6, isFromLeaseServer, LEASE_GATEWAY_ADDRESS, LEASE_PORT, parseUdp6 } from '../shared/lease/carrier.js';
@@ -17,6 +19,7 @@ import {
   LeaseType,
   type LeaseErrorCode,
   type LeaseGrant,
+  type QuotaInfo,
 } from '../shared/lease/message.js';
 import type { RandomBytes } from '../shared/wireguard/crypto.js';
 import { CONSUMED, NOT_MINE, type ControlHandler } from '../shared/wireguard/control.js';
@@ -29,6 +32,8 @@ export interface LeaseClientEvents {
   onRefused(error: LeaseErrorCode, now: number): void;
   /** A LEASE that checkLease refused; nothing of it was taken (counted in badLeases either way). */
   onBadLease?(problem: LeaseProblem, grant: LeaseGrant, now: number): void;
+  /** The quota state of an accepted LEASE (null: it carried none) or of a STATUS. */
+  onQuota?(quota: QuotaInfo | null, now: number): void;
 }
 
 export class LeaseClient {
@@ -102,7 +107,17 @@ export class LeaseClient {
     if (!isFromLeaseServer(packet)) return NOT_MINE;
     const udp = parseUdp6(packet);
     const m = udp === null ? null : decodeLeaseMessage(udp.payload);
-    if (m === null || udp === null || udp.destinationPort !== this.port || m.requestId !== this.requestId) {
+    if (m === null || udp === null || udp.destinationPort !== this.port) {
+      this.ignored++;
+      return CONSUMED;
+    }
+    if (m.type === LeaseType.Status) {
+      // Unsolicited: it answers no request, so it carries request id 0.
+      if (m.requestId !== 0) this.ignored++;
+      else this.events.onQuota?.(m.quota, now.mono);
+      return CONSUMED;
+    }
+    if (m.requestId !== this.requestId) {
       this.ignored++;
       return CONSUMED;
     }
@@ -120,6 +135,7 @@ export class LeaseClient {
       this.lastSent = -Infinity;
       this.requestId = this.newId();
       this.events.onLease(m.grant, now.mono);
+      this.events.onQuota?.(m.quota ?? null, now.mono);
     } else if (m.type === LeaseType.Refused) {
       this.requestId = this.newId();
       this.events.onRefused(m.error, now.mono);

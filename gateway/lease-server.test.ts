@@ -1,8 +1,15 @@
 import { describe, expect, test } from 'vitest';
 import { LeaseClient } from '../client/lease-client.js';
 import { ipv4Packet, seededRandom, TwoPeers } from '../test/support/two-peers.js';
-import { buildUdp6, LEASE_GATEWAY_ADDRESS, LEASE_PORT } from '../shared/lease/carrier.js';
-import { LeaseError, LeaseType, encodeLeaseMessage, type LeaseGrant } from '../shared/lease/message.js';
+import { buildUdp6, LEASE_GATEWAY_ADDRESS, LEASE_PORT, parseUdp6 } from '../shared/lease/carrier.js';
+import {
+  decodeLeaseMessage,
+  LeaseError,
+  LeaseType,
+  encodeLeaseMessage,
+  type LeaseGrant,
+  type QuotaInfo,
+} from '../shared/lease/message.js';
 import { parseCidr } from '../shared/net/address.js';
 import { LeaseServer, type LeaseAnswer } from './lease-server.js';
 
@@ -16,14 +23,26 @@ const GRANT: LeaseGrant = {
   lifetime: 60,
 };
 
+const QUOTA: QuotaInfo = {
+  state: 'ok',
+  count: 'download',
+  used: 1_000,
+  quota: 50_000_000,
+  periodEnd: 1_798_758_000,
+  limitDownKbps: 0,
+  limitUpKbps: 0,
+};
+
 /** A is the client agent (allowed IPs 0/0 for the gateway), B the gateway. */
-function scene(answer: LeaseAnswer = { grant: GRANT }) {
-  const server = new LeaseServer(() => answer);
+function scene(answer: LeaseAnswer = { grant: GRANT }, quota: { current: QuotaInfo | null } = { current: null }) {
+  const server = new LeaseServer(() => answer, { quotaOf: () => quota.current });
   const leases: LeaseGrant[] = [];
   const refusals: number[] = [];
+  const quotas: (QuotaInfo | null)[] = [];
   const client = new LeaseClient(seededRandom('lc'), {
     onLease: (g) => leases.push(g),
     onRefused: (e) => refusals.push(e),
+    onQuota: (q) => quotas.push(q),
   });
   const t = new TwoPeers({ a: { control: client.handle }, b: { control: server.handle } });
   const gwPeer = t.peerOfA();
@@ -33,7 +52,7 @@ function scene(answer: LeaseAnswer = { grant: GRANT }) {
     if (p) t.a.sendPacket(gwPeer, p, t.clock.now(), t.sinkA);
     t.deliver();
   };
-  return { t, server, client, leases, refusals, tick, gwPeer };
+  return { t, server, client, leases, refusals, quotas, tick, gwPeer, quota };
 }
 
 describe('lease protocol over two in-memory devices', () => {
@@ -144,5 +163,85 @@ describe('lease protocol over two in-memory devices', () => {
     s.t.deliver();
     expect(s.t.tunB).toHaveLength(1);
     expect(s.t.b.drops['source-not-allowed']).toBe(1);
+  });
+
+  test('a LEASE carries QUOTA only when quotaOf has one', () => {
+    const s = scene({ grant: GRANT }, { current: null });
+    const peerOfB = s.t.peerOfB();
+    const answer = () => {
+      const r = s.server.handle(peerOfB, requestPacket(40000), s.t.clock.now());
+      if (!(r instanceof Uint8Array)) throw new Error('no reply');
+      return decodeLeaseMessage(parseUdp6(r)!.payload);
+    };
+    expect(answer()).not.toHaveProperty('quota');
+    s.quota.current = QUOTA;
+    expect(answer()).toMatchObject({ type: LeaseType.Lease, requestId: 77, quota: QUOTA });
+  });
+});
+
+/** A REQUEST as the device hands it to the control handler. */
+function requestPacket(port: number, type: LeaseType = LeaseType.Request): Uint8Array {
+  return buildUdp6({
+    source: Uint8Array.from([0xfe, 0x80, ...new Array<number>(13).fill(0), port & 0xff]),
+    destination: LEASE_GATEWAY_ADDRESS,
+    sourcePort: port,
+    destinationPort: LEASE_PORT,
+    payload: encodeLeaseMessage({ type, requestId: 77 } as Parameters<typeof encodeLeaseMessage>[0]),
+  });
+}
+
+describe('STATUS (statusFor)', () => {
+  test('null until the peer sent a REQUEST; then to the source of its latest REQUEST, request id 0, counted', () => {
+    const s = scene({ grant: GRANT }, { current: { ...QUOTA, state: 'blocked', used: 50_000_000 } });
+    const peer = s.t.peerOfB();
+    const now = s.t.clock.now();
+    expect(s.server.statusFor(peer)).toBeNull();
+    s.server.handle(peer, requestPacket(40001), now);
+    s.server.handle(peer, requestPacket(40002), now);
+    const packet = s.server.statusFor(peer)!;
+    const udp = parseUdp6(packet)!;
+    expect(udp.destinationPort).toBe(40002);
+    expect(udp.destination[15]).toBe(40002 & 0xff);
+    expect(udp.sourcePort).toBe(LEASE_PORT);
+    expect([...udp.source]).toEqual([...LEASE_GATEWAY_ADDRESS]);
+    expect(decodeLeaseMessage(udp.payload)).toEqual({
+      type: LeaseType.Status,
+      requestId: 0,
+      quota: { ...QUOTA, state: 'blocked', used: 50_000_000 },
+    });
+    expect(s.server.counters.status).toBe(1);
+  });
+
+  test('null after a RELEASE, and when quotaOf has nothing; neither is counted', () => {
+    const s = scene({ grant: GRANT }, { current: QUOTA });
+    const peer = s.t.peerOfB();
+    s.server.handle(peer, requestPacket(40003), s.t.clock.now());
+    s.quota.current = null;
+    expect(s.server.statusFor(peer)).toBeNull();
+    s.quota.current = QUOTA;
+    expect(s.server.statusFor(peer)).not.toBeNull();
+    s.server.handle(peer, requestPacket(40003, LeaseType.Release), s.t.clock.now());
+    expect(s.server.statusFor(peer)).toBeNull();
+    expect(s.server.counters.status).toBe(1);
+  });
+
+  test('the source is copied out of the packet (the runner reuses its buffers)', () => {
+    const s = scene({ grant: GRANT }, { current: QUOTA });
+    const peer = s.t.peerOfB();
+    const p = requestPacket(40004);
+    s.server.handle(peer, p, s.t.clock.now());
+    p.fill(0);
+    expect(parseUdp6(s.server.statusFor(peer)!)!.destinationPort).toBe(40004);
+  });
+
+  test('the agent takes a STATUS that went through both devices', () => {
+    const s = scene({ grant: GRANT }, { current: QUOTA });
+    s.tick(); // REQUEST → LEASE with QUOTA
+    s.quota.current = { ...QUOTA, state: 'throttled', limitDownKbps: 1000, limitUpKbps: 1000 };
+    const peer = s.t.peerOfB();
+    s.t.b.sendPacket(peer, s.server.statusFor(peer)!, s.t.clock.now(), s.t.sinkB);
+    s.t.deliver();
+    expect(s.quotas).toEqual([QUOTA, s.quota.current]);
+    expect(s.t.tunA).toHaveLength(0);
   });
 });

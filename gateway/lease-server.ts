@@ -2,10 +2,15 @@
 //
 //   decrypted inner packet to fe80::1 udp/4790 (before the source check)
 //     → parse IPv6/UDP (checksum) → decode message → per-peer rate limit
-//     → REQUEST: look up the peer's lease → LEASE or REFUSED, returned to
+//     → REQUEST: remember its source address/port, look up the peer's lease
+//       → LEASE (with QUOTA when quotaOf knows one) or REFUSED, returned to
 //       the device, which sends it to that same peer only; RELEASE: counted,
-//       nothing sent
+//       the source forgotten, nothing sent
 // Everything malformed is counted and never answered.
+//
+//   statusFor(peer) → an unsolicited STATUS (QUOTA, request id 0) to the
+//     source of the peer's latest REQUEST; the gateway sends it on a quota
+//     state change and every 60 s while the state is not ok
 
 import { buildUdp6, isToLeaseServer, LEASE_GATEWAY_ADDRESS, LEASE_PORT, parseUdp6 } from '../shared/lease/carrier.js';
 import {
@@ -14,8 +19,10 @@ import {
   LeaseType,
   type LeaseErrorCode,
   type LeaseGrant,
+  type QuotaInfo,
 } from '../shared/lease/message.js';
 import { CONSUMED, NOT_MINE, type ControlHandler } from '../shared/wireguard/control.js';
+import type { Peer } from '../shared/wireguard/peer.js';
 import { RateLimiter } from '../shared/wireguard/ratelimiter.js';
 
 /** Requests per second a peer may send (burst of as many). */
@@ -30,14 +37,64 @@ export interface LeaseCounters {
   released: number;
   malformed: number;
   rateLimited: number;
+  /** STATUS packets built by statusFor (each one is sent). */
+  status: number;
+}
+
+export interface LeaseServerOptions {
+  /** The quota state of a client by its base64 public key; null: none to tell (no QUOTA, no STATUS). */
+  quotaOf?: (publicKey: string) => QuotaInfo | null;
+}
+
+/** Where a peer's agent listens: the source of its latest answered REQUEST. */
+interface AgentAddress {
+  address: Uint8Array;
+  port: number;
 }
 
 export class LeaseServer {
-  readonly counters: LeaseCounters = { requests: 0, granted: 0, refused: 0, released: 0, malformed: 0, rateLimited: 0 };
+  readonly counters: LeaseCounters = {
+    requests: 0,
+    granted: 0,
+    refused: 0,
+    released: 0,
+    malformed: 0,
+    rateLimited: 0,
+    status: 0,
+  };
   private readonly limiter = new RateLimiter(REQUESTS_PER_SECOND, REQUESTS_PER_SECOND);
+  private readonly quotaOf: (publicKey: string) => QuotaInfo | null;
+  /** By base64 public key. */
+  private readonly agents = new Map<string, AgentAddress>();
 
   /** `answer` gives the lease of a client by its base64 public key. */
-  constructor(private readonly answer: (publicKey: string) => LeaseAnswer) {}
+  constructor(
+    private readonly answer: (publicKey: string) => LeaseAnswer,
+    options: LeaseServerOptions = {},
+  ) {
+    this.quotaOf = options.quotaOf ?? (() => null);
+  }
+
+  /**
+   * The STATUS packet (an inner IPv6/UDP packet for Device.sendPacket to this
+   * peer) telling the peer's agent its quota state; null when the peer has sent
+   * no REQUEST since it started or since its RELEASE, or quotaOf has nothing.
+   * Counted as sent.
+   */
+  statusFor(peer: Peer): Uint8Array | null {
+    const to = this.agents.get(peer.keyText);
+    if (to === undefined) return null;
+    const quota = this.quotaOf(peer.keyText);
+    if (quota === null) return null;
+    this.counters.status++;
+    return buildUdp6({
+      source: LEASE_GATEWAY_ADDRESS,
+      destination: to.address,
+      sourcePort: LEASE_PORT,
+      destinationPort: to.port,
+      payload: encodeLeaseMessage({ type: LeaseType.Status, requestId: 0, quota }),
+    });
+  }
 
   /** The device's control handler (DeviceOptions.control): a LEASE or REFUSED to send back, or CONSUMED. */
   readonly handle: ControlHandler = (peer, packet, now) => {
@@ -58,14 +115,24 @@ export class LeaseServer {
     }
     if (message.type === LeaseType.Release) {
       this.counters.released++;
+      this.agents.delete(peer.keyText);
       return CONSUMED;
     }
     this.counters.requests++;
+    this.agents.set(peer.keyText, { address: Uint8Array.from(udp.source), port: udp.sourcePort });
     const answer = this.answer(peer.keyText);
-    const reply =
-      'grant' in answer
-        ? encodeLeaseMessage({ type: LeaseType.Lease, requestId: message.requestId, grant: answer.grant })
-        : encodeLeaseMessage({ type: LeaseType.Refused, requestId: message.requestId, error: answer.refused });
+    let reply: Uint8Array;
+    if ('grant' in answer) {
+      const quota = this.quotaOf(peer.keyText);
+      reply = encodeLeaseMessage({
+        type: LeaseType.Lease,
+        requestId: message.requestId,
+        grant: answer.grant,
+        ...(quota === null ? {} : { quota }),
+      });
+    } else {
+      reply = encodeLeaseMessage({ type: LeaseType.Refused, requestId: message.requestId, error: answer.refused });
+    }
     if ('grant' in answer) this.counters.granted++;
     else this.counters.refused++;
     return buildUdp6({
