@@ -247,37 +247,42 @@ static void set_num(napi_env env, napi_value obj, const char *key, double value)
   napi_set_named_property(env, obj, key, v);
 }
 
+static napi_status set_bool(napi_env env, napi_value obj, const char *key, bool value) {
+  napi_value v;
+  napi_status s = napi_get_boolean(env, value, &v);
+  return s == napi_ok ? napi_set_named_property(env, obj, key, v) : s;
+}
+
+/* obj[key] = the errno's name ("EBADF"), or "" for 0. */
+static napi_status set_errno(napi_env env, napi_value obj, const char *key, int err) {
+  napi_value v;
+  napi_status s = napi_create_string_utf8(env, err ? errno_name(err) : "", NAPI_AUTO_LENGTH, &v);
+  return s == napi_ok ? napi_set_named_property(env, obj, key, v) : s;
+}
+
 /* stats(handle) -> counters (plain numbers) */
 static napi_value js_stats(napi_env env, napi_callback_info info) {
   mg_io *h = handle_arg(env, info, "stats: expected a handle");
   if (!h) return NULL;
-  napi_value o, s;
+  napi_value o;
   NAPI_OK(env, napi_create_object(env, &o));
-  set_num(env, o, "rxPackets", (double)h->rx_packets);
-  set_num(env, o, "rxBatches", (double)h->rx_batches);
-  set_num(env, o, "rxDropped", (double)h->rx_dropped);
-  set_num(env, o, "rxErrors", (double)h->rx_errors);
-  set_num(env, o, "txPackets", (double)h->tx_packets);
-  set_num(env, o, "txErrors", (double)h->tx_errors);
-  set_num(env, o, "txWaits", (double)h->tx_waits);
-  set_num(env, o, "gsoSends", (double)h->gso_sends);
-  set_num(env, o, "gsoSegments", (double)h->gso_segments);
-  set_num(env, o, "gsoRefused", (double)h->gso_refused);
-  set_num(env, o, "groReceives", (double)h->gro_receives);
-  set_num(env, o, "groSegments", (double)h->gro_segments);
-  NAPI_OK(env, napi_get_boolean(env, h->gso, &s));
-  NAPI_OK(env, napi_set_named_property(env, o, "gso", s));
-  NAPI_OK(env, napi_get_boolean(env, h->gro, &s));
-  NAPI_OK(env, napi_set_named_property(env, o, "gro", s));
-  NAPI_OK(env, napi_create_string_utf8(env, h->gso_fallback_errno ? errno_name(h->gso_fallback_errno) : "",
-                                       NAPI_AUTO_LENGTH, &s));
-  NAPI_OK(env, napi_set_named_property(env, o, "gsoFallback", s));
-  NAPI_OK(env, napi_create_string_utf8(env, h->last_errno ? errno_name(h->last_errno) : "",
-                                       NAPI_AUTO_LENGTH, &s));
-  NAPI_OK(env, napi_set_named_property(env, o, "lastError", s));
-  NAPI_OK(env, napi_create_string_utf8(env, h->fatal_errno ? errno_name(h->fatal_errno) : "",
-                                       NAPI_AUTO_LENGTH, &s));
-  NAPI_OK(env, napi_set_named_property(env, o, "fatalError", s));
+  const struct {
+    const char *key;
+    uint64_t value;
+  } counters[] = {
+      {"rxPackets", h->rx_packets}, {"rxBatches", h->rx_batches},
+      {"rxDropped", h->rx_dropped}, {"rxErrors", h->rx_errors},
+      {"txPackets", h->tx_packets}, {"txErrors", h->tx_errors}, {"txWaits", h->tx_waits},
+      {"gsoSends", h->gso_sends}, {"gsoSegments", h->gso_segments}, {"gsoRefused", h->gso_refused},
+      {"groReceives", h->gro_receives}, {"groSegments", h->gro_segments},
+  };
+  for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
+    set_num(env, o, counters[i].key, (double)counters[i].value);
+  NAPI_OK(env, set_bool(env, o, "gso", h->gso));
+  NAPI_OK(env, set_bool(env, o, "gro", h->gro));
+  NAPI_OK(env, set_errno(env, o, "gsoFallback", h->gso_fallback_errno));
+  NAPI_OK(env, set_errno(env, o, "lastError", h->last_errno));
+  NAPI_OK(env, set_errno(env, o, "fatalError", h->fatal_errno));
   return o;
 }
 
