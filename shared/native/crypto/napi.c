@@ -101,21 +101,20 @@ NAPI_MODULE_INIT() {
     return throw_type(env, "meshgate_aead: cannot keep instance data");
   }
   napi_property_descriptor props[] = {
-      {"seal", NULL, js_seal, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"x25519Import", NULL, js_x25519_import, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"x25519PublicKey", NULL, js_x25519_public_key, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"x25519", NULL, js_x25519, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"x25519Release", NULL, js_x25519_release, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"blake2s", NULL, js_blake2s, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"hmacBlake2s", NULL, js_hmac_blake2s, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"blake2sMac", NULL, js_blake2s_mac, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"hkdfBlake2s", NULL, js_hkdf_blake2s, NULL, NULL, NULL, napi_enumerable, NULL},
+      NAPI_ARGS_METHOD("seal", js_seal),
+      NAPI_ARGS_METHOD("open", js_open),
+      NAPI_ARGS_METHOD("x25519Import", js_x25519_import),
+      NAPI_ARGS_METHOD("x25519PublicKey", js_x25519_public_key),
+      NAPI_ARGS_METHOD("x25519", js_x25519),
+      NAPI_ARGS_METHOD("x25519Release", js_x25519_release),
+      NAPI_ARGS_METHOD("blake2s", js_blake2s),
+      NAPI_ARGS_METHOD("hmacBlake2s", js_hmac_blake2s),
+      NAPI_ARGS_METHOD("blake2sMac", js_blake2s_mac),
+      NAPI_ARGS_METHOD("hkdfBlake2s", js_hkdf_blake2s),
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  napi_args_set_u32(env, exports, "apiVersion", API_VERSION);
   napi_value v;
-  napi_create_uint32(env, API_VERSION, &v);
-  napi_set_named_property(env, exports, "apiVersion", v);
   napi_create_string_utf8(env, OpenSSL_version(OPENSSL_VERSION), NAPI_AUTO_LENGTH, &v);
   napi_set_named_property(env, exports, "openssl", v);
   return exports;

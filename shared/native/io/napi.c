@@ -357,26 +357,21 @@ static napi_value js_in_netns(napi_env env, napi_callback_info info) {
 
 NAPI_MODULE_INIT() {
   napi_property_descriptor fns[] = {
-      {"tunOpen", NULL, js_tun_open, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"udpOpen", NULL, js_udp_open, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"start", NULL, js_start, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"tunWrite", NULL, js_tun_write, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"udpSend", NULL, js_udp_send, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"stats", NULL, js_stats, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"ifindex", NULL, js_ifindex, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"errnoName", NULL, js_errno_name, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"inNetns", NULL, js_in_netns, NULL, NULL, NULL, napi_enumerable, NULL},
+      NAPI_ARGS_METHOD("tunOpen", js_tun_open),
+      NAPI_ARGS_METHOD("udpOpen", js_udp_open),
+      NAPI_ARGS_METHOD("start", js_start),
+      NAPI_ARGS_METHOD("tunWrite", js_tun_write),
+      NAPI_ARGS_METHOD("udpSend", js_udp_send),
+      NAPI_ARGS_METHOD("close", js_close),
+      NAPI_ARGS_METHOD("stats", js_stats),
+      NAPI_ARGS_METHOD("ifindex", js_ifindex),
+      NAPI_ARGS_METHOD("errnoName", js_errno_name),
+      NAPI_ARGS_METHOD("inNetns", js_in_netns),
   };
   if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok) return NULL;
-  napi_value v;
-  napi_create_uint32(env, API_VERSION, &v);
-  napi_set_named_property(env, exports, "apiVersion", v);
-  napi_create_uint32(env, RECORD_LEN, &v);
-  napi_set_named_property(env, exports, "recordLen", v);
-  napi_create_uint32(env, MAX_SLOTS, &v);
-  napi_set_named_property(env, exports, "maxSlots", v);
-  napi_create_uint32(env, MAX_SLOT_SIZE, &v);
-  napi_set_named_property(env, exports, "maxSlotSize", v);
+  napi_args_set_u32(env, exports, "apiVersion", API_VERSION);
+  napi_args_set_u32(env, exports, "recordLen", RECORD_LEN);
+  napi_args_set_u32(env, exports, "maxSlots", MAX_SLOTS);
+  napi_args_set_u32(env, exports, "maxSlotSize", MAX_SLOT_SIZE);
   return exports;
 }
