@@ -20,19 +20,17 @@ import {
   MESHGATE_BIN,
   Scene,
   genKeyPair,
-  havePing,
-  meshgateBuilt,
-  netnsSkipReason,
+  netnsSkip,
   waitForPing,
   type Namespace,
   teardownScenesAfterEach,
 } from './harness.js';
 
-const skipReason =
-  netnsSkipReason(['ip', 'wireguard-go', 'wg']) ??
-  (havePing() ? null : 'no ping') ??
-  (meshgateBuilt() ? null : 'meshgate not built');
-if (skipReason) console.warn(`skipping default-route tests: ${skipReason}`);
+const skipReason = netnsSkip('default-route tests', {
+  commands: ['ip', 'wireguard-go', 'wg'],
+  ping: true,
+  built: true,
+});
 
 const ENDPOINT = '203.0.113.1';
 const INTERNET4 = '198.51.100.1';

@@ -4,10 +4,9 @@
 // device and the errno, instead of running on with a dead data path.
 
 import { describe, expect, test } from 'vitest';
-import { Scene, genKeyPair, meshgateBuilt, netnsSkipReason, teardownScenesAfterEach } from './harness.js';
+import { Scene, genKeyPair, netnsSkip, teardownScenesAfterEach } from './harness.js';
 
-const skipReason = netnsSkipReason(['ip']) ?? (meshgateBuilt() ? null : 'meshgate not built');
-if (skipReason) console.warn(`skipping fatal I/O tests: ${skipReason}`);
+const skipReason = netnsSkip('fatal I/O tests', { commands: ['ip'], built: true });
 
 teardownScenesAfterEach();
 

@@ -37,10 +37,9 @@ import {
   type FirewallState,
 } from '../../gateway/firewall.js';
 import { enableForwarding, forwardedBefore, restoreForwarding, type ForwardingState } from '../../gateway/sysctl.js';
-import { netnsSkipReason, Scene, sleep, type Namespace, type Proc } from './harness.js';
+import { netnsSkip, Scene, sleep, type Namespace, type Proc } from './harness.js';
 
-const skipReason = netnsSkipReason(['ip', 'nft', 'sysctl', 'tcpdump', 'python3']);
-if (skipReason) console.warn(`skipping firewall namespace tests: ${skipReason}`);
+const skipReason = netnsSkip('firewall namespace tests', { commands: ['ip', 'nft', 'sysctl', 'tcpdump', 'python3'] });
 
 const TESTDATA = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../gateway/testdata');
 

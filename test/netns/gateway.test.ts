@@ -25,8 +25,7 @@ import {
   MESHGATE_BIN,
   Scene,
   genKeyPair,
-  havePing,
-  netnsSkipReason,
+  netnsSkip,
   pcapRecordCount,
   ping,
   requireBuiltCli,
@@ -59,10 +58,10 @@ import {
 } from './gateway-scene.js';
 import { parseCidr } from '../../shared/net/address.js';
 
-const skipReason =
-  netnsSkipReason(['ip', 'nft', 'sysctl', 'wg', 'wg-quick', 'wireguard-go', 'tcpdump']) ??
-  (havePing() ? null : 'no ping');
-if (skipReason) console.warn(`skipping gateway tests: ${skipReason}`);
+const skipReason = netnsSkip('gateway tests', {
+  commands: ['ip', 'nft', 'sysctl', 'wg', 'wg-quick', 'wireguard-go', 'tcpdump'],
+  ping: true,
+});
 
 const MB = 1_000_000;
 const BIG = 20 * MB;

@@ -35,8 +35,7 @@ import {
   Scene,
   formatEndpoint,
   genKeyPair,
-  havePing,
-  netnsSkipReason,
+  netnsSkip,
   ping,
   sleep,
   WireguardGoPeer,
@@ -51,8 +50,7 @@ import {
 const here = path.dirname(fileURLToPath(import.meta.url));
 const FLOOD_TOOL = path.resolve(here, 'tools/flood.mjs');
 
-const skipReason = netnsSkipReason(['ip', 'wireguard-go', 'wg']) ?? (havePing() ? null : 'no ping');
-if (skipReason) console.warn(`skipping handshake flood test: ${skipReason}`);
+const skipReason = netnsSkip('handshake flood test', { commands: ['ip', 'wireguard-go', 'wg'], ping: true });
 
 const MB = 1_000_000;
 const PORT = 51820;

@@ -11,8 +11,7 @@ import {
   Scene,
   XFER_TOOL,
   genKeyPair,
-  havePing,
-  netnsSkipReason,
+  netnsSkip,
   parsePcap,
   ping,
   publicKeyOf,
@@ -21,8 +20,7 @@ import {
   teardownScenesAfterEach,
 } from './harness.js';
 
-const skipReason = netnsSkipReason(['ip', 'wireguard-go', 'wg', 'tcpdump']) ?? (havePing() ? null : 'no ping');
-if (skipReason) console.warn(`skipping namespace tests: ${skipReason}`);
+const skipReason = netnsSkip('namespace tests', { commands: ['ip', 'wireguard-go', 'wg', 'tcpdump'], ping: true });
 const MB = 1024 * 1024;
 
 teardownScenesAfterEach();

@@ -60,12 +60,15 @@
 export { formatEndpoint, stripPrefix } from './harness/endpoint.js';
 export {
   hasCommand,
+  havePing,
   isRoot,
   MESHGATE_BIN,
   MESHGATE_CLI_MAIN,
   meshgateBuilt,
+  netnsSkip,
   netnsSkipReason,
   XFER_TOOL,
+  type NetnsNeeds,
 } from './harness/env.js';
 export { requireBuiltCli, teardownScenesAfterEach } from './harness/hooks.js';
 export { genKeyPair, genPsk, publicKeyOf, type KeyPair } from './harness/keys.js';
@@ -81,7 +84,7 @@ export {
   type PeerKind,
   type TunnelPair,
 } from './harness/peers.js';
-export { havePing, ping, waitForPing, type PingResult } from './harness/ping.js';
+export { ping, waitForPing, type PingResult } from './harness/ping.js';
 export { jsonLines, Proc, type ExitStatus } from './harness/process.js';
 export { Scene, type LanMember, type TeardownOptions, type VethOptions } from './harness/scene.js';
 export { sleep } from './harness/sleep.js';

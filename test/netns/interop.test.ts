@@ -20,8 +20,7 @@ import {
   Scene,
   formatEndpoint,
   genKeyPair,
-  havePing,
-  netnsSkipReason,
+  netnsSkip,
   ping,
   sendUdp,
   sleep,
@@ -36,8 +35,7 @@ import {
   teardownScenesAfterEach,
 } from './harness.js';
 
-const skipReason = netnsSkipReason(['ip', 'wireguard-go', 'wg', 'tcpdump']) ?? (havePing() ? null : 'no ping');
-if (skipReason) console.warn(`skipping interop tests: ${skipReason}`);
+const skipReason = netnsSkip('interop tests', { commands: ['ip', 'wireguard-go', 'wg', 'tcpdump'], ping: true });
 
 const MB = 1_000_000;
 const BIG = 50 * MB;

@@ -7,8 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { describe, expect, test } from 'vitest';
 import {
   genKeyPair,
-  meshgateBuilt,
-  netnsSkipReason,
+  netnsSkip,
   Scene,
   waitForPing,
   type Namespace,
@@ -16,9 +15,7 @@ import {
   teardownScenesAfterEach,
 } from './harness.js';
 
-const skip =
-  netnsSkipReason(['ip', 'yggdrasil', 'jq', 'wireguard-go', 'wg']) ??
-  (meshgateBuilt() ? null : 'meshgate is not built');
+const skip = netnsSkip('Yggdrasil tests', { commands: ['ip', 'yggdrasil', 'jq', 'wireguard-go', 'wg'], built: true });
 const YGG_PORT = 9001;
 const TUNNEL_PORT = 51820;
 const MB = 1024 * 1024;

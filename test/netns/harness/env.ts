@@ -1,5 +1,6 @@
-// Probes: whether namespace tests can run here (root, commands on PATH, the built
-// CLI), and where the tools they start live.
+// Probes: whether namespace tests can run here (root, commands on PATH, ping, the
+// built CLI) and each file's skip reason (netnsSkip), and where the tools they
+// start live.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -32,6 +33,16 @@ export function hasCommand(command: string): boolean {
   return false;
 }
 
+/** Whether some ping is available: iputils ping, or BusyBox's (see ping.ts). */
+export function havePing(): boolean {
+  return hasCommand('ping') || hasCommand('busybox');
+}
+
+/** Whether the meshgate CLI has been built (dist/shared/cli/main.js exists). */
+export function meshgateBuilt(): boolean {
+  return fs.existsSync(MESHGATE_CLI_MAIN);
+}
+
 /** Why namespace tests cannot run here (not root, a command missing), or null when they can. */
 export function netnsSkipReason(commands: readonly string[] = ['ip']): string | null {
   if (!isRoot()) return 'network-namespace tests need root';
@@ -40,7 +51,25 @@ export function netnsSkipReason(commands: readonly string[] = ['ip']): string | 
   return null;
 }
 
-/** Whether the meshgate CLI has been built (dist/shared/cli/main.js exists). */
-export function meshgateBuilt(): boolean {
-  return fs.existsSync(MESHGATE_CLI_MAIN);
+/** What a namespace test file needs besides root. */
+export interface NetnsNeeds {
+  /** executables on PATH */
+  commands: readonly string[];
+  /** some ping (iputils or BusyBox) */
+  ping?: boolean;
+  /** the built meshgate CLI */
+  built?: boolean;
+}
+
+/**
+ * A test file's skip decision: why its tests cannot run here, or null when they
+ * can. A reason is also printed once, as "skipping <what>: <reason>".
+ */
+export function netnsSkip(what: string, needs: NetnsNeeds): string | null {
+  const reason =
+    netnsSkipReason(needs.commands) ??
+    (needs.ping && !havePing() ? 'no ping' : null) ??
+    (needs.built && !meshgateBuilt() ? 'meshgate not built' : null);
+  if (reason) console.warn(`skipping ${what}: ${reason}`);
+  return reason;
 }

@@ -16,11 +16,6 @@ function pingCommand(): string[] {
   throw new Error('neither ping (iputils-ping) nor busybox is installed');
 }
 
-/** Whether some ping is available (see pingCommand). */
-export function havePing(): boolean {
-  return hasCommand('ping') || hasCommand('busybox');
-}
-
 /**
  * `ping -c count -i interval -W wait address` inside a namespace (IPv4 or IPv6 by
  * the address). Never throws for lost replies: check `received`.
