@@ -232,18 +232,6 @@ export function hash(a: Uint8Array, b: Uint8Array | null = null, blake: Blake2sB
   return out;
 }
 
-/** HMAC-BLAKE2s(key, a || b) (RFC 2104 with BLAKE2s-256), as the Noise KDF uses it. */
-export function hmac(
-  key: Uint8Array,
-  a: Uint8Array,
-  b: Uint8Array | null = null,
-  blake: Blake2sBackend = nodeBlake2s,
-): Uint8Array {
-  const out = new Uint8Array(KEY_LEN);
-  blake.hmac(key, a, b, out);
-  return out;
-}
-
 /** Keyed BLAKE2s with a 16-byte output: WireGuard's MAC function. */
 export function mac(key: Uint8Array, data: Uint8Array, blake: Blake2sBackend = nodeBlake2s): Uint8Array {
   const out = new Uint8Array(MAC_LEN);

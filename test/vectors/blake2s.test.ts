@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { loadNativeCrypto } from '../../shared/io/native-aead.js';
 import {
   hash as hashWith,
-  hmac as hmacWith,
+  KEY_LEN,
   mac as macWith,
   MAC_LEN,
   nodeBlake2s,
@@ -21,7 +21,12 @@ import { toHex } from './hex.js';
 /** The backend under test (crypto.ts takes it as a parameter; default @noble + node:crypto). */
 const under = underTest<Blake2sBackend>(nodeBlake2s);
 const hash = (a: Uint8Array, b: Uint8Array | null = null) => hashWith(a, b, under.current);
-const hmac = (key: Uint8Array, a: Uint8Array, b: Uint8Array | null = null) => hmacWith(key, a, b, under.current);
+/** HMAC-BLAKE2s(key, a || b) (RFC 2104 with BLAKE2s-256), as the Noise KDF uses it. */
+const hmac = (key: Uint8Array, a: Uint8Array, b: Uint8Array | null = null) => {
+  const out = new Uint8Array(KEY_LEN);
+  under.current.hmac(key, a, b, out);
+  return out;
+};
 const mac = (key: Uint8Array, data: Uint8Array) => macWith(key, data, under.current);
 
 const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
