@@ -7,7 +7,9 @@ import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { LeaseServer, type LeaseAnswer } from '../gateway/lease-server.js';
 import { RecordingRunner } from '../shared/host/command.js';
 import { FakeNetwork, FakeTun } from '../shared/io/fakes.js';
-import type { LeaseGrant } from '../shared/lease/message.js';
+import type { LeaseGrant, QuotaInfo } from '../shared/lease/message.js';
+import { renderStatus, type TunnelStatus } from '../shared/control/status.js';
+import type { ControlHandler } from '../shared/control/socket.js';
 import { TunnelRunner } from '../shared/runner/runner.js';
 import { parseCidr, parseIp } from '../shared/net/address.js';
 import { generatePrivateKey, publicKeyOf } from '../shared/wireguard/crypto.js';
@@ -35,10 +37,12 @@ interface LogLine {
   code?: string;
   detail?: string;
   kept?: boolean;
+  msg?: string;
+  state?: string;
 }
 
 /** The agent's first request goes out (and is answered) while it starts: `first` is that answer. */
-async function scene(first: LeaseGrant = GOOD) {
+async function scene(first: LeaseGrant = GOOD, firstQuota: QuotaInfo | null = null) {
   const clock = new FakeClock();
   const network = new FakeNetwork({ autoDeliver: true });
   const rnd = seededRandom('agent-test');
@@ -48,9 +52,14 @@ async function scene(first: LeaseGrant = GOOD) {
   // The gateway: a device, its lease server and a switchable answer.
   const gwBind = network.bind('192.0.2.1:51820');
   const answer: { current: LeaseAnswer } = { current: { grant: first } };
-  const server = new LeaseServer(() => answer.current);
+  const quota: { current: QuotaInfo | null } = { current: firstQuota };
+  const server = new LeaseServer(() => answer.current, { quotaOf: () => quota.current });
   const gwDevice = new Device({ privateKey: gatewayKey, random: seededRandom('gw'), control: server.handle });
-  gwDevice.addPeer({ publicKey: publicKeyOf(agentKey), allowedIps: [parseCidr('100.64.0.10/32')], endpoint: null });
+  const agentPeer = gwDevice.addPeer({
+    publicKey: publicKeyOf(agentKey),
+    allowedIps: [parseCidr('100.64.0.10/32')],
+    endpoint: null,
+  });
   const gwRunner = new TunnelRunner(gwDevice, new FakeTun('gw0'), gwBind, { clock });
   gwRunner.start();
 
@@ -73,6 +82,7 @@ async function scene(first: LeaseGrant = GOOD) {
   const log = pino({ level: 'debug' }, { write: (line: string) => logs.push(JSON.parse(line) as LogLine) });
   const runner = new RecordingRunner();
   const tun = new FakeTun(IFACE);
+  let control: ControlHandler | null = null;
   const agent: Agent = await runAgent({
     config,
     endpoint: gwBind.endpoint,
@@ -82,8 +92,19 @@ async function scene(first: LeaseGrant = GOOD) {
     log,
     clock,
     random: seededRandom('agent'),
-    serve: () => ({ close: () => undefined }),
+    serve: (_name, handle) => {
+      control = handle;
+      return { close: () => undefined };
+    },
   });
+  /** What the control socket answers to `status` (meshgate show). */
+  const status = () => control!({ op: 'status' }) as TunnelStatus;
+  /** The gateway sends its STATUS for the agent (as its 1 s checkpoint would). */
+  const sendStatus = () =>
+    gwRunner.sendOutsideBatch((d, now, sink) => {
+      const packet = server.statusFor(agentPeer);
+      if (packet !== null) d.sendPacket(agentPeer, packet, now, sink);
+    });
 
   /** Moves the clock and the timers on together, in the agent's polling steps. */
   const advance = async (ms: number) => {
@@ -97,7 +118,7 @@ async function scene(first: LeaseGrant = GOOD) {
     await agent.close();
     gwRunner.stop();
   };
-  return { agent, answer, server, runner, events, advance, close, tun };
+  return { agent, answer, quota, server, runner, events, advance, close, tun, status, sendStatus };
 }
 
 /** Every `ip` command that puts an address on the TUN or routes into it. */
@@ -203,6 +224,77 @@ describe('the agent asks for its lease when the lease client says so', () => {
     expect(s.server.counters.requests).toBe(2);
     expect(asked.mock.calls.length).toBe(calls + 1);
     asked.mockRestore();
+    await s.close();
+  });
+});
+
+describe('the agent learns its quota in-band', () => {
+  const OK: QuotaInfo = {
+    state: 'ok',
+    count: 'both',
+    used: 1_000_000,
+    quota: 50_000_000,
+    periodEnd: 1_798_758_000,
+    limitDownKbps: 0,
+    limitUpKbps: 0,
+  };
+
+  test('logged once from the LEASE, not on renewals; a blocking STATUS is a warning; the status shows the latest', async () => {
+    const s = await scene(GOOD, OK);
+    await s.advance(250);
+    expect(s.events('quota')).toHaveLength(1);
+    expect(s.events('quota')[0]).toMatchObject({
+      level: 30,
+      state: 'ok',
+      used: 1_000_000,
+      quota: 50_000_000,
+      periodEnd: '2026-12-31T23:00:00Z',
+      limitDown: null,
+      limitUp: null,
+    });
+    expect(s.status().quota).toMatchObject({ state: 'ok', used: 1_000_000 });
+
+    // A renewal with more bytes used: kept, not logged.
+    s.quota.current = { ...OK, used: 2_000_000 };
+    await s.advance(GOOD.lifetime * 500);
+    expect(s.server.counters.requests).toBe(2);
+    expect(s.events('quota')).toHaveLength(1);
+    expect(s.agent.quota()?.used).toBe(2_000_000);
+
+    // The gateway blocks the client and says so unsolicited.
+    s.quota.current = { ...OK, state: 'blocked', used: 50_000_000 };
+    s.sendStatus();
+    await s.advance(250);
+    expect(s.server.counters.status).toBe(1);
+    expect(s.events('quota')).toHaveLength(2);
+    expect(s.events('quota')[1]).toMatchObject({ level: 40, state: 'blocked', used: 50_000_000 });
+    expect(s.status().quota).toMatchObject({ state: 'blocked', used: 50_000_000, quota: 50_000_000 });
+    expect(renderStatus(s.status(), 0)).toContain(
+      '  quota: blocked, 50.0 MB of 50.0 MB used, period ends 2026-12-31T23:00:00Z',
+    );
+
+    // The 60 s repeat of the same state: not logged again. The next period: logged, at info.
+    s.quota.current = { ...OK, state: 'blocked', used: 50_001_000 };
+    s.sendStatus();
+    await s.advance(250);
+    expect(s.events('quota')).toHaveLength(2);
+    s.quota.current = { ...OK, used: 0, periodEnd: OK.periodEnd + 31 * 86_400 };
+    s.sendStatus();
+    await s.advance(250);
+    expect(s.events('quota')).toHaveLength(3);
+    expect(s.events('quota')[2]).toMatchObject({ level: 30, state: 'ok', periodEnd: '2027-01-31T23:00:00Z' });
+    await s.close();
+  });
+
+  test('without QUOTA from the gateway: no quota line, quota null in the status', async () => {
+    const s = await scene();
+    await s.advance(250);
+    expect(s.events('lease')).toHaveLength(1);
+    expect(s.events('quota')).toHaveLength(0);
+    expect(s.status().quota).toBeNull();
+    expect(renderStatus(s.status(), 0)).not.toMatch(/quota/);
+    s.sendStatus(); // quotaOf has nothing: no STATUS either
+    expect(s.server.counters.status).toBe(0);
     await s.close();
   });
 });

@@ -9,6 +9,8 @@
 //   run:   a timer at the lease client's next due time sends the REQUEST (retries
 //          every 2 s, renewal at half the lifetime); a changed lease replaces
 //          the old addresses
+//   quota: QUOTA in a LEASE or a STATUS from the gateway → kept for the status,
+//          logged (event quota) when its state, quota or period end changed
 //   stop:  RELEASE, then the TUN and everything on it goes away
 
 import { systemRandom } from '../shared/io/random.js';
@@ -21,8 +23,9 @@ import { openTun } from '../shared/io/tun.js';
 import type { Endpoint, TunDevice, UdpBind } from '../shared/io/types.js';
 import { openUdp } from '../shared/io/udp.js';
 import { serveControl, type ControlHandler } from '../shared/control/socket.js';
+import { quotaChanged, quotaStatus, renderQuota } from '../shared/control/quota-status.js';
 import { tunnelStatus } from '../shared/control/status.js';
-import type { LeaseGrant } from '../shared/lease/message.js';
+import type { LeaseGrant, QuotaInfo } from '../shared/lease/message.js';
 import type { Logger } from '../shared/log.js';
 import { systemClock, TunnelRunner, type Clock } from '../shared/runner/runner.js';
 import { slotSizesFor } from '../shared/runner/slots.js';
@@ -40,6 +43,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface Agent {
   readonly lease: () => LeaseGrant | null;
+  /** The quota state the gateway last told (null: none told, or the latest LEASE carried none). */
+  readonly quota: () => QuotaInfo | null;
   /** Resolves when the TUN device or the UDP socket stops for good (the daemon must end). */
   readonly failure: Promise<IoError>;
   close(): Promise<void>;
@@ -113,6 +118,7 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
   const { config, endpoint, tun, udp, runner, log } = parts;
   const rnd = parts.random ?? random;
   let applied: LeaseGrant | null = null;
+  let quota: QuotaInfo | null = null;
   let applying = Promise.resolve();
   // The TUN as a lease wants it (none yet: up, without addresses); the configurator changes only the difference.
   const host = new HostConfigurator(runner);
@@ -155,6 +161,16 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
     });
   };
 
+  const takeQuota = (q: QuotaInfo | null) => {
+    const previous = quota;
+    quota = q;
+    if (q === null || !quotaChanged(previous, q)) return;
+    const s = quotaStatus(q);
+    const line = { event: 'quota', ...s };
+    if (q.state === 'ok') log.info(line, `quota: ${renderQuota(s)}`);
+    else log.warn(line, `quota: ${renderQuota(s)}`);
+  };
+
   const leaseClient = new LeaseClient(
     rnd,
     {
@@ -174,6 +190,7 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
           },
           `refused a bad lease from the gateway (${problem.code}): ${problem.detail}`,
         ),
+      onQuota: takeQuota,
     },
     { endpoint: endpoint.address },
   );
@@ -226,6 +243,7 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
       return {
         ...tunnelStatus(config.interface, device, udp.port, tunnelRunner.packetErrors),
         lease: applied ? describeLease(applied) : null,
+        quota: quota ? quotaStatus(quota) : null,
       };
     throw new Error(`unknown op ${req.op}`);
   });
@@ -233,6 +251,7 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
   log.info({ event: 'started', interface: config.interface, gateway: endpoint.key }, 'asking the gateway for a lease');
   return {
     lease: () => applied,
+    quota: () => quota,
     failure: tunnelRunner.failure,
     close: async () => {
       closed = true;

@@ -39,4 +39,22 @@ describe('tunnel status', () => {
     expect(text).toMatch(/private key: \(hidden\)/);
     expect(JSON.stringify(tunnelStatus('mg0', device, 51820))).not.toContain(Buffer.alloc(32, 7).toString('base64'));
   });
+
+  test('shows a client agent’s quota line under the interface, only when it has one', () => {
+    const s = tunnelStatus('mg0', device, 51820);
+    expect(renderStatus(s, 0)).not.toMatch(/quota/);
+    expect(renderStatus({ ...s, quota: null }, 0)).not.toMatch(/quota/);
+    const quota = {
+      state: 'blocked',
+      count: 'both',
+      used: 50e6,
+      quota: 50e6,
+      periodEnd: '2026-12-31T23:00:00Z',
+      limitDown: null,
+      limitUp: null,
+    } as const;
+    expect(renderStatus({ ...s, quota }, 0).split('\n')[4]).toBe(
+      '  quota: blocked, 50.0 MB of 50.0 MB used, period ends 2026-12-31T23:00:00Z',
+    );
+  });
 });

@@ -5,6 +5,7 @@ import { formatCidr } from '../net/address.js';
 import type { Device } from '../wireguard/device.js';
 import type { DropCounts } from '../wireguard/errors.js';
 import { formatKey } from '../wireguard/keys.js';
+import { renderQuota, type QuotaStatus } from './quota-status.js';
 
 export interface PeerStatus {
   publicKey: string;
@@ -28,6 +29,8 @@ export interface TunnelStatus {
   drops: DropCounts;
   /** Packets whose handling threw (logged and counted by the runner; 0 in a healthy tunnel). */
   packetErrors: number;
+  /** A client agent's quota state as the gateway last told it (null: not told; absent: not an agent). */
+  quota?: QuotaStatus | null;
 }
 
 export function tunnelStatus(name: string, device: Device, listenPort: number, packetErrors = 0): TunnelStatus {
@@ -92,6 +95,7 @@ export function renderStatus(s: TunnelStatus, nowUnixSeconds: number): string {
     `  private key: (hidden)`,
     `  listening port: ${s.listenPort}`,
   ];
+  if (s.quota) lines.push(`  quota: ${renderQuota(s.quota)}`);
   const sorted = [...s.peers].sort((a, b) => b.latestHandshake - a.latestHandshake);
   for (const p of sorted) {
     lines.push('', `peer: ${p.publicKey}`);
