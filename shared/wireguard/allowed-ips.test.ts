@@ -25,59 +25,67 @@ function expectLookups<T>(t: AllowedIps<T>, cases: [string, T | undefined][]): v
 }
 
 describe('AllowedIps: hand cases', () => {
-  it('finds the longest matching prefix, overlaps included', () => {
-    const t = trieOf([
-      ['0.0.0.0/0', 'default'],
-      ['10.0.0.0/8', 'a'],
-      ['10.1.0.0/16', 'b'],
-      ['10.1.2.3/32', 'c'],
-      ['10.1.2.0/24', 'd'],
-    ]);
-    expect(t.size).toBe(5);
-    expectLookups(t, [
-      ['10.1.2.3', 'c'],
-      ['10.1.2.4', 'd'],
-      ['10.1.3.4', 'b'],
-      ['10.2.3.4', 'a'],
-      ['11.0.0.0', 'default'],
-      ['255.255.255.255', 'default'],
-      ['::a01:203', undefined], // IPv4 prefixes never answer for IPv6
-    ]);
-  });
-
-  it('handles /32 and /128 host routes next to each other', () => {
-    const t = trieOf([
-      ['192.0.2.1/32', 'one'],
-      ['192.0.2.0/32', 'zero'],
-      ['2001:db8::1/128', 'v6one'],
-      ['2001:db8::/128', 'v6zero'],
-    ]);
-    expectLookups(t, [
-      ['192.0.2.1', 'one'],
-      ['192.0.2.0', 'zero'],
-      ['192.0.2.2', undefined],
-      ['2001:db8::1', 'v6one'],
-      ['2001:db8::', 'v6zero'],
-      ['2001:db8::2', undefined],
-    ]);
-  });
-
-  it('handles IPv6 /0 and prefixes on word boundaries', () => {
-    const t = trieOf([
-      ['::/0', 'all'],
-      ['2001:db8::/32', 'p32'],
-      ['2001:db8:0:1::/64', 'p64'],
-      ['2001:db8:0:1:0:1::/96', 'p96'],
-      ['2001:db8:0:1:0:1:8000:0/97', 'p97'],
-    ]);
-    expectLookups(t, [
-      ['fe80::1', 'all'],
-      ['2001:db8:5::1', 'p32'],
-      ['2001:db8:0:1:ffff::1', 'p64'],
-      ['2001:db8:0:1:0:1:1:1', 'p96'],
-      ['2001:db8:0:1:0:1:8000:1', 'p97'],
-      ['10.0.0.1', undefined],
-    ]);
+  // [what, the trie's prefixes and values, addresses and what each looks up to]
+  const lookups: [string, [string, string][], [string, string | undefined][]][] = [
+    [
+      'finds the longest matching prefix, overlaps included',
+      [
+        ['0.0.0.0/0', 'default'],
+        ['10.0.0.0/8', 'a'],
+        ['10.1.0.0/16', 'b'],
+        ['10.1.2.3/32', 'c'],
+        ['10.1.2.0/24', 'd'],
+      ],
+      [
+        ['10.1.2.3', 'c'],
+        ['10.1.2.4', 'd'],
+        ['10.1.3.4', 'b'],
+        ['10.2.3.4', 'a'],
+        ['11.0.0.0', 'default'],
+        ['255.255.255.255', 'default'],
+        ['::a01:203', undefined], // IPv4 prefixes never answer for IPv6
+      ],
+    ],
+    [
+      'handles /32 and /128 host routes next to each other',
+      [
+        ['192.0.2.1/32', 'one'],
+        ['192.0.2.0/32', 'zero'],
+        ['2001:db8::1/128', 'v6one'],
+        ['2001:db8::/128', 'v6zero'],
+      ],
+      [
+        ['192.0.2.1', 'one'],
+        ['192.0.2.0', 'zero'],
+        ['192.0.2.2', undefined],
+        ['2001:db8::1', 'v6one'],
+        ['2001:db8::', 'v6zero'],
+        ['2001:db8::2', undefined],
+      ],
+    ],
+    [
+      'handles IPv6 /0 and prefixes on word boundaries',
+      [
+        ['::/0', 'all'],
+        ['2001:db8::/32', 'p32'],
+        ['2001:db8:0:1::/64', 'p64'],
+        ['2001:db8:0:1:0:1::/96', 'p96'],
+        ['2001:db8:0:1:0:1:8000:0/97', 'p97'],
+      ],
+      [
+        ['fe80::1', 'all'],
+        ['2001:db8:5::1', 'p32'],
+        ['2001:db8:0:1:ffff::1', 'p64'],
+        ['2001:db8:0:1:0:1:1:1', 'p96'],
+        ['2001:db8:0:1:0:1:8000:1', 'p97'],
+        ['10.0.0.1', undefined],
+      ],
+    ],
+  ];
+  it.each(lookups)('%s', (_, prefixes, cases) => {
+    const t = trieOf(prefixes);
+    expect(t.size).toBe(prefixes.length);
+    expectLookups(t, cases);
   });
 
   it('reassigns an identical prefix to the new value, as WireGuard does', () => {
@@ -158,18 +166,13 @@ describe('AllowedIps: hand cases', () => {
 });
 
 describe('AllowedIps.lookupPacket', () => {
-  function ipv4Packet(src: string, dst: string): Uint8Array {
-    const p = new Uint8Array(28);
-    p[0] = 0x45;
-    p.set(parseIp(src), IPV4_SRC_OFFSET);
-    p.set(parseIp(dst), IPV4_DST_OFFSET);
-    return p;
-  }
-  function ipv6Packet(src: string, dst: string): Uint8Array {
-    const p = new Uint8Array(48);
-    p[0] = 0x60;
-    p.set(parseIp(src), IPV6_SRC_OFFSET);
-    p.set(parseIp(dst), IPV6_DST_OFFSET);
+  /** A 28-byte IPv4 or 48-byte IPv6 packet (by the addresses' family) with only version and addresses set. */
+  function ipPacket(src: string, dst: string): Uint8Array {
+    const v6 = src.includes(':');
+    const p = new Uint8Array(v6 ? 48 : 28);
+    p[0] = v6 ? 0x60 : 0x45;
+    p.set(parseIp(src), v6 ? IPV6_SRC_OFFSET : IPV4_SRC_OFFSET);
+    p.set(parseIp(dst), v6 ? IPV6_DST_OFFSET : IPV4_DST_OFFSET);
     return p;
   }
 
@@ -180,25 +183,25 @@ describe('AllowedIps.lookupPacket', () => {
   t.insert(c('::/0'), 'internet6');
 
   it('reads the source or destination at the right offset', () => {
-    const p4 = ipv4Packet('100.64.0.2', '198.51.100.7');
+    const p4 = ipPacket('100.64.0.2', '198.51.100.7');
     expect(t.lookupPacket(p4, 'src')).toBe('client');
     expect(t.lookupPacket(p4, 'dst')).toBe('internet');
-    const p6 = ipv6Packet('2001:db8::7', 'fd00::2');
+    const p6 = ipPacket('2001:db8::7', 'fd00::2');
     expect(t.lookupPacket(p6, 'src')).toBe('internet6');
     expect(t.lookupPacket(p6, 'dst')).toBe('client6');
   });
 
   it('works on a view into a larger buffer', () => {
     const big = new Uint8Array(100);
-    big.set(ipv4Packet('100.64.0.2', '1.1.1.1'), 16);
+    big.set(ipPacket('100.64.0.2', '1.1.1.1'), 16);
     expect(t.lookupPacket(big.subarray(16, 44), 'src')).toBe('client');
   });
 
   it('returns undefined for short packets and other versions', () => {
     expect(t.lookupPacket(new Uint8Array(0), 'dst')).toBeUndefined();
-    expect(t.lookupPacket(ipv4Packet('100.64.0.2', '1.1.1.1').subarray(0, 19), 'src')).toBeUndefined();
-    expect(t.lookupPacket(ipv6Packet('fd00::2', '::1').subarray(0, 39), 'src')).toBeUndefined();
-    const p = ipv4Packet('100.64.0.2', '1.1.1.1');
+    expect(t.lookupPacket(ipPacket('100.64.0.2', '1.1.1.1').subarray(0, 19), 'src')).toBeUndefined();
+    expect(t.lookupPacket(ipPacket('fd00::2', '::1').subarray(0, 39), 'src')).toBeUndefined();
+    const p = ipPacket('100.64.0.2', '1.1.1.1');
     p[0] = 0x55;
     expect(t.lookupPacket(p, 'src')).toBeUndefined();
     p[0] = 0x05;
@@ -206,8 +209,8 @@ describe('AllowedIps.lookupPacket', () => {
   });
 
   it('a 20-byte IPv4 header and a 40-byte IPv6 header are enough', () => {
-    expect(t.lookupPacket(ipv4Packet('100.64.0.2', '1.1.1.1').subarray(0, 20), 'src')).toBe('client');
-    expect(t.lookupPacket(ipv6Packet('fd00::2', '::1').subarray(0, 40), 'src')).toBe('client6');
+    expect(t.lookupPacket(ipPacket('100.64.0.2', '1.1.1.1').subarray(0, 20), 'src')).toBe('client');
+    expect(t.lookupPacket(ipPacket('fd00::2', '::1').subarray(0, 40), 'src')).toBe('client6');
   });
 });
 
