@@ -46,7 +46,7 @@ const QUOTA_COUNTS = ['none', 'download', 'upload', 'both'] as const;
 export type QuotaInfoState = (typeof QUOTA_STATES)[number];
 export type QuotaInfoCount = (typeof QUOTA_COUNTS)[number];
 
-/** A client's quota state as the gateway tells it (option QUOTA). */
+/** A client's quota state as the gateway tells it (option QUOTA); every number a non-negative integer (encode throws a RangeError otherwise). */
 export interface QuotaInfo {
   state: QuotaInfoState;
   /** What the quota counts; 'none' when the client has no quota. */
