@@ -1,5 +1,5 @@
 // The `clients` entries of the gateway's configuration (docs/gateway-config.md):
-// each one's name, keys and fixed addresses, checked against the gateway and
+// each one's name, keys, fixed addresses and policy, checked against the gateway and
 // against the clients before it; and reading a stock client's private key
 // for export-client. Called by gateway/config.ts's normalization; throws
 // FieldError naming the field (the loader adds the file).
@@ -21,6 +21,7 @@ import {
 import { equalConstantTime, publicKeyOf, wipe, type preparePrivateKey } from '../shared/wireguard/crypto.js';
 import { formatKey } from '../shared/wireguard/keys.js';
 import type { GatewayClient, GatewayConfig, RawGatewayClient as RawClient } from './config.js';
+import { policyFor, type TrafficConfig } from './traffic/policy.js';
 
 export interface ClientContext {
   base: string;
@@ -36,6 +37,8 @@ export interface ClientContext {
   ipv6Pool: Cidr | null;
   ipv6Gateway: Uint8Array | null;
   leasePrefixLength: 64 | 128;
+  /** The policies a client's `policy` names. */
+  traffic: TrafficConfig;
 }
 
 const CLIENT_NAME = /^[A-Za-z0-9._-]{1,32}$/;
@@ -62,6 +65,7 @@ export function normalizeClient(rc: RawClient, at: string, ctx: ClientContext): 
   }
   ctx.keys.set(keyText, ctx.index);
   refuseLowOrder(ctx.gatewayKey, publicKey, `${at}.publicKey`);
+  const policy = policyFor(ctx.traffic, rc.policy, `${at}.policy`);
 
   let ipv4: Uint8Array | null = null;
   if (rc.ipv4 !== undefined) {
@@ -96,7 +100,7 @@ export function normalizeClient(rc: RawClient, at: string, ctx: ClientContext): 
     presharedKeyFile = resolve(ctx.base, rc.presharedKeyFile);
     presharedKey = readKeyFile(presharedKeyFile, `${at}.presharedKeyFile`);
   }
-  return { name: rc.name, publicKey, presharedKey, presharedKeyFile, privateKeyFile, ipv4, ipv6 };
+  return { name: rc.name, publicKey, presharedKey, presharedKeyFile, privateKeyFile, ipv4, ipv6, policy };
 }
 
 /**

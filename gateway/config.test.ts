@@ -17,6 +17,7 @@ import {
 } from '../shared/wireguard/keys.js';
 import { ConfigError, loadGatewayConfig, readClientPrivateKey, type GatewayConfig } from './config.js';
 import { isSafeInterfaceName } from './firewall.js';
+import { hostTimeZone, UNLIMITED } from './traffic/policy.js';
 import { configFiles } from '../test/support/config-files.js';
 import { keyPieceIn } from '../test/support/secrets.js';
 
@@ -92,6 +93,10 @@ describe('loadGatewayConfig: happy path', () => {
     expect(c.leaseLifetime).toBe(3600);
     expect(c.stateDir).toBe('/var/lib/meshgate');
     expect(c.allowPrivate).toEqual([]);
+    expect(c.uplinkCapacity).toEqual({ down: null, up: null });
+    expect(c.policies).toEqual([]);
+    expect(c.defaultPolicy).toBe('unlimited');
+    expect(c.accountingZone).toBe(hostTimeZone());
     expect(c.clients).toEqual([]);
   });
 
@@ -157,6 +162,7 @@ clients:
       privateKeyFile: null,
       ipv4: null,
       ipv6: null,
+      policy: UNLIMITED,
     });
   });
 

@@ -3,6 +3,7 @@
 //
 //   file -> YAML (syntax) -> TypeBox schema (types, ranges, unknown fields)   shared/config/yaml.ts
 //        -> semantic checks (addresses, pools, keys, uniqueness)              here, config-clients.ts
+//           (traffic policies: sizes, rates, periods, references)             traffic/policy.ts
 //        -> GatewayConfig
 //   GatewayConfig + CommandRunner -> checkHost (read-only `ip -j` queries)    host-check.ts
 //
@@ -42,6 +43,13 @@ import {
 import { ULA } from '../shared/net/special-ranges.js';
 import { preparePrivateKey, publicKeyOf, wipe } from '../shared/wireguard/crypto.js';
 import { normalizeClient } from './config-clients.js';
+import {
+  CLIENT_TRAFFIC_FIELDS,
+  normalizeTraffic,
+  TRAFFIC_FIELDS,
+  type TrafficPolicy,
+  type UplinkCapacity,
+} from './traffic/policy.js';
 
 export { CONFIG_ERROR_CODES, ConfigError, FieldError, type ConfigErrorCode };
 export { readClientPrivateKey } from './config-clients.js';
@@ -68,6 +76,8 @@ export interface GatewayClient {
   ipv4: Uint8Array | null;
   /** Fixed IPv6 address (leasePrefixLength 128) or /64 prefix start (64), or null. */
   ipv6: Uint8Array | null;
+  /** Its traffic policy (its `policy`, else defaultPolicy): one of GatewayConfig.policies, or UNLIMITED. */
+  policy: TrafficPolicy;
 }
 
 /**
@@ -103,6 +113,14 @@ export interface GatewayConfig {
   leaseLifetime: number;
   stateDir: string;
   allowPrivate: Cidr[];
+  /** The uplink's capacity per direction (bit/s) shared fairly among clients; null: that direction is not scheduled. */
+  uplinkCapacity: UplinkCapacity;
+  /** The configured policies, in file order (without UNLIMITED). */
+  policies: TrafficPolicy[];
+  /** The policy of clients without their own: a policy's name or "unlimited". */
+  defaultPolicy: string;
+  /** The host's IANA zone: the accounting period of clients without a quota, the default timeZone of quotas. */
+  accountingZone: string;
   clients: GatewayClient[];
 }
 
@@ -144,6 +162,7 @@ const ClientSchema = Type.Object(
     privateKeyFile: Type.Optional(Text),
     ipv4: Type.Optional(Text),
     ipv6: Type.Optional(Text),
+    ...CLIENT_TRAFFIC_FIELDS,
   },
   { additionalProperties: false },
 );
@@ -172,6 +191,7 @@ const GatewaySchema = Type.Object(
     leaseLifetime: Type.Optional(Type.Integer({ minimum: LEASE_LIFETIME_MIN, maximum: LEASE_LIFETIME_MAX })),
     stateDir: Type.Optional(Text),
     allowPrivate: Type.Optional(Type.Array(Text, { maxItems: MAX_LIST })),
+    ...TRAFFIC_FIELDS,
     clients: Type.Optional(Type.Array(ClientSchema, { maxItems: MAX_CLIENTS })),
   },
   { additionalProperties: false },
@@ -310,6 +330,8 @@ function normalizeGateway(raw: RawGateway, file: string): GatewayConfig {
     return cidr;
   });
 
+  const traffic = normalizeTraffic(raw);
+
   // Keys last: they read files.
   const privateKeyFile = resolve(base, raw.privateKeyFile);
   const privateKey = readKeyFile(privateKeyFile, 'privateKeyFile');
@@ -337,6 +359,7 @@ function normalizeGateway(raw: RawGateway, file: string): GatewayConfig {
           ipv6Pool,
           ipv6Gateway,
           leasePrefixLength,
+          traffic,
         }),
       );
     }
@@ -364,6 +387,7 @@ function normalizeGateway(raw: RawGateway, file: string): GatewayConfig {
     leaseLifetime: raw.leaseLifetime ?? GATEWAY_DEFAULTS.leaseLifetime,
     stateDir: resolve(base, raw.stateDir ?? GATEWAY_DEFAULTS.stateDir),
     allowPrivate,
+    ...traffic,
     clients,
   };
 }
