@@ -29,7 +29,7 @@ import { FakeTun } from '../../shared/io/fakes.js';
 import type { IoError } from '../../shared/io/io-error.js';
 import { MultiUdp } from '../../shared/io/multi-udp.js';
 import { TunnelRunner } from '../../shared/runner/runner.js';
-import { parseCidr } from '../../shared/net/address.js';
+import { formatIp, parseCidr } from '../../shared/net/address.js';
 import { publicKeyOf } from '../../shared/wireguard/crypto.js';
 import { Device } from '../../shared/wireguard/device.js';
 import { randomBytes } from 'node:crypto';
@@ -125,8 +125,6 @@ function echoReply(p: Uint8Array): Uint8Array | undefined {
   return r;
 }
 
-const dotted = (p: Uint8Array, o: number): string => `${p[o]}.${p[o + 1]}.${p[o + 2]}.${p[o + 3]}`;
-
 /** A TUN handler answering pings and recording requests (copied) and batch sizes. */
 function pingResponder(tun: LinuxTun) {
   const state = { requests: [] as EchoRequest[], batches: [] as number[], other: 0 };
@@ -139,7 +137,11 @@ function pingResponder(tun: LinuxTun) {
         state.other++;
         return;
       }
-      state.requests.push({ src: dotted(data, 12), dst: dotted(data, 16), len: data.length });
+      state.requests.push({
+        src: formatIp(data.subarray(12, 16)),
+        dst: formatIp(data.subarray(16, 20)),
+        len: data.length,
+      });
       tun.write(reply);
     },
     batchEnd() {
