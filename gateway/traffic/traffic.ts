@@ -21,7 +21,7 @@ import { ClientQueue } from './client-queue.js';
 import type { RateLimit, TrafficPolicy, UplinkCapacity } from './policy.js';
 import { DirectionScheduler } from './scheduler.js';
 import { TokenBucket } from './token-bucket.js';
-import type { ClientUsage, QuotaState } from './usage.js';
+import type { ClientUsage, QuotaState, UsageRow } from './usage.js';
 
 /** Burst of the link bucket: a few ms at the capacity (timers are 1 ms at best), at least 16 full packets. */
 const LINK_BURST_MS = 4;
@@ -105,14 +105,18 @@ export class TrafficControl implements Shaper, HeldPackets {
     return this.byPeer.values();
   }
 
-  /** A new policy for a client (config reload, admin API): usage is kept, limits apply at once. */
-  setPolicy(peer: Peer, policy: TrafficPolicy, wallMs: number, now: number): void {
+  /**
+   * A new policy for a client (config reload, admin API): usage is kept, limits apply at once.
+   * Returns the finished period's row when the new policy's period starts elsewhere (history, to be stored).
+   */
+  setPolicy(peer: Peer, policy: TrafficPolicy, wallMs: number, now: number): UsageRow | null {
     const c = this.byPeer.get(peer);
-    if (c === undefined) return;
-    c.usage.setPolicy(policy, wallMs);
+    if (c === undefined) return null;
+    const finished = c.usage.setPolicy(policy, wallMs);
     c.policy = policy;
     c.down.weight = c.up.weight = policy.weight;
     this.apply(c, now);
+    return finished;
   }
 
   // ------------------------------------------------------------ data path
