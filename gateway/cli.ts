@@ -5,10 +5,12 @@
 //   meshgate gateway export-client NAME --config FILE      print a wg-quick file for a stock WireGuard client
 //   meshgate gateway leases --config FILE [--json]         list leases and reservations
 //   meshgate gateway release KEY --config FILE             free the reservation of a key no longer configured
+//   meshgate gateway usage --config FILE [--json]          each client's usage, quota state and period end
 
 import type { CommandRunner } from '../shared/host/command.js';
 import type { Logger } from '../shared/log.js';
-import { queryControl } from '../shared/control/socket.js';
+import { existsSync } from 'node:fs';
+import { controlPath, queryControl } from '../shared/control/socket.js';
 import { formatCidr, formatIp } from '../shared/net/address.js';
 import { formatKey, parseKey } from '../shared/wireguard/keys.js';
 import { show } from '../shared/config/redact.js';
@@ -19,6 +21,7 @@ import { startGateway, type GatewayStatus } from './gateway.js';
 import { leasesFor, poolsOf } from './lease-plan.js';
 import type { Lease } from './leases.js';
 import { Store } from './store.js';
+import { renderUsage, storedUsageReport, type UsageReport } from './usage-report.js';
 import { runUntilStopped } from '../shared/cli/signals.js';
 import { UsageError } from '../shared/cli/usage-error.js';
 
@@ -171,4 +174,44 @@ export async function releaseLease(configFile: string, keyText: string): Promise
   } finally {
     store.close();
   }
+}
+
+const USAGE_QUERY_TIMEOUT_MS = 2_000;
+const STORED_NOTE = '(from the state db: the gateway is not running; figures as of its last checkpoint)\n';
+
+/** The running daemon's usage report, or null when no daemon answers on `iface`'s control socket. */
+async function liveUsage(iface: string): Promise<UsageReport | null> {
+  if (!existsSync(controlPath(iface))) return null;
+  try {
+    return await queryControl<UsageReport>(iface, 'usage', USAGE_QUERY_TIMEOUT_MS);
+  } catch {
+    return null; // a stale socket of a killed daemon, or one that does not answer
+  }
+}
+
+/**
+ * Each configured client's usage: the running daemon's live figures (control
+ * op 'usage'), or, when no daemon answers on the config's interface, the state
+ * db's figures of the current period with the state computed from the
+ * configured policy. `live` asks the daemon (replaced in tests).
+ */
+export async function gatewayUsage(
+  configFile: string,
+  json: boolean,
+  live: (iface: string) => Promise<UsageReport | null> = liveUsage,
+): Promise<string> {
+  const config = loadGatewayConfig(configFile);
+  let report = await live(config.interface);
+  const stored = report === null;
+  if (report === null) {
+    const store = Store.open(config.stateDir);
+    try {
+      report = storedUsageReport(config, store, Date.now());
+    } finally {
+      store.close();
+    }
+  }
+  if (json) return JSON.stringify(report) + '\n';
+  if (report.clients.length === 0) return 'no clients configured\n';
+  return renderUsage(report.clients) + (stored ? STORED_NOTE : '');
 }

@@ -116,6 +116,15 @@ export const COMMANDS: readonly CommandSpec[] = [
     run: async (call) => print((await gatewayCli()).listLeases(stringOption(call, 'config'), flag(call, 'json'))),
   },
   {
+    words: ['gateway', 'usage'],
+    args: [],
+    options: { config: GATEWAY_CONFIG, json: JSON_OUTPUT },
+    summary: "each client's usage, quota, state and period end",
+    details: 'From the running gateway, or from the state db (its last checkpoint) when it is not running.',
+    run: async (call) =>
+      print(await (await gatewayCli()).gatewayUsage(stringOption(call, 'config'), flag(call, 'json'))),
+  },
+  {
     words: ['gateway', 'release'],
     args: ['PUBLIC-KEY'],
     options: { config: GATEWAY_CONFIG },
