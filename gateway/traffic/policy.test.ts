@@ -5,7 +5,7 @@
 // and exits 2.
 
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -123,6 +123,50 @@ clients:
     expect(c.clients[0]!.policy).toBe(c.policies[0]);
     expect(c.clients[1]!.policy).toBe(UNLIMITED);
     expect(c.clients[2]!.policy).toBe(c.policies[1]);
+  });
+
+  it("docs/gateway-config.md's building example loads as it says", () => {
+    const doc = readFileSync(new URL('../../docs/gateway-config.md', import.meta.url), 'utf8');
+    const block = /<!-- example: building -->\n```yaml\n([\s\S]*?)```/.exec(doc)?.[1];
+    expect(block).toBeDefined();
+    let n = 0;
+    const text = block!
+      .replace('/etc/meshgate/gateway.key', 'gateway.key')
+      .replace(/"base64…"/g, () => `"${keys[n++]!}"`);
+    const c = parseGatewayConfig(text, file);
+    expect(c.uplinkCapacity).toEqual({ down: 95e6, up: 19e6 });
+    expect(c.clients.map((x) => [x.name, x.policy.name, x.policy.weight])).toEqual([
+      ['flat-1a', 'resident', 1],
+      ['flat-1b', 'resident', 1],
+      ['caretaker', 'unlimited', 1],
+      ['shop', 'shop', 2],
+    ]);
+    const resident = c.policies[0]!;
+    expect(resident.quota).toEqual({
+      bytes: 200e9,
+      period: { unit: 'month', resetDay: 1, resetHour: 4, timeZone: 'Europe/Berlin' },
+      count: 'download',
+      atQuota: 'throttle',
+      throttle: { bitsPerSecond: 2e6, burstBytes: 25_000 },
+    });
+    expect(resident.down!.bitsPerSecond).toBe(50e6);
+    expect(c.policies[1]).toEqual({
+      name: 'shop',
+      quota: null,
+      down: { bitsPerSecond: 80e6, burstBytes: 1e6 },
+      up: null,
+      weight: 2,
+    });
+  });
+
+  it("docs/gateway-config.md's field reference of the section loads with the values it names", () => {
+    const doc = readFileSync(new URL('../../docs/gateway-config.md', import.meta.url), 'utf8');
+    const block = /## Quotas, rate limits and fair share[\s\S]*?```yaml\n([\s\S]*?)```/.exec(doc)?.[1];
+    expect(block).toBeDefined();
+    const c = load(block!.replace('"base64…"', `"${keys[0]!}"`));
+    expect(c.defaultPolicy).toBe('resident');
+    expect(c.policies[0]!.quota!.throttle!.bitsPerSecond).toBe(1e6);
+    expect(c.clients[0]!.policy).toBe(c.policies[0]);
   });
 
   it('defaults: burst per direction, weight 1, block, both, day 1 at 00:00, monday', () => {
