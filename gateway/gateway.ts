@@ -7,9 +7,14 @@
 //           → runner (TUN ⇄ core ⇄ UDP) with the lease server on the control
 //             path → handshakes to clients whose endpoint is remembered, so
 //             they are back within a second after a restart → control socket
+//           every client's data packets pass the shaper (traffic/traffic.ts):
+//           accounting, quotas, rate limits, fair share of uplinkCapacity
 //   run:    a client's new endpoint (device event) checkpointed to the state
-//           db, batched to at most one write a second
-//   stop:   everything undone in reverse order; leases stay in the db
+//           db, batched to at most one write a second; usage checkpointed
+//           every second (traffic/usage-keeper.ts), and agents told in-band
+//           when their quota state changes
+//   stop:   the runner stops, usage is saved a last time, then everything else
+//           is undone in reverse order; leases and usage stay in the db
 //
 // Host changes happen only after every check passed; a failure part-way
 // undoes what was already done.
@@ -41,6 +46,10 @@ import { LeaseServer, type LeaseAnswer, type LeaseCounters } from './lease-serve
 import { grantOf, leasesFor, poolsOf } from './lease-plan.js';
 import { gatewayAddresses } from './leases.js';
 import { Store } from './store.js';
+import { TrafficControl, type ShapedClient } from './traffic/traffic.js';
+import { ClientUsage } from './traffic/usage.js';
+import { CHECKPOINT_INTERVAL_MS, quotaInfoOf, UsageKeeper } from './traffic/usage-keeper.js';
+import { usageEntry, type UsageEntry, type UsageReport } from './usage-report.js';
 
 const random = systemRandom;
 const CHECKPOINT_MS = 1_000;
@@ -49,6 +58,7 @@ export interface GatewayStatus extends TunnelStatus {
   leases: { name: string; publicKey: string; ipv4: string; ipv6: string }[];
   leaseProtocol: LeaseCounters;
   refused: { name: string; reason: string }[];
+  usage: UsageEntry[];
 }
 
 export interface Gateway {
@@ -101,7 +111,20 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
       if (lease !== undefined) return { grant: grantOf(lease, pools, config) };
       return { refused: refused.has(publicKey) ? LeaseError.PoolExhausted : LeaseError.Internal };
     };
-    const leaseServer = new LeaseServer(answer);
+    const traffic = new TrafficControl({
+      capacity: config.uplinkCapacity,
+      gatewayIpv4: gw.ipv4,
+      gatewayIpv6: gw.ipv6,
+      random,
+      now: performance.now(),
+    });
+    const shaped = new Map<string, ShapedClient>(); // by base64 public key
+    const leaseServer = new LeaseServer(answer, {
+      quotaOf: (publicKey) => {
+        const c = shaped.get(publicKey);
+        return c === undefined ? null : quotaInfoOf(c);
+      },
+    });
 
     // A client that roamed: its endpoint goes to the state db, at most one write a second.
     const known = store.endpoints();
@@ -133,6 +156,7 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
       crypto: daemonCrypto(), // OpenSSL through the addon where it was built
       control: leaseServer.handle,
       events,
+      shaper: traffic,
     });
     for (const c of config.clients) {
       const key = formatKey(c.publicKey);
@@ -152,7 +176,15 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
           endpoint = null;
         }
       }
-      device.addPeer({ publicKey: c.publicKey, presharedKey: c.presharedKey ?? undefined, allowedIps, endpoint });
+      const peer = device.addPeer({
+        publicKey: c.publicKey,
+        presharedKey: c.presharedKey ?? undefined,
+        allowedIps,
+        endpoint,
+      });
+      // Usage resumes from the state db when its period is still the current one.
+      const usage = new ClientUsage(key, c.policy, config.accountingZone, Date.now(), store.usage(key)[0]);
+      shaped.set(key, traffic.add(peer, usage, performance.now()));
     }
 
     const slots = slotSizesFor(config.mtu); // full-size packets must fit a batch slot
@@ -188,7 +220,28 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
       },
     });
 
-    const tunnelRunner = new TunnelRunner(device, tun, udp, { log });
+    const tunnelRunner = new TunnelRunner(device, tun, udp, { log, held: traffic });
+    // Usage: saved every second, and once more after the runner stopped (undo runs in reverse).
+    const keeper = new UsageKeeper(traffic, store, (c) => {
+      const packet = leaseServer.statusFor(c.peer);
+      if (packet !== null) tunnelRunner.sendOutsideBatch((d, now, sink) => d.sendPacket(c.peer, packet, now, sink));
+      log.info(
+        { event: 'quota-state', client: names.get(c.usage.publicKey), state: c.usage.state, used: c.usage.used },
+        `client ${names.get(c.usage.publicKey) ?? c.usage.publicKey} is ${c.usage.state}`,
+      );
+    });
+    const checkpointUsage = () => {
+      try {
+        keeper.checkpoint(Date.now());
+      } catch (e) {
+        log.error({ event: 'usage-checkpoint-failed', err: (e as Error).message }, 'could not save usage');
+      }
+    };
+    const usageTimer = setInterval(checkpointUsage, CHECKPOINT_INTERVAL_MS);
+    undo.push(() => {
+      clearInterval(usageTimer);
+      checkpointUsage();
+    });
     tunnelRunner.start();
     undo.push(() => tunnelRunner.stop());
     // After a restart, clients still hold sessions we forgot: start new ones at once.
@@ -212,9 +265,20 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
         })),
       leaseProtocol: { ...leaseServer.counters },
       refused: plan.refused.map((r) => ({ name: names.get(r.publicKey) ?? r.publicKey, reason: r.reason })),
+      usage: usage().clients,
+    });
+    const usage = (): UsageReport => ({
+      at: new Date().toISOString(),
+      clients: [...traffic.clients()].map((c) =>
+        usageEntry(names.get(c.usage.publicKey) ?? c.usage.publicKey, c.usage, {
+          quota: c.quotaDrops,
+          queue: c.down.drops + c.up.drops,
+        }),
+      ),
     });
     const control: Server = serveControl(config.interface, (req) => {
       if (req.op === 'status') return status();
+      if (req.op === 'usage') return usage();
       throw new Error(`unknown op ${req.op}`);
     });
     undo.push(() => {
