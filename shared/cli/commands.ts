@@ -84,9 +84,15 @@ export const COMMANDS: readonly CommandSpec[] = [
     options: { json: JSON_OUTPUT },
     summary: "show a running tunnel's peers and counters",
     run: async (call) => {
-      const status = await queryControl<TunnelStatus>(call.args[0]!, 'status');
-      const json = flag(call, 'json');
-      return print((json ? JSON.stringify(status) : renderStatus(status, Math.floor(Date.now() / 1000))) + '\n');
+      const status = await queryControl<TunnelStatus & { usage?: unknown[] }>(call.args[0]!, 'status');
+      if (flag(call, 'json')) return print(JSON.stringify(status) + '\n');
+      let text = renderStatus(status, Math.floor(Date.now() / 1000));
+      // A gateway also reports each client's usage (gateway/usage-report.ts).
+      if (Array.isArray(status.usage) && status.usage.length > 0) {
+        const { renderUsage } = await import('../../gateway/usage-report.js');
+        text += '\n\n' + renderUsage(status.usage as Parameters<typeof renderUsage>[0]).trimEnd();
+      }
+      return print(text + '\n');
     },
   },
   {
