@@ -523,4 +523,13 @@ describe('traffic policies: refused at load, one line on the field, exit 2', () 
       expect(e.message).not.toContain(key.slice(0, 16));
     }
   });
+
+  it('lists the known policies without a name that may hold a key', () => {
+    const keyLike = 'AbCdEfGhIjKlMnOpQrSt';
+    const e = thrownBy(() => load({ policies: { [keyLike]: {}, guest: {} }, defaultPolicy: 'other' })) as ConfigError;
+    expect(e.message).toMatch(
+      /"other" is not a policy \(one of: \(a name that may hold a key, not shown\), guest, unlimited\)$/,
+    );
+    expect(e.message).not.toContain(keyLike);
+  });
 });

@@ -15,7 +15,7 @@
 import { Type, type Static, type TObject } from '@sinclair/typebox';
 import { IANAZone } from 'luxon';
 import { FieldError } from '../../shared/config/config-error.js';
-import { show } from '../../shared/config/redact.js';
+import { show, showName } from '../../shared/config/redact.js';
 import { fieldPath } from '../../shared/config/yaml.js';
 import { formatRate, parseRate, parseSize } from './units.js';
 
@@ -198,7 +198,7 @@ export function policyFor(traffic: TrafficConfig, name: string | undefined, fiel
   if (wanted === UNLIMITED_NAME) return UNLIMITED;
   const found = traffic.policies.find((p) => p.name === wanted);
   if (found !== undefined) return found;
-  const known = [...traffic.policies.map((p) => p.name), UNLIMITED_NAME];
+  const known = [...traffic.policies.map((p) => showName(p.name)), UNLIMITED_NAME];
   const listed = known.length > 8 ? [...known.slice(0, 7), '...'] : known;
   throw new FieldError(field, 'invalid', `${show(wanted)} is not a policy (one of: ${listed.join(', ')})`);
 }
