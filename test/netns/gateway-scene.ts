@@ -248,6 +248,14 @@ export interface GatewayShow {
 
 export interface GatewayConfigOptions {
   allowPrivate?: readonly string[];
+  /** Top-level fields merged into the YAML (issue 8: uplinkCapacity, defaultPolicy, policies). */
+  extra?: Record<string, unknown>;
+  /** A client's `policy` by name. */
+  clientPolicy?: { alice?: string; bob?: string };
+}
+
+function policyField(policy: string | undefined): { policy?: string } {
+  return policy === undefined ? {} : { policy };
 }
 
 /** A client's addresses without prefix lengths, canonical. */
@@ -351,13 +359,15 @@ export class GatewayScene {
       leaseLifetime: 3600,
       stateDir: this.stateDir,
       allowPrivate: [...(opts.allowPrivate ?? [])],
+      ...opts.extra,
       clients: [
-        { name: 'alice', publicKey: this.keys.alice.publicKey },
+        { name: 'alice', publicKey: this.keys.alice.publicKey, ...policyField(opts.clientPolicy?.alice) },
         {
           name: 'bob',
           publicKey: this.keys.bob.publicKey,
           presharedKeyFile: this.file('bob.psk'),
           privateKeyFile: this.file('bob.key'),
+          ...policyField(opts.clientPolicy?.bob),
         },
       ],
     };
