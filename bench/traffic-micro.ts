@@ -15,7 +15,9 @@
 //              c rate limits + quota far above what is sent (buckets never bind)
 //              d c + uplinkCapacity far above (link scheduler on, never binding)
 //              e c + uplinkCapacity binding: packets queue and leave by release()
-//   traffic:   from the one client, or round-robin over all 200 (4 flows each)
+//   clients:   1 configured; 200 configured, one sends ("200/one"); 200, all
+//              send, round-robin packet by packet (200/all: the worst case
+//              for memory locality); 4 flows each
 //
 // Time: each scene has its own clock that advances by the measured time of its
 // timed sections, so buckets refill as they would; in e a batch's queue is
@@ -95,7 +97,17 @@ const VARIANTS: Variant[] = [
     shaper: { policy: policyLimits, capacity: { down: BINDING, up: BINDING } },
   },
 ];
-const CLIENT_COUNTS = [1, 200];
+/** Configured clients, and how many of them send (round-robin, packet by packet). */
+interface Load {
+  count: number;
+  active: number;
+}
+const LOADS: Load[] = [
+  { count: 1, active: 1 },
+  { count: 200, active: 1 },
+  { count: 200, active: 200 },
+];
+const loadName = (l: Load) => (l.count === 1 ? '1' : `${l.count}/${l.active === 1 ? 'one' : 'all'}`);
 
 /** Monotonic ms advancing by measured time while running, and by jumps (e). */
 class BenchClock {
@@ -178,6 +190,7 @@ class Scene {
   constructor(
     readonly variant: Variant,
     readonly count: number,
+    readonly active: number,
   ) {
     const crypto = daemonCrypto();
     const rnd = seededRandom(`traffic-micro:${variant.name}:${count}`);
@@ -266,8 +279,8 @@ class Scene {
     for (let sent = 0; sent < PACKETS;) {
       const now = this.clock.now();
       for (let k = 0; k < BATCH; k++, sent++) {
-        const c = clients[sent % clients.length]!;
-        this.gateway.fromTunnel(c.down[((sent / clients.length) % FLOWS) | 0]!, now, this.gwSink);
+        const c = clients[sent % this.active]!;
+        this.gateway.fromTunnel(c.down[((sent / this.active) % FLOWS) | 0]!, now, this.gwSink);
       }
       if (tc !== null) this.release(tc, now);
     }
@@ -286,10 +299,10 @@ class Scene {
       const n = Math.min(CHUNK, PACKETS - done);
       const sealNow = this.clock.peek();
       for (let k = 0; k < n; k++) {
-        const i = (done + k) % clients.length;
+        const i = (done + k) % this.active;
         const c = clients[i]!;
         from[k] = c.ep;
-        c.device.fromTunnel(c.up[(((done + k) / clients.length) % FLOWS) | 0]!, sealNow, {
+        c.device.fromTunnel(c.up[(((done + k) / this.active) % FLOWS) | 0]!, sealNow, {
           toNetwork: (data) => {
             chunk[k]!.set(data);
             lengths[k] = data.length;
@@ -359,21 +372,23 @@ if (eSeconds > 100) throw new Error(`ROUNDS × PACKETS too large: scene e would 
 const crypto = daemonCrypto();
 console.log(
   `traffic-micro: ${SIZE}-byte packets, ${PACKETS} per direction, scene and round, ${ROUNDS} rounds ` +
-    `(+1 warm-up), ${crypto.aead.name}; setting up ${VARIANTS.length * CLIENT_COUNTS.length} scenes…`,
+    `(+1 warm-up), ${crypto.aead.name}; setting up ${VARIANTS.length * LOADS.length} scenes…`,
 );
 const scenes = new Map<string, Scene>();
-for (const count of CLIENT_COUNTS) for (const v of VARIANTS) scenes.set(`${v.name}/${count}`, new Scene(v, count));
+for (const l of LOADS)
+  for (const v of VARIANTS) scenes.set(`${v.name}/${loadName(l)}`, new Scene(v, l.count, l.active));
 
 const chunk = Array.from({ length: CHUNK }, () => new Uint8Array(2048));
 const lengths = new Array<number>(CHUNK).fill(0);
 const from = new Array<PeerEndpoint>(CHUNK);
 type Dir = 'down' | 'up';
-const pps = new Map<string, number[]>(); // `${variant}/${count}/${dir}` → per round
+const pps = new Map<string, number[]>(); // `${variant}/${load}/${dir}` → per round
 for (let round = 0; round <= ROUNDS; round++) {
-  for (const count of CLIENT_COUNTS) {
+  for (const load of LOADS) {
+    const l = loadName(load);
     for (let k = 0; k < VARIANTS.length; k++) {
       const v = VARIANTS[(k + round) % VARIANTS.length]!;
-      const scene = scenes.get(`${v.name}/${count}`)!;
+      const scene = scenes.get(`${v.name}/${l}`)!;
       const down = PACKETS / scene.download();
       const up = PACKETS / scene.upload(chunk, lengths, from);
       if (round === 0) continue; // warm-up
@@ -381,7 +396,7 @@ for (let round = 0; round <= ROUNDS; round++) {
         ['down', down],
         ['up', up],
       ] as const) {
-        const key = `${v.name}/${count}/${dir}`;
+        const key = `${v.name}/${l}/${dir}`;
         pps.set(key, [...(pps.get(key) ?? []), x]);
       }
     }
@@ -397,19 +412,20 @@ for (const [key, scene] of scenes) {
 
 console.log('\nvariant                                   clients  down kpps  ratio   up kpps  ratio');
 const summary: Record<string, unknown>[] = [];
-for (const count of CLIENT_COUNTS) {
+for (const load of LOADS) {
+  const l = loadName(load);
   for (const v of VARIANTS) {
     const cells: string[] = [];
-    const row: Record<string, unknown> = { variant: v.name, clients: count };
+    const row: Record<string, unknown> = { variant: v.name, clients: load.count, sending: load.active };
     for (const dir of ['down', 'up'] as Dir[]) {
-      const xs = pps.get(`${v.name}/${count}/${dir}`)!;
-      const base = pps.get(`a/${count}/${dir}`)!;
+      const xs = pps.get(`${v.name}/${l}/${dir}`)!;
+      const base = pps.get(`a/${l}/${dir}`)!;
       const ratio = median(xs.map((x, r) => x / base[r]!));
       cells.push(`${(median(xs) / 1000).toFixed(1).padStart(9)}  ${ratio.toFixed(3)}`);
       row[dir] = { pps: Math.round(median(xs)), ratio: Number(ratio.toFixed(4)) };
     }
     summary.push(row);
-    console.log(`${v.name.padEnd(2)} ${v.label.padEnd(38)} ${String(count).padStart(7)}  ${cells.join('  ')}`);
+    console.log(`${v.name.padEnd(2)} ${v.label.padEnd(38)} ${l.padStart(7)}  ${cells.join('  ')}`);
   }
 }
 console.log(
