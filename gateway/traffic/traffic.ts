@@ -21,7 +21,7 @@ import { ClientQueue } from './client-queue.js';
 import type { RateLimit, TrafficPolicy, UplinkCapacity } from './policy.js';
 import { DirectionScheduler } from './scheduler.js';
 import { TokenBucket } from './token-bucket.js';
-import type { ClientUsage, QuotaState, UsageRow } from './usage.js';
+import type { ClientUsage, Direction, QuotaState, UsageRow } from './usage.js';
 
 /** Burst of the link bucket: a few ms at the capacity (timers are 1 ms at best), at least 16 full packets. */
 const LINK_BURST_MS = 4;
@@ -123,27 +123,23 @@ export class TrafficControl implements Shaper, HeldPackets {
 
   toPeer(peer: Peer, packet: Uint8Array, now: Now): boolean {
     const c = this.byPeer.get(peer);
+    // A download from the gateway itself (its source) is exempt.
     if (c === undefined || this.isGateway(packet, 12, 8)) return true;
-    if (c.usage.state !== c.mode) this.apply(c, now.mono);
-    if (c.mode === 'blocked') {
-      c.quotaDrops++;
-      return false;
-    }
-    if (!this.down.submit(c.down, packet, now.mono)) return false;
-    c.usage.add('down', packet.length);
-    return true;
+    return this.admit(c, 'down', packet, now.mono);
   }
 
   fromPeer(peer: Peer, packet: Uint8Array, now: Now): boolean {
     const c = this.byPeer.get(peer);
+    // An upload to the gateway itself (its destination) is exempt.
     if (c === undefined || this.isGateway(packet, 16, 24)) return true;
-    if (c.usage.state !== c.mode) this.apply(c, now.mono);
-    if (c.mode === 'blocked') {
-      c.quotaDrops++;
-      return false;
-    }
-    if (!this.up.submit(c.up, packet, now.mono)) return false;
-    c.usage.add('up', packet.length);
+    return this.admit(c, 'up', packet, now.mono);
+  }
+
+  /** A client's packet in one direction: dropped (blocked), queued, or sent now and charged. */
+  private admit(c: ShapedClient, dir: Direction, packet: Uint8Array, now: number): boolean {
+    if (!this.mayGo(c, now)) return false;
+    if (!this[dir].submit(c[dir], packet, now)) return false;
+    c.usage.add(dir, packet.length);
     return true;
   }
 
@@ -169,7 +165,7 @@ export class TrafficControl implements Shaper, HeldPackets {
 
   // -------------------------------------------------------------- helpers
 
-  /** A queued packet's turn came: false (and counted) when its client is blocked by now. */
+  /** False (and counted) when the client is blocked by now; its buckets follow its quota state. */
   private mayGo(c: ShapedClient, now: number): boolean {
     if (c.usage.state !== c.mode) this.apply(c, now);
     if (c.mode !== 'blocked') return true;
