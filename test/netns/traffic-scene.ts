@@ -3,6 +3,7 @@
 // intervals after the --omit settle), nftables byte counters as an independent
 // count, the gateway's `meshgate gateway usage --json`, ping RTTs, Jain's index.
 
+import type { UsageEntry, UsageReport } from '../../gateway/usage-report.js';
 import { MESHGATE_BIN, jsonLines, type Namespace, type Proc } from './harness.js';
 import { NET, type GatewayScene } from './gateway-scene.js';
 
@@ -116,25 +117,12 @@ export async function byteCounters(ns: Namespace): Promise<Record<string, number
 
 // ------------------------------------------------------------------- usage ----
 
-/** The fields of `meshgate gateway usage --json` (gateway/usage-report.ts) these tests read. */
-export interface UsageEntry {
-  name: string;
-  policy: string;
-  state: 'ok' | 'throttled' | 'blocked';
-  download: { bytes: number; packets: number };
-  upload: { bytes: number; packets: number };
-  used: number;
-  quota: number | null;
-  limits: { down: number | null; up: number | null };
-  drops: { quota: number; queue: number };
-}
-
 /** `meshgate gateway usage --config F --json` in gw: live from the daemon, or the state db when it is down. */
 export async function usageOf(gs: GatewayScene, name: string): Promise<UsageEntry> {
   const r = await gs.gw.exec('node', [MESHGATE_BIN, 'gateway', 'usage', '--config', gs.gatewayConfigFile, '--json'], {
     timeoutMs: 20_000,
   });
-  const report = JSON.parse(r.stdout) as { clients: UsageEntry[] };
+  const report = JSON.parse(r.stdout) as UsageReport;
   const entry = report.clients.find((c) => c.name === name);
   if (!entry) throw new Error(`gateway usage lists no ${name}: ${r.stdout}`);
   return entry;
