@@ -15,6 +15,7 @@ import { parseCidr, parseIp } from '../shared/net/address.js';
 import { generatePrivateKey, publicKeyOf } from '../shared/wireguard/crypto.js';
 import { Device } from '../shared/wireguard/device.js';
 import { FakeClock, seededRandom } from '../test/support/two-peers.js';
+import { quotaInfo } from '../test/support/quota-info.js';
 import { runAgent, type Agent } from './agent.js';
 import type { ClientConfig } from './config.js';
 import { LEASE_RETRY_MS, LeaseClient } from './lease-client.js';
@@ -229,15 +230,7 @@ describe('the agent asks for its lease when the lease client says so', () => {
 });
 
 describe('the agent learns its quota in-band', () => {
-  const OK: QuotaInfo = {
-    state: 'ok',
-    count: 'both',
-    used: 1_000_000,
-    quota: 50_000_000,
-    periodEnd: 1_798_758_000,
-    limitDownKbps: 0,
-    limitUpKbps: 0,
-  };
+  const OK = quotaInfo({ state: 'ok', used: 1_000_000 });
 
   test('logged once from the LEASE, not on renewals; a blocking STATUS is a warning; the status shows the latest', async () => {
     const s = await scene(GOOD, OK);

@@ -16,6 +16,7 @@ import { parseIp } from '../shared/net/address.js';
 import { CONSUMED, NOT_MINE } from '../shared/wireguard/control.js';
 import type { Peer } from '../shared/wireguard/peer.js';
 import { seededRandom } from '../test/support/two-peers.js';
+import { quotaInfo } from '../test/support/quota-info.js';
 import { LeaseClient } from './lease-client.js';
 
 const GRANT: LeaseGrant = {
@@ -27,15 +28,7 @@ const GRANT: LeaseGrant = {
   mtu: 1420,
   lifetime: 600,
 };
-const QUOTA: QuotaInfo = {
-  state: 'blocked',
-  count: 'both',
-  used: 50_000_000,
-  quota: 50_000_000,
-  periodEnd: 1_798_758_000,
-  limitDownKbps: 0,
-  limitUpKbps: 0,
-};
+const QUOTA = quotaInfo();
 /** The handler ignores the peer: answers are matched by address, port and request id. */
 const PEER = null as unknown as Peer;
 const NOW = { mono: 5_000, wall: 1_750_000_000_000 };

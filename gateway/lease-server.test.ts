@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { LeaseClient } from '../client/lease-client.js';
 import { ipv4Packet, seededRandom, TwoPeers } from '../test/support/two-peers.js';
+import { quotaInfo } from '../test/support/quota-info.js';
 import { buildUdp6, LEASE_GATEWAY_ADDRESS, LEASE_PORT, parseUdp6 } from '../shared/lease/carrier.js';
 import {
   decodeLeaseMessage,
@@ -23,15 +24,7 @@ const GRANT: LeaseGrant = {
   lifetime: 60,
 };
 
-const QUOTA: QuotaInfo = {
-  state: 'ok',
-  count: 'download',
-  used: 1_000,
-  quota: 50_000_000,
-  periodEnd: 1_798_758_000,
-  limitDownKbps: 0,
-  limitUpKbps: 0,
-};
+const QUOTA = quotaInfo({ state: 'ok', count: 'download', used: 1_000 });
 
 /** A is the client agent (allowed IPs 0/0 for the gateway), B the gateway. */
 function scene(answer: LeaseAnswer = { grant: GRANT }, quota: { current: QuotaInfo | null } = { current: null }) {

@@ -1,16 +1,8 @@
 import { describe, expect, test } from 'vitest';
-import type { QuotaInfo } from '../lease/message.js';
+import { quotaInfo } from '../../test/support/quota-info.js';
 import { isoSeconds, quotaChanged, quotaStatus, renderQuota } from './quota-status.js';
 
-const BLOCKED: QuotaInfo = {
-  state: 'blocked',
-  count: 'both',
-  used: 50_000_000,
-  quota: 50_000_000,
-  periodEnd: 1_798_758_000,
-  limitDownKbps: 0,
-  limitUpKbps: 0,
-};
+const BLOCKED = quotaInfo();
 
 describe('quota status', () => {
   test('the JSON form: ISO period end in whole seconds, null for no quota and no limit, limits in bit/s', () => {

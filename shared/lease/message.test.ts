@@ -1,5 +1,6 @@
 import { expect, test } from 'vitest';
 import { seededRandom } from '../../test/support/two-peers.js';
+import { quotaInfo } from '../../test/support/quota-info.js';
 import {
   decodeLeaseMessage,
   encodeLeaseMessage,
@@ -24,15 +25,7 @@ const grant = {
   lifetime: 3600,
 };
 
-const quota: QuotaInfo = {
-  state: 'throttled',
-  count: 'both',
-  used: 50_000_001,
-  quota: 50_000_000,
-  periodEnd: 1_798_758_000,
-  limitDownKbps: 1000,
-  limitUpKbps: 1000,
-};
+const quota = quotaInfo({ state: 'throttled', used: 50_000_001, limitDownKbps: 1000, limitUpKbps: 1000 });
 
 /** A STATUS whose QUOTA value starts at `at` in the returned bytes. */
 function status(q: QuotaInfo = quota): { bytes: Uint8Array; at: number } {
