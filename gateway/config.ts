@@ -136,17 +136,22 @@ export const GATEWAY_DEFAULTS = {
 } as const;
 
 /** Limits of the format (docs/gateway-config.md). */
-export const MTU_MIN = 1280; // IPv6 always runs through the tunnel (RFC 8200 section 5)
-export const MTU_MAX = 9000;
-export const LEASE_LIFETIME_MIN = 60;
-export const LEASE_LIFETIME_MAX = 604_800;
-const IPV4_POOL_LONGEST = 30;
-const POOL_SHORTEST = 8;
-const IPV6_POOL_LONGEST_128 = 126;
-const IPV6_POOL_LONGEST_64 = 63;
-const MAX_LIST = 64;
-const MAX_DNS = 8;
-const MAX_CLIENTS = 65_536;
+export const CONFIG_LIMITS = {
+  /** IPv6 always runs through the tunnel (RFC 8200 section 5). */
+  mtuMin: 1280,
+  mtuMax: 9000,
+  /** Seconds. */
+  leaseLifetimeMin: 60,
+  leaseLifetimeMax: 604_800,
+  /** Pool prefix lengths: the shortest of both families, the longest by family (IPv6: by leasePrefixLength). */
+  poolPrefixShortest: 8,
+  ipv4PoolPrefixLongest: 30,
+  ipv6PoolPrefixLongest: { 128: 126, 64: 63 },
+  /** Items of listenAddresses and allowPrivate. */
+  listMax: 64,
+  dnsMax: 8,
+  clientsMax: 65_536,
+} as const;
 
 // ---------------------------------------------------------------------------
 // Schema (structure, types, ranges; text formats are checked afterwards)
@@ -171,11 +176,11 @@ const GatewaySchema = Type.Object(
   {
     privateKeyFile: Text,
     listenPort: Type.Optional(Port),
-    listenAddresses: Type.Optional(Type.Array(Text, { maxItems: MAX_LIST })),
+    listenAddresses: Type.Optional(Type.Array(Text, { maxItems: CONFIG_LIMITS.listMax })),
     endpoint: Type.Optional(Text),
     uplink: Text,
     interface: Type.Optional(Text),
-    mtu: Type.Optional(Type.Integer({ minimum: MTU_MIN, maximum: MTU_MAX })),
+    mtu: Type.Optional(Type.Integer({ minimum: CONFIG_LIMITS.mtuMin, maximum: CONFIG_LIMITS.mtuMax })),
     ipv4Pool: Type.Optional(Text),
     ipv6: Type.Optional(
       Type.Object(
@@ -187,12 +192,14 @@ const GatewaySchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
-    dns: Type.Optional(Type.Array(Text, { maxItems: MAX_DNS })),
-    leaseLifetime: Type.Optional(Type.Integer({ minimum: LEASE_LIFETIME_MIN, maximum: LEASE_LIFETIME_MAX })),
+    dns: Type.Optional(Type.Array(Text, { maxItems: CONFIG_LIMITS.dnsMax })),
+    leaseLifetime: Type.Optional(
+      Type.Integer({ minimum: CONFIG_LIMITS.leaseLifetimeMin, maximum: CONFIG_LIMITS.leaseLifetimeMax }),
+    ),
     stateDir: Type.Optional(Text),
-    allowPrivate: Type.Optional(Type.Array(Text, { maxItems: MAX_LIST })),
+    allowPrivate: Type.Optional(Type.Array(Text, { maxItems: CONFIG_LIMITS.listMax })),
     ...TRAFFIC_FIELDS,
-    clients: Type.Optional(Type.Array(ClientSchema, { maxItems: MAX_CLIENTS })),
+    clients: Type.Optional(Type.Array(ClientSchema, { maxItems: CONFIG_LIMITS.clientsMax })),
   },
   { additionalProperties: false },
 );
@@ -220,11 +227,12 @@ function normalizeGateway(raw: RawGateway, file: string): GatewayConfig {
     family: 4,
     requireLength: true,
   });
-  if (ipv4Pool.prefixLength < POOL_SHORTEST || ipv4Pool.prefixLength > IPV4_POOL_LONGEST) {
+  const { poolPrefixShortest: shortest, ipv4PoolPrefixLongest } = CONFIG_LIMITS;
+  if (ipv4Pool.prefixLength < shortest || ipv4Pool.prefixLength > ipv4PoolPrefixLongest) {
     throw new FieldError(
       'ipv4Pool',
       'range',
-      `prefix length must be /${POOL_SHORTEST} to /${IPV4_POOL_LONGEST}, got /${ipv4Pool.prefixLength}`,
+      `prefix length must be /${shortest} to /${ipv4PoolPrefixLongest}, got /${ipv4Pool.prefixLength}`,
     );
   }
   refuseSpecial(ipv4Pool, 'ipv4Pool', 'a tunnel pool');
@@ -234,12 +242,12 @@ function normalizeGateway(raw: RawGateway, file: string): GatewayConfig {
   let ipv6Pool: Cidr | null = null;
   if (raw.ipv6?.pool !== undefined) {
     ipv6Pool = strictPrefix(raw.ipv6.pool, 'ipv6.pool', { family: 6, requireLength: true });
-    const longest = leasePrefixLength === 64 ? IPV6_POOL_LONGEST_64 : IPV6_POOL_LONGEST_128;
-    if (ipv6Pool.prefixLength < POOL_SHORTEST || ipv6Pool.prefixLength > longest) {
+    const longest = CONFIG_LIMITS.ipv6PoolPrefixLongest[leasePrefixLength];
+    if (ipv6Pool.prefixLength < shortest || ipv6Pool.prefixLength > longest) {
       throw new FieldError(
         'ipv6.pool',
         'range',
-        `prefix length must be /${POOL_SHORTEST} to /${longest} with leasePrefixLength ${leasePrefixLength}, got /${ipv6Pool.prefixLength}`,
+        `prefix length must be /${shortest} to /${longest} with leasePrefixLength ${leasePrefixLength}, got /${ipv6Pool.prefixLength}`,
       );
     }
     if (mode === 'nat66' && !(ipv6Pool.prefixLength >= ULA.prefixLength && containsAddress(ULA, ipv6Pool.address))) {

@@ -13,7 +13,7 @@
 import { formatIp } from '../shared/net/address.js';
 import { formatKey } from '../shared/wireguard/keys.js';
 import { endpointField, FieldError } from '../shared/config/fields.js';
-import { MTU_MAX, MTU_MIN } from './config.js';
+import { CONFIG_LIMITS } from './config.js';
 
 export interface ClientExport {
   clientPrivateKey: Uint8Array;
@@ -44,8 +44,9 @@ export function renderClientConfig(opts: ClientExport): string {
   const prefix = lease.ipv6PrefixLength;
   if (!Number.isInteger(prefix) || prefix < 1 || prefix > 128)
     throw new RangeError('lease.ipv6PrefixLength must be 1..128');
-  if (!Number.isInteger(opts.mtu) || opts.mtu < MTU_MIN || opts.mtu > MTU_MAX) {
-    throw new RangeError(`mtu must be ${MTU_MIN}..${MTU_MAX}`);
+  const { mtuMin, mtuMax } = CONFIG_LIMITS;
+  if (!Number.isInteger(opts.mtu) || opts.mtu < mtuMin || opts.mtu > mtuMax) {
+    throw new RangeError(`mtu must be ${mtuMin}..${mtuMax}`);
   }
   const keepalive = opts.persistentKeepalive ?? DEFAULT_PERSISTENT_KEEPALIVE;
   if (!Number.isInteger(keepalive) || keepalive < 0 || keepalive > 65535) {
