@@ -3,6 +3,7 @@
 
 import fs from 'node:fs';
 import { formatIp } from '../../../shared/net/address.js';
+import { PROTO } from '../../support/ip-packets.js';
 import type { Proc } from './process.js';
 import { sleep } from './sleep.js';
 
@@ -17,12 +18,10 @@ export interface UdpPacket {
   payload: Buffer;
 }
 
-const LINKTYPE_ETHERNET = 1;
-const LINKTYPE_LINUX_SLL = 113;
-const ETHERTYPE_IPV4 = 0x0800;
-const ETHERTYPE_IPV6 = 0x86dd;
-const ETHERTYPE_VLAN = 0x8100;
-const IPPROTO_UDP = 17;
+/** pcap link types (tcpdump.org linktypes): Ethernet, or Linux cooked capture v1 (`-i any`). */
+const LINKTYPE = { ethernet: 1, linuxSll: 113 } as const;
+/** EtherTypes (IEEE 802). */
+const ETHERTYPE = { ipv4: 0x0800, ipv6: 0x86dd, vlan: 0x8100 } as const;
 
 interface PcapRecord {
   /** seconds since the epoch (fractional) */
@@ -72,18 +71,18 @@ export function pcapRecordCount(data: Buffer): number {
 export function parsePcap(data: Buffer): UdpPacket[] {
   if (data.length < 24) return [];
   const { linkType, records } = readPcap(data);
-  if (linkType !== LINKTYPE_ETHERNET && linkType !== LINKTYPE_LINUX_SLL)
+  if (linkType !== LINKTYPE.ethernet && linkType !== LINKTYPE.linuxSll)
     throw new Error(`unsupported link type ${linkType}`);
   const out: UdpPacket[] = [];
   for (const { time, frame, truncated } of records) {
     if (truncated) break; // truncated file
     let etherType: number;
     let l3: number;
-    if (linkType === LINKTYPE_ETHERNET) {
+    if (linkType === LINKTYPE.ethernet) {
       if (frame.length < 14) continue;
       etherType = frame.readUInt16BE(12);
       l3 = 14;
-      if (etherType === ETHERTYPE_VLAN && frame.length >= 18) {
+      if (etherType === ETHERTYPE.vlan && frame.length >= 18) {
         etherType = frame.readUInt16BE(16);
         l3 = 18;
       }
@@ -97,18 +96,18 @@ export function parsePcap(data: Buffer): UdpPacket[] {
     let dst: string;
     let l4: number;
     let l4End: number;
-    if (etherType === ETHERTYPE_IPV4) {
+    if (etherType === ETHERTYPE.ipv4) {
       if (frame.length < l3 + 20) continue;
       const ihl = (frame[l3]! & 0x0f) * 4;
       const fragment = frame.readUInt16BE(l3 + 6) & 0x3fff;
-      if (frame[l3 + 9] !== IPPROTO_UDP || fragment !== 0) continue;
+      if (frame[l3 + 9] !== PROTO.udp || fragment !== 0) continue;
       family = 4;
       src = formatIp(frame.subarray(l3 + 12, l3 + 16));
       dst = formatIp(frame.subarray(l3 + 16, l3 + 20));
       l4 = l3 + ihl;
       l4End = Math.min(frame.length, l3 + frame.readUInt16BE(l3 + 2));
-    } else if (etherType === ETHERTYPE_IPV6) {
-      if (frame.length < l3 + 40 || frame[l3 + 6] !== IPPROTO_UDP) continue;
+    } else if (etherType === ETHERTYPE.ipv6) {
+      if (frame.length < l3 + 40 || frame[l3 + 6] !== PROTO.udp) continue;
       family = 6;
       src = formatIp(frame.subarray(l3 + 8, l3 + 24));
       dst = formatIp(frame.subarray(l3 + 24, l3 + 40));
