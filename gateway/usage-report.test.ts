@@ -23,8 +23,8 @@ import { generatePrivateKeyText, publicKeyText } from '../shared/wireguard/keys.
 import { gatewayUsage } from './cli.js';
 import { loadGatewayConfig } from './config.js';
 import { Store } from './store.js';
-import type { TrafficPolicy } from './traffic/policy.js';
 import { ClientUsage } from './traffic/usage.js';
+import { quotaPolicy, trafficPolicy } from '../test/support/traffic-policy.js';
 import { renderUsage, usageEntry, type UsageEntry, type UsageReport } from './usage-report.js';
 
 const random = (n: number): Uint8Array => randomBytes(n);
@@ -243,19 +243,11 @@ describe('meshgate gateway usage, from the state db', () => {
 });
 
 describe('renderUsage / usageEntry', () => {
-  const policy: TrafficPolicy = {
+  const policy = trafficPolicy({
     name: 'p',
-    quota: {
-      bytes: 5_000,
-      period: { unit: 'month', resetDay: 1, resetHour: 0, timeZone: 'UTC' },
-      count: 'both',
-      atQuota: 'throttle',
-      throttle: { bitsPerSecond: 2_000_000, burstBytes: 25_000 },
-    },
+    quota: quotaPolicy(5_000, 'throttle', { throttle: { bitsPerSecond: 2_000_000, burstBytes: 25_000 } }),
     down: { bitsPerSecond: 10_000_000, burstBytes: 125_000 },
-    up: null,
-    weight: 1,
-  };
+  });
 
   it('an entry carries the live counters, the throttle in force and the drops', () => {
     const u = new ClientUsage(alice, policy, 'UTC', Date.UTC(2026, 11, 2), undefined);

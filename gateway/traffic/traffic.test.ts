@@ -9,7 +9,8 @@ import { parseIp } from '../../shared/net/address.js';
 import type { Device, Now, Sink } from '../../shared/wireguard/device.js';
 import type { Peer } from '../../shared/wireguard/peer.js';
 import { packet } from '../../test/support/ip-packets.js';
-import { ACCOUNTING_PERIOD_DEFAULT, UNLIMITED, type QuotaPolicy, type TrafficPolicy } from './policy.js';
+import { quotaPolicy, trafficPolicy } from '../../test/support/traffic-policy.js';
+import { UNLIMITED, type TrafficPolicy } from './policy.js';
 import { TrafficControl, type ShapedClient } from './traffic.js';
 import { ClientUsage } from './usage.js';
 
@@ -18,21 +19,6 @@ const WALL0 = Date.UTC(2026, 5, 10, 12);
 const GW4 = '198.51.100.1';
 const GW6 = '2001:db8::1';
 const nowAt = (mono: number): Now => ({ mono, wall: WALL0 + mono });
-
-function policy(p: Partial<TrafficPolicy>): TrafficPolicy {
-  return { ...UNLIMITED, name: 'test', ...p };
-}
-
-function quota(bytes: number, atQuota: 'block' | 'throttle', more: Partial<QuotaPolicy> = {}): QuotaPolicy {
-  return {
-    bytes,
-    period: ACCOUNTING_PERIOD_DEFAULT('UTC'),
-    count: 'both',
-    atQuota,
-    throttle: atQuota === 'throttle' ? { bitsPerSecond: 1_000_000, burstBytes: 16_384 } : null,
-    ...more,
-  };
-}
 
 /** The gateway's shaper with one client, a device and a sink that count what they are handed. */
 class Harness {
@@ -120,7 +106,7 @@ const bpsOf = (bytes: number, ms: number) => (bytes * 8 * SECOND) / ms;
 describe('TrafficControl', () => {
   it('charges exactly what it hands on: queue drops (CoDel, overflow) are never charged', () => {
     const h = new Harness(
-      policy({
+      trafficPolicy({
         down: { bitsPerSecond: 1_000_000, burstBytes: 16_384 },
         up: { bitsPerSecond: 500_000, burstBytes: 16_384 },
       }),
@@ -150,8 +136,8 @@ describe('TrafficControl', () => {
 
   it('blocked: drops both directions (counted, not charged) and empties the queues', () => {
     const h = new Harness(
-      policy({
-        quota: quota(200_000, 'block'),
+      trafficPolicy({
+        quota: quotaPolicy(200_000, 'block'),
         down: { bitsPerSecond: 1_000_000, burstBytes: 16_384 },
       }),
     );
@@ -182,8 +168,8 @@ describe('TrafficControl', () => {
 
   it('blocked in the middle of a release: the rest of the queue is dropped, not sent or charged', () => {
     const h = new Harness(
-      policy({
-        quota: quota(30_000, 'block', { count: 'download' }),
+      trafficPolicy({
+        quota: quotaPolicy(30_000, 'block', { count: 'download' }),
         down: { bitsPerSecond: 8_000_000, burstBytes: 1500 },
       }),
     );
@@ -198,7 +184,7 @@ describe('TrafficControl', () => {
   });
 
   it("passes traffic to and from the gateway's own tunnel address uncharged, even when blocked", () => {
-    const h = new Harness(policy({ quota: quota(1000, 'block') }));
+    const h = new Harness(trafficPolicy({ quota: quotaPolicy(1000, 'block') }));
     const toGw4 = packet({ src: '198.51.100.2', dst: GW4, proto: 'udp', dport: 67 });
     const fromGw4 = packet({ src: GW4, dst: '198.51.100.2', proto: 'udp', sport: 67 });
     const toGw6 = packet({ src: '2001:db8::2', dst: GW6, proto: 'udp', dport: 547 });
@@ -227,7 +213,7 @@ describe('TrafficControl', () => {
 
   it('throttle: past the quota both directions settle at the throttle rate (within 2 %)', () => {
     const THROTTLE = 1_000_000;
-    const h = new Harness(policy({ quota: quota(2_000_000, 'throttle') }));
+    const h = new Harness(trafficPolicy({ quota: quotaPolicy(2_000_000, 'throttle') }));
     // Unlimited until the quota: 3 x 1500 bytes per ms each way passes at once
     h.saturate(400, 3);
     expect(h.usage.state).toBe('throttled');
@@ -251,7 +237,7 @@ describe('TrafficControl', () => {
       { down: 100_000_000, up: 20_000_000 },
     ]) {
       const h = new Harness(
-        policy({
+        trafficPolicy({
           down: { bitsPerSecond: 5_000_000, burstBytes: 62_500 },
           up: { bitsPerSecond: 2_000_000, burstBytes: 25_000 },
         }),
@@ -279,10 +265,13 @@ describe('TrafficControl', () => {
         }),
         (bytes, count, limited, traffic) => {
           const limit = limited ? { bitsPerSecond: 2_000_000, burstBytes: 16_384 } : null;
-          const h = new Harness(policy({ quota: quota(bytes, 'block', { count }), down: limit, up: limit }), {
-            down: 50_000_000,
-            up: null,
-          });
+          const h = new Harness(
+            trafficPolicy({ quota: quotaPolicy(bytes, 'block', { count }), down: limit, up: limit }),
+            {
+              down: 50_000_000,
+              up: null,
+            },
+          );
           for (let i = 0; h.usage.state === 'ok' && i < 10_000; i++) {
             const t = traffic[i % traffic.length]!;
             h.now += t.dt;
@@ -304,7 +293,7 @@ describe('TrafficControl', () => {
 
   it('a period rollover lifts a throttle: the next packet drops the bucket, the queue follows within a packet time', () => {
     // Uploads count (and cross the quota); the throttle holds both directions
-    const h = new Harness(policy({ quota: quota(300_000, 'throttle', { count: 'upload' }) }));
+    const h = new Harness(trafficPolicy({ quota: quotaPolicy(300_000, 'throttle', { count: 'upload' }) }));
     h.saturate(100, 3);
     expect(h.usage.state).toBe('throttled');
     expect(h.client.down.packets).toBeGreaterThan(0);
@@ -319,11 +308,11 @@ describe('TrafficControl', () => {
   });
 
   it('setPolicy() hands back the finished period when the new policy counts in another period', () => {
-    const h = new Harness(policy({ quota: quota(1e9, 'block') }));
+    const h = new Harness(trafficPolicy({ quota: quotaPolicy(1e9, 'block') }));
     h.saturate(10, 2);
-    const weekly = quota(1e9, 'block', { period: { unit: 'week', resetDay: 1, resetHour: 0, timeZone: 'UTC' } });
-    expect(h.tc.setPolicy(h.peer, policy({ quota: quota(2e9, 'block') }), WALL0 + 10, 10)).toBeNull();
-    const finished = h.tc.setPolicy(h.peer, policy({ quota: weekly }), WALL0 + 10, 10);
+    const weekly = quotaPolicy(1e9, 'block', { period: { unit: 'week', resetDay: 1, resetHour: 0, timeZone: 'UTC' } });
+    expect(h.tc.setPolicy(h.peer, trafficPolicy({ quota: quotaPolicy(2e9, 'block') }), WALL0 + 10, 10)).toBeNull();
+    const finished = h.tc.setPolicy(h.peer, trafficPolicy({ quota: weekly }), WALL0 + 10, 10);
     expect(finished).toMatchObject({
       publicKey: 'key',
       downBytes: 30_000,
@@ -335,10 +324,15 @@ describe('TrafficControl', () => {
   });
 
   it('remove() drops what a client had queued; setPolicy() applies new limits at once', () => {
-    const h = new Harness(policy({ down: { bitsPerSecond: 1_000_000, burstBytes: 1500 } }));
+    const h = new Harness(trafficPolicy({ down: { bitsPerSecond: 1_000_000, burstBytes: 1500 } }));
     for (let i = 0; i < 20; i++) h.down(down());
     expect(h.tc.down.bytes).toBe(19 * 1500);
-    h.tc.setPolicy(h.peer, policy({ down: { bitsPerSecond: 8_000_000, burstBytes: 1500 }, weight: 4 }), WALL0, 0);
+    h.tc.setPolicy(
+      h.peer,
+      trafficPolicy({ down: { bitsPerSecond: 8_000_000, burstBytes: 1500 }, weight: 4 }),
+      WALL0,
+      0,
+    );
     expect(h.client.down.bucket!.bitsPerSecond).toBe(8_000_000);
     expect(h.client.down.weight).toBe(4);
     h.tc.remove(h.peer);

@@ -2,6 +2,7 @@
 // exactly at the quota, rollover at the period end, resuming a stored row, and
 // the checkpoint/restart arithmetic (nothing charged twice, nothing lost).
 import { describe, expect, it } from 'vitest';
+import { quotaPolicy, trafficPolicy } from '../../test/support/traffic-policy.js';
 import type { QuotaPolicy, TrafficPolicy } from './policy.js';
 import { ClientUsage, quotaStateOf, usedOf, type UsageRow } from './usage.js';
 
@@ -13,23 +14,10 @@ const JAN_1 = Date.UTC(2027, 0, 1);
 const FEB_1 = Date.UTC(2027, 1, 1);
 const MAR_1 = Date.UTC(2027, 2, 1);
 
-function quota(bytes: number, extra: Partial<QuotaPolicy> = {}): QuotaPolicy {
-  return {
-    bytes,
-    period: { unit: 'month', resetDay: 1, resetHour: 0, timeZone: 'UTC' },
-    count: 'both',
-    atQuota: 'block',
-    throttle: null,
-    ...extra,
-  };
-}
-
-function policy(q: QuotaPolicy | null, name = 'test'): TrafficPolicy {
-  return { name, quota: q, down: null, up: null, weight: 1 };
-}
-
+const quota = (bytes: number, extra: Partial<QuotaPolicy> = {}): QuotaPolicy => quotaPolicy(bytes, 'block', extra);
+const policy = (q: QuotaPolicy | null): TrafficPolicy => trafficPolicy({ quota: q });
 const throttled = (bytes: number, count: QuotaPolicy['count'] = 'both'): TrafficPolicy =>
-  policy(quota(bytes, { count, atQuota: 'throttle', throttle: { bitsPerSecond: 1_000_000, burstBytes: 16_384 } }));
+  policy(quotaPolicy(bytes, 'throttle', { count }));
 
 function usage(p: TrafficPolicy, at = DEC_15, stored?: UsageRow): ClientUsage {
   return new ClientUsage(KEY, p, 'UTC', at, stored);
