@@ -180,19 +180,14 @@ export class Store {
    * one address twice. Leases not given are left as they are.
    */
   saveLeases(leases: Lease[]): void {
-    this.live();
-    if (!Array.isArray(leases)) throw new StoreError('invalid-input', 'saveLeases takes an array of leases');
-    checkLeaseBatch(leases);
     const s = this.statements;
-    this.db!.transaction(() => {
-      for (const l of leases) {
-        const ipv4 = Buffer.from(l.ipv4);
-        const ipv6 = Buffer.from(l.ipv6);
-        s.dropIpv4Claim.run(ipv4, l.publicKey);
-        s.dropIpv6Claim.run(ipv6, l.publicKey);
-        s.upsertLease.run(l.publicKey, ipv4, ipv6, l.ipv6PrefixLength, l.assignedAt);
-      }
-    }).immediate();
+    this.writeBatch('saveLeases', 'leases', leases, checkLeaseBatch, (l) => {
+      const ipv4 = Buffer.from(l.ipv4);
+      const ipv6 = Buffer.from(l.ipv6);
+      s.dropIpv4Claim.run(ipv4, l.publicKey);
+      s.dropIpv6Claim.run(ipv6, l.publicKey);
+      s.upsertLease.run(l.publicKey, ipv4, ipv6, l.ipv6PrefixLength, l.assignedAt);
+    });
   }
 
   /** Forgets a key's lease (its addresses become free); false if it had none. */
@@ -246,7 +241,6 @@ export class Store {
     return new Map(rows.map((r) => [r.public_key, r.endpoint]));
   }
 
-  /** Closes the database (a WAL checkpoint happens here); later calls are no-ops. */
   /**
    * Writes usage rows in one transaction (all or none), each as absolute values
    * keyed by (public key, period start): writing the same snapshot again, as a
@@ -254,24 +248,19 @@ export class Store {
    * Rows of other periods (history) are left as they are.
    */
   saveUsage(rows: UsageRow[]): void {
-    this.live();
-    if (!Array.isArray(rows)) throw new StoreError('invalid-input', 'saveUsage takes an array of usage rows');
-    checkUsageBatch(rows);
     const s = this.statements;
-    this.db!.transaction(() => {
-      for (const r of rows) {
-        s.upsertUsage.run(
-          r.publicKey,
-          r.periodStart,
-          r.periodEnd,
-          r.downBytes,
-          r.upBytes,
-          r.downPackets,
-          r.upPackets,
-          r.updatedAt,
-        );
-      }
-    }).immediate();
+    this.writeBatch('saveUsage', 'usage rows', rows, checkUsageBatch, (r) =>
+      s.upsertUsage.run(
+        r.publicKey,
+        r.periodStart,
+        r.periodEnd,
+        r.downBytes,
+        r.upBytes,
+        r.downPackets,
+        r.upPackets,
+        r.updatedAt,
+      ),
+    );
   }
 
   /** Usage rows of every period, of one key or of all: newest period first, then by key. */
@@ -283,10 +272,27 @@ export class Store {
     return rows.map((row) => usageOfRow(row, this.file));
   }
 
+  /** Closes the database (a WAL checkpoint happens here); later calls are no-ops. */
   close(): void {
     if (this.db === null) return;
     this.db.close();
     this.db = null;
+  }
+
+  /** Checks a batch whole, then writes its rows in one transaction (all or none). */
+  private writeBatch<T>(
+    method: string,
+    what: string,
+    rows: T[],
+    check: (rows: T[]) => void,
+    write: (row: T) => void,
+  ): void {
+    this.live();
+    if (!Array.isArray(rows)) throw new StoreError('invalid-input', `${method} takes an array of ${what}`);
+    check(rows);
+    this.db!.transaction(() => {
+      for (const row of rows) write(row);
+    }).immediate();
   }
 
   private live(): void {
