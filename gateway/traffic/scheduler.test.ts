@@ -12,6 +12,8 @@ import { TokenBucket } from './token-bucket.js';
 
 const SECOND = 1000;
 const linkBurst = (bps: number) => Math.max((bps / 8000) * 4, 16 * 1514);
+/** A scheduler for a link of `bps`, its bucket full at t = 0. */
+const link = (bps: number) => new DirectionScheduler<string>(new TokenBucket(bps, linkBurst(bps), 0));
 
 /** A client of the simulation: its queue, the packets it offers each ms, the bytes it got through. */
 interface SimClient {
@@ -56,47 +58,45 @@ function run(s: DirectionScheduler<string>, clients: SimClient[], from: number, 
 }
 
 const bps = (bytes: number, ms: number) => (bytes * 8 * SECOND) / ms;
+/** The relative error of `got` against `want`. */
+const offBy = (got: number, want: number) => Math.abs(got - want) / want;
 const jain = (xs: number[]) => xs.reduce((a, b) => a + b, 0) ** 2 / (xs.length * xs.reduce((a, b) => a + b * b, 0));
 
 describe('DirectionScheduler', () => {
   it('splits the link equally between a client with 16 flows and one with 1 (Jain >= 0.99)', () => {
     const X = 10_000_000;
-    const s = new DirectionScheduler<string>(new TokenBucket(X, linkBurst(X), 0));
     const a = client('A', 16);
     const b = client('B', 1, { perFlow: 2 });
-    run(s, [a, b], 0, 10 * SECOND);
-    for (const c of [a, b]) expect(Math.abs(bps(c.got, 10 * SECOND) - X / 2) / (X / 2)).toBeLessThan(0.02);
+    run(link(X), [a, b], 0, 10 * SECOND);
+    for (const c of [a, b]) expect(offBy(bps(c.got, 10 * SECOND), X / 2)).toBeLessThan(0.02);
     expect(jain([a.got, b.got])).toBeGreaterThanOrEqual(0.99);
     // Work-conserving: the link was used at its rate (plus its initial burst)
-    expect(Math.abs(bps(a.got + b.got - linkBurst(X), 10 * SECOND) - X) / X).toBeLessThan(0.01);
+    expect(offBy(bps(a.got + b.got - linkBurst(X), 10 * SECOND), X)).toBeLessThan(0.01);
   });
 
   it('shares by weight: 1:3 gives 1:3 within 3 %', () => {
     const X = 20_000_000;
-    const s = new DirectionScheduler<string>(new TokenBucket(X, linkBurst(X), 0));
     const a = client('A', 4);
     const b = client('B', 4, { weight: 3 });
-    run(s, [a, b], 0, 10 * SECOND);
-    expect(Math.abs(b.got / a.got - 3) / 3).toBeLessThan(0.03);
+    run(link(X), [a, b], 0, 10 * SECOND);
+    expect(offBy(b.got / a.got, 3)).toBeLessThan(0.03);
   });
 
   it('gives a rate-limited client its rate within 1 %, and the rest of the link to the others', () => {
     const X = 10_000_000;
     const LIMIT = 2_000_000;
-    const s = new DirectionScheduler<string>(new TokenBucket(X, linkBurst(X), 0));
     const limited = client('C', 4, { bucket: new TokenBucket(LIMIT, 16_384, 0) });
     const free = client('D', 2);
-    run(s, [limited, free], 0, 11 * SECOND, SECOND); // measured over 10 s after the first
-    expect(Math.abs(bps(limited.got, 10 * SECOND) - LIMIT) / LIMIT).toBeLessThan(0.01);
-    expect(Math.abs(bps(free.got, 10 * SECOND) - (X - LIMIT)) / (X - LIMIT)).toBeLessThan(0.01);
+    run(link(X), [limited, free], 0, 11 * SECOND, SECOND); // measured over 10 s after the first
+    expect(offBy(bps(limited.got, 10 * SECOND), LIMIT)).toBeLessThan(0.01);
+    expect(offBy(bps(free.got, 10 * SECOND), X - LIMIT)).toBeLessThan(0.01);
   });
 
   it('without a link capacity, only the clients own limits apply', () => {
-    const s = new DirectionScheduler<string>(null);
     const limited = client('C', 2, { bucket: new TokenBucket(5_000_000, 16_384, 0) });
     const free = client('D', 2);
-    run(s, [limited, free], 0, 11 * SECOND, SECOND);
-    expect(Math.abs(bps(limited.got, 10 * SECOND) - 5_000_000) / 5_000_000).toBeLessThan(0.01);
+    run(new DirectionScheduler<string>(null), [limited, free], 0, 11 * SECOND, SECOND);
+    expect(offBy(bps(limited.got, 10 * SECOND), 5_000_000)).toBeLessThan(0.01);
     expect(free.got).toBe(10 * SECOND * 2 * 1500); // everything it offered, at once
     expect(free.q.packets).toBe(0);
   });
