@@ -195,14 +195,25 @@ export async function nftTables(ns: Namespace): Promise<string[]> {
     .filter(Boolean);
 }
 
-/** Packet counts of the named counters of one table (`nft -j list counters table FAMILY NAME`). */
-export async function nftCounters(ns: Namespace, family: string, table: string): Promise<Record<string, number>> {
-  const r = await ns.exec('nft', ['-j', 'list', 'counters', 'table', family, table], { check: false });
+/**
+ * The named counters of one table (`nft -j list counters table FAMILY NAME`),
+ * packets (default) or bytes each; {} when the table is absent, unless required.
+ */
+export async function nftCounters(
+  ns: Namespace,
+  family: string,
+  table: string,
+  opts: { unit?: 'packets' | 'bytes'; required?: boolean } = {},
+): Promise<Record<string, number>> {
+  const unit = opts.unit ?? 'packets';
+  const r = await ns.exec('nft', ['-j', 'list', 'counters', 'table', family, table], { check: opts.required ?? false });
   if (r.exitCode !== 0) return {};
-  const doc = JSON.parse(r.stdout) as { nftables?: { counter?: { name?: string; packets?: number } }[] };
+  const doc = JSON.parse(r.stdout) as {
+    nftables?: { counter?: { name?: string; packets?: number; bytes?: number } }[];
+  };
   const out: Record<string, number> = {};
   for (const item of doc.nftables ?? []) {
-    if (item.counter?.name !== undefined) out[item.counter.name] = item.counter.packets ?? 0;
+    if (item.counter?.name !== undefined) out[item.counter.name] = item.counter[unit] ?? 0;
   }
   return out;
 }

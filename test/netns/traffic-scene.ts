@@ -5,7 +5,7 @@
 
 import type { UsageEntry, UsageReport } from '../../gateway/usage-report.js';
 import { MESHGATE_BIN, jsonLines, type Namespace, type Proc } from './harness.js';
-import { NET, type GatewayScene } from './gateway-scene.js';
+import { NET, nftCounters, type GatewayScene } from './gateway-scene.js';
 
 /** The nft table quota.test.ts owns in a namespace (never the gateway's `inet meshgate`). */
 const COUNT_TABLE = 'mgcount';
@@ -106,13 +106,7 @@ export async function addByteCounters(
 
 /** Bytes each counter of our table has seen. */
 export async function byteCounters(ns: Namespace): Promise<Record<string, number>> {
-  const r = await ns.exec('nft', ['-j', 'list', 'counters', 'table', 'inet', COUNT_TABLE]);
-  const doc = JSON.parse(r.stdout) as { nftables?: { counter?: { name?: string; bytes?: number } }[] };
-  const out: Record<string, number> = {};
-  for (const item of doc.nftables ?? []) {
-    if (item.counter?.name !== undefined) out[item.counter.name] = item.counter.bytes ?? 0;
-  }
-  return out;
+  return nftCounters(ns, 'inet', COUNT_TABLE, { unit: 'bytes', required: true });
 }
 
 // ------------------------------------------------------------------- usage ----
