@@ -18,7 +18,7 @@ import {
   strictPrefix,
   uniqueList,
 } from '../shared/config/fields.js';
-import { readKeyFile } from '../shared/config/key-file.js';
+import { readKeyFile, wipeIfThrows } from '../shared/config/key-file.js';
 import { loadYamlConfig, parseYamlConfig } from '../shared/config/yaml.js';
 import { containsAddress, formatCidr, type Cidr } from '../shared/net/address.js';
 import { equalConstantTime, publicKeyOf, wipe } from '../shared/wireguard/crypto.js';
@@ -122,23 +122,15 @@ function normalizeClient(raw: RawClient, file: string): ClientConfig {
     wipe(privateKey);
     throw new FieldError('gateway.publicKey', 'conflict', "is this client's own public key (from privateKeyFile)");
   }
-  try {
-    refuseLowOrder(privateKey, gatewayPublicKey, 'gateway.publicKey');
-  } catch (e) {
-    wipe(privateKey);
-    throw e;
-  }
+  const secrets = () => [privateKey];
+  wipeIfThrows(secrets, () => refuseLowOrder(privateKey, gatewayPublicKey, 'gateway.publicKey'));
 
   let presharedKey: Uint8Array | null = null;
   let presharedKeyFile: string | null = null;
   if (raw.gateway.presharedKeyFile !== undefined) {
-    presharedKeyFile = resolve(base, raw.gateway.presharedKeyFile);
-    try {
-      presharedKey = readKeyFile(presharedKeyFile, 'gateway.presharedKeyFile');
-    } catch (e) {
-      wipe(privateKey);
-      throw e;
-    }
+    const path = resolve(base, raw.gateway.presharedKeyFile);
+    presharedKeyFile = path;
+    presharedKey = wipeIfThrows(secrets, () => readKeyFile(path, 'gateway.presharedKeyFile'));
   }
 
   return {

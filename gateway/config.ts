@@ -29,7 +29,7 @@ import {
   strictPrefix,
   uniqueList,
 } from '../shared/config/fields.js';
-import { readKeyFile } from '../shared/config/key-file.js';
+import { readKeyFile, wipeIfThrows } from '../shared/config/key-file.js';
 import { loadYamlConfig, parseYamlConfig } from '../shared/config/yaml.js';
 import {
   containsAddress,
@@ -41,7 +41,7 @@ import {
   type Cidr,
 } from '../shared/net/address.js';
 import { ULA } from '../shared/net/special-ranges.js';
-import { preparePrivateKey, publicKeyOf, wipe } from '../shared/wireguard/crypto.js';
+import { preparePrivateKey, publicKeyOf } from '../shared/wireguard/crypto.js';
 import { normalizeClient } from './config-clients.js';
 import {
   CLIENT_TRAFFIC_FIELDS,
@@ -350,32 +350,31 @@ function normalizeGateway(raw: RawGateway, file: string): GatewayConfig {
   const names = new Map<string, number>();
   const keys = new Map<string, number>();
   const fixed = new Map<string, string>();
-  try {
-    for (const [i, rc] of (raw.clients ?? []).entries()) {
-      const at = `clients[${i}]`;
-      clients.push(
-        normalizeClient(rc, at, {
-          base,
-          names,
-          keys,
-          fixed,
-          index: i,
-          gatewayPublicKey: publicKey,
-          gatewayKey: handle,
-          ipv4Pool,
-          ipv4Gateway,
-          ipv6Pool,
-          ipv6Gateway,
-          leasePrefixLength,
-          traffic,
-        }),
-      );
-    }
-  } catch (e) {
-    // No configuration comes out of this: the secrets read so far are not needed.
-    wipe(privateKey, ...clients.map((c) => c.presharedKey));
-    throw e;
-  }
+  wipeIfThrows(
+    () => [privateKey, ...clients.map((c) => c.presharedKey)],
+    () => {
+      for (const [i, rc] of (raw.clients ?? []).entries()) {
+        const at = `clients[${i}]`;
+        clients.push(
+          normalizeClient(rc, at, {
+            base,
+            names,
+            keys,
+            fixed,
+            index: i,
+            gatewayPublicKey: publicKey,
+            gatewayKey: handle,
+            ipv4Pool,
+            ipv4Gateway,
+            ipv6Pool,
+            ipv6Gateway,
+            leasePrefixLength,
+            traffic,
+          }),
+        );
+      }
+    },
+  );
 
   return {
     file,

@@ -150,6 +150,20 @@ function kindOf(stat: Stats): string {
 const KEY_FILE_MAX = 256;
 
 /**
+ * Runs one step of a configuration load that holds the secrets read so far:
+ * if the step throws, they are wiped first (no configuration comes out, so
+ * nobody else will wipe them).
+ */
+export function wipeIfThrows<T>(secrets: () => (Uint8Array | null)[], step: () => T): T {
+  try {
+    return step();
+  } catch (e) {
+    wipe(...secrets());
+    throw e;
+  }
+}
+
+/**
  * Reads a key file (base64 as `meshgate genkey` / `wg genkey` writes it). It
  * must be a regular file, not a symbolic link, owned by us or root, without
  * any group or other permission bits (shared/config/key-file.ts). The message
