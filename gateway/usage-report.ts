@@ -14,6 +14,12 @@ import type { TrafficPolicy } from './traffic/policy.js';
 import { formatRate, formatSize } from './traffic/units.js';
 import { ClientUsage, type QuotaState } from './traffic/usage.js';
 
+/** What one direction carried in the period. */
+export interface TransferCount {
+  bytes: number;
+  packets: number;
+}
+
 export interface UsageEntry {
   name: string;
   publicKey: string;
@@ -23,16 +29,15 @@ export interface UsageEntry {
   /** The current period, ISO 8601 UTC. */
   periodStart: string;
   periodEnd: string;
-  download: { bytes: number; packets: number };
-  upload: { bytes: number; packets: number };
+  download: TransferCount;
+  upload: TransferCount;
   /** Bytes counted toward the quota (0 without one). */
   used: number;
   /** Bytes per period, or null: no quota. */
   quota: number | null;
   /** Bits per second in force now per direction: the throttle while throttled, 0 while blocked, null: none. */
   limits: { down: number | null; up: number | null };
-  /** Packets the shaper dropped: while blocked (quota), for queue delay or overflow (queue). */
-  drops: { quota: number; queue: number };
+  drops: ShaperDrops;
 }
 
 export interface UsageReport {
@@ -41,6 +46,7 @@ export interface UsageReport {
   clients: UsageEntry[];
 }
 
+/** Packets the shaper dropped: while blocked (quota), for queue delay or overflow (queue). */
 export interface ShaperDrops {
   quota: number;
   queue: number;
