@@ -2,42 +2,26 @@
 // mistake, each asserting the one-line message names the file and the field and
 // holds no secret.
 
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatCidr } from '../shared/net/address.js';
-import {
-  formatKey,
-  generatePresharedKeyText,
-  generatePrivateKeyText,
-  publicKeyText,
-} from '../shared/wireguard/keys.js';
+import { formatKey } from '../shared/wireguard/keys.js';
 import { configFiles } from '../test/support/config-files.js';
 import { keyPieceIn } from '../test/support/secrets.js';
 import { loadClientConfig } from './config.js';
 
-const random = (n: number): Uint8Array => randomBytes(n);
-
-let dir: string;
-let keyFile: string;
-let privateKey: string;
-let publicKey: string;
-let pskFile: string;
-let psk: string;
-let gatewayPublic: string;
 const files = configFiles('mg-clconf-', 'client', loadClientConfig);
-const { secrets, writeKey, writeConfig, fails } = files;
+const { writeKey, writeConfig, fails } = files;
+const { privateKey, publicKey } = files.keyPair();
+const psk = files.presharedKey();
+const gatewayPublic = files.keyPair().publicKey;
+let keyFile: string;
+let pskFile: string;
 
 beforeAll(() => {
-  dir = files.open();
-  privateKey = generatePrivateKeyText(random);
-  publicKey = publicKeyText(privateKey);
+  files.open();
   keyFile = writeKey('client.key', privateKey);
-  psk = generatePresharedKeyText(random);
   pskFile = writeKey('gw.psk', psk);
-  const gw = generatePrivateKeyText(random);
-  gatewayPublic = publicKeyText(gw);
-  secrets.push(privateKey, psk, gw);
 });
 
 afterAll(() => files.close());
@@ -132,7 +116,7 @@ describe('loadClientConfig: mistakes', () => {
   });
 
   it('an unreadable or too open key file', () => {
-    fails(base({ privateKeyFile: join(dir, 'nope.key') }), 'privateKeyFile', 'key-file', /does not exist/);
+    fails(base({ privateKeyFile: join(files.dir, 'nope.key') }), 'privateKeyFile', 'key-file', /does not exist/);
     const open = writeKey('open.key', privateKey, 0o604);
     fails(base({ privateKeyFile: open }), 'privateKeyFile', 'key-file', new RegExp(`${open} has mode 0604`));
     const openPsk = writeKey('open.psk', psk, 0o660);

@@ -2,62 +2,35 @@
 // message names the file and the field, and holds no secret), the happy path with
 // defaults (checkHost: host-check.test.ts).
 
-import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { chownSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatCidr, formatIp } from '../shared/net/address.js';
-import {
-  formatKey,
-  generatePresharedKeyText,
-  generatePrivateKeyText,
-  parseKey,
-  publicKeyText,
-} from '../shared/wireguard/keys.js';
+import { formatKey, parseKey } from '../shared/wireguard/keys.js';
 import { ConfigError, loadGatewayConfig, readClientPrivateKey, type GatewayConfig } from './config.js';
 import { isSafeInterfaceName } from './firewall.js';
 import { hostTimeZone, UNLIMITED } from './traffic/policy.js';
 import { configFiles } from '../test/support/config-files.js';
 import { keyPieceIn } from '../test/support/secrets.js';
 
-const random = (n: number): Uint8Array => randomBytes(n);
-
+const files = configFiles('mg-gwconf-', 'gateway', loadGatewayConfig);
+const { writeKey, writeConfig, fails } = files;
+const { privateKey: gatewayPrivate, publicKey: gatewayPublic } = files.keyPair();
+const { privateKey: alicePrivate, publicKey: alicePublic } = files.keyPair();
+const alicePsk = files.presharedKey();
+const bobPublic = files.keyPair().publicKey;
+const carolPublic = files.keyPair().publicKey;
 let dir: string;
 let gatewayKeyFile: string;
-let gatewayPrivate: string;
-let gatewayPublic: string;
-let alicePrivate: string;
-let alicePublic: string;
 let aliceKeyFile: string;
 let alicePskFile: string;
-let alicePsk: string;
-let bobPublic: string;
-let carolPublic: string;
-const files = configFiles('mg-gwconf-', 'gateway', loadGatewayConfig);
-const { secrets, writeKey, writeConfig, fails } = files;
-
-function keyPair(): { priv: string; pub: string } {
-  const priv = generatePrivateKeyText(random);
-  secrets.push(priv);
-  return { priv, pub: publicKeyText(priv) };
-}
 
 beforeAll(() => {
   dir = files.open();
-  const gw = keyPair();
-  gatewayPrivate = gw.priv;
-  gatewayPublic = gw.pub;
   gatewayKeyFile = writeKey('gateway.key', gatewayPrivate);
-  const alice = keyPair();
-  alicePrivate = alice.priv;
-  alicePublic = alice.pub;
   aliceKeyFile = writeKey('alice.key', alicePrivate);
-  alicePsk = generatePresharedKeyText(random);
-  secrets.push(alicePsk);
   alicePskFile = writeKey('alice.psk', alicePsk);
-  bobPublic = keyPair().pub;
-  carolPublic = keyPair().pub;
 });
 
 afterAll(() => files.close());
@@ -375,7 +348,7 @@ describe('loadGatewayConfig: mistakes', () => {
           client('alice', alicePublic),
           client('bob', bobPublic),
           client('carol', carolPublic),
-          client('bob', keyPair().pub),
+          client('bob', files.keyPair().publicKey),
         ],
       }),
       'clients[3].name',

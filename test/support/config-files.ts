@@ -4,12 +4,14 @@
 // expected code, one line, starting with the file and the field, and holding
 // none of the secrets the test wrote.
 
+import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import YAML from 'yaml';
 import { ConfigError, type ConfigErrorCode } from '../../shared/config/config-error.js';
+import { generatePresharedKeyText, generatePrivateKeyText, publicKeyText } from '../../shared/wireguard/keys.js';
 import { thrownBy } from './thrown.js';
 
 export interface ConfigFiles {
@@ -27,12 +29,18 @@ export interface ConfigFiles {
   thrown(content: string | Record<string, unknown>): { file: string; error: ConfigError; shown: string };
   /** Writes `content`, loads it and expects it refused on `field` with `code`; returns the message. */
   fails(content: string | Record<string, unknown>, field: string, code: ConfigErrorCode, pattern?: RegExp): string;
+  /** A fresh key pair as base64 text; the private key joins `secrets`. */
+  keyPair(): { privateKey: string; publicKey: string };
+  /** A fresh preshared key as base64 text; it joins `secrets`. */
+  presharedKey(): string;
 }
 
 /**
  * Files under a new temporary folder `${prefix}XXXXXX`; configs are
  * `${stem}-N.yaml`, loaded by `load` (the loader under test).
  */
+const random = (n: number): Uint8Array => randomBytes(n);
+
 export function configFiles(prefix: string, stem: string, load: (file: string) => unknown): ConfigFiles {
   let dir = '';
   let counter = 0;
@@ -77,6 +85,16 @@ export function configFiles(prefix: string, stem: string, load: (file: string) =
       for (const secret of secrets) expect(e.message).not.toContain(secret);
       if (pattern !== undefined) expect(e.message).toMatch(pattern);
       return e.message;
+    },
+    keyPair() {
+      const privateKey = generatePrivateKeyText(random);
+      secrets.push(privateKey);
+      return { privateKey, publicKey: publicKeyText(privateKey) };
+    },
+    presharedKey() {
+      const key = generatePresharedKeyText(random);
+      secrets.push(key);
+      return key;
     },
   };
 }
