@@ -209,44 +209,35 @@ describe('renderRuleset', () => {
 });
 
 describe('state validation', () => {
+  /** Bad values by field, each refused naming the field (values a caller could only pass around the types, too). */
+  const badValues: Partial<Record<keyof FirewallState, unknown[]>> = {
+    table: ['counter', 'meshgate x', 'meshgate"', 'Meshgate', ''],
+    tunnel: ['mg0" accept #', 'mg 0', '', 'a'.repeat(16), 'eth*', '..'],
+    uplink: ['eth0\\', "eth'0", 'eth0\n', 'ethé', 'mg0'],
+    ipv4Pool: [
+      parseCidr('fd00::/48'),
+      { family: 4, address: parseIp('100.64.0.1'), prefixLength: 16 },
+      { family: 4, address: parseIp('100.64.0.0'), prefixLength: 33 },
+      parseCidr('0.0.0.0/0'),
+    ],
+    ipv6Pool: [parseCidr('100.64.0.0/16'), { family: 6, address: parseIp('100.64.0.0'), prefixLength: 16 }],
+    ipv6Mode: ['nat'],
+    gatewayIpv4: [parseIp('100.65.0.1'), parseIp('fd12:3456:789a::1')],
+    gatewayIpv6: [parseIp('fd12:3456:789b::1')],
+    mtu: [575, 9001, 1420.5],
+    hostForwarding: [undefined, { ipv4: 0, ipv6: true }],
+  };
   const bad: [string, Partial<FirewallState>][] = [
-    ['table', { table: 'counter' }],
-    ['table', { table: 'meshgate x' }],
-    ['table', { table: 'meshgate"' }],
-    ['table', { table: 'Meshgate' }],
-    ['table', { table: '' }],
-    ['tunnel', { tunnel: 'mg0" accept #' }],
-    ['tunnel', { tunnel: 'mg 0' }],
-    ['tunnel', { tunnel: '' }],
-    ['tunnel', { tunnel: 'a'.repeat(16) }],
-    ['tunnel', { tunnel: 'eth*' }],
-    ['tunnel', { tunnel: '..' }],
-    ['uplink', { uplink: 'eth0\\' }],
-    ['uplink', { uplink: "eth'0" }],
-    ['uplink', { uplink: 'eth0\n' }],
-    ['uplink', { uplink: 'ethé' }],
-    ['uplink', { uplink: 'mg0' }],
-    ['ipv4Pool', { ipv4Pool: parseCidr('fd00::/48') }],
-    ['ipv4Pool', { ipv4Pool: { family: 4, address: parseIp('100.64.0.1'), prefixLength: 16 } }],
-    ['ipv4Pool', { ipv4Pool: { family: 4, address: parseIp('100.64.0.0'), prefixLength: 33 } }],
-    ['ipv4Pool', { ipv4Pool: parseCidr('0.0.0.0/0') }],
-    ['ipv6Pool', { ipv6Pool: parseCidr('100.64.0.0/16') }],
-    ['ipv6Pool', { ipv6Pool: { family: 6, address: parseIp('100.64.0.0'), prefixLength: 16 } }],
-    ['ipv6Mode', { ipv6Mode: 'nat' as 'nat66' }],
-    ['gatewayIpv4', { gatewayIpv4: parseIp('100.65.0.1') }],
-    ['gatewayIpv4', { gatewayIpv4: parseIp('fd12:3456:789a::1') }],
-    ['gatewayIpv6', { gatewayIpv6: parseIp('fd12:3456:789b::1') }],
-    ['mtu', { mtu: 575 }],
-    ['mtu', { mtu: 9001 }],
-    ['mtu', { mtu: 1420.5 }],
+    ...Object.entries(badValues).flatMap(([field, values]) =>
+      values.map((v): [string, Partial<FirewallState>] => [field, { [field]: v }]),
+    ),
+    // A bad allowPrivate entry is named by its index.
     [
       'allowPrivate[1]',
       { allowPrivate: [parseCidr('10.0.0.0/8'), { family: 4, address: parseIp('10.0.0.1'), prefixLength: 8 }] },
     ],
     ['allowPrivate[0]', { allowPrivate: [{ family: 4, address: new Uint8Array(5), prefixLength: 8 }] }],
     ['allowPrivate', { allowPrivate: 'all' as unknown as [] }],
-    ['hostForwarding', { hostForwarding: undefined as unknown as FirewallState['hostForwarding'] }],
-    ['hostForwarding', { hostForwarding: { ipv4: 0, ipv6: true } as unknown as FirewallState['hostForwarding'] }],
   ];
   it.each(bad)('rejects a bad %s', (field, over) => {
     const s = typical(over);
