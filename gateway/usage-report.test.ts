@@ -167,24 +167,18 @@ describe('meshgate gateway usage, from the state db', () => {
   });
 
   it('prints the running daemon’s figures when it answers (control op "usage")', async () => {
+    // What the daemon would answer: alice's live counters, as gateway.ts builds them.
+    const resident = trafficPolicy({
+      name: 'resident',
+      quota: quotaPolicy(200e9),
+      down: { bitsPerSecond: 50e6, burstBytes: 1e6 },
+    });
+    const usage = new ClientUsage(alice, resident, 'UTC', Date.UTC(2026, 11, 2), undefined);
+    usage.add('down', 1_234_567);
+    usage.add('up', 2_000);
     const live: UsageReport = {
       at: '2026-12-02T00:00:00.000Z',
-      clients: [
-        {
-          name: 'alice',
-          publicKey: alice,
-          policy: 'resident',
-          state: 'ok',
-          periodStart: '2026-12-01T00:00:00.000Z',
-          periodEnd: '2027-01-01T00:00:00.000Z',
-          download: { bytes: 1_234_567, packets: 900 },
-          upload: { bytes: 2_000, packets: 20 },
-          used: 1_236_567,
-          quota: 200_000_000_000,
-          limits: { down: 50_000_000, up: null },
-          drops: { quota: 0, queue: 3 },
-        },
-      ],
+      clients: [usageEntry('alice', usage, { quota: 0, queue: 3 })],
     };
     const ops: string[] = [];
     const server: Server = serveControl(IFACE, (req) => {
