@@ -89,7 +89,7 @@ describe('Store: opening, modes, migrations', () => {
         .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
         .all()
         .map((r) => (r as { name: string }).name),
-    ).toEqual(['endpoints', 'leases', 'meta', 'usage']);
+    ).toEqual(['api_tokens', 'client_overrides', 'clients', 'endpoints', 'leases', 'meta', 'usage']);
     raw.close();
   });
 
@@ -340,7 +340,7 @@ describe('Store: usage', () => {
     };
   }
 
-  it('migrates a version-1 database written by the old store to version 2, keeping its data', () => {
+  it('migrates a version-1 database written by the old store to the current version, keeping its data', () => {
     const dir = tempDir();
     fs.copyFileSync(V1_DB, path.join(dir, STATE_DB_FILE));
     const before = rawDb(dir);
@@ -348,7 +348,7 @@ describe('Store: usage', () => {
     expect(before.prepare("SELECT count(*) AS n FROM sqlite_schema WHERE name = 'usage'").get()).toEqual({ n: 0 });
     before.close();
     const s = openStore(dir);
-    expect(SCHEMA_VERSION).toBe(2);
+    expect(SCHEMA_VERSION).toBe(3);
     expect(s.leases()).toEqual([
       {
         publicKey: V1_KEY,
@@ -364,10 +364,10 @@ describe('Store: usage', () => {
     const row = { ...usageRow('x', DEC_1, JAN_1, 3), publicKey: V1_KEY };
     s.saveUsage([row]);
     s.close();
-    const again = openStore(dir); // version 2 now: nothing migrated twice
+    const again = openStore(dir); // current now: nothing migrated twice
     expect(again.usage(V1_KEY)).toEqual([row]);
     const raw = rawDb(dir);
-    expect(raw.pragma('user_version', { simple: true })).toBe(2);
+    expect(raw.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     expect(raw.pragma('integrity_check', { simple: true })).toBe('ok');
     raw.close();
   });

@@ -18,7 +18,7 @@
 //                        when an endpoint changes, usage counters of all clients
 //                        in one transaction at most once a second. Measured on the project VM (ext4, virtio):
 //                        0.33 ms per commit with FULL, 0.03 ms with NORMAL.
-//   foreign_keys = ON    for the tables later versions add (quotas, usage).
+//   foreign_keys = ON    for tables that refer to others.
 //   busy timeout 5 s     a second process (the CLI) may hold the write lock briefly.
 //
 // The schema version is PRAGMA user_version; MIGRATIONS[i] moves a database from
@@ -85,6 +85,32 @@ const MIGRATIONS: readonly string[] = [
     up_packets   INTEGER NOT NULL CHECK (up_packets >= 0),
     updated_at   INTEGER NOT NULL CHECK (updated_at >= 0),
     PRIMARY KEY (public_key, period_start)
+  ) STRICT;
+  `,
+  // 2 -> 3: clients made through the admin API, file clients' enable switch, API tokens
+  // (gateway/admin/client-table.ts, token-table.ts).
+  `
+  CREATE TABLE clients (
+    public_key    TEXT PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    preshared_key BLOB CHECK (preshared_key IS NULL OR length(preshared_key) = 32),
+    policy        TEXT NOT NULL,
+    weight        INTEGER CHECK (weight IS NULL OR weight BETWEEN 1 AND 100),
+    enabled       INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+    notes         TEXT NOT NULL,
+    created_at    INTEGER NOT NULL CHECK (created_at >= 0)
+  ) STRICT;
+
+  CREATE TABLE client_overrides (
+    public_key TEXT PRIMARY KEY,
+    enabled    INTEGER NOT NULL CHECK (enabled IN (0, 1))
+  ) STRICT;
+
+  CREATE TABLE api_tokens (
+    name         TEXT PRIMARY KEY,
+    hash         BLOB NOT NULL UNIQUE CHECK (length(hash) = 32),
+    created_at   INTEGER NOT NULL CHECK (created_at >= 0),
+    last_used_at INTEGER CHECK (last_used_at IS NULL OR last_used_at >= 0)
   ) STRICT;
   `,
 ];
@@ -270,6 +296,15 @@ export class Store {
       publicKey === undefined ? this.statements.allUsage.all() : this.statements.usageOf.all(publicKey)
     ) as UsageDbRow[];
     return rows.map((row) => usageOfRow(row, this.file));
+  }
+
+  /**
+   * The open database, for the tables other modules own (the admin API's
+   * client-table.ts and token-table.ts); they prepare their own statements.
+   */
+  sqlite(): Database.Database {
+    this.live();
+    return this.db!;
   }
 
   /** Closes the database (a WAL checkpoint happens here); later calls are no-ops. */
