@@ -12,15 +12,8 @@
 //               STATUS with request id 0 → onQuota
 //   release() → a RELEASE packet for a clean exit
 
-import { buildUdp6, isFromLeaseServer, LEASE_GATEWAY_ADDRESS, LEASE_PORT, parseUdp6 } from '../shared/lease/carrier.js';
-import {
-  decodeLeaseMessage,
-  encodeLeaseMessage,
-  LeaseType,
-  type LeaseErrorCode,
-  type LeaseGrant,
-  type QuotaInfo,
-} from '../shared/lease/message.js';
+import { buildLeasePacket, isFromLeaseServer, LEASE_SERVER_END, parseLeasePacket } from '../shared/lease/carrier.js';
+import { LeaseType, type LeaseErrorCode, type LeaseGrant, type QuotaInfo } from '../shared/lease/message.js';
 import type { RandomBytes } from '../shared/wireguard/crypto.js';
 import { CONSUMED, NOT_MINE, type ControlHandler } from '../shared/wireguard/control.js';
 import { checkLease, type LeaseCheckContext, type LeaseProblem } from './lease-check.js';
@@ -70,12 +63,9 @@ export class LeaseClient {
   }
 
   private packet(type: typeof LeaseType.Request | typeof LeaseType.Release): Uint8Array {
-    return buildUdp6({
-      source: this.address,
-      destination: LEASE_GATEWAY_ADDRESS,
-      sourcePort: this.port,
-      destinationPort: LEASE_PORT,
-      payload: encodeLeaseMessage({ type, requestId: this.requestId }),
+    return buildLeasePacket({ address: this.address, port: this.port }, LEASE_SERVER_END, {
+      type,
+      requestId: this.requestId,
     });
   }
 
@@ -105,12 +95,12 @@ export class LeaseClient {
   /** The device's control handler (DeviceOptions.control): answers are taken, nothing is sent back. */
   readonly handle: ControlHandler = (_peer, packet, now) => {
     if (!isFromLeaseServer(packet)) return NOT_MINE;
-    const udp = parseUdp6(packet);
-    const m = udp === null ? null : decodeLeaseMessage(udp.payload);
-    if (m === null || udp === null || udp.destinationPort !== this.port) {
+    const parsed = parseLeasePacket(packet);
+    if (parsed === null || parsed.udp.destinationPort !== this.port) {
       this.ignored++;
       return CONSUMED;
     }
+    const m = parsed.message;
     if (m.type === LeaseType.Status) {
       // Unsolicited: it answers no request, so it carries request id 0.
       if (m.requestId !== 0) this.ignored++;

@@ -12,13 +12,18 @@
 //     source of the peer's latest REQUEST; the gateway sends it on a quota
 //     state change and every 60 s while the state is not ok
 
-import { buildUdp6, isToLeaseServer, LEASE_GATEWAY_ADDRESS, LEASE_PORT, parseUdp6 } from '../shared/lease/carrier.js';
 import {
-  decodeLeaseMessage,
-  encodeLeaseMessage,
+  buildLeasePacket,
+  isToLeaseServer,
+  LEASE_SERVER_END,
+  parseLeasePacket,
+  type LeaseEnd,
+} from '../shared/lease/carrier.js';
+import {
   LeaseType,
   type LeaseErrorCode,
   type LeaseGrant,
+  type LeaseMessage,
   type QuotaInfo,
 } from '../shared/lease/message.js';
 import { CONSUMED, NOT_MINE, type ControlHandler } from '../shared/wireguard/control.js';
@@ -46,12 +51,6 @@ export interface LeaseServerOptions {
   quotaOf?: (publicKey: string) => QuotaInfo | null;
 }
 
-/** Where a peer's agent listens: the source of its latest answered REQUEST. */
-interface AgentAddress {
-  address: Uint8Array;
-  port: number;
-}
-
 export class LeaseServer {
   readonly counters: LeaseCounters = {
     requests: 0,
@@ -64,8 +63,8 @@ export class LeaseServer {
   };
   private readonly limiter = new RateLimiter(REQUESTS_PER_SECOND, REQUESTS_PER_SECOND);
   private readonly quotaOf: (publicKey: string) => QuotaInfo | null;
-  /** By base64 public key. */
-  private readonly agents = new Map<string, AgentAddress>();
+  /** Where each peer's agent listens (the source of its latest answered REQUEST), by base64 public key. */
+  private readonly agents = new Map<string, LeaseEnd>();
 
   /** `answer` gives the lease of a client by its base64 public key. */
   constructor(
@@ -87,28 +86,23 @@ export class LeaseServer {
     const quota = this.quotaOf(peer.keyText);
     if (quota === null) return null;
     this.counters.status++;
-    return buildUdp6({
-      source: LEASE_GATEWAY_ADDRESS,
-      destination: to.address,
-      sourcePort: LEASE_PORT,
-      destinationPort: to.port,
-      payload: encodeLeaseMessage({ type: LeaseType.Status, requestId: 0, quota }),
-    });
+    return buildLeasePacket(LEASE_SERVER_END, to, { type: LeaseType.Status, requestId: 0, quota });
   }
 
   /** The device's control handler (DeviceOptions.control): a LEASE or REFUSED to send back, or CONSUMED. */
   readonly handle: ControlHandler = (peer, packet, now) => {
     if (!isToLeaseServer(packet)) return NOT_MINE;
-    const udp = parseUdp6(packet);
-    const message = udp === null ? null : decodeLeaseMessage(udp.payload);
+    const parsed = parseLeasePacket(packet);
+    const message = parsed?.message ?? null;
     if (
-      udp === null ||
+      parsed === null ||
       message === null ||
       (message.type !== LeaseType.Request && message.type !== LeaseType.Release)
     ) {
       this.counters.malformed++;
       return CONSUMED;
     }
+    const udp = parsed.udp;
     if (!this.limiter.allow(peer.keyText, now.mono)) {
       this.counters.rateLimited++;
       return CONSUMED;
@@ -121,26 +115,20 @@ export class LeaseServer {
     this.counters.requests++;
     this.agents.set(peer.keyText, { address: Uint8Array.from(udp.source), port: udp.sourcePort });
     const answer = this.answer(peer.keyText);
-    let reply: Uint8Array;
+    let reply: LeaseMessage;
     if ('grant' in answer) {
       const quota = this.quotaOf(peer.keyText);
-      reply = encodeLeaseMessage({
+      reply = {
         type: LeaseType.Lease,
         requestId: message.requestId,
         grant: answer.grant,
         ...(quota === null ? {} : { quota }),
-      });
+      };
     } else {
-      reply = encodeLeaseMessage({ type: LeaseType.Refused, requestId: message.requestId, error: answer.refused });
+      reply = { type: LeaseType.Refused, requestId: message.requestId, error: answer.refused };
     }
     if ('grant' in answer) this.counters.granted++;
     else this.counters.refused++;
-    return buildUdp6({
-      source: LEASE_GATEWAY_ADDRESS,
-      destination: udp.source,
-      sourcePort: LEASE_PORT,
-      destinationPort: udp.sourcePort,
-      payload: reply,
-    });
+    return buildLeasePacket(LEASE_SERVER_END, { address: udp.source, port: udp.sourcePort }, reply);
   };
 }

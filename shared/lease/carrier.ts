@@ -6,6 +6,7 @@
 //   client fe80::<x>:<port>  ⇄  gateway fe80::1:4790
 
 import { IPV6_DST_OFFSET, IPV6_HEADER_LEN, IPV6_SRC_OFFSET } from '../wireguard/allowed-ips.js';
+import { decodeLeaseMessage, encodeLeaseMessage, type LeaseMessage } from './message.js';
 
 export const LEASE_PORT = 4790;
 /** fe80::1, the gateway's end of the lease protocol. */
@@ -90,6 +91,33 @@ export function parseUdp6(packet: Uint8Array): Udp6Datagram | null {
     destinationPort: (udp[2]! << 8) | udp[3]!,
     payload: udp.subarray(UDP_HEADER_LEN),
   };
+}
+
+/** One end of the lease protocol: a link-local address and a UDP port. */
+export interface LeaseEnd {
+  address: Uint8Array;
+  port: number;
+}
+
+/** The gateway's end, fe80::1 port 4790. */
+export const LEASE_SERVER_END: Readonly<LeaseEnd> = Object.freeze({ address: LEASE_GATEWAY_ADDRESS, port: LEASE_PORT });
+
+/** A lease message in its datagram from one end to the other. */
+export function buildLeasePacket(from: LeaseEnd, to: LeaseEnd, message: LeaseMessage): Uint8Array {
+  return buildUdp6({
+    source: from.address,
+    destination: to.address,
+    sourcePort: from.port,
+    destinationPort: to.port,
+    payload: encodeLeaseMessage(message),
+  });
+}
+
+/** The datagram and the lease message it carries; null when either is malformed. */
+export function parseLeasePacket(packet: Uint8Array): { udp: Udp6Datagram; message: LeaseMessage } | null {
+  const udp = parseUdp6(packet);
+  const message = udp === null ? null : decodeLeaseMessage(udp.payload);
+  return udp === null || message === null ? null : { udp, message };
 }
 
 function isGatewayAddress(b: Uint8Array, offset: number): boolean {
