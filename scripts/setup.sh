@@ -16,7 +16,8 @@ if need_node; then
   exit 1
 fi
 
-packages=(iproute2 iputils-ping nftables wireguard-go wireguard-tools yggdrasil iperf3 jq tcpdump procps python3 make g++ ca-certificates)
+# prometheus: for promtool (checks deploy/prometheus/); chromium: the admin page's browser test.
+packages=(iproute2 iputils-ping nftables wireguard-go wireguard-tools yggdrasil iperf3 jq tcpdump procps python3 make g++ ca-certificates prometheus chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -25,7 +26,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Packages install services (the prometheus server among them): none may start on this
+  # machine, so a policy-rc.d refuses every start for the length of the install (unless the
+  # machine already has its own policy).
+  own_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    own_policy=1
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+  fi
+  rc=0
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+  [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d
+  [ "$rc" = 0 ] || exit "$rc"
 fi
 
 # Builds the native TUN/UDP addon from source (node-gyp, no download) and the TypeScript.
