@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatCidr } from '../shared/net/address.js';
 import { formatKey } from '../shared/wireguard/keys.js';
-import { configFiles } from '../test/support/config-files.js';
+import { configFiles, expectOwnKey } from '../test/support/config-files.js';
 import { keyPieceIn } from '../test/support/secrets.js';
 import { loadClientConfig } from './config.js';
 
@@ -38,10 +38,7 @@ describe('loadClientConfig: happy path', () => {
   it('fills the defaults into a minimal configuration', () => {
     const file = writeConfig(base());
     const c = loadClientConfig(file);
-    expect(c.file).toBe(file);
-    expect(formatKey(c.privateKey)).toBe(privateKey);
-    expect(formatKey(c.publicKey)).toBe(publicKey);
-    expect(c.privateKeyFile).toBe(keyFile);
+    expectOwnKey(c, { file, privateKey, publicKey, privateKeyFile: keyFile });
     expect(c.interface).toBe('mgc0');
     expect(formatKey(c.gateway.publicKey)).toBe(gatewayPublic);
     expect(c.gateway.endpoint).toBe('192.0.2.1:51820');

@@ -18,7 +18,7 @@ import {
   strictPrefix,
   uniqueList,
 } from '../shared/config/fields.js';
-import { readKeyFile, wipeIfThrows } from '../shared/config/key-file.js';
+import { readKeyFile, wipeIfThrows, type OwnKeyConfig } from '../shared/config/key-file.js';
 import { loadYamlConfig, parseYamlConfig } from '../shared/config/yaml.js';
 import { containsAddress, formatCidr, type Cidr } from '../shared/net/address.js';
 import { equalConstantTime, publicKeyOf, wipe } from '../shared/wireguard/crypto.js';
@@ -26,13 +26,7 @@ import { equalConstantTime, publicKeyOf, wipe } from '../shared/wireguard/crypto
 export { ConfigError };
 
 /** The agent's configuration with defaults filled in. Holds the private key: never log it whole. */
-export interface ClientConfig {
-  /** The configuration file as given, for messages. */
-  file: string;
-  privateKey: Uint8Array;
-  publicKey: Uint8Array;
-  /** Absolute (relative paths are resolved against the configuration file's folder). */
-  privateKeyFile: string;
+export interface ClientConfig extends OwnKeyConfig {
   /** The TUN device. */
   interface: string;
   gateway: {

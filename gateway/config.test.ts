@@ -11,7 +11,7 @@ import { formatKey, parseKey } from '../shared/wireguard/keys.js';
 import { ConfigError, loadGatewayConfig, readClientPrivateKey, type GatewayConfig } from './config.js';
 import { isSafeInterfaceName } from './firewall.js';
 import { hostTimeZone, UNLIMITED } from './traffic/policy.js';
-import { configFiles } from '../test/support/config-files.js';
+import { configFiles, expectOwnKey } from '../test/support/config-files.js';
 import { keyPieceIn } from '../test/support/secrets.js';
 
 const files = configFiles('mg-gwconf-', 'gateway', loadGatewayConfig);
@@ -48,11 +48,8 @@ describe('loadGatewayConfig: happy path', () => {
   it('fills every default into a minimal configuration', () => {
     const file = writeConfig(base());
     const c = loadGatewayConfig(file);
-    expect(c.file).toBe(file);
-    expect(formatKey(c.privateKey)).toBe(gatewayPrivate);
+    expectOwnKey(c, { file, privateKey: gatewayPrivate, publicKey: gatewayPublic, privateKeyFile: gatewayKeyFile });
     expect(c.privateKey.buffer.byteLength).toBe(32); // not in the shared Buffer pool
-    expect(formatKey(c.publicKey)).toBe(gatewayPublic);
-    expect(c.privateKeyFile).toBe(gatewayKeyFile);
     expect(c.listenPort).toBe(51820);
     expect(c.listenAddresses).toEqual([]);
     expect(c.endpoint).toBeNull();

@@ -29,7 +29,7 @@ import {
   strictPrefix,
   uniqueList,
 } from '../shared/config/fields.js';
-import { readKeyFile, wipeIfThrows } from '../shared/config/key-file.js';
+import { readKeyFile, wipeIfThrows, type OwnKeyConfig } from '../shared/config/key-file.js';
 import { loadYamlConfig, parseYamlConfig } from '../shared/config/yaml.js';
 import {
   containsAddress,
@@ -85,13 +85,7 @@ export interface GatewayClient {
  * gateway's private key and clients' preshared keys (never a client's private
  * key): never log this object whole.
  */
-export interface GatewayConfig {
-  /** The configuration file as given, for messages. */
-  file: string;
-  privateKey: Uint8Array;
-  publicKey: Uint8Array;
-  /** Absolute path (relative paths are resolved against the configuration file's folder). */
-  privateKeyFile: string;
+export interface GatewayConfig extends OwnKeyConfig {
   listenPort: number;
   /** Address literals to listen on (a link-local IPv6 one may end in %zone); empty: every address. */
   listenAddresses: string[];

@@ -149,6 +149,16 @@ function kindOf(stat: Stats): string {
 /** Largest key file accepted: a key line with some whitespace around it. */
 const KEY_FILE_MAX = 256;
 
+/** What a loaded configuration holds of its own key. Holds the private key: never log it whole. */
+export interface OwnKeyConfig {
+  /** The configuration file as given, for messages. */
+  file: string;
+  privateKey: Uint8Array;
+  publicKey: Uint8Array;
+  /** Absolute path (relative paths are resolved against the configuration file's folder). */
+  privateKeyFile: string;
+}
+
 /**
  * Runs one step of a configuration load that holds the secrets read so far:
  * if the step throws, they are wiped first (no configuration comes out, so

@@ -11,7 +11,13 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import YAML from 'yaml';
 import { ConfigError, type ConfigErrorCode } from '../../shared/config/config-error.js';
-import { generatePresharedKeyText, generatePrivateKeyText, publicKeyText } from '../../shared/wireguard/keys.js';
+import type { OwnKeyConfig } from '../../shared/config/key-file.js';
+import {
+  formatKey,
+  generatePresharedKeyText,
+  generatePrivateKeyText,
+  publicKeyText,
+} from '../../shared/wireguard/keys.js';
 import { thrownBy } from './thrown.js';
 
 export interface ConfigFiles {
@@ -40,6 +46,17 @@ export interface ConfigFiles {
  * `${stem}-N.yaml`, loaded by `load` (the loader under test).
  */
 const random = (n: number): Uint8Array => randomBytes(n);
+
+/** A loaded configuration holds the file it came from and its own key as the test wrote them. */
+export function expectOwnKey(
+  c: OwnKeyConfig,
+  want: { file: string; privateKey: string; publicKey: string; privateKeyFile: string },
+): void {
+  expect(c.file).toBe(want.file);
+  expect(formatKey(c.privateKey)).toBe(want.privateKey);
+  expect(formatKey(c.publicKey)).toBe(want.publicKey);
+  expect(c.privateKeyFile).toBe(want.privateKeyFile);
+}
 
 export function configFiles(prefix: string, stem: string, load: (file: string) => unknown): ConfigFiles {
   let dir = '';
