@@ -27,4 +27,17 @@ export default tseslint.config(
       '@typescript-eslint/no-non-null-assertion': 'off',
     },
   },
+  {
+    // The admin web page's script runs in the browser.
+    files: ['gateway/admin/web/**/*.js'],
+    languageOptions: {
+      globals: {
+        document: 'readonly',
+        sessionStorage: 'readonly',
+        fetch: 'readonly',
+        Blob: 'readonly',
+        Option: 'readonly',
+      },
+    },
+  },
 );
