@@ -14,6 +14,7 @@ export default defineConfig({
             'client/**/*.test.ts',
             'test/unit/**/*.test.ts',
             'test/vectors/**/*.test.ts',
+            'deploy/**/*.test.ts',
           ],
         },
       },
