@@ -16,7 +16,8 @@ import { endpointField, FieldError } from '../shared/config/fields.js';
 import { CONFIG_LIMITS } from './config.js';
 
 export interface ClientExport {
-  clientPrivateKey: Uint8Array;
+  /** null: the PrivateKey line is left for the user (commented out): a config for a client who holds its own key. */
+  clientPrivateKey: Uint8Array | null;
   lease: { ipv4: Uint8Array; ipv6: Uint8Array; ipv6PrefixLength: number };
   gatewayPublicKey: Uint8Array;
   presharedKey?: Uint8Array;
@@ -30,6 +31,9 @@ export interface ClientExport {
 }
 
 export const DEFAULT_PERSISTENT_KEEPALIVE = 25;
+
+/** The PrivateKey line of a config exported without the client's key. */
+export const PRIVATE_KEY_PLACEHOLDER = "# PrivateKey = <the client's private key>";
 
 /**
  * Renders the wg-quick file of one client. With a prefix lease (IPv6 prefix
@@ -64,9 +68,17 @@ export function renderClientConfig(opts: ClientExport): string {
 
   const lines = [
     '# WireGuard client configuration exported by a meshgate gateway.',
-    '# It holds the private key of this client: keep it secret (mode 0600).',
-    '[Interface]',
-    `PrivateKey = ${formatKey(opts.clientPrivateKey)}`,
+    ...(opts.clientPrivateKey === null
+      ? [
+          "# Put the client's own private key on the PrivateKey line and remove the '#'.",
+          '[Interface]',
+          PRIVATE_KEY_PLACEHOLDER,
+        ]
+      : [
+          '# It holds the private key of this client: keep it secret (mode 0600).',
+          '[Interface]',
+          `PrivateKey = ${formatKey(opts.clientPrivateKey)}`,
+        ]),
     `Address = ${formatIp(lease.ipv4)}/32, ${formatIp(interfaceAddress(lease.ipv6, prefix))}/${prefix}`,
   ];
   if (opts.dns.length > 0) lines.push(`DNS = ${opts.dns.map(formatIp).join(', ')}`);

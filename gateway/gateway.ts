@@ -1,20 +1,23 @@
 // The gateway daemon: one process that shares the uplink with the clients.
 //
 //   start:  config (validated, nothing changed yet) → host checks → state db
-//           → leases planned for every configured client (sticky per key)
-//           → device with one peer per client (allowed IPs = its lease)
+//           → device, shaper and the client registry (admin/registry.ts): the
+//             file's clients and those made through the admin API, leases
+//             planned for all (sticky per key), one peer per enabled client
+//             (allowed IPs = its lease), each shaped (traffic/traffic.ts:
+//             accounting, quotas, rate limits, fair share of uplinkCapacity)
 //           → TUN with the gateway's tunnel addresses → forwarding + nftables
 //           → runner (TUN ⇄ core ⇄ UDP) with the lease server on the control
 //             path → handshakes to clients whose endpoint is remembered, so
 //             they are back within a second after a restart → control socket
-//           every client's data packets pass the shaper (traffic/traffic.ts):
-//           accounting, quotas, rate limits, fair share of uplinkCapacity
+//             → admin API (Unix socket, optional TCP listeners) with /metrics
 //   run:    a client's new endpoint (device event) checkpointed to the state
 //           db, batched to at most one write a second; usage checkpointed
 //           every second (traffic/usage-keeper.ts), and agents told in-band
-//           when their quota state changes
+//           when their quota state changes; clients added, changed, disabled
+//           or removed through the admin API take effect at once
 //   stop:   the runner stops, usage is saved a last time, then everything else
-//           is undone in reverse order; leases and usage stay in the db
+//           is undone in reverse order; leases, clients and usage stay in the db
 //
 // Host changes happen only after every check passed; a failure part-way
 // undoes what was already done.
@@ -24,10 +27,9 @@ import type { Server } from 'node:net';
 import { serveControl } from '../shared/control/socket.js';
 import { tunnelStatus, type TunnelStatus } from '../shared/control/status.js';
 import type { CommandRunner } from '../shared/host/command.js';
-import { parseEndpoint } from '../shared/io/endpoint.js';
 import { daemonCrypto } from '../shared/io/native-aead.js';
 import { openTun } from '../shared/io/tun.js';
-import type { Endpoint, TunDevice, UdpBind } from '../shared/io/types.js';
+import type { TunDevice, UdpBind } from '../shared/io/types.js';
 import { openUdp } from '../shared/io/udp.js';
 import type { IoError } from '../shared/io/io-error.js';
 import { openListeners } from '../shared/io/multi-udp.js';
@@ -36,20 +38,21 @@ import { LeaseError } from '../shared/lease/message.js';
 import type { Logger } from '../shared/log.js';
 import { TunnelRunner } from '../shared/runner/runner.js';
 import { slotSizesFor } from '../shared/runner/slots.js';
-import { formatCidr, formatIp, type Cidr } from '../shared/net/address.js';
+import { formatCidr, formatIp } from '../shared/net/address.js';
 import { Device, type DeviceEvents } from '../shared/wireguard/device.js';
-import { formatKey } from '../shared/wireguard/keys.js';
 import type { Peer } from '../shared/wireguard/peer.js';
 import { checkHost, loadGatewayConfig, type GatewayConfig } from './config.js';
 import { GatewayHost } from './host.js';
 import { LeaseServer, type LeaseAnswer, type LeaseCounters } from './lease-server.js';
-import { grantOf, leasesFor, poolsOf } from './lease-plan.js';
+import { grantOf, poolsOf } from './lease-plan.js';
 import { gatewayAddresses } from './leases.js';
 import { Store } from './store.js';
-import { TrafficControl, type ShapedClient } from './traffic/traffic.js';
-import { ClientUsage } from './traffic/usage.js';
+import { ClientRegistry } from './admin/registry.js';
+import { meshgateVersion } from '../shared/cli/version.js';
+import { linkUp } from '../shared/host/probe.js';
+import { TrafficControl } from './traffic/traffic.js';
 import { CHECKPOINT_INTERVAL_MS, quotaInfoOf, UsageKeeper } from './traffic/usage-keeper.js';
-import { usageEntry, type UsageEntry, type UsageReport } from './usage-report.js';
+import type { UsageEntry, UsageReport } from './usage-report.js';
 
 const random = systemRandom;
 const CHECKPOINT_MS = 1_000;
@@ -93,24 +96,6 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
     // A generated ULA pool is known only now: check it against the host too.
     if (config.ipv6.pool === null) await checkHost(config, runner, { ipv6Pool: pools.ipv6 });
     const gw = gatewayAddresses(pools);
-    const plan = leasesFor(config, store, pools, Date.now());
-    const byKey = new Map(plan.leases.map((l) => [l.publicKey, l]));
-    const refused = new Map(plan.refused.map((r) => [r.publicKey, r.reason]));
-    const names = new Map(config.clients.map((c) => [formatKey(c.publicKey), c.name]));
-    for (const r of plan.refused)
-      log.warn({ event: 'lease-refused', client: names.get(r.publicKey), reason: r.reason }, 'no lease for client');
-    for (const o of plan.orphaned) {
-      log.warn(
-        { event: 'lease-orphaned', publicKey: o.publicKey },
-        'a released client lease no longer fits the pools and was dropped',
-      );
-    }
-
-    const answer = (publicKey: string): LeaseAnswer => {
-      const lease = byKey.get(publicKey);
-      if (lease !== undefined) return { grant: grantOf(lease, pools, config) };
-      return { refused: refused.has(publicKey) ? LeaseError.PoolExhausted : LeaseError.Internal };
-    };
     const traffic = new TrafficControl({
       capacity: config.uplinkCapacity,
       gatewayIpv4: gw.ipv4,
@@ -118,17 +103,23 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
       random,
       now: performance.now(),
     });
-    const shaped = new Map<string, ShapedClient>(); // by base64 public key
+    // The clients (file and admin API) are the registry's; it exists once the device does.
+    let registry: ClientRegistry | null = null;
+    const answer = (publicKey: string): LeaseAnswer => {
+      const lease = registry?.leaseOf(publicKey) ?? null;
+      if (lease !== null) return { grant: grantOf(lease, pools, config) };
+      if (registry?.has(publicKey) !== true) return { refused: LeaseError.Internal };
+      return { refused: registry.isEnabled(publicKey) ? LeaseError.PoolExhausted : LeaseError.ClientDisabled };
+    };
     const leaseServer = new LeaseServer(answer, {
       quotaOf: (publicKey) => {
-        const c = shaped.get(publicKey);
+        const c = registry?.shapedOf(publicKey);
         return c === undefined ? null : quotaInfoOf(c);
       },
     });
 
     // A client that roamed: its endpoint goes to the state db, at most one write a second.
-    const known = store.endpoints();
-    const saved = new Map(known);
+    const saved = store.endpoints();
     const roamed = new Set<Peer>();
     let checkpointTimer: NodeJS.Timeout | null = null;
     const checkpoint = () => {
@@ -147,6 +138,7 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
         roamed.add(peer);
         checkpointTimer ??= setTimeout(checkpoint, CHECKPOINT_MS);
       },
+      handshakeCompleted: () => registry?.handshakeCompleted(),
     };
 
     const device = new Device({
@@ -158,33 +150,26 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
       events,
       shaper: traffic,
     });
-    for (const c of config.clients) {
-      const key = formatKey(c.publicKey);
-      const lease = byKey.get(key);
-      const allowedIps: Cidr[] = lease
-        ? [
-            { family: 4, address: lease.ipv4, prefixLength: 32 },
-            { family: 6, address: lease.ipv6, prefixLength: lease.ipv6PrefixLength },
-          ]
-        : [];
-      let endpoint: Endpoint | null = null;
-      const last = known.get(key);
-      if (last !== undefined) {
-        try {
-          endpoint = parseEndpoint(last);
-        } catch {
-          endpoint = null;
-        }
-      }
-      const peer = device.addPeer({
-        publicKey: c.publicKey,
-        presharedKey: c.presharedKey ?? undefined,
-        allowedIps,
-        endpoint,
-      });
-      // Usage resumes from the state db when its period is still the current one.
-      const usage = new ClientUsage(key, c.policy, config.accountingZone, Date.now(), store.usage(key)[0]);
-      shaped.set(key, traffic.add(peer, usage, performance.now()));
+    let listenPort = 0;
+    registry = new ClientRegistry({
+      config,
+      store,
+      pools,
+      device,
+      traffic,
+      random,
+      log,
+      version: meshgateVersion(),
+      listenPort: () => listenPort,
+      uplinkUp: () => linkUp(config.uplink),
+    });
+    const clients = registry;
+    // Config errors (a file client the API also has) come out here, before any host change.
+    for (const key of clients.load().refused) {
+      log.warn(
+        { event: 'lease-refused', client: clients.nameOf(key), reason: 'pool-exhausted' },
+        'no lease for client',
+      );
     }
 
     const slots = slotSizesFor(config.mtu); // full-size packets must fit a batch slot
@@ -192,6 +177,7 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
       openUdp({ ...o, slotSize: slots.udp }),
     );
     undo.push(() => udp.close());
+    listenPort = udp.port;
 
     const tun: TunDevice = openTun(config.interface, { slotSize: slots.tun });
     undo.push(() => tun.close());
@@ -226,13 +212,14 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
       const packet = leaseServer.statusFor(c.peer);
       if (packet !== null) tunnelRunner.sendOutsideBatch((d, now, sink) => d.sendPacket(c.peer, packet, now, sink));
       log.info(
-        { event: 'quota-state', client: names.get(c.usage.publicKey), state: c.usage.state, used: c.usage.used },
-        `client ${names.get(c.usage.publicKey) ?? c.usage.publicKey} is ${c.usage.state}`,
+        { event: 'quota-state', client: clients.nameOf(c.usage.publicKey), state: c.usage.state, used: c.usage.used },
+        `client ${clients.nameOf(c.usage.publicKey) ?? c.usage.publicKey} is ${c.usage.state}`,
       );
     });
     const checkpointUsage = () => {
       try {
         keeper.checkpoint(Date.now());
+        clients.sample();
       } catch (e) {
         log.error({ event: 'usage-checkpoint-failed', err: (e as Error).message }, 'could not save usage');
       }
@@ -253,28 +240,19 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
       checkpoint();
     });
 
-    const status = (): GatewayStatus => ({
-      ...tunnelStatus(config.interface, device, udp.port, tunnelRunner.packetErrors),
-      leases: plan.leases
-        .filter((l) => names.has(l.publicKey))
-        .map((l) => ({
-          name: names.get(l.publicKey)!,
-          publicKey: l.publicKey,
-          ipv4: formatIp(l.ipv4),
-          ipv6: formatCidr({ family: 6, address: l.ipv6, prefixLength: l.ipv6PrefixLength }),
-        })),
-      leaseProtocol: { ...leaseServer.counters },
-      refused: plan.refused.map((r) => ({ name: names.get(r.publicKey) ?? r.publicKey, reason: r.reason })),
-      usage: usage().clients,
-    });
+    const status = (): GatewayStatus => {
+      const views = clients.listClients();
+      return {
+        ...tunnelStatus(config.interface, device, udp.port, tunnelRunner.packetErrors),
+        leases: views.flatMap((v) => (v.lease === null ? [] : [{ name: v.name, publicKey: v.publicKey, ...v.lease }])),
+        leaseProtocol: { ...leaseServer.counters },
+        refused: views.filter((v) => v.lease === null).map((v) => ({ name: v.name, reason: 'pool-exhausted' })),
+        usage: views.map((v) => v.usage),
+      };
+    };
     const usage = (): UsageReport => ({
       at: new Date().toISOString(),
-      clients: [...traffic.clients()].map((c) =>
-        usageEntry(names.get(c.usage.publicKey) ?? c.usage.publicKey, c.usage, {
-          quota: c.quotaDrops,
-          queue: c.down.drops + c.up.drops,
-        }),
-      ),
+      clients: clients.listClients().map((v) => v.usage),
     });
     const control: Server = serveControl(config.interface, (req) => {
       if (req.op === 'status') return status();
@@ -295,7 +273,7 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
         ipv6Pool: formatCidr(pools.ipv6),
         gateway: [formatIp(gw.ipv4), formatIp(gw.ipv6)],
         leaseServer: formatIp(LEASE_GATEWAY_ADDRESS),
-        clients: config.clients.length,
+        clients: clients.listClients().length,
         aead: device.crypto.aead.name,
       },
       `gateway ${config.interface} is up`,

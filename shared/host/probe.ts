@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 // Read-only questions to the host through `ip -j` (JSON output), asked before
 // anything changes: does this link exist and what kind is it, which addresses
 // and routes are already there. Nothing here changes the host; the policy
@@ -150,4 +151,22 @@ function tryCidr(text: string): Cidr | null {
 /** Whether a probe answer is a failure of `ip`. */
 export function isProbeFailure(answer: unknown): answer is ProbeFailure {
   return typeof answer === 'object' && answer !== null && 'error' in answer;
+}
+
+/**
+ * Whether a network interface is up, from sysfs (no command run): operstate
+ * "up", or "unknown" (devices without carrier reporting, such as TUN) with
+ * carrier. False when the interface does not exist.
+ */
+export function linkUp(name: string): boolean {
+  const read = (file: string): string | null => {
+    try {
+      return readFileSync(`/sys/class/net/${name}/${file}`, 'utf8').trim();
+    } catch {
+      return null;
+    }
+  };
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(name)) return false;
+  const state = read('operstate');
+  return state === 'up' || (state === 'unknown' && read('carrier') === '1');
 }
