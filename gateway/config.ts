@@ -42,6 +42,7 @@ import {
 } from '../shared/net/address.js';
 import { ULA } from '../shared/net/special-ranges.js';
 import { preparePrivateKey, publicKeyOf } from '../shared/wireguard/crypto.js';
+import { ADMIN_FIELDS, normalizeAdmin, type AdminConfig } from './admin/admin-config.js';
 import { normalizeClient } from './config-clients.js';
 import {
   CLIENT_TRAFFIC_FIELDS,
@@ -111,6 +112,8 @@ export interface GatewayConfig extends OwnKeyConfig {
   uplinkCapacity: UplinkCapacity;
   /** The configured policies, in file order (without UNLIMITED). */
   policies: TrafficPolicy[];
+  /** Where the admin API listens besides its Unix socket (gateway/admin/admin-config.ts). */
+  admin: AdminConfig;
   /** The policy of clients without their own: a policy's name or "unlimited". */
   defaultPolicy: string;
   /** The host's IANA zone: the accounting period of clients without a quota, the default timeZone of quotas. */
@@ -193,6 +196,7 @@ const GatewaySchema = Type.Object(
     stateDir: Type.Optional(Text),
     allowPrivate: Type.Optional(Type.Array(Text, { maxItems: CONFIG_LIMITS.listMax })),
     ...TRAFFIC_FIELDS,
+    ...ADMIN_FIELDS,
     clients: Type.Optional(Type.Array(ClientSchema, { maxItems: CONFIG_LIMITS.clientsMax })),
   },
   { additionalProperties: false },
@@ -333,6 +337,10 @@ function normalizeGateway(raw: RawGateway, file: string): GatewayConfig {
   });
 
   const traffic = normalizeTraffic(raw);
+  const admin = normalizeAdmin(
+    raw.admin,
+    ipv6Area === null || ipv6Pool !== null ? pools : [...pools, { field: 'ipv6.pool (generated)', cidr: ipv6Area }],
+  );
 
   // Keys last: they read files.
   const privateKeyFile = resolve(base, raw.privateKeyFile);
@@ -389,6 +397,7 @@ function normalizeGateway(raw: RawGateway, file: string): GatewayConfig {
     stateDir: resolve(base, raw.stateDir ?? GATEWAY_DEFAULTS.stateDir),
     allowPrivate,
     ...traffic,
+    admin,
     clients,
   };
 }
