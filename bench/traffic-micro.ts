@@ -22,8 +22,8 @@
 // Time: each scene has its own clock that advances by the measured time of its
 // timed sections, so buckets refill as they would; in e a batch's queue is
 // drained the way the runner's release timer does it (the clock jumps to
-// nextRelease(), at least 1 ms, the timer's granularity), so each packet waits
-// in a queue and leaves through release(). Rounds interleave the variants
+// nextRelease(), at least 1 ms, the timer's granularity), so most packets
+// (about 5 in 6) wait in a queue and leave through release(). Rounds interleave the variants
 // (rotated start); the ratios are medians over rounds of the per-round ratio
 // to a. Only the gateway's work is timed, as CPU time of this process (so
 // other work on the machine hardly skews it): no syscalls here, so a tunnel's
