@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: fast pure unit and vector tests, and network-namespace tests
-// that need root and run one file at a time (they create real devices).
+// Three projects: fast pure unit and vector tests, network-namespace tests
+// that need root and run one file at a time (they create real devices), and
+// the admin page in a real browser.
 export default defineConfig({
   test: {
     projects: [
@@ -26,6 +27,17 @@ export default defineConfig({
           poolOptions: { forks: { singleFork: true } },
           testTimeout: 180_000,
           hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          // The admin web page in headless Chromium (Debian's chromium, driven by playwright-core).
+          name: 'browser',
+          include: ['test/browser/**/*.test.ts'],
+          pool: 'forks',
+          poolOptions: { forks: { singleFork: true } },
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
         },
       },
     ],

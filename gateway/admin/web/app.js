@@ -10,6 +10,7 @@ const API = '/api/v1';
 const TOKEN_KEY = 'meshgate.token';
 const REFRESH_MS = 5000;
 const QR_MARGIN = 4; // modules of quiet zone around the code
+const QR_PIXELS = 264; // the canvas's size at most
 
 const $ = (id) => document.getElementById(id);
 
@@ -219,7 +220,8 @@ function updateRow(row, client) {
   if (usage.quota === null) {
     row.meter.hidden = true;
     row.meter.removeAttribute('aria-valuenow');
-    row.usageText.textContent = `${formatSize(usage.used)} · unlimited`;
+    // No quota counts nothing toward one: show what it moved.
+    row.usageText.textContent = `${formatSize(usage.download.bytes + usage.upload.bytes)} · unlimited`;
   } else {
     const percent = usage.quota > 0 ? Math.min(100, (usage.used / usage.quota) * 100) : 100;
     row.meter.hidden = false;
@@ -311,7 +313,7 @@ function drawQr(canvas, text) {
   qr.addData(text, 'Byte');
   qr.make();
   const modules = qr.getModuleCount();
-  const cell = Math.max(2, Math.floor(canvas.width / (modules + 2 * QR_MARGIN)));
+  const cell = Math.max(2, Math.floor(QR_PIXELS / (modules + 2 * QR_MARGIN)));
   const size = cell * (modules + 2 * QR_MARGIN);
   canvas.width = size;
   canvas.height = size;
