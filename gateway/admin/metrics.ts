@@ -84,7 +84,10 @@ function sourced(
 ): void {
   const metric = new kind({ name: spec.name, help: spec.help, labelNames: spec.labelNames, registers: [registry] });
   const base = metric.get.bind(metric); // no samples of its own: only name, help, type
-  metric.get = async () => ({ ...(await base()), values: spec.read(reader.read()) });
+  metric.get = async () => {
+    const values = spec.read(reader.read()); // before any await: within the scrape's synchronous pass
+    return { ...(await base()), values };
+  };
 }
 
 const bit = (b: boolean): number => (b ? 1 : 0);
