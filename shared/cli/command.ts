@@ -73,7 +73,8 @@ const tokensOf = (argv: readonly string[], specs: readonly CommandSpec[]) =>
 
 /**
  * The command `argv` names and the rest of argv for it. A command with
- * subcommands (gateway) takes its first argument as one when it is one.
+ * subcommands (gateway, gateway token) takes its first argument as one when
+ * it is one.
  */
 export function resolve(
   commands: readonly CommandSpec[],
@@ -84,13 +85,27 @@ export function resolve(
   const family = commands.filter((c) => c.words[0] === word);
   const top = family.find((c) => c.words.length === 1);
   if (top === undefined) throw usageError(null, 'command', `unknown command ${show(word)}`);
-  if (family.length === 1) return { spec: top, argv: rest };
-  const first = tokensOf(rest, family).find((t) => t.kind === 'positional');
-  if (first === undefined) return { spec: top, argv: rest };
-  const sub = family.find((c) => c.words.length === 2 && c.words[1] === first.value);
-  if (sub === undefined) throw usageError(top, 'command', `unknown command ${show(`${word} ${first.value}`)}`);
-  return { spec: sub, argv: rest.filter((_, i) => i !== first.index) };
+  let spec: CommandSpec = top;
+  let args: string[] = rest;
+  for (;;) {
+    const parent = spec;
+    const depth = parent.words.length;
+    const subs = family.filter((c) => c.words.length === depth + 1 && isUnder(c, parent));
+    if (subs.length === 0) return { spec, argv: args };
+    const first = tokensOf(args, family).find((t) => t.kind === 'positional');
+    if (first === undefined) return { spec, argv: args };
+    const sub = subs.find((c) => c.words[depth] === first.value);
+    if (sub === undefined) {
+      throw usageError(spec, 'command', `unknown command ${show([...spec.words, first.value].join(' '))}`);
+    }
+    spec = sub;
+    args = args.filter((_, i) => i !== first.index);
+  }
 }
+
+/** Whether `c` is a subcommand (at any depth) of `parent`. */
+export const isUnder = (c: CommandSpec, parent: CommandSpec): boolean =>
+  c.words.length > parent.words.length && parent.words.every((w, i) => c.words[i] === w);
 
 /** Checks argv against the command; null when it asks for --help. */
 export function parseCall(spec: CommandSpec, argv: readonly string[]): Call | null {

@@ -10,6 +10,7 @@ import { renderStatus, type TunnelStatus } from '../control/status.js';
 import { systemRunner } from '../host/command.js';
 import { createLogger } from '../log.js';
 import { generatePresharedKeyText, generatePrivateKeyText, publicKeyText } from '../wireguard/keys.js';
+import { ADMIN_COMMANDS } from './admin-commands.js';
 import { flag, resolve, stringOption, usageError, type CommandSpec, type OptionSpec } from './command.js';
 import { EXIT_OK } from './exit-code.js';
 import { client, up } from './foreground.js';
@@ -137,6 +138,8 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: 'free the reservation of a client no longer configured',
     run: async (call) => print(await (await gatewayCli()).releaseLease(stringOption(call, 'config'), call.args[0]!)),
   },
+  // The admin commands (admin-commands.ts): gateway token …, clients …, usage, status.
+  ...ADMIN_COMMANDS,
   {
     words: ['client'],
     args: [],

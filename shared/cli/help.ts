@@ -2,7 +2,7 @@
 // command with a one-line synopsis; `meshgate CMD --help` shows one command's
 // usage, its options and (gateway) its subcommands.
 
-import { commandName, type CommandSpec } from './command.js';
+import { commandName, isUnder, type CommandSpec } from './command.js';
 
 /** Synopses up to this wide share their line with the summary. */
 const SYNOPSIS_COLUMN = 23;
@@ -44,7 +44,7 @@ ${table(
 
 /** One command's usage, for `meshgate CMD --help`. */
 export function usage(spec: CommandSpec, commands: readonly CommandSpec[]): string {
-  const subcommands = commands.filter((c) => c.words.length > spec.words.length && c.words[0] === spec.words[0]);
+  const subcommands = commands.filter((c) => isUnder(c, spec));
   const options: [string, string][] = [
     ...Object.entries(spec.options).map(([name, o]): [string, string] => [
       o.value === undefined ? `--${name}` : `--${name} ${o.value}`,
@@ -61,8 +61,8 @@ export function usage(spec: CommandSpec, commands: readonly CommandSpec[]): stri
   if (subcommands.length > 0) {
     parts.push(
       `commands:\n${table(
-        subcommands.map((c) => [c.words.slice(1).join(' '), c.summary]),
-        Math.max(...subcommands.map((c) => c.words.slice(1).join(' ').length)),
+        subcommands.map((c) => [c.words.slice(spec.words.length).join(' '), c.summary]),
+        Math.max(...subcommands.map((c) => c.words.slice(spec.words.length).join(' ').length)),
       )}\n\n"${commandName(spec)} <command> --help" shows a command's usage.`,
     );
   }
