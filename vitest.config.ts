@@ -38,6 +38,8 @@ export default defineConfig({
           poolOptions: { forks: { singleFork: true } },
           testTimeout: 60_000,
           hookTimeout: 60_000,
+          // A page answers in milliseconds, but a loaded machine may take seconds.
+          expect: { poll: { timeout: 10_000 } },
         },
       },
     ],
