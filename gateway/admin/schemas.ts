@@ -13,7 +13,8 @@ import { ADMIN_ERROR_CODES } from './backend.js';
 export const CLIENT_NAME_PATTERN = '^[A-Za-z0-9._-]{1,32}$';
 /** A WireGuard key in base64: 43 characters and '=' (shared/wireguard/keys.ts checks the bytes). */
 export const KEY_PATTERN = '^[A-Za-z0-9+/]{43}=$';
-const NOTES_MAX = 500;
+/** As the registry's limit (gateway/admin/registry.ts). */
+export const NOTES_MAX = 1024;
 const POLICY_NAME_MAX = 32;
 
 /** The error codes of a response: the backend's, and schema failures. */

@@ -335,7 +335,7 @@ describe('admin API refusals', () => {
     ['a name too long', { name: 'n'.repeat(33), generateKey: true }, 'name'],
     ['an unknown field', { name: 'x', generateKey: true, privateKey: 'x' }, 'privateKey'],
     ['a malformed key', { name: 'x', publicKey: 'not a key' }, 'publicKey'],
-    ['notes too long', { name: 'x', generateKey: true, notes: 'n'.repeat(501) }, 'notes'],
+    ['notes too long', { name: 'x', generateKey: true, notes: 'n'.repeat(1025) }, 'notes'],
   ])('POST /clients with %s: 400 bad-request naming the field', async (_what, body, field) => {
     const b = { ...body } as Record<string, unknown>;
     if (b.publicKey === 'K') b.publicKey = freshPublicKey();
@@ -451,6 +451,26 @@ describe('admin API refusals', () => {
       503,
       'pool-exhausted',
     );
+  });
+
+  it('a key in a backend message is not repeated', async () => {
+    const key = freshPublicKey();
+    const leaky: AdminBackend = Object.assign(Object.create(FakeAdminBackend.prototype) as AdminBackend, {
+      getClient: () => {
+        throw new AdminError('duplicate', `another client has the key ${key}`, 'publicKey');
+      },
+    });
+    const res = await setup({ backend: leaky }).call('GET', v1('/clients/x'));
+    expectError(res, 409, 'duplicate', 'publicKey');
+    expect(res.body).not.toContain(key);
+    expect(errorOf(res).error.message).toBe('another client has the key (key)');
+  });
+
+  it('a backend answer that does not fit the response schema is 500 internal', async () => {
+    const odd: AdminBackend = Object.assign(Object.create(FakeAdminBackend.prototype) as AdminBackend, {
+      policies: () => 'not a list',
+    });
+    expectError(await setup({ backend: odd }).call('GET', v1('/policies')), 500, 'internal');
   });
 
   it('an unexpected failure is 500 internal with a generic message; the real one is logged', async () => {

@@ -24,6 +24,7 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import type { Logger } from '../../shared/log.js';
+import { API_PREFIX } from './api-address.js';
 import { AdminError, type AdminBackend, type AdminErrorCode } from './backend.js';
 import {
   ClientConfig,
@@ -44,11 +45,13 @@ import {
 } from './schemas.js';
 import { registerWeb } from './web.js';
 
-export const API_PREFIX = '/api/v1';
+export { API_PREFIX };
 export const OPENAPI_PATH = '/api/openapi.json';
 export const METRICS_PATH = '/metrics';
 /** Request bodies are small JSON objects. */
 export const BODY_LIMIT = 64 * 1024;
+/** A request must arrive whole within this (a slow sender cannot hold a connection). */
+const REQUEST_TIMEOUT_MS = 30_000;
 
 /** The HTTP status of each coded error. */
 export const ERROR_STATUS: Readonly<Record<ApiErrorCode, number>> = {
@@ -88,6 +91,8 @@ export interface AdminAppOptions {
 }
 
 const BEARER = /^Bearer +([\x21-\x7e]+) *$/;
+/** Anything shaped like a WireGuard key or a token, in a backend's message. */
+const KEY_LIKE = /[A-Za-z0-9+/_-]{40,}={0,2}/g;
 /** A field name shown in an error: a plain identifier path, never something that could be a key. */
 const SAFE_FIELD = /^[A-Za-z][A-Za-z0-9_.]{0,39}$/;
 
@@ -108,6 +113,7 @@ export function buildAdminApp(options: AdminAppOptions): FastifyInstance {
     // One line per request would flood the log at every scrape; errors are logged below.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
+    requestTimeout: REQUEST_TIMEOUT_MS,
     // Bodies are checked as sent: no coercion ("5" is not 5), unknown fields refused, not dropped.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -293,7 +299,7 @@ function fromAdminError(error: AdminError, request: FastifyRequest): ApiError {
     request.log.error({ err: error, route: request.routeOptions.url }, 'admin API internal error');
     return new ApiError('internal', 'internal error (see the gateway log)');
   }
-  return new ApiError(error.code as AdminErrorCode, error.message, safeField(error.field));
+  return new ApiError(error.code as AdminErrorCode, error.message.replace(KEY_LIKE, '(key)'), safeField(error.field));
 }
 
 /** The first schema failure, naming its field. */
