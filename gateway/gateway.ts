@@ -47,7 +47,11 @@ import { LeaseServer, type LeaseAnswer, type LeaseCounters } from './lease-serve
 import { grantOf, poolsOf } from './lease-plan.js';
 import { gatewayAddresses } from './leases.js';
 import { Store } from './store.js';
+import { adminSocketPath } from './admin/api-address.js';
+import { startAdminServers } from './admin/listen.js';
+import { createMetrics } from './admin/metrics.js';
 import { ClientRegistry } from './admin/registry.js';
+import { TokenTable } from './admin/token-table.js';
 import { meshgateVersion } from '../shared/cli/version.js';
 import { linkUp } from '../shared/host/probe.js';
 import { TrafficControl } from './traffic/traffic.js';
@@ -262,6 +266,17 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
     undo.push(() => {
       control.close();
     });
+    // The admin API: its Unix socket always, TCP listeners when configured (docs/admin-api.md).
+    const admin = await startAdminServers({
+      backend: clients,
+      metrics: createMetrics(clients),
+      tokens: new TokenTable(store),
+      metricsPublic: config.admin.metricsPublic,
+      log,
+      socketPath: adminSocketPath(config.interface),
+      listen: config.admin.listen,
+    });
+    undo.push(() => admin.close());
 
     log.info(
       {
@@ -274,6 +289,7 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
         gateway: [formatIp(gw.ipv4), formatIp(gw.ipv6)],
         leaseServer: formatIp(LEASE_GATEWAY_ADDRESS),
         clients: clients.listClients().length,
+        admin: admin.addresses,
         aead: device.crypto.aead.name,
       },
       `gateway ${config.interface} is up`,
