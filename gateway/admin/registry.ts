@@ -21,7 +21,7 @@ import { FieldError } from '../../shared/config/config-error.js';
 import { keyField, refuseLowOrder } from '../../shared/config/fields.js';
 import { parseEndpoint } from '../../shared/io/endpoint.js';
 import type { Logger } from '../../shared/log.js';
-import { formatCidr, formatIp, type Cidr } from '../../shared/net/address.js';
+import { equalBytes, formatCidr, formatIp, type Cidr } from '../../shared/net/address.js';
 import {
   equalConstantTime,
   generatePrivateKey,
@@ -483,19 +483,18 @@ export class ClientRegistry implements AdminBackend, MetricsSource {
     const plan = planLeases(this.o.store.leases(), wants, this.o.pools, this.wall());
     this.o.store.saveLeases(plan.leases);
     const held = new Map(plan.leases.map((l) => [l.publicKey, l]));
-    for (const c of this.byKey.values()) c.lease = held.get(c.key) ?? null;
+    for (const c of this.byKey.values()) {
+      const lease = held.get(c.key) ?? null;
+      // A client attached without a lease (none was left) routes its new one at once.
+      if (c.peer !== null && !sameLease(c.lease, lease)) this.o.device.setAllowedIps(c.peer, allowedIpsOf(lease));
+      c.lease = lease;
+    }
     return plan.refused.map((r) => r.publicKey);
   }
 
   /** Puts a client on the data plane: a device peer for its lease, shaped with its usage. */
   private attach(c: Client): void {
-    const allowedIps: Cidr[] =
-      c.lease === null
-        ? []
-        : [
-            { family: 4, address: c.lease.ipv4, prefixLength: 32 },
-            { family: 6, address: c.lease.ipv6, prefixLength: c.lease.ipv6PrefixLength },
-          ];
+    const allowedIps = allowedIpsOf(c.lease);
     let endpoint = null;
     const last = this.endpoints.get(c.key);
     if (last !== undefined) {
@@ -650,12 +649,29 @@ export class ClientRegistry implements AdminBackend, MetricsSource {
     const { pools } = this.o;
     const v4 = 2 ** (32 - pools.ipv4.prefixLength) - 3; // network, gateway, broadcast
     const v6bits = pools.ipv6LeasePrefixLength - pools.ipv6.prefixLength;
-    const v6 = Math.min(Number.MAX_SAFE_INTEGER, 2 ** v6bits - 1); // the gateway's own
+    // /128 leases: not pool::0 (anycast) nor pool::1 (the gateway's); /64 leases: not the first /64 (the gateway's).
+    const v6reserved = pools.ipv6LeasePrefixLength === 128 ? 2 : 1;
+    const v6 = Math.min(Number.MAX_SAFE_INTEGER, 2 ** v6bits - v6reserved);
     return {
       ipv4: { prefix: formatCidr(pools.ipv4), used: leases, size: v4 },
       ipv6: { prefix: formatCidr(pools.ipv6), used: leases, size: v6 },
     };
   }
+}
+
+/** A peer's allowed IPs: its lease's addresses, or none without a lease. */
+function allowedIpsOf(lease: Lease | null): Cidr[] {
+  return lease === null
+    ? []
+    : [
+        { family: 4, address: lease.ipv4, prefixLength: 32 },
+        { family: 6, address: lease.ipv6, prefixLength: lease.ipv6PrefixLength },
+      ];
+}
+
+function sameLease(a: Lease | null, b: Lease | null): boolean {
+  if (a === null || b === null) return a === b;
+  return equalBytes(a.ipv4, b.ipv4) && equalBytes(a.ipv6, b.ipv6) && a.ipv6PrefixLength === b.ipv6PrefixLength;
 }
 
 /** An API client as its table row. */
