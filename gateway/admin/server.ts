@@ -24,6 +24,7 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import type { Logger } from '../../shared/log.js';
+import { API_PREFIX } from './api-address.js';
 import { AdminError, type AdminBackend, type AdminErrorCode } from './backend.js';
 import {
   ClientConfig,
@@ -44,7 +45,7 @@ import {
 } from './schemas.js';
 import { registerWeb } from './web.js';
 
-export const API_PREFIX = '/api/v1';
+export { API_PREFIX };
 export const OPENAPI_PATH = '/api/openapi.json';
 export const METRICS_PATH = '/metrics';
 /** Request bodies are small JSON objects. */
