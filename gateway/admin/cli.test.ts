@@ -6,6 +6,7 @@
 // the one-time generated config with its QR code (terminal and a 0600 PNG),
 // export filling the private key from a local key file, and no private key in
 // any output but those two.
+import { createServer } from 'node:http';
 import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -376,6 +377,39 @@ describe('a gateway that is not running', () => {
   it('mg0 is the default interface', async () => {
     const r = await run(['status']);
     expect(r.stderr).toContain(`the gateway mg0 is not running (no admin socket at ${join(RUN_DIR, 'mg0.api.sock')})`);
+  });
+});
+
+describe("answers that are not the API's", () => {
+  it('a broken body is exit 1; a 4xx without an error body exit 2; a message is one clean line', async () => {
+    const answers: [number, string, string][] = [
+      [200, 'application/json', '{"interface": '],
+      [400, 'text/html', '<h1>no</h1>'],
+      [502, 'text/plain', ''],
+      [409, 'application/json', JSON.stringify({ error: { code: 'duplicate', message: 'two\nlines\u001b[31m' } })],
+    ];
+    const stub = createServer((_req, res) => {
+      const [status, type, body] = answers.shift()!;
+      res.writeHead(status, { 'content-type': type }).end(body);
+    });
+    await new Promise<void>((done) => stub.listen(adminSocketPath('mgstub0'), done));
+    try {
+      const status = () => run(['status', '--interface', 'mgstub0']);
+      expect(await status()).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: 'meshgate: the gateway mgstub0 answered GET /status with malformed JSON\n',
+      });
+      expect(await status()).toEqual({ code: 2, stdout: '', stderr: 'meshgate: http-400: HTTP 400\n' });
+      expect(await status()).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: 'meshgate: http-502: the gateway mgstub0 failed\n',
+      });
+      expect(await status()).toEqual({ code: 2, stdout: '', stderr: 'meshgate: duplicate: two lines [31m\n' });
+    } finally {
+      await new Promise((done) => stub.close(done));
+    }
   });
 });
 
