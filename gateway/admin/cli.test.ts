@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../../shared/cli/main.js';
+import { runMain, type Run } from '../../test/support/run-main.js';
 import { generatePrivateKeyText, publicKeyText } from '../../shared/wireguard/keys.js';
 import type { UsageReport } from '../usage-report.js';
 import { adminSocketPath } from './api-address.js';
@@ -38,38 +38,8 @@ let backend: FakeAdminBackend;
 /** Every private key the test made or saw: none may show up where it does not belong. */
 const ownSecrets: string[] = [];
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** main() with stdout/stderr captured as written (a secret's buffer is zeroed right after). */
-async function run(argv: string[], opts: { tty?: boolean } = {}): Promise<Run> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const grab =
-    (into: string[]) =>
-    (chunk: unknown, ...rest: unknown[]): boolean => {
-      into.push(Buffer.isBuffer(chunk) ? chunk.toString('utf8') : String(chunk));
-      const done = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
-      done?.();
-      return true;
-    };
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation(grab(out) as typeof process.stdout.write);
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation(grab(err) as typeof process.stderr.write);
-  const tty = Object.getOwnPropertyDescriptor(process.stdout, 'isTTY');
-  Object.defineProperty(process.stdout, 'isTTY', { value: opts.tty === true, configurable: true });
-  try {
-    const code = await main(argv);
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-    if (tty) Object.defineProperty(process.stdout, 'isTTY', tty);
-    else delete (process.stdout as { isTTY?: boolean }).isTTY;
-  }
-}
+/** main() with stdout/stderr captured; stdout is a terminal only when `tty` says so. */
+const run = (argv: string[], opts: { tty?: boolean } = {}): Promise<Run> => runMain(argv, { tty: opts.tty === true });
 
 const at = ['--interface', IFACE];
 

@@ -6,8 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../shared/cli/main.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runMain } from '../../test/support/run-main.js';
 import { generatePrivateKeyText } from '../../shared/wireguard/keys.js';
 import { Store } from '../store.js';
 import { TOKEN_PREFIX, TokenTable } from './token-table.js';
@@ -15,26 +15,7 @@ import { TOKEN_PREFIX, TokenTable } from './token-table.js';
 let dir: string;
 let config: string;
 
-async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const grab =
-    (into: string[]) =>
-    (chunk: unknown, ...rest: unknown[]): boolean => {
-      into.push(Buffer.isBuffer(chunk) ? chunk.toString('utf8') : String(chunk));
-      (rest.find((r) => typeof r === 'function') as (() => void) | undefined)?.();
-      return true;
-    };
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation(grab(out) as typeof process.stdout.write);
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation(grab(err) as typeof process.stderr.write);
-  try {
-    const code = await main(argv);
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const run = runMain;
 
 /** The name the state db's table gives `token`, or null. */
 function verify(token: string): string | null {
