@@ -95,6 +95,18 @@ async function showQr(config: string, png: string | undefined): Promise<void> {
   else if (png === undefined) note('stdout is not a terminal: no QR code drawn (--png FILE writes one)');
 }
 
+/** --policy, --weight and --notes (add and set take them alike); only those given. */
+function settingOptions(call: Call): Pick<ClientPatch, 'policy' | 'weight' | 'notes'> {
+  const settings: Pick<ClientPatch, 'policy' | 'weight' | 'notes'> = {};
+  const policy = option(call, 'policy');
+  if (policy !== undefined) settings.policy = policy;
+  const weight = weightOption(call);
+  if (weight !== undefined) settings.weight = weight;
+  const notes = option(call, 'notes');
+  if (notes !== undefined) settings.notes = notes;
+  return settings;
+}
+
 export async function clientsAdd(call: Call): Promise<number> {
   const name = call.args[0]!;
   const publicKey = option(call, 'public-key');
@@ -106,13 +118,11 @@ export async function clientsAdd(call: Call): Promise<number> {
   if (png !== undefined && !generate) {
     throw new UsageError('option', '--png needs --generate-key (only a generated config holds a private key)');
   }
-  const body: ClientCreate = { name, ...(generate ? { generateKey: true } : { publicKey: publicKey! }) };
-  const policy = option(call, 'policy');
-  if (policy !== undefined) body.policy = policy;
-  const weight = weightOption(call);
-  if (weight !== undefined) body.weight = weight;
-  const notes = option(call, 'notes');
-  if (notes !== undefined) body.notes = notes;
+  const body: ClientCreate = {
+    name,
+    ...(generate ? { generateKey: true } : { publicKey: publicKey! }),
+    ...settingOptions(call),
+  };
   if (flag(call, 'disabled')) body.enabled = false;
   const api = apiOf(call);
   const answer = await api.request<{ client: ClientView; config: string | null }>('POST', '/clients', body);
@@ -153,12 +163,7 @@ export async function clientsSet(call: Call): Promise<number> {
   const patch: ClientPatch = {};
   const rename = option(call, 'name');
   if (rename !== undefined) patch.name = rename;
-  const policy = option(call, 'policy');
-  if (policy !== undefined) patch.policy = policy;
-  const weight = weightOption(call);
-  if (weight !== undefined) patch.weight = weight;
-  const notes = option(call, 'notes');
-  if (notes !== undefined) patch.notes = notes;
+  Object.assign(patch, settingOptions(call));
   if (Object.keys(patch).length === 0) {
     throw new UsageError('option', 'nothing to change: give --name, --policy, --weight or --notes');
   }
