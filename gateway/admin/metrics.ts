@@ -92,9 +92,14 @@ function sourced(
 
 const bit = (b: boolean): number => (b ? 1 : 0);
 
-/** One sample per client, labelled with its name; null leaves the client out. */
-function perClient(value: (c: ClientMetrics) => number | null): Read {
-  return (s) => {
+/** A metric with one sample per client, labelled with its name; null leaves the client out. */
+function perClient(
+  kind: MetricSpec['kind'],
+  name: string,
+  help: string,
+  value: (c: ClientMetrics) => number | null,
+): MetricSpec {
+  const read: Read = (s) => {
     const out: Sample[] = [];
     for (const c of s.clients) {
       const v = value(c);
@@ -102,52 +107,47 @@ function perClient(value: (c: ClientMetrics) => number | null): Read {
     }
     return out;
   };
+  return { kind, name, help, labelNames: ['client'], read };
 }
 
 /** Per client, labelled with its name. */
 const CLIENT_METRICS: MetricSpec[] = [
-  {
-    kind: 'counter',
-    name: 'meshgate_client_receive_bytes_total',
-    help: 'Inner bytes the client received (its download), all-time.',
-    labelNames: ['client'],
-    read: perClient((c) => c.totals.downBytes),
-  },
-  {
-    kind: 'counter',
-    name: 'meshgate_client_transmit_bytes_total',
-    help: 'Inner bytes the client sent (its upload), all-time.',
-    labelNames: ['client'],
-    read: perClient((c) => c.totals.upBytes),
-  },
-  {
-    kind: 'counter',
-    name: 'meshgate_client_receive_packets_total',
-    help: 'Inner packets the client received, all-time.',
-    labelNames: ['client'],
-    read: perClient((c) => c.totals.downPackets),
-  },
-  {
-    kind: 'counter',
-    name: 'meshgate_client_transmit_packets_total',
-    help: 'Inner packets the client sent, all-time.',
-    labelNames: ['client'],
-    read: perClient((c) => c.totals.upPackets),
-  },
-  {
-    kind: 'gauge',
-    name: 'meshgate_client_quota_limit_bytes',
-    help: "The client's quota for the current period; absent for a client without one.",
-    labelNames: ['client'],
-    read: perClient((c) => c.quota.limitBytes),
-  },
-  {
-    kind: 'gauge',
-    name: 'meshgate_client_quota_used_bytes',
-    help: 'Bytes the client used of its quota in the current period.',
-    labelNames: ['client'],
-    read: perClient((c) => c.quota.usedBytes),
-  },
+  perClient(
+    'counter',
+    'meshgate_client_receive_bytes_total',
+    'Inner bytes the client received (its download), all-time.',
+    (c) => c.totals.downBytes,
+  ),
+  perClient(
+    'counter',
+    'meshgate_client_transmit_bytes_total',
+    'Inner bytes the client sent (its upload), all-time.',
+    (c) => c.totals.upBytes,
+  ),
+  perClient(
+    'counter',
+    'meshgate_client_receive_packets_total',
+    'Inner packets the client received, all-time.',
+    (c) => c.totals.downPackets,
+  ),
+  perClient(
+    'counter',
+    'meshgate_client_transmit_packets_total',
+    'Inner packets the client sent, all-time.',
+    (c) => c.totals.upPackets,
+  ),
+  perClient(
+    'gauge',
+    'meshgate_client_quota_limit_bytes',
+    "The client's quota for the current period; absent for a client without one.",
+    (c) => c.quota.limitBytes,
+  ),
+  perClient(
+    'gauge',
+    'meshgate_client_quota_used_bytes',
+    'Bytes the client used of its quota in the current period.',
+    (c) => c.quota.usedBytes,
+  ),
   {
     kind: 'gauge',
     name: 'meshgate_client_quota_state',
@@ -158,13 +158,12 @@ const CLIENT_METRICS: MetricSpec[] = [
         QUOTA_STATES.map((state) => ({ labels: { client: c.name, state }, value: bit(c.quota.state === state) })),
       ),
   },
-  {
-    kind: 'gauge',
-    name: 'meshgate_client_last_handshake_timestamp_seconds',
-    help: "Unix time of the client's latest handshake; absent before its first since the gateway started.",
-    labelNames: ['client'],
-    read: perClient((c) => c.lastHandshake),
-  },
+  perClient(
+    'gauge',
+    'meshgate_client_last_handshake_timestamp_seconds',
+    "Unix time of the client's latest handshake; absent before its first since the gateway started.",
+    (c) => c.lastHandshake,
+  ),
   {
     kind: 'counter',
     name: 'meshgate_client_dropped_packets_total',
@@ -176,13 +175,7 @@ const CLIENT_METRICS: MetricSpec[] = [
         { labels: { client: c.name, reason: 'queue' }, value: c.drops.queue },
       ]),
   },
-  {
-    kind: 'gauge',
-    name: 'meshgate_client_enabled',
-    help: '1 if the client is enabled, 0 if disabled.',
-    labelNames: ['client'],
-    read: perClient((c) => bit(c.enabled)),
-  },
+  perClient('gauge', 'meshgate_client_enabled', '1 if the client is enabled, 0 if disabled.', (c) => bit(c.enabled)),
 ];
 
 const GATEWAY_METRICS: MetricSpec[] = [
