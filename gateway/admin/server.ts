@@ -14,7 +14,7 @@
 
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Type } from '@sinclair/typebox';
+import { Type, type TSchema } from '@sinclair/typebox';
 import Fastify, {
   LogController,
   type FastifyBaseLogger,
@@ -150,107 +150,83 @@ export function buildAdminApp(options: AdminAppOptions): FastifyInstance {
   return app as unknown as FastifyInstance;
 }
 
+/**
+ * A route's schema: its OpenAPI tag, its answer (status: schema) next to the
+ * error bodies every route may send, and its params or body when it has them.
+ */
+function spec<R extends Record<number, TSchema>, P extends { params?: TSchema; body?: TSchema } = object>(
+  tag: string,
+  response: R,
+  parts?: P,
+) {
+  return { schema: { tags: [tag], ...(parts as P), response: { ...response, ...errorResponses } } };
+}
+
+/** The answer of a route that has nothing to say: 204 with no body. */
+function noContent(reply: FastifyReply): null {
+  void reply.code(204);
+  return null;
+}
+
 function routes(v1: FastifyInstance, backend: AdminBackend, now: () => number): void {
   const api = v1.withTypeProvider<TypeBoxTypeProvider>();
-  const tags = (tag: string) => [tag];
+  const name = { params: NameParams };
 
-  api.get('/clients', { schema: { tags: tags('clients'), response: { 200: ClientList, ...errorResponses } } }, () => ({
-    clients: backend.listClients(),
-  }));
+  api.get('/clients', spec('clients', { 200: ClientList }), () => ({ clients: backend.listClients() }));
 
-  api.post(
-    '/clients',
-    {
-      schema: { tags: tags('clients'), body: ClientCreateBody, response: { 201: CreatedClient, ...errorResponses } },
-    },
-    (request, reply) => {
-      void reply.code(201);
-      return backend.createClient(request.body);
-    },
-  );
+  api.post('/clients', spec('clients', { 201: CreatedClient }, { body: ClientCreateBody }), (request, reply) => {
+    void reply.code(201);
+    return backend.createClient(request.body);
+  });
 
-  api.get(
-    '/clients/:name',
-    { schema: { tags: tags('clients'), params: NameParams, response: { 200: ClientSchema, ...errorResponses } } },
-    (request) => backend.getClient(request.params.name),
+  api.get('/clients/:name', spec('clients', { 200: ClientSchema }, name), (request) =>
+    backend.getClient(request.params.name),
   );
 
   api.patch(
     '/clients/:name',
-    {
-      schema: {
-        tags: tags('clients'),
-        params: NameParams,
-        body: ClientPatchBody,
-        response: { 200: ClientSchema, ...errorResponses },
-      },
-    },
+    spec('clients', { 200: ClientSchema }, { params: NameParams, body: ClientPatchBody }),
     (request) => backend.updateClient(request.params.name, request.body),
   );
 
-  api.delete(
-    '/clients/:name',
-    { schema: { tags: tags('clients'), params: NameParams, response: { 204: Type.Null(), ...errorResponses } } },
-    (request, reply) => {
-      backend.removeClient(request.params.name);
-      void reply.code(204);
-      return null;
-    },
-  );
+  api.delete('/clients/:name', spec('clients', { 204: Type.Null() }, name), (request, reply) => {
+    backend.removeClient(request.params.name);
+    return noContent(reply);
+  });
 
-  api.get(
-    '/clients/:name/config',
-    { schema: { tags: tags('clients'), params: NameParams, response: { 200: ClientConfig, ...errorResponses } } },
-    (request) => ({ name: request.params.name, config: backend.clientConfig(request.params.name) }),
-  );
+  api.get('/clients/:name/config', spec('clients', { 200: ClientConfig }, name), (request) => ({
+    name: request.params.name,
+    config: backend.clientConfig(request.params.name),
+  }));
 
   for (const [action, enabled] of [
     ['disable', false],
     ['enable', true],
   ] as const) {
-    api.post(
-      `/clients/:name/${action}`,
-      { schema: { tags: tags('clients'), params: NameParams, response: { 200: ClientSchema, ...errorResponses } } },
-      (request) => backend.updateClient(request.params.name, { enabled }),
+    api.post(`/clients/:name/${action}`, spec('clients', { 200: ClientSchema }, name), (request) =>
+      backend.updateClient(request.params.name, { enabled }),
     );
   }
 
-  api.get(
-    '/clients/:name/usage',
-    { schema: { tags: tags('usage'), params: NameParams, response: { 200: ClientUsage, ...errorResponses } } },
-    (request) => backend.usage(request.params.name),
+  api.get('/clients/:name/usage', spec('usage', { 200: ClientUsage }, name), (request) =>
+    backend.usage(request.params.name),
   );
 
-  api.get('/leases', { schema: { tags: tags('leases'), response: { 200: LeaseList, ...errorResponses } } }, () => ({
-    leases: backend.listLeases(),
+  api.get('/leases', spec('leases', { 200: LeaseList }), () => ({ leases: backend.listLeases() }));
+
+  api.delete('/leases/:publicKey', spec('leases', { 204: Type.Null() }, { params: KeyParams }), (request, reply) => {
+    backend.releaseLease(request.params.publicKey);
+    return noContent(reply);
+  });
+
+  api.get('/usage', spec('usage', { 200: UsageReportSchema }), () => ({
+    at: new Date(now()).toISOString(),
+    clients: backend.listClients().map((c) => c.usage),
   }));
 
-  api.delete(
-    '/leases/:publicKey',
-    { schema: { tags: tags('leases'), params: KeyParams, response: { 204: Type.Null(), ...errorResponses } } },
-    (request, reply) => {
-      backend.releaseLease(request.params.publicKey);
-      void reply.code(204);
-      return null;
-    },
-  );
+  api.get('/status', spec('gateway', { 200: GatewaySchema }), () => backend.status());
 
-  api.get(
-    '/usage',
-    { schema: { tags: tags('usage'), response: { 200: UsageReportSchema, ...errorResponses } } },
-    () => ({
-      at: new Date(now()).toISOString(),
-      clients: backend.listClients().map((c) => c.usage),
-    }),
-  );
-
-  api.get('/status', { schema: { tags: tags('gateway'), response: { 200: GatewaySchema, ...errorResponses } } }, () =>
-    backend.status(),
-  );
-
-  api.get('/policies', { schema: { tags: tags('gateway'), response: { 200: PolicyList, ...errorResponses } } }, () => ({
-    policies: backend.policies(),
-  }));
+  api.get('/policies', spec('gateway', { 200: PolicyList }), () => ({ policies: backend.policies() }));
 }
 
 function authenticate(request: FastifyRequest, tokens: AdminTokens, now: number): void {
