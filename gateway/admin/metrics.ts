@@ -110,32 +110,17 @@ function perClient(
   return { kind, name, help, labelNames: ['client'], read };
 }
 
+/** The all-time totals, a counter each: name, help, and the field of ClientMetrics['totals'] it reads. */
+const CLIENT_TOTALS: [string, string, keyof ClientMetrics['totals']][] = [
+  ['meshgate_client_receive_bytes_total', 'Inner bytes the client received (its download), all-time.', 'downBytes'],
+  ['meshgate_client_transmit_bytes_total', 'Inner bytes the client sent (its upload), all-time.', 'upBytes'],
+  ['meshgate_client_receive_packets_total', 'Inner packets the client received, all-time.', 'downPackets'],
+  ['meshgate_client_transmit_packets_total', 'Inner packets the client sent, all-time.', 'upPackets'],
+];
+
 /** Per client, labelled with its name. */
 const CLIENT_METRICS: MetricSpec[] = [
-  perClient(
-    'counter',
-    'meshgate_client_receive_bytes_total',
-    'Inner bytes the client received (its download), all-time.',
-    (c) => c.totals.downBytes,
-  ),
-  perClient(
-    'counter',
-    'meshgate_client_transmit_bytes_total',
-    'Inner bytes the client sent (its upload), all-time.',
-    (c) => c.totals.upBytes,
-  ),
-  perClient(
-    'counter',
-    'meshgate_client_receive_packets_total',
-    'Inner packets the client received, all-time.',
-    (c) => c.totals.downPackets,
-  ),
-  perClient(
-    'counter',
-    'meshgate_client_transmit_packets_total',
-    'Inner packets the client sent, all-time.',
-    (c) => c.totals.upPackets,
-  ),
+  ...CLIENT_TOTALS.map(([name, help, field]) => perClient('counter', name, help, (c) => c.totals[field])),
   perClient(
     'gauge',
     'meshgate_client_quota_limit_bytes',
