@@ -298,13 +298,19 @@ export class Store {
     return rows.map((row) => usageOfRow(row, this.file));
   }
 
-  /**
-   * The open database, for the tables other modules own (the admin API's
-   * client-table.ts and token-table.ts); they prepare their own statements.
-   */
+  /** The open database. */
   sqlite(): Database.Database {
     this.live();
     return this.db!;
+  }
+
+  /**
+   * Each SQL text of `sql` prepared on the open database, under the same key:
+   * the statements of the tables other modules own (the admin API's
+   * client-table.ts and token-table.ts).
+   */
+  prepare<K extends string>(sql: Record<K, string>): Record<K, Database.Statement> {
+    return prepareAll(this.sqlite(), sql);
   }
 
   /** Closes the database (a WAL checkpoint happens here); later calls are no-ops. */
@@ -336,37 +342,34 @@ export class Store {
 }
 
 function prepare(db: Database.Database) {
-  return {
-    allLeases: db.prepare(
-      'SELECT public_key, ipv4, ipv6, ipv6_prefix_length, assigned_at FROM leases ORDER BY public_key',
-    ),
-    dropIpv4Claim: db.prepare('DELETE FROM leases WHERE ipv4 = ? AND public_key <> ?'),
-    dropIpv6Claim: db.prepare('DELETE FROM leases WHERE ipv6 = ? AND public_key <> ?'),
-    upsertLease: db.prepare(
-      `INSERT INTO leases (public_key, ipv4, ipv6, ipv6_prefix_length, assigned_at) VALUES (?, ?, ?, ?, ?)
+  return prepareAll(db, {
+    allLeases: 'SELECT public_key, ipv4, ipv6, ipv6_prefix_length, assigned_at FROM leases ORDER BY public_key',
+    dropIpv4Claim: 'DELETE FROM leases WHERE ipv4 = ? AND public_key <> ?',
+    dropIpv6Claim: 'DELETE FROM leases WHERE ipv6 = ? AND public_key <> ?',
+    upsertLease: `INSERT INTO leases (public_key, ipv4, ipv6, ipv6_prefix_length, assigned_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (public_key) DO UPDATE SET ipv4 = excluded.ipv4, ipv6 = excluded.ipv6,
          ipv6_prefix_length = excluded.ipv6_prefix_length, assigned_at = excluded.assigned_at`,
-    ),
-    deleteLease: db.prepare('DELETE FROM leases WHERE public_key = ?'),
-    getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
-    setMeta: db.prepare(
-      'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
-    ),
-    upsertEndpoint: db.prepare(
-      `INSERT INTO endpoints (public_key, endpoint, updated_at) VALUES (?, ?, ?)
+    deleteLease: 'DELETE FROM leases WHERE public_key = ?',
+    getMeta: 'SELECT value FROM meta WHERE key = ?',
+    setMeta: 'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+    upsertEndpoint: `INSERT INTO endpoints (public_key, endpoint, updated_at) VALUES (?, ?, ?)
        ON CONFLICT (public_key) DO UPDATE SET endpoint = excluded.endpoint, updated_at = excluded.updated_at`,
-    ),
-    allEndpoints: db.prepare('SELECT public_key, endpoint FROM endpoints ORDER BY public_key'),
-    upsertUsage: db.prepare(
-      `INSERT INTO usage (public_key, period_start, period_end, down_bytes, up_bytes, down_packets, up_packets,
+    allEndpoints: 'SELECT public_key, endpoint FROM endpoints ORDER BY public_key',
+    upsertUsage: `INSERT INTO usage (public_key, period_start, period_end, down_bytes, up_bytes, down_packets, up_packets,
          updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (public_key, period_start) DO UPDATE SET period_end = excluded.period_end,
          down_bytes = excluded.down_bytes, up_bytes = excluded.up_bytes, down_packets = excluded.down_packets,
          up_packets = excluded.up_packets, updated_at = excluded.updated_at`,
-    ),
-    allUsage: db.prepare(`SELECT ${USAGE_COLUMNS} FROM usage ORDER BY period_start DESC, public_key`),
-    usageOf: db.prepare(`SELECT ${USAGE_COLUMNS} FROM usage WHERE public_key = ? ORDER BY period_start DESC`),
-  };
+    allUsage: `SELECT ${USAGE_COLUMNS} FROM usage ORDER BY period_start DESC, public_key`,
+    usageOf: `SELECT ${USAGE_COLUMNS} FROM usage WHERE public_key = ? ORDER BY period_start DESC`,
+  });
+}
+
+/** Each SQL text of `sql` prepared on `db`, under the same key. */
+function prepareAll<K extends string>(db: Database.Database, sql: Record<K, string>): Record<K, Database.Statement> {
+  const out = {} as Record<K, Database.Statement>;
+  for (const key of Object.keys(sql) as K[]) out[key] = db.prepare(sql[key]);
+  return out;
 }
 
 function migrate(db: Database.Database, file: string): void {

@@ -2,7 +2,6 @@
 // clients from the configuration file (tables `clients` and
 // `client_overrides`, store.ts migration 2 -> 3). Only this module writes them.
 
-import type Database from 'better-sqlite3';
 import type { Store } from '../store.js';
 
 export interface ApiClientRow {
@@ -33,24 +32,17 @@ export class ClientTable {
   private readonly s;
 
   constructor(store: Store) {
-    const db: Database.Database = store.sqlite();
-    this.s = {
-      all: db.prepare('SELECT * FROM clients ORDER BY name'),
-      insert: db.prepare(
-        `INSERT INTO clients (public_key, name, preshared_key, policy, weight, enabled, notes, created_at)
+    this.s = store.prepare({
+      all: 'SELECT * FROM clients ORDER BY name',
+      insert: `INSERT INTO clients (public_key, name, preshared_key, policy, weight, enabled, notes, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      ),
-      update: db.prepare(
-        'UPDATE clients SET name = ?, policy = ?, weight = ?, enabled = ?, notes = ? WHERE public_key = ?',
-      ),
-      remove: db.prepare('DELETE FROM clients WHERE public_key = ?'),
-      overrides: db.prepare('SELECT public_key, enabled FROM client_overrides'),
-      setOverride: db.prepare(
-        `INSERT INTO client_overrides (public_key, enabled) VALUES (?, ?)
+      update: 'UPDATE clients SET name = ?, policy = ?, weight = ?, enabled = ?, notes = ? WHERE public_key = ?',
+      remove: 'DELETE FROM clients WHERE public_key = ?',
+      overrides: 'SELECT public_key, enabled FROM client_overrides',
+      setOverride: `INSERT INTO client_overrides (public_key, enabled) VALUES (?, ?)
          ON CONFLICT (public_key) DO UPDATE SET enabled = excluded.enabled`,
-      ),
-      dropOverride: db.prepare('DELETE FROM client_overrides WHERE public_key = ?'),
-    };
+      dropOverride: 'DELETE FROM client_overrides WHERE public_key = ?',
+    });
   }
 
   /** Every API client, by name. */

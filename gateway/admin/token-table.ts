@@ -5,7 +5,6 @@
 // a stored hash's bytes).
 
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type Database from 'better-sqlite3';
 import type { RandomBytes } from '../../shared/wireguard/crypto.js';
 import type { Store } from '../store.js';
 
@@ -25,13 +24,12 @@ export class TokenTable {
   private readonly s;
 
   constructor(store: Store) {
-    const db: Database.Database = store.sqlite();
-    this.s = {
-      all: db.prepare('SELECT name, hash, created_at, last_used_at FROM api_tokens ORDER BY name'),
-      insert: db.prepare('INSERT INTO api_tokens (name, hash, created_at) VALUES (?, ?, ?)'),
-      remove: db.prepare('DELETE FROM api_tokens WHERE name = ?'),
-      touch: db.prepare('UPDATE api_tokens SET last_used_at = ? WHERE name = ?'),
-    };
+    this.s = store.prepare({
+      all: 'SELECT name, hash, created_at, last_used_at FROM api_tokens ORDER BY name',
+      insert: 'INSERT INTO api_tokens (name, hash, created_at) VALUES (?, ?, ?)',
+      remove: 'DELETE FROM api_tokens WHERE name = ?',
+      touch: 'UPDATE api_tokens SET last_used_at = ? WHERE name = ?',
+    });
   }
 
   /** Makes a token named `name` and returns its text (the only time it exists outside the caller). */
