@@ -100,6 +100,11 @@ export class TunnelRunner {
       }
       return this.now;
     };
+    // The next packet after a batch's end reads the clock again.
+    const batchEnd = (stage: 'tun-batch-end' | 'udp-batch-end', flushTun: boolean) => () => {
+      batchStarted = false;
+      this.endBatch(stage, flushTun);
+    };
     this.tun.start({
       packet: (data) => {
         try {
@@ -108,10 +113,7 @@ export class TunnelRunner {
           this.packetFailed('tun-packet', data.length, e);
         }
       },
-      batchEnd: () => {
-        batchStarted = false;
-        this.endBatch('tun-batch-end', false);
-      },
+      batchEnd: batchEnd('tun-batch-end', false),
       fatal: this.fail,
     });
     this.udp.start({
@@ -122,10 +124,7 @@ export class TunnelRunner {
           this.packetFailed('udp-datagram', data.length, e);
         }
       },
-      batchEnd: () => {
-        batchStarted = false;
-        this.endBatch('udp-batch-end', true);
-      },
+      batchEnd: batchEnd('udp-batch-end', true),
       fatal: this.fail,
     });
     this.timer = setInterval(() => this.tick(), TICK_INTERVAL_MS);
