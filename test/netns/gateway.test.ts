@@ -20,7 +20,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   MESHGATE_BIN,
   Scene,
@@ -29,6 +29,7 @@ import {
   pcapRecordCount,
   ping,
   requireBuiltCli,
+  teardownScenesAfterAll,
   sendUdp,
   sleep,
   type Namespace,
@@ -102,7 +103,7 @@ afterAll(() => {
 
 describe.skipIf(skipReason !== null)('gateway end to end (issue 3)', () => {
   let gs: GatewayScene;
-  let failed = false;
+  const teardown = teardownScenesAfterAll();
   let otherBefore = '';
   let forwardingBefore: string[] = [];
   let caBefore: string[] = [];
@@ -123,18 +124,10 @@ describe.skipIf(skipReason !== null)('gateway end to end (issue 3)', () => {
       await gs.exportStockConfig();
       await gs.startClientB();
     } catch (e) {
-      failed = true; // keep the logs
+      teardown.setupFailed(); // keep the logs
       throw e;
     }
   }, 120_000);
-
-  afterEach((ctx) => {
-    if (ctx.task.result?.state === 'fail') failed = true;
-  });
-
-  afterAll(async () => {
-    await Scene.teardownAll({ keepLogs: failed });
-  });
 
   test('1. both clients fetch 20 MB over IPv4 and IPv6 through the gateway, NATed; the leases agree', async () => {
     const status = await gs.gatewayStatus();
@@ -481,7 +474,7 @@ interface Mistake {
 describe.skipIf(skipReason !== null)('5. configuration mistakes are refused before any host change', () => {
   let scene: Scene;
   let gw: Namespace;
-  let failed = false;
+  teardownScenesAfterAll();
   const keys = { gateway: genKeyPair(), alice: genKeyPair(), bob: genKeyPair() };
 
   beforeAll(async () => {
@@ -508,14 +501,6 @@ describe.skipIf(skipReason !== null)('5. configuration mistakes are refused befo
       100,
     );
   }, 60_000);
-
-  afterEach((ctx) => {
-    if (ctx.task.result?.state === 'fail') failed = true;
-  });
-
-  afterAll(async () => {
-    await Scene.teardownAll({ keepLogs: failed });
-  });
 
   function baseConfig(): Record<string, unknown> {
     return {

@@ -46,7 +46,7 @@
 //
 // This file is the harness's one import; each job lives in harness/:
 //   env.ts        probes and skip reasons (root, commands, built CLI), tool paths
-//   hooks.ts      the vitest hooks every file shares (built CLI, teardown after each)
+//   hooks.ts      the vitest hooks every file shares (built CLI, teardown after each or after all)
 //   keys.ts       key pairs and preshared keys in wg's text form
 //   process.ts    process supervision (Proc: output, waitFor, stop via execa)
 //   namespace.ts  one namespace: exec, spawn, addresses, links, routes, sysctls
@@ -70,7 +70,7 @@ export {
   XFER_TOOL,
   type NetnsNeeds,
 } from './harness/env.js';
-export { requireBuiltCli, teardownScenesAfterEach } from './harness/hooks.js';
+export { requireBuiltCli, teardownScenesAfterAll, teardownScenesAfterEach } from './harness/hooks.js';
 export { genKeyPair, genPsk, publicKeyOf, type KeyPair } from './harness/keys.js';
 export { removeStaleNamespaces } from './harness/markers.js';
 export { Namespace, type ExecOptions, type ExecResult, type SpawnOptions } from './harness/namespace.js';

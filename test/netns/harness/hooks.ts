@@ -1,6 +1,6 @@
 // The vitest hooks every namespace test file shares.
 
-import { afterEach, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { MESHGATE_CLI_MAIN, meshgateBuilt } from './env.js';
 import { Scene } from './scene.js';
 
@@ -18,4 +18,24 @@ export function teardownScenesAfterEach(): void {
   afterEach(async (ctx) => {
     await Scene.teardownAll({ keepLogs: ctx.task.result?.state === 'fail' });
   });
+}
+
+/**
+ * For tests that share scenes built once in beforeAll: tear every live scene
+ * down after the last test, keeping the logs when a test failed or when the
+ * setup called setupFailed().
+ */
+export function teardownScenesAfterAll(): { setupFailed(): void } {
+  let failed = false;
+  afterEach((ctx) => {
+    if (ctx.task.result?.state === 'fail') failed = true;
+  });
+  afterAll(async () => {
+    await Scene.teardownAll({ keepLogs: failed });
+  });
+  return {
+    setupFailed: () => {
+      failed = true;
+    },
+  };
 }
