@@ -35,20 +35,14 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import { parseArgs } from './args.mjs';
+import { failer, print } from './output.mjs';
 import { CHUNK, Keystream, SEED_PATTERN, streamSha256 } from './keystream.mjs';
 
 const MAX_BYTES = 100 * 1024 ** 3; // 100 GiB: a typo, not a test, beyond that
 const MAX_RATE = 10 * 1024 ** 3;
 const BODY_KEEP = 4096;
 
-function print(obj) {
-  process.stdout.write(JSON.stringify(obj) + '\n');
-}
-
-function fail(message) {
-  process.stderr.write(`http-server: ${message}\n`);
-  process.exit(2);
-}
+const fail = failer('http-server');
 
 /** "::ffff:192.0.2.1" → "192.0.2.1"; anything else unchanged. */
 function plainAddress(address) {

@@ -24,6 +24,7 @@
 import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { parseArgs } from './args.mjs';
+import { failer, print } from './output.mjs';
 import { CHUNK, Keystream, SEED_PATTERN } from './keystream.mjs';
 
 const HEADER_MAX = 256;
@@ -86,14 +87,7 @@ async function writeStream(socket, seed, bytes) {
   return hash.digest('hex');
 }
 
-function print(obj) {
-  process.stdout.write(JSON.stringify(obj) + '\n');
-}
-
-function fail(message) {
-  process.stderr.write(`xfer: ${message}\n`);
-  process.exit(2);
-}
+const fail = failer('xfer');
 
 function parseCount(text, what) {
   if (!/^\d+$/.test(text ?? '')) fail(`${what} must be a non-negative integer, got ${text}`);
