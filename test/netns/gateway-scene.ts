@@ -263,6 +263,8 @@ export interface GatewayConfigOptions {
   extra?: Record<string, unknown>;
   /** A client's `policy` by name. */
   clientPolicy?: { alice?: string; bob?: string };
+  /** The clients the file lists (default both; issue 9 adds bob through the admin API instead). */
+  fileClients?: readonly ('alice' | 'bob')[];
 }
 
 function policyField(policy: string | undefined): { policy?: string } {
@@ -380,7 +382,7 @@ export class GatewayScene {
           privateKeyFile: this.file('bob.key'),
           ...policyField(opts.clientPolicy?.bob),
         },
-      ],
+      ].filter((c) => (opts.fileClients ?? ['alice', 'bob']).includes(c.name as 'alice' | 'bob')),
     };
     this.scene.writeFile('gateway.yaml', YAML.stringify(config));
   }
@@ -443,7 +445,11 @@ export class GatewayScene {
       '--config',
       this.gatewayConfigFile,
     ]);
-    const text = r.stdout;
+    return this.useStockConfig(r.stdout);
+  }
+
+  /** A wg-quick config for client B (exported, or made by the admin API), written to <scene dir>/<wg name>.conf. */
+  useStockConfig(text: string): { file: string; text: string; addresses: Addresses } {
     if (/^\s*DNS\s*=/im.test(text))
       throw new Error('the exported config has a DNS line: wg-quick would change the host resolver');
     if (/^\s*(PreUp|PostUp|PreDown|PostDown)\s*=/im.test(text)) throw new Error('the exported config runs commands');
