@@ -37,7 +37,7 @@ import { Store } from '../store.js';
 import { TrafficControl } from '../traffic/traffic.js';
 import { UsageKeeper } from '../traffic/usage-keeper.js';
 import type { UsageRow } from '../traffic/usage.js';
-import { AdminError, type AdminErrorCode, type ClientCreate } from './backend.js';
+import { AdminError, type AdminErrorCode, type ClientCreate, type ClientView } from './backend.js';
 import { ClientTable } from './client-table.js';
 import { ClientRegistry } from './registry.js';
 
@@ -225,6 +225,13 @@ function refused(fn: () => unknown, code: AdminErrorCode, field?: string): Admin
   return e as AdminError;
 }
 
+/** Restarts the gateway and checks the API client `name` came back as it was; returns the new gateway. */
+function keptAfterRestart(g: Gateway, name: string, expected: Partial<ClientView>): Gateway {
+  const again = g.restart();
+  expect(again.registry.getClient(name)).toMatchObject({ origin: 'api', ...expected });
+  return again;
+}
+
 /** The lease of a client as allowed IPs text: IPv4 /32 and its IPv6 lease. */
 function leaseCidrs(g: Gateway, name: string): string[] {
   const lease = g.registry.getClient(name).lease!;
@@ -362,9 +369,7 @@ describe('createClient', () => {
       ipv4: client.lease!.ipv4,
     });
 
-    const again = g.restart();
-    expect(again.registry.getClient('carol')).toMatchObject({
-      origin: 'api',
+    const again = keptAfterRestart(g, 'carol', {
       policy: 'guest',
       weight: 9,
       notes: 'flat 3',
@@ -570,13 +575,7 @@ describe('updateClient', () => {
     refused(() => g.registry.updateClient('nobody', { notes: '' }), 'not-found', 'name');
     expect(g.registry.getClient('carol2')).toMatchObject({ policy: 'guest', weight: 3, notes: 'flat 3' });
 
-    const again = g.restart();
-    expect(again.registry.getClient('carol2')).toMatchObject({
-      origin: 'api',
-      policy: 'guest',
-      weight: 3,
-      notes: 'flat 3',
-    });
+    const again = keptAfterRestart(g, 'carol2', { policy: 'guest', weight: 3, notes: 'flat 3' });
     const s = again.traffic.client(again.peer(carol.publicKey)!)!;
     expect([s.policy.name, s.down.weight]).toEqual(['guest', 3]);
   });
