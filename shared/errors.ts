@@ -16,3 +16,18 @@ export class CodedError<Code extends string> extends Error {
     super(message, options);
   }
 }
+
+/**
+ * A coded error about one thing the caller can point at (`about`): a request
+ * field, an address, a path; kept apart from the message, for API answers and
+ * tests. Subclasses name it (AdminError.field, AdminListenError.address).
+ */
+export class CodedErrorAbout<Code extends string> extends CodedError<Code> {
+  constructor(
+    code: Code,
+    message: string,
+    readonly about?: string,
+  ) {
+    super(code, message);
+  }
+}

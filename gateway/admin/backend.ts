@@ -10,7 +10,7 @@
 // kept in the state db), `api` clients live in the state db and every field
 // can change.
 
-import { CodedError } from '../../shared/errors.js';
+import { CodedErrorAbout } from '../../shared/errors.js';
 import type { UsageRow } from '../traffic/usage.js';
 import type { UsageEntry } from '../usage-report.js';
 
@@ -108,15 +108,11 @@ export const ADMIN_ERROR_CODES = [
 ] as const;
 export type AdminErrorCode = (typeof ADMIN_ERROR_CODES)[number];
 
-export class AdminError extends CodedError<AdminErrorCode> {
+export class AdminError extends CodedErrorAbout<AdminErrorCode> {
   override readonly name = 'AdminError';
-  constructor(
-    code: AdminErrorCode,
-    message: string,
-    /** The request field at fault, when there is one. */
-    readonly field?: string,
-  ) {
-    super(code, message);
+  /** The request field at fault, when there is one. */
+  get field(): string | undefined {
+    return this.about;
   }
 }
 

@@ -12,7 +12,7 @@ import { chmodSync, lstatSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { createConnection, isIPv4, isIPv6, type AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { CodedError } from '../../shared/errors.js';
+import { CodedErrorAbout } from '../../shared/errors.js';
 import { buildAdminApp, type AdminAppOptions } from './server.js';
 
 export const ADMIN_LISTEN_ERROR_CODES = [
@@ -24,15 +24,11 @@ export const ADMIN_LISTEN_ERROR_CODES = [
 ] as const;
 export type AdminListenErrorCode = (typeof ADMIN_LISTEN_ERROR_CODES)[number];
 
-export class AdminListenError extends CodedError<AdminListenErrorCode> {
+export class AdminListenError extends CodedErrorAbout<AdminListenErrorCode> {
   override readonly name = 'AdminListenError';
-  constructor(
-    code: AdminListenErrorCode,
-    message: string,
-    /** The address or path at fault. */
-    readonly address: string,
-  ) {
-    super(code, message);
+  /** The address or path at fault. */
+  get address(): string {
+    return this.about ?? '';
   }
 }
 
