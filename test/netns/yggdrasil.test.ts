@@ -40,7 +40,9 @@ async function yggdrasilPair(scene: Scene): Promise<{ a: Namespace; b: Namespace
   await scene.veth(a, b, { a: ['192.0.2.1/24'], b: ['192.0.2.2/24'] });
   const confA = scene.writeFile('ygg-a.json', yggConfig(scene.ifname('y'), `.Listen=["tcp://192.0.2.1:${YGG_PORT}"]`));
   const confB = scene.writeFile('ygg-b.json', yggConfig(scene.ifname('y'), `.Peers=["tcp://192.0.2.1:${YGG_PORT}"]`));
-  a.spawn('yggdrasil', 'yggdrasil', ['-useconffile', confA, '-logto', 'stdout']);
+  const nodeA = a.spawn('yggdrasil', 'yggdrasil', ['-useconffile', confA, '-logto', 'stdout']);
+  // B dials A once at start and, refused, waits long before its next try: A must listen first.
+  await nodeA.waitFor(/TCP listener started/, 10_000);
   b.spawn('yggdrasil', 'yggdrasil', ['-useconffile', confB, '-logto', 'stdout']);
   const addrA = yggAddress(confA);
   const addrB = yggAddress(confB);
