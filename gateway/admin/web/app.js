@@ -349,7 +349,11 @@ function start() {
     $('add-key').hidden = !own;
     $('add-key').required = own;
   });
-  $('config-done').addEventListener('click', () => closeDialog($('config-dialog')));
+  // Done forgets the config at once; 'close' (fired later, as a task) covers Escape.
+  $('config-done').addEventListener('click', () => {
+    forgetConfig();
+    closeDialog($('config-dialog'));
+  });
   $('config-dialog').addEventListener('close', forgetConfig);
 
   if (signedIn()) void showApp();
