@@ -17,13 +17,10 @@
 // and its next packet is unknown to the device; its lease stays. Usage of a
 // detached client is saved at once and continues when it comes back.
 
-import { FieldError } from '../../shared/config/config-error.js';
-import { keyField, refuseLowOrder } from '../../shared/config/fields.js';
 import { parseEndpoint } from '../../shared/io/endpoint.js';
 import type { Logger } from '../../shared/log.js';
-import { equalBytes, formatCidr, formatIp, type Cidr } from '../../shared/net/address.js';
+import { formatCidr, formatIp } from '../../shared/net/address.js';
 import {
-  equalConstantTime,
   generatePrivateKey,
   preparePrivateKey,
   publicKeyOf,
@@ -34,62 +31,45 @@ import {
 import type { Device } from '../../shared/wireguard/device.js';
 import { DropReasons } from '../../shared/wireguard/errors.js';
 import { formatKey } from '../../shared/wireguard/keys.js';
-import type { Peer } from '../../shared/wireguard/peer.js';
 import type { GatewayConfig } from '../config.js';
-import { renderClientConfig } from '../export.js';
 import { planLeases, type Lease, type Pools } from '../leases.js';
 import type { Store } from '../store.js';
 import { UNLIMITED, UNLIMITED_NAME, type TrafficPolicy } from '../traffic/policy.js';
 import type { ShapedClient, TrafficControl } from '../traffic/traffic.js';
-import { ClientUsage, type UsageCounters, type UsageRow } from '../traffic/usage.js';
-import { usageEntry } from '../usage-report.js';
+import { ClientUsage } from '../traffic/usage.js';
 import {
   AdminError,
   type AdminBackend,
   type ClientCreate,
   type ClientMetrics,
-  type ClientOrigin,
   type ClientPatch,
   type ClientView,
   type GatewayMetrics,
   type GatewayView,
   type LeaseView,
   type MetricsSource,
-  type PoolUse,
 } from './backend.js';
-import { ClientTable, type ApiClientRow } from './client-table.js';
+import { checkNotes, checkPublicKey, checkWeight, CLIENT_NAME } from './client-input.js';
+import {
+  allowedIpsOf,
+  allTimeOf,
+  apiClientSettings,
+  byName,
+  configOf,
+  entryOf,
+  fileClientSettings,
+  pastTotals,
+  RATE_SAMPLES,
+  refuseFileConflicts,
+  rowOf,
+  sameLease,
+  viewOf,
+  type ClientRecord,
+} from './client-record.js';
+import { ClientTable } from './client-table.js';
+import { failedHandshakes, poolUse, sessions } from './gateway-figures.js';
 
-/** Client names: the configuration file's rule. */
-const CLIENT_NAME = /^[A-Za-z0-9._-]{1,32}$/;
-const MAX_NOTES = 1024;
-/** Live rates are averaged over this many one-second samples. */
-const RATE_SAMPLES = 5;
-/** Device drops that count as failed handshakes in the status and metrics. */
-const HANDSHAKE_FAILURES = ['handshake-invalid', 'unknown-peer', 'replayed-initiation'] as const;
-
-interface Client {
-  name: string;
-  key: string;
-  publicKey: Uint8Array;
-  presharedKey: Uint8Array | null;
-  origin: ClientOrigin;
-  enabled: boolean;
-  policyName: string;
-  /** The API's override of the policy's weight, or null. */
-  weight: number | null;
-  notes: string;
-  createdAt: number | null;
-  fixedIpv4?: Uint8Array;
-  fixedIpv6?: Uint8Array;
-  lease: Lease | null;
-  usage: ClientUsage;
-  peer: Peer | null;
-  shaped: ShapedClient | null;
-  /** All-time totals of the stored periods before the current one, and which period they precede. */
-  past: { before: number; totals: UsageCounters };
-  /** (wall ms, all-time down bytes, up bytes), oldest first. */
-  samples: [number, number, number][];
-}
+type Client = ClientRecord;
 
 export interface RegistryOptions {
   config: GatewayConfig;
@@ -140,43 +120,13 @@ export class ClientRegistry implements AdminBackend, MetricsSource {
     const { config } = this.o;
     const overrides = this.table.overrides();
     const now = this.wall();
-    config.clients.forEach((c) => {
-      const key = formatKey(c.publicKey);
-      this.put({
-        name: c.name,
-        key,
-        publicKey: c.publicKey,
-        presharedKey: c.presharedKey,
-        origin: 'file',
-        enabled: overrides.get(key) ?? true,
-        policyName: c.policy.name,
-        weight: null,
-        notes: '',
-        createdAt: null,
-        ...(c.ipv4 ? { fixedIpv4: c.ipv4 } : {}),
-        ...(c.ipv6 ? { fixedIpv6: c.ipv6 } : {}),
-        ...this.fresh(key, c.policy, now),
-      });
-    });
-    const fileIndex = new Map(config.clients.map((c, i) => [c.name, i]));
-    const fileKeys = new Map(config.clients.map((c, i) => [formatKey(c.publicKey), i]));
-    for (const row of this.table.all()) {
-      const byName = fileIndex.get(row.name);
-      if (byName !== undefined) {
-        throw new FieldError(
-          `clients[${byName}].name`,
-          'duplicate',
-          'is a client made through the admin API too; remove one of them',
-        ).inFile(config.file);
-      }
-      const byKey = fileKeys.get(row.publicKey);
-      if (byKey !== undefined) {
-        throw new FieldError(
-          `clients[${byKey}].publicKey`,
-          'duplicate',
-          `is the key of "${row.name}", a client made through the admin API; remove one of them`,
-        ).inFile(config.file);
-      }
+    for (const c of config.clients) {
+      const settings = fileClientSettings(c, overrides);
+      this.put({ ...settings, ...this.fresh(settings.key, c.policy, now) });
+    }
+    const rows = this.table.all();
+    refuseFileConflicts(config, rows);
+    for (const row of rows) {
       const policy = this.policyByName.get(row.policy);
       if (policy === undefined) {
         this.o.log.warn(
@@ -184,20 +134,10 @@ export class ClientRegistry implements AdminBackend, MetricsSource {
           `client ${row.name}'s policy is no longer configured; it is unlimited until changed`,
         );
       }
-      this.put({
-        name: row.name,
-        key: row.publicKey,
-        publicKey: Uint8Array.from(Buffer.from(row.publicKey, 'base64')),
-        presharedKey: row.presharedKey,
-        origin: 'api',
-        enabled: row.enabled,
-        policyName: policy === undefined ? UNLIMITED_NAME : row.policy,
-        weight: row.weight,
-        notes: row.notes,
-        createdAt: row.createdAt,
-        ...this.fresh(row.publicKey, this.withWeight(policy ?? UNLIMITED, row.weight), now),
-      });
+      const settings = apiClientSettings(row, policy === undefined ? UNLIMITED_NAME : row.policy);
+      this.put({ ...settings, ...this.fresh(row.publicKey, this.withWeight(policy ?? UNLIMITED, row.weight), now) });
     }
+    const fileKeys = new Set(config.clients.map((c) => formatKey(c.publicKey)));
     for (const key of overrides.keys()) if (!fileKeys.has(key)) this.table.setEnabled(key, true); // a removed file client
     const refused = this.plan();
     for (const c of this.byKey.values()) if (c.enabled) this.attach(c);
@@ -236,7 +176,7 @@ export class ClientRegistry implements AdminBackend, MetricsSource {
   sample(): void {
     const t = this.wall();
     for (const c of this.byKey.values()) {
-      const all = this.allTime(c);
+      const all = allTimeOf(c, () => this.o.store.usage(c.key));
       c.samples.push([t, all.downBytes, all.upBytes]);
       if (c.samples.length > RATE_SAMPLES + 1) c.samples.shift();
     }
@@ -245,11 +185,11 @@ export class ClientRegistry implements AdminBackend, MetricsSource {
   // ------------------------------------------------------------ AdminBackend
 
   listClients(): ClientView[] {
-    return [...this.byKey.values()].sort(byName).map((c) => this.view(c));
+    return [...this.byKey.values()].sort(byName).map((c) => viewOf(c));
   }
 
   getClient(name: string): ClientView {
-    return this.view(this.named(name));
+    return viewOf(this.named(name));
   }
 
   createClient(create: ClientCreate): { client: ClientView; config: string | null } {
@@ -278,7 +218,7 @@ export class ClientRegistry implements AdminBackend, MetricsSource {
     } else {
       if (create.publicKey === undefined)
         throw new AdminError('invalid', 'publicKey or generateKey is required', 'publicKey');
-      publicKey = this.checkKey(create.publicKey);
+      publicKey = checkPublicKey(create.publicKey, this.o.config);
     }
     try {
       const key = formatKey(publicKey);
@@ -306,8 +246,8 @@ export class ClientRegistry implements AdminBackend, MetricsSource {
       this.table.insert(rowOf(c));
       if (c.enabled) this.attach(c);
       this.o.log.info({ event: 'client-added', client: name, origin: 'api' }, `client ${name} added`);
-      const config = privateKey === null ? null : this.render(c, privateKey);
-      return { client: this.view(c), config };
+      const config = privateKey === null ? null : configOf(c, this.o.config, privateKey);
+      return { client: viewOf(c), config };
     } finally {
       if (privateKey !== null) wipe(privateKey);
     }
@@ -344,7 +284,7 @@ export class ClientRegistry implements AdminBackend, MetricsSource {
     if (c.enabled && c.peer === null) this.attach(c);
     if (!c.enabled && c.peer !== null) this.detach(c);
     this.o.log.info({ event: 'client-changed', client: c.name, enabled: c.enabled }, `client ${c.name} changed`);
-    return this.view(c);
+    return viewOf(c);
   }
 
   removeClient(name: string): void {
@@ -360,11 +300,7 @@ export class ClientRegistry implements AdminBackend, MetricsSource {
   }
 
   clientConfig(name: string): string {
-    const c = this.named(name);
-    if (this.o.config.endpoint === null) {
-      throw new AdminError('invalid', 'the gateway has no endpoint configured, so no client config can be written');
-    }
-    return this.render(c, null);
+    return configOf(this.named(name), this.o.config, null);
   }
 
   listLeases(): LeaseView[] {
@@ -389,7 +325,7 @@ export class ClientRegistry implements AdminBackend, MetricsSource {
   usage(name: string): ReturnType<AdminBackend['usage']> {
     const c = this.named(name);
     return {
-      current: this.entry(c),
+      current: entryOf(c),
       history: this.o.store.usage(c.key).filter((r) => r.periodStart !== c.usage.periodStart),
     };
   }
@@ -403,9 +339,9 @@ export class ClientRegistry implements AdminBackend, MetricsSource {
       uplink: { name: this.o.config.uplink, up: this.o.uplinkUp() },
       version: this.o.version,
       startedAt: new Date(this.startedAt).toISOString(),
-      sessions: this.sessions(),
-      handshakes: { completed: this.handshakes, failed: this.failedHandshakes() },
-      pools: this.poolUse(),
+      sessions: sessions(this.o.device),
+      handshakes: { completed: this.handshakes, failed: failedHandshakes(this.o.device) },
+      pools: poolUse(this.o.pools, this.o.store.leases().length),
       clients: { total: clients.length, enabled: clients.filter((c) => c.enabled).length },
     };
   }
@@ -422,7 +358,7 @@ export class ClientRegistry implements AdminBackend, MetricsSource {
       return {
         name: c.name,
         enabled: c.enabled,
-        totals: this.allTime(c),
+        totals: allTimeOf(c, () => this.o.store.usage(c.key)),
         quota: { limitBytes: c.usage.policy.quota?.bytes ?? null, usedBytes: c.usage.used, state: c.usage.state },
         lastHandshake:
           c.peer === null || c.peer.lastHandshakeWall === 0 ? null : Math.floor(c.peer.lastHandshakeWall / 1000),
@@ -436,10 +372,10 @@ export class ClientRegistry implements AdminBackend, MetricsSource {
     for (const reason of DropReasons) drops[reason] = this.o.device.drops[reason];
     return {
       version: this.o.version,
-      handshakes: { completed: this.handshakes, failed: this.failedHandshakes() },
+      handshakes: { completed: this.handshakes, failed: failedHandshakes(this.o.device) },
       drops,
-      sessions: this.sessions(),
-      pools: this.poolUse(),
+      sessions: sessions(this.o.device),
+      pools: poolUse(this.o.pools, this.o.store.leases().length),
       uplinkUp: this.o.uplinkUp(),
     };
   }
@@ -554,178 +490,4 @@ export class ClientRegistry implements AdminBackend, MetricsSource {
     }
     return policy;
   }
-
-  private checkKey(text: unknown): Uint8Array {
-    try {
-      if (typeof text !== 'string') throw new FieldError('publicKey', 'invalid', 'not a WireGuard key');
-      const key = keyField(text, 'publicKey');
-      if (equalConstantTime(key, this.o.config.publicKey)) {
-        throw new FieldError('publicKey', 'invalid', "is the gateway's own public key");
-      }
-      refuseLowOrder(this.o.config.privateKey, key, 'publicKey');
-      return key;
-    } catch (e) {
-      if (e instanceof FieldError) throw new AdminError('invalid', `publicKey: ${e.problem}`, 'publicKey');
-      throw e;
-    }
-  }
-
-  private render(c: Client, privateKey: Uint8Array | null): string {
-    const { config } = this.o;
-    if (c.lease === null) throw new AdminError('pool-exhausted', `client ${c.name} has no lease`);
-    return renderClientConfig({
-      clientPrivateKey: privateKey,
-      lease: c.lease,
-      gatewayPublicKey: config.publicKey,
-      ...(c.presharedKey ? { presharedKey: c.presharedKey } : {}),
-      endpoint: config.endpoint!,
-      dns: config.dns,
-      mtu: config.mtu,
-    });
-  }
-
-  private view(c: Client): ClientView {
-    const peer = c.peer;
-    return {
-      name: c.name,
-      publicKey: c.key,
-      origin: c.origin,
-      enabled: c.enabled,
-      policy: c.policyName,
-      weight: c.usage.policy.weight,
-      notes: c.notes,
-      lease:
-        c.lease === null
-          ? null
-          : {
-              ipv4: formatIp(c.lease.ipv4),
-              ipv6: formatCidr({ family: 6, address: c.lease.ipv6, prefixLength: c.lease.ipv6PrefixLength }),
-            },
-      endpoint: peer?.endpoint?.key ?? null,
-      lastHandshake:
-        peer === null || peer.lastHandshakeWall === 0 ? null : new Date(peer.lastHandshakeWall).toISOString(),
-      transfer: { rxBytes: peer?.rxBytes ?? 0, txBytes: peer?.txBytes ?? 0 },
-      rates: rates(c.samples),
-      usage: this.entry(c),
-      createdAt: c.createdAt === null ? null : new Date(c.createdAt).toISOString(),
-    };
-  }
-
-  private entry(c: Client) {
-    const s = c.shaped;
-    return usageEntry(c.name, c.usage, {
-      quota: s?.quotaDrops ?? 0,
-      queue: s === null ? 0 : s.down.drops + s.up.drops,
-    });
-  }
-
-  /** Every stored period before the current one plus the current counters. */
-  private allTime(c: Client): UsageCounters {
-    if (c.past.before !== c.usage.periodStart) c.past = pastTotals(this.o.store.usage(c.key), c.usage.periodStart);
-    const p = c.past.totals;
-    const u = c.usage;
-    return {
-      downBytes: p.downBytes + u.downBytes,
-      upBytes: p.upBytes + u.upBytes,
-      downPackets: p.downPackets + u.downPackets,
-      upPackets: p.upPackets + u.upPackets,
-    };
-  }
-
-  private sessions(): number {
-    let n = 0;
-    for (const peer of this.o.device.peers()) if (peer.current !== null) n++;
-    return n;
-  }
-
-  private failedHandshakes(): number {
-    let n = 0;
-    for (const reason of HANDSHAKE_FAILURES) n += this.o.device.drops[reason];
-    return n;
-  }
-
-  private poolUse(): { ipv4: PoolUse; ipv6: PoolUse } {
-    const leases = this.o.store.leases().length;
-    const { pools } = this.o;
-    const v4 = 2 ** (32 - pools.ipv4.prefixLength) - 3; // network, gateway, broadcast
-    const v6bits = pools.ipv6LeasePrefixLength - pools.ipv6.prefixLength;
-    // /128 leases: not pool::0 (anycast) nor pool::1 (the gateway's); /64 leases: not the first /64 (the gateway's).
-    const v6reserved = pools.ipv6LeasePrefixLength === 128 ? 2 : 1;
-    const v6 = Math.min(Number.MAX_SAFE_INTEGER, 2 ** v6bits - v6reserved);
-    return {
-      ipv4: { prefix: formatCidr(pools.ipv4), used: leases, size: v4 },
-      ipv6: { prefix: formatCidr(pools.ipv6), used: leases, size: v6 },
-    };
-  }
-}
-
-/** A peer's allowed IPs: its lease's addresses, or none without a lease. */
-function allowedIpsOf(lease: Lease | null): Cidr[] {
-  return lease === null
-    ? []
-    : [
-        { family: 4, address: lease.ipv4, prefixLength: 32 },
-        { family: 6, address: lease.ipv6, prefixLength: lease.ipv6PrefixLength },
-      ];
-}
-
-function sameLease(a: Lease | null, b: Lease | null): boolean {
-  if (a === null || b === null) return a === b;
-  return equalBytes(a.ipv4, b.ipv4) && equalBytes(a.ipv6, b.ipv6) && a.ipv6PrefixLength === b.ipv6PrefixLength;
-}
-
-/** An API client as its table row. */
-function rowOf(c: Client): ApiClientRow {
-  return {
-    name: c.name,
-    publicKey: c.key,
-    presharedKey: c.presharedKey,
-    policy: c.policyName,
-    weight: c.weight,
-    enabled: c.enabled,
-    notes: c.notes,
-    createdAt: c.createdAt ?? 0,
-  };
-}
-
-function byName(a: Client, b: Client): number {
-  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
-}
-
-function checkWeight(weight: unknown): number | null {
-  if (weight === null) return null;
-  if (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 1 || weight > 100) {
-    throw new AdminError('invalid', "weight is a whole number 1..100, or null for the policy's", 'weight');
-  }
-  return weight;
-}
-
-function checkNotes(notes: unknown): string {
-  if (typeof notes !== 'string' || notes.length > MAX_NOTES) {
-    throw new AdminError('invalid', `notes are text of at most ${MAX_NOTES} characters`, 'notes');
-  }
-  return notes;
-}
-
-/** The sums of the stored periods that start before `before`. */
-function pastTotals(rows: UsageRow[], before: number): Client['past'] {
-  const totals = { downBytes: 0, upBytes: 0, downPackets: 0, upPackets: 0 };
-  for (const r of rows) {
-    if (r.periodStart >= before) continue;
-    totals.downBytes += r.downBytes;
-    totals.upBytes += r.upBytes;
-    totals.downPackets += r.downPackets;
-    totals.upPackets += r.upPackets;
-  }
-  return { before, totals };
-}
-
-/** Bits per second over the samples kept. */
-function rates(samples: [number, number, number][]): { downBps: number; upBps: number } {
-  if (samples.length < 2) return { downBps: 0, upBps: 0 };
-  const [t0, d0, u0] = samples[0]!;
-  const [t1, d1, u1] = samples[samples.length - 1]!;
-  const seconds = (t1 - t0) / 1000;
-  if (seconds <= 0) return { downBps: 0, upBps: 0 };
-  return { downBps: Math.round(((d1 - d0) * 8) / seconds), upBps: Math.round(((u1 - u0) * 8) / seconds) };
 }
