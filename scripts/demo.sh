@@ -22,7 +22,7 @@ bash scripts/setup.sh
 INET=mg-demo-inet GW=mg-demo-gw MESH=mg-demo-mesh CA=mg-demo-ca CB=mg-demo-cb
 ALL=($INET $GW $MESH $CA $CB)
 GW_IF=mgdemo-gw A_IF=mgdemo-a B_IF=mgdemo-b
-SOCKETS=(/var/run/meshgate/$GW_IF.sock /var/run/meshgate/$A_IF.sock /var/run/wireguard/$B_IF.sock)
+SOCKETS=(/var/run/meshgate/$GW_IF.sock /var/run/meshgate/$GW_IF.api.sock /var/run/meshgate/$A_IF.sock /var/run/wireguard/$B_IF.sock)
 HTTP=test/netns/tools/http-server.mjs
 MG=bin/meshgate.js
 WORK=$(mktemp -d /tmp/mg-demo.XXXXXX)
@@ -102,9 +102,13 @@ uplink: up0
 interface: $GW_IF
 ipv4Pool: 100.64.0.0/16
 stateDir: $WORK/state
+policies:
+  small:                     # 50 MB of downloads a month, then blocked
+    quota: { bytes: 50MB, period: month, count: download, atQuota: block }
 clients:
   - name: alice
     publicKey: $(node $MG pubkey <"$WORK/alice.key")
+    policy: small
   - name: bob
     publicKey: $(node $MG pubkey <"$WORK/bob.key")
     presharedKeyFile: $WORK/bob.psk
@@ -184,6 +188,27 @@ echo "(the private box becomes reachable with allowPrivate: [192.168.77.1/32] in
 echo "the gateway's firewall counters:"
 ip netns exec $GW nft -j list counters table inet meshgate |
   jq -r '.nftables[].counter? | select(. != null and .packets > 0) | "  \(.name): \(.packets) packets dropped"'
+
+say "quota: alice may download 50 MB a month; a third 20 MB download stops at the quota"
+get $CA "http://198.51.100.1/data/20000000?seed=demo-quota" 6 |
+  jq -r '"alice ← 198.51.100.1: \(.bytes // 0) bytes, then \(if .ok then "complete (wrong!)" else "stalled: blocked by the gateway" end)"'
+echo "# meshgate usage"
+ip netns exec $GW node $MG usage --interface $GW_IF
+echo "alice's agent learned it inside the tunnel:"
+wait_for "$WORK/client.log" '"state":"blocked"' $A_PID
+jq -c 'select(.event == "quota" and .state == "blocked") | {event, state, used, quota, periodEnd}' "$WORK/client.log" | tail -1
+
+say "the admin API: a neighbour added while the gateway runs; one cut off and let in again"
+echo "# meshgate clients add carol --public-key …   (her own key: the gateway never sees a private key)"
+ip netns exec $GW node $MG clients add carol --public-key "$(node $MG genkey | node $MG pubkey)" --interface $GW_IF >/dev/null
+ip netns exec $GW node $MG clients list --interface $GW_IF
+echo "# meshgate clients disable bob"
+ip netns exec $GW node $MG clients disable bob --interface $GW_IF
+get $CB "http://198.51.100.1/whoami" 3 | jq -r '"bob → 198.51.100.1: \(if .ok then "reached (wrong!)" else "no answer: cut off" end)"'
+echo "# meshgate clients enable bob"
+ip netns exec $GW node $MG clients enable bob --interface $GW_IF
+echo "# meshgate status"
+ip netns exec $GW node $MG status --interface $GW_IF
 
 say "meshgate show $GW_IF (peers, leases)"
 ip netns exec $GW node $MG show $GW_IF
