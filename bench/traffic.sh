@@ -67,21 +67,15 @@ for t in ip nft iperf3 wg jq; do command -v $t >/dev/null || die "$t not found";
 [ -f "$REPO/dist/shared/cli/main.js" ] || die "not built: run npm run build"
 if [[ $MESHGATE == *.js ]]; then MG=(node "$MESHGATE"); else MG=("$MESHGATE"); fi
 
-# stop_pids: scripts/lib.sh
+# stop_pids, remove_namespaces, client_wg_quick: scripts/lib.sh
 . "$REPO/scripts/lib.sh"
 PIDS=()
 WORK=""
-ns_exists() { ip netns list | awk '{print $1}' | grep -qx "$1"; }
 cleanup() {
   set +e
   stop_pids "${PIDS[@]}"
   PIDS=()
-  local ns left=()
-  # what still runs in our own namespaces was started by this script (now or
-  # in an earlier, interrupted run)
-  for ns in $NS_C $NS_G $NS_I; do ns_exists $ns && left+=($(ip netns pids $ns 2>/dev/null)); done
-  stop_pids "${left[@]}"
-  for ns in $NS_C $NS_G $NS_I; do ns_exists $ns && ip netns del $ns; done
+  remove_namespaces $NS_C $NS_G $NS_I # what runs there is ours (scripts/lib.sh)
   rm -f "$MG_RUN/$DEV_C.sock" "$MG_RUN/$DEV_GW.sock"
   if [ -n "$WORK" ]; then
     [ -n "$LOGDIR" ] && mkdir -p "$LOGDIR" && cp "$WORK"/*.log "$LOGDIR"/ 2>/dev/null
@@ -140,18 +134,7 @@ MAXN=1
 for n in $CLIENTS; do [ "$n" -gt "$MAXN" ] && MAXN=$n; done
 for i in $(seq 1 $((MAXN - 1))); do wg genkey | wg pubkey; done >"$WORK/idle.pub"
 
-cat >"$WORK/client.conf" <<EOF
-[Interface]
-PrivateKey = $(cat "$WORK/c.key")
-Address = $TUN_C/24
-MTU = $MTU
-
-[Peer]
-PublicKey = $(cat "$WORK/g.pub")
-AllowedIPs = 0.0.0.0/0
-Endpoint = $G_UL:$PORT
-PersistentKeepalive = 25
-EOF
+client_wg_quick "$WORK/c.key" "$TUN_C/24" "$MTU" "$WORK/g.pub" "$G_UL:$PORT" >"$WORK/client.conf"
 
 # idle client i (1..n-1) gets 10.66.0.(2+i)
 for n in $CLIENTS; do

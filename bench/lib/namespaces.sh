@@ -8,7 +8,7 @@ PIDS=()            # every process this run started, killed by PID
 WORK=""
 WG_RUN_MADE=0
 
-# stop_pids: scripts/lib.sh
+# stop_pids, remove_namespaces, client_wg_quick: scripts/lib.sh
 . "$REPO/scripts/lib.sh"
 
 forget_pids() {  # drop the given PIDs from PIDS
@@ -17,20 +17,11 @@ forget_pids() {  # drop the given PIDs from PIDS
   PIDS=("${keep[@]}")
 }
 
-ns_exists() { ip netns list | awk '{print $1}' | grep -qx "$1"; }
-
 cleanup() {
   set +e
   stop_pids "${PIDS[@]}"
   PIDS=()
-  local ns left=()
-  # anything still running inside our own mg-b* namespaces was started by
-  # this script (now or in an earlier, interrupted run)
-  for ns in $NS_C $NS_G $NS_I; do
-    ns_exists "$ns" && left+=($(ip netns pids "$ns" 2>/dev/null))
-  done
-  stop_pids "${left[@]}"
-  for ns in $NS_C $NS_G $NS_I; do ns_exists "$ns" && ip netns del "$ns"; done
+  remove_namespaces $NS_C $NS_G $NS_I # what runs there is ours (scripts/lib.sh)
   rm -f "$WG_RUN/$DEV_wg_c.sock" "$WG_RUN/$DEV_wg_g.sock" \
         "$WG_RUN/$DEV_an_c.sock" "$WG_RUN/$DEV_an_g.sock" \
         "$MG_RUN/$DEV_mg_c.sock" "$MG_RUN/$DEV_mg_g.sock"

@@ -64,18 +64,7 @@ PublicKey = $(cat "$WORK/c.pub")
 AllowedIPs = $TUN_C/32
 EOF
   else
-    cat >"$conf" <<EOF
-[Interface]
-PrivateKey = $(cat "$WORK/c.key")
-Address = $TUN_C/24
-MTU = $MTU
-
-[Peer]
-PublicKey = $(cat "$WORK/g.pub")
-AllowedIPs = 0.0.0.0/0
-Endpoint = $ep
-PersistentKeepalive = 25
-EOF
+    client_wg_quick "$WORK/c.key" "$TUN_C/24" "$MTU" "$WORK/g.pub" "$ep" >"$conf"
   fi
   chmod 600 "$conf"
   local logf="$WORK/$CASE-mg-$side.log"
