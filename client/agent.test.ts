@@ -5,7 +5,12 @@
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { LeaseServer, type LeaseAnswer } from '../gateway/lease-server.js';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { RecordingRunner } from '../shared/host/command.js';
+import { FakeHost } from '../shared/host/fake-host.js';
+import { SRC_VALID_MARK } from '../shared/host/policy-routing.js';
 import { FakeNetwork, FakeTun } from '../shared/io/fakes.js';
 import type { LeaseGrant, QuotaInfo } from '../shared/lease/message.js';
 import { renderStatus, type TunnelStatus } from '../shared/control/status.js';
@@ -16,7 +21,7 @@ import { generatePrivateKey, publicKeyOf } from '../shared/wireguard/crypto.js';
 import { Device } from '../shared/wireguard/device.js';
 import { FakeClock, seededRandom } from '../test/support/two-peers.js';
 import { quotaInfo } from '../test/support/quota-info.js';
-import { runAgent, type Agent } from './agent.js';
+import { runAgent, undoLeftovers, type Agent, type AgentParts } from './agent.js';
 import type { ClientConfig } from './config.js';
 import { LEASE_RETRY_MS, LeaseClient } from './lease-client.js';
 
@@ -43,7 +48,11 @@ interface LogLine {
 }
 
 /** The agent's first request goes out (and is answered) while it starts: `first` is that answer. */
-async function scene(first: LeaseGrant = GOOD, firstQuota: QuotaInfo | null = null) {
+async function scene(
+  first: LeaseGrant = GOOD,
+  firstQuota: QuotaInfo | null = null,
+  extra: { config?: Partial<ClientConfig>; runner?: RecordingRunner; parts?: Partial<AgentParts> } = {},
+) {
   const clock = new FakeClock();
   const network = new FakeNetwork({ autoDeliver: true });
   const rnd = seededRandom('agent-test');
@@ -78,10 +87,14 @@ async function scene(first: LeaseGrant = GOOD, firstQuota: QuotaInfo | null = nu
     },
     persistentKeepalive: 0,
     routes: [parseCidr('198.51.100.0/24'), parseCidr('2001:db8:100::/48')],
+    defaultRoute: false,
+    dns: false,
+    lan: 'outside',
+    ...extra.config,
   };
   const logs: LogLine[] = [];
   const log = pino({ level: 'debug' }, { write: (line: string) => logs.push(JSON.parse(line) as LogLine) });
-  const runner = new RecordingRunner();
+  const runner = extra.runner ?? new RecordingRunner();
   const tun = new FakeTun(IFACE);
   let control: ControlHandler | null = null;
   const agent: Agent = await runAgent({
@@ -97,6 +110,7 @@ async function scene(first: LeaseGrant = GOOD, firstQuota: QuotaInfo | null = nu
       control = handle;
       return { close: () => undefined };
     },
+    ...extra.parts,
   });
   /** What the control socket answers to `status` (meshgate show). */
   const status = () => control!({ op: 'status' }) as TunnelStatus;
@@ -289,5 +303,110 @@ describe('the agent learns its quota in-band', () => {
     s.sendStatus(); // quotaOf has nothing: no STATUS either
     expect(s.server.counters.status).toBe(0);
     await s.close();
+  });
+});
+
+describe('routes: [default]', () => {
+  const files = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mg-agent-'));
+    const resolvConf = join(dir, 'resolv.conf');
+    writeFileSync(resolvConf, 'nameserver 192.0.2.53\n');
+    return { dir, resolvConf, stateFile: join(dir, `client-${IFACE}.state`) };
+  };
+  const fakeHost = () => new FakeHost({ links: [IFACE], sysctls: { [SRC_VALID_MARK]: '0' } });
+  const start = (host: FakeHost, f: ReturnType<typeof files>, config: Partial<ClientConfig> = {}) =>
+    scene(GOOD, null, {
+      config: { routes: [], defaultRoute: true, dns: true, ...config },
+      runner: host,
+      parts: { table: 51820, stateFile: f.stateFile, resolvConf: f.resolvConf },
+    });
+
+  test('policy routing and DNS from the lease, all recorded in the state file, undone on close', async () => {
+    const f = files();
+    const host = fakeHost();
+    const before = host.snapshot();
+    const s = await start(host, f);
+    await s.advance(250);
+    expect(s.events('lease')).toHaveLength(1);
+    expect(host.snapshot().routes).toEqual([`0.0.0.0/0 dev ${IFACE} table 51820`, `::/0 dev ${IFACE} table 51820`]);
+    expect(host.snapshot().rules).toEqual(
+      [
+        '-4 not fwmark 51820 table 51820',
+        '-4 table main suppress_prefixlength 0',
+        '-6 not fwmark 51820 table 51820',
+        '-6 table main suppress_prefixlength 0',
+        '-6 to 200::/7 table main',
+        '-6 to fc00::/8 table main',
+      ].sort(),
+    );
+    expect(host.sysctls.get(SRC_VALID_MARK)).toBe('1');
+    expect(readFileSync(f.resolvConf, 'utf8')).toContain('nameserver 198.51.100.53\n');
+    const kept = JSON.parse(readFileSync(f.stateFile, 'utf8')) as {
+      rules: unknown[];
+      sysctls: unknown[];
+      dns: unknown;
+    };
+    expect(statSync(f.stateFile).mode & 0o777).toBe(0o600);
+    expect(kept.rules).toHaveLength(6);
+    expect(kept.sysctls).toEqual([{ key: SRC_VALID_MARK, value: '1', original: '0' }]);
+    expect(kept.dns).toMatchObject({
+      kind: 'file',
+      previous: Buffer.from('nameserver 192.0.2.53\n').toString('base64'),
+    });
+    await s.close();
+    expect(host.snapshot()).toEqual({ ...before, links: {} });
+    expect(readFileSync(f.resolvConf, 'utf8')).toBe('nameserver 192.0.2.53\n');
+    expect(existsSync(f.stateFile)).toBe(false);
+    rmSync(f.dir, { recursive: true });
+  });
+
+  test('an IPv4-only lease, lan: tunnel, dns: false: one family, no suppress_prefixlength, resolv.conf untouched', async () => {
+    const f = files();
+    const host = fakeHost();
+    const s = await scene({ ...GOOD, ipv6: null, gatewayIpv6: null }, null, {
+      config: { routes: [], defaultRoute: true, dns: false, lan: 'tunnel' },
+      runner: host,
+      parts: { table: 51820, stateFile: f.stateFile, resolvConf: f.resolvConf },
+    });
+    await s.advance(250);
+    expect(host.snapshot().rules).toEqual(['-4 not fwmark 51820 table 51820']);
+    expect(host.snapshot().routes).toEqual([`0.0.0.0/0 dev ${IFACE} table 51820`]);
+    expect(readFileSync(f.resolvConf, 'utf8')).toBe('nameserver 192.0.2.53\n');
+    await s.close();
+    rmSync(f.dir, { recursive: true });
+  });
+
+  test('after a SIGKILL (no close), undoLeftovers puts the host back from the state file alone', async () => {
+    const f = files();
+    const host = fakeHost();
+    const before = host.snapshot();
+    const s = await start(host, f);
+    await s.advance(250);
+    // Killed: nothing of close() runs; the kernel drops the TUN with its addresses and routes.
+    const pid = JSON.parse(readFileSync(f.stateFile, 'utf8')) as { pid: number };
+    expect(pid.pid).toBe(process.pid);
+    host.links.delete(IFACE);
+    host.routes.clear();
+    host.addresses.clear();
+    const log = pino({ level: 'silent' });
+    expect(await undoLeftovers(IFACE, f.stateFile, host, log)).toBe(true);
+    expect(host.snapshot()).toEqual({ ...before, links: {} });
+    expect(readFileSync(f.resolvConf, 'utf8')).toBe('nameserver 192.0.2.53\n');
+    expect(existsSync(f.stateFile)).toBe(false);
+    expect(await undoLeftovers(IFACE, f.stateFile, host, log)).toBe(false);
+    await s.close();
+    rmSync(f.dir, { recursive: true });
+  });
+
+  test('refuses to undo under a live agent', async () => {
+    const f = files();
+    writeFileSync(
+      f.stateFile,
+      JSON.stringify({ version: 1, pid: process.ppid, interface: IFACE, rules: [], sysctls: [], dns: null }),
+    );
+    await expect(undoLeftovers(IFACE, f.stateFile, fakeHost(), pino({ level: 'silent' }))).rejects.toThrow(
+      /still runs on mgc-test/,
+    );
+    rmSync(f.dir, { recursive: true });
   });
 });

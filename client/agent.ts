@@ -11,7 +11,16 @@
 //          the old addresses
 //   quota: QUOTA in a LEASE or a STATUS from the gateway → kept for the status,
 //          logged (event quota) when its state, quota or period end changed
-//   stop:  RELEASE, then the TUN and everything on it goes away
+//   stop:  RELEASE, then the TUN and everything on it goes away, the rules,
+//          sysctl and DNS put back, the state file removed
+//
+// `routes: [default]`: per family the lease has, a default route in a table
+// of its own behind fwmark rules, as `meshgate up` (shared/host/policy-routing.ts):
+// the UDP socket marks the tunnel's own packets, the mesh ranges stay in the
+// main table, and with `lan: outside` so do its more specific routes. With
+// `dns: true` the lease's resolvers are applied (client/dns.ts). What the
+// host keeps after a SIGKILL (rules, sysctl, DNS) is written to a state file
+// before it is changed (client-state.ts); the next start undoes it first.
 
 import { systemRandom } from '../shared/io/random.js';
 import type { CommandRunner } from '../shared/host/command.js';
@@ -31,11 +40,22 @@ import { systemClock, TunnelRunner, type Clock } from '../shared/runner/runner.j
 import { slotSizesFor } from '../shared/runner/slots.js';
 import { formatCidr, formatIp, parseCidr, type Cidr } from '../shared/net/address.js';
 import { DEFAULT_MTU } from '../shared/wireguard/constants.js';
+import { chooseTable, DEFAULT_TABLE, defaultRouteState } from '../shared/host/policy-routing.js';
 import type { CryptoBackend, RandomBytes } from '../shared/wireguard/crypto.js';
 import { Device } from '../shared/wireguard/device.js';
 import { loadClientConfig, type ClientConfig } from './config.js';
 import { LEASE_LIMITS } from './lease-check.js';
 import { LeaseClient } from './lease-client.js';
+import {
+  loadRecord,
+  otherAlive,
+  removeRecord,
+  saveRecord,
+  stateFileOf,
+  undoRecord,
+  type ClientHostRecord,
+} from './client-state.js';
+import { applyDns, planDns, restoreDns, type DnsRecord } from './dns.js';
 
 const random = systemRandom;
 /** The longest delay setTimeout takes; a later renewal is waited for in steps. */
@@ -64,6 +84,12 @@ export interface AgentParts {
   crypto?: CryptoBackend;
   /** The control socket (default: serveControl). */
   serve?: (name: string, handle: ControlHandler) => { close(): void };
+  /** The table (and the UDP socket's mark) for `routes: [default]`; default DEFAULT_TABLE. */
+  table?: number;
+  /** Where the host changes are recorded (client-state.ts); null: nowhere (unit tests). */
+  stateFile?: string | null;
+  /** The resolv.conf to change with `dns: true` (default /etc/resolv.conf). */
+  resolvConf?: string;
 }
 
 function leaseAddresses(g: LeaseGrant): Cidr[] {
@@ -94,10 +120,14 @@ function sameLease(a: LeaseGrant | null, b: LeaseGrant): boolean {
 /** Loads the config, opens the real TUN device and UDP socket, and runs the agent on them. */
 export async function startAgent(configFile: string, runner: CommandRunner, log: Logger): Promise<Agent> {
   const config = loadClientConfig(configFile);
+  const stateFile = stateFileOf(config.interface);
+  await undoLeftovers(config.interface, stateFile, runner, log);
   const endpoint = await resolveEndpoint(config.gateway.endpoint);
+  // The tunnel's own packets carry the table's number as their mark (as wg-quick).
+  const table = config.defaultRoute ? await chooseTable(runner, null) : undefined;
   // Slots for the largest MTU a lease may bring: the gateway sends packets of its MTU.
   const slots = slotSizesFor(LEASE_LIMITS.mtuMax);
-  const udp = openUdp({ port: 0, slotSize: slots.udp });
+  const udp = openUdp({ port: 0, slotSize: slots.udp, ...(table !== undefined ? { mark: table } : {}) });
   let tun;
   try {
     tun = openTun(config.interface, { slotSize: slots.tun });
@@ -106,12 +136,40 @@ export async function startAgent(configFile: string, runner: CommandRunner, log:
     throw e;
   }
   try {
-    return await runAgent({ config, endpoint, tun, udp, runner, log, crypto: daemonCrypto() });
+    return await runAgent({
+      config,
+      endpoint,
+      tun,
+      udp,
+      runner,
+      log,
+      crypto: daemonCrypto(),
+      stateFile,
+      ...(table !== undefined ? { table } : {}),
+    });
   } catch (e) {
     tun.close();
     udp.close();
     throw e;
   }
+}
+
+/**
+ * Undoes what a killed earlier run on `iface` left (its state file), or
+ * refuses when that run is still alive. `meshgate client down` and every
+ * start call it. Returns whether there was anything to undo.
+ */
+export async function undoLeftovers(iface: string, file: string, runner: CommandRunner, log: Logger): Promise<boolean> {
+  const record = loadRecord(file);
+  if (record === null) return false;
+  if (otherAlive(record.pid))
+    throw new Error(`a client agent (pid ${record.pid}) still runs on ${iface}; stop it with SIGINT or SIGTERM`);
+  await undoRecord(file, record, runner);
+  log.info(
+    { event: 'leftovers-undone', interface: iface, rules: record.rules.length, dns: record.dns?.kind ?? null },
+    `undid what an earlier agent on ${iface} left (rules, sysctls, DNS)`,
+  );
+  return true;
 }
 
 export async function runAgent(parts: AgentParts): Promise<Agent> {
@@ -122,21 +180,73 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
   let applying = Promise.resolve();
   // The TUN as a lease wants it (none yet: up, without addresses); the configurator changes only the difference.
   const host = new HostConfigurator(runner);
-  const hostState = (grant: LeaseGrant | null): HostState => ({
-    ...EMPTY_HOST_STATE,
-    link: { name: config.interface, mtu: grant?.mtu ?? DEFAULT_MTU, up: true, owned: true },
-    addresses: grant === null ? [] : leaseAddresses(grant),
-    routes:
-      grant === null
-        ? []
-        : config.routes
-            .filter((r) => (r.family === 4 ? grant.ipv4 !== null : grant.ipv6 !== null))
-            .map((cidr) => ({ cidr })),
-  });
-  const resetHost = () =>
-    host.reset().catch((e: unknown) => {
+  const table = parts.table ?? DEFAULT_TABLE;
+  const hostState = (grant: LeaseGrant | null): HostState => {
+    const has = (family: 4 | 6) => grant !== null && (family === 4 ? grant.ipv4 !== null : grant.ipv6 !== null);
+    const families = config.defaultRoute ? ([4, 6] as const).filter(has) : [];
+    const defaults = defaultRouteState(table, families, { keepMain: config.lan === 'outside', keepMesh: true });
+    return {
+      ...EMPTY_HOST_STATE,
+      link: { name: config.interface, mtu: grant?.mtu ?? DEFAULT_MTU, up: true, owned: true },
+      addresses: grant === null ? [] : leaseAddresses(grant),
+      routes: [...config.routes.filter((r) => has(r.family)).map((cidr) => ({ cidr })), ...defaults.routes],
+      rules: defaults.rules,
+      sysctls: defaults.sysctls,
+    };
+  };
+
+  // The record of what a SIGKILL would leave behind: written before each change.
+  let dns: DnsRecord | null = null;
+  let dnsServers = '';
+  const record = (state: HostState): ClientHostRecord => {
+    const originals = host.originals();
+    return {
+      pid: process.pid,
+      interface: config.interface,
+      rules: [...state.rules],
+      sysctls: state.sysctls.flatMap((s) =>
+        originals[s.key] === undefined ? [] : [{ key: s.key, value: s.value, original: originals[s.key]! }],
+      ),
+      dns,
+    };
+  };
+  const keep = (state: HostState) => {
+    if (parts.stateFile != null) saveRecord(parts.stateFile, record(state));
+  };
+  let appliedState = hostState(null);
+  const setHost = async (state: HostState) => {
+    // Rules of both the old and the new state are recorded while the change runs.
+    keep({ ...state, rules: [...appliedState.rules, ...state.rules] });
+    await host.set(state);
+    appliedState = state;
+    keep(state);
+  };
+  const setDns = async (grant: LeaseGrant) => {
+    const servers = config.dns ? grant.dns : [];
+    const text = servers.map(formatIp).join(' ');
+    if (text === dnsServers) return;
+    if (servers.length === 0) {
+      if (dns !== null) await restoreDns(dns, runner);
+      dns = null;
+    } else {
+      dns ??= planDns(config.interface, parts.resolvConf);
+      keep(appliedState);
+      await applyDns(dns, servers, runner);
+      log.info({ event: 'dns', servers: servers.map(formatIp), via: dns.kind }, `DNS: ${text} (${dns.kind})`);
+    }
+    dnsServers = text;
+  };
+  const resetHost = async () => {
+    await host.reset().catch((e: unknown) => {
       log.warn({ event: 'cleanup-failed', err: (e as Error).message }, 'could not undo every host change');
     });
+    if (dns !== null)
+      await restoreDns(dns, runner).catch((e: unknown) => {
+        log.warn({ event: 'cleanup-failed', err: (e as Error).message }, 'could not put DNS back');
+      });
+    dns = null;
+    if (parts.stateFile != null) removeRecord(parts.stateFile);
+  };
 
   const apply = (grant: LeaseGrant) => {
     if (sameLease(applied, grant)) {
@@ -147,8 +257,16 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
     applied = grant;
     applying = applying.then(async () => {
       try {
-        await host.set(hostState(grant));
-        log.info({ event: 'lease', ...describeLease(grant), routes: config.routes.map(formatCidr) }, 'lease applied');
+        await setHost(hostState(grant));
+        await setDns(grant);
+        log.info(
+          {
+            event: 'lease',
+            ...describeLease(grant),
+            routes: [...(config.defaultRoute ? ['default'] : []), ...config.routes.map(formatCidr)],
+          },
+          'lease applied',
+        );
         if (previous === null)
           log.info(
             { event: 'ready', interface: config.interface, aead: device.crypto.aead.name },
@@ -230,7 +348,7 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
   };
 
   try {
-    await host.set(hostState(null));
+    await setHost(hostState(null));
   } catch (e) {
     tunnelRunner.stop();
     await resetHost();

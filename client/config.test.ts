@@ -46,6 +46,20 @@ describe('loadClientConfig: happy path', () => {
     expect(c.gateway.presharedKeyFile).toBeNull();
     expect(c.persistentKeepalive).toBe(25);
     expect(c.routes).toEqual([]);
+    expect(c.defaultRoute).toBe(false);
+    expect(c.dns).toBe(true);
+    expect(c.lan).toBe('outside');
+  });
+
+  it('routes: default (everything through the gateway) next to listed prefixes, with dns and lan', () => {
+    const c = loadClientConfig(
+      writeConfig(base({ routes: ['198.51.100.0/24', 'default'], dns: false, lan: 'tunnel' })),
+    );
+    expect(c.defaultRoute).toBe(true);
+    expect(c.routes.map(formatCidr)).toEqual(['198.51.100.0/24']);
+    expect(c.dns).toBe(false);
+    expect(c.lan).toBe('tunnel');
+    expect(loadClientConfig(writeConfig(base({ routes: [' Default '] }))).defaultRoute).toBe(true);
   });
 
   it('reads a full configuration, with paths relative to the file', () => {
@@ -134,10 +148,15 @@ describe('loadClientConfig: mistakes', () => {
     );
   });
 
-  it('routes: "default" and default prefixes are refused for now', () => {
-    fails(base({ routes: ['198.51.100.0/24', 'default'] }), 'routes[1]', 'invalid', /"default" .* not supported yet/);
-    fails(base({ routes: ['0.0.0.0/0'] }), 'routes[0]', 'invalid', /default route/);
-    fails(base({ routes: ['::/0'] }), 'routes[0]', 'invalid', /default route/);
+  it('routes: default prefixes are refused (write "default"); "default" only once', () => {
+    fails(base({ routes: ['0.0.0.0/0'] }), 'routes[0]', 'invalid', /default route: write "default"/);
+    fails(base({ routes: ['::/0'] }), 'routes[0]', 'invalid', /default route: write "default"/);
+    fails(base({ routes: ['default', 'DEFAULT'] }), 'routes[1]', 'duplicate');
+  });
+
+  it('dns and lan: booleans and the two words only', () => {
+    fails(base({ dns: 'yes' }), 'dns', 'type');
+    fails(base({ lan: 'inside' }), 'lan', 'invalid');
   });
 
   it('routes: bad, duplicated, looping or special prefixes', () => {

@@ -20,7 +20,7 @@ import {
 } from '../shared/config/fields.js';
 import { readKeyFile, wipeIfThrows, type OwnKeyConfig } from '../shared/config/key-file.js';
 import { loadYamlConfig, parseYamlConfig } from '../shared/config/yaml.js';
-import { containsAddress, formatCidr, type Cidr } from '../shared/net/address.js';
+import { containsAddress, formatCidr, parseCidr, type Cidr } from '../shared/net/address.js';
 import { equalConstantTime, publicKeyOf, wipe } from '../shared/wireguard/crypto.js';
 
 export { ConfigError };
@@ -40,12 +40,25 @@ export interface ClientConfig extends OwnKeyConfig {
   persistentKeepalive: number;
   /** Destinations routed into the tunnel once the lease is up. */
   routes: Cidr[];
+  /** `default` in routes: everything through the tunnel, per family the lease has (policy routing, as meshgate up). */
+  defaultRoute: boolean;
+  /** Apply the lease's DNS servers (resolv.conf or systemd-resolved), restored on exit. */
+  dns: boolean;
+  /** With the default route: `outside` keeps the main table's more specific routes (the LAN) outside the tunnel. */
+  lan: LanMode;
 }
+
+export type LanMode = 'outside' | 'tunnel';
 
 export const CLIENT_DEFAULTS = {
   interface: 'mgc0',
   persistentKeepalive: 25,
+  dns: true,
+  lan: 'outside',
 } as const;
+
+/** The word in `routes` for "everything" (0.0.0.0/0 and ::/0). */
+export const DEFAULT_ROUTE_WORD = 'default';
 
 const MAX_ROUTES = 256;
 const Text = Type.String({ minLength: 1 });
@@ -64,6 +77,8 @@ const ClientSchema = Type.Object(
     ),
     persistentKeepalive: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
     routes: Type.Optional(Type.Array(Text, { maxItems: MAX_ROUTES })),
+    dns: Type.Optional(Type.Boolean()),
+    lan: Type.Optional(Type.Union([Type.Literal('outside'), Type.Literal('tunnel')])),
   },
   { additionalProperties: false },
 );
@@ -82,20 +97,16 @@ function normalizeClient(raw: RawClient, file: string): ClientConfig {
   const gatewayPublicKey = keyField(raw.gateway.publicKey, 'gateway.publicKey');
   const endpoint = endpointField(raw.gateway.endpoint, 'gateway.endpoint');
 
-  const routes = uniqueList(raw.routes ?? [], 'routes', (text, field) => {
-    if (text.trim().toLowerCase() === 'default') {
-      throw new FieldError(
-        field,
-        'invalid',
-        '"default" (all traffic through the gateway) is not supported yet; list the destinations to route, e.g. 198.51.100.0/24',
-      );
-    }
+  // `default` stands in the list as 0.0.0.0/0 (so a second one is a duplicate) and is taken out after.
+  const everything = parseCidr('0.0.0.0/0');
+  const listed = uniqueList(raw.routes ?? [], 'routes', (text, field) => {
+    if (text.trim().toLowerCase() === DEFAULT_ROUTE_WORD) return everything;
     const cidr = strictPrefix(text, field, { requireLength: false });
     if (cidr.prefixLength === 0) {
       throw new FieldError(
         field,
         'invalid',
-        `${formatCidr(cidr)} is a default route, which is not supported yet; list the destinations to route`,
+        `${formatCidr(cidr)} is a default route: write "${DEFAULT_ROUTE_WORD}" (both families, each when the lease has it)`,
       );
     }
     refuseSpecial(cidr, field, 'routed into the tunnel');
@@ -135,6 +146,9 @@ function normalizeClient(raw: RawClient, file: string): ClientConfig {
     interface: iface,
     gateway: { publicKey: gatewayPublicKey, endpoint: endpoint.text, presharedKey, presharedKeyFile },
     persistentKeepalive: raw.persistentKeepalive ?? CLIENT_DEFAULTS.persistentKeepalive,
-    routes,
+    routes: listed.filter((c) => c !== everything),
+    defaultRoute: listed.includes(everything),
+    dns: raw.dns ?? CLIENT_DEFAULTS.dns,
+    lan: raw.lan ?? CLIENT_DEFAULTS.lan,
   };
 }

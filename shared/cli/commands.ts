@@ -13,7 +13,7 @@ import { generatePresharedKeyText, generatePrivateKeyText, publicKeyText } from 
 import { ADMIN_COMMANDS } from './admin-commands.js';
 import { flag, resolve, stringOption, usageError, type CommandSpec, type OptionSpec } from './command.js';
 import { EXIT_OK } from './exit-code.js';
-import { client, up } from './foreground.js';
+import { client, clientDown, up } from './foreground.js';
 import { overview, usage } from './help.js';
 import { readSecretStdin, writeSecret } from './secret-io.js';
 import { meshgateVersion } from './version.js';
@@ -147,6 +147,15 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: 'run the client agent in the foreground',
     details: 'SIGINT or SIGTERM stops it and removes its tunnel.',
     run: (call) => client(stringOption(call, 'config')),
+  },
+  {
+    words: ['client', 'down'],
+    args: [],
+    options: { config: CLIENT_CONFIG },
+    summary: 'undo what a killed client agent left on this host',
+    details:
+      'Removes its policy rules, puts its sysctl and DNS (resolv.conf or systemd-resolved) back and deletes its TUN, from the state file it kept. Refuses while that agent still runs. A start of the agent does the same first.',
+    run: (call) => clientDown(stringOption(call, 'config')),
   },
   {
     words: ['help'],

@@ -9,6 +9,7 @@ import { systemRunner } from '../host/command.js';
 import { createLogger } from '../log.js';
 import { INTERFACE_NAME_RULE, isInterfaceName } from '../net/address.js';
 import { startTunnel } from '../runner/tunnel.js';
+import { EXIT_OK } from './exit-code.js';
 import { runUntilStopped } from './signals.js';
 import { UsageError } from './usage-error.js';
 
@@ -48,4 +49,20 @@ export async function client(configFile: string): Promise<number> {
   const log = createLogger('meshgate-client');
   const agent = await startAgent(configFile, systemRunner, log);
   return runUntilStopped(log, agent, { fields: {}, message: 'client stopped' });
+}
+
+/** `meshgate client down --config FILE`: undoes what a killed agent left (its rules, sysctls, DNS, TUN). */
+export async function clientDown(configFile: string): Promise<number> {
+  const { loadClientConfig } = await import('../../client/config.js');
+  const { undoLeftovers } = await import('../../client/agent.js');
+  const { stateFileOf } = await import('../../client/client-state.js');
+  const { wipe } = await import('../wireguard/crypto.js');
+  const config = loadClientConfig(configFile);
+  wipe(config.privateKey);
+  if (config.gateway.presharedKey !== null) wipe(config.gateway.presharedKey);
+  const log = createLogger('meshgate-client');
+  const undone = await undoLeftovers(config.interface, stateFileOf(config.interface), systemRunner, log);
+  if (!undone)
+    log.info({ event: 'nothing-to-undo', interface: config.interface }, `nothing left on ${config.interface}`);
+  return EXIT_OK;
 }

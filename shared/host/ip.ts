@@ -12,11 +12,12 @@ export interface RouteState {
   table?: number;
 }
 
-/** A policy routing rule, as `ip rule` reads it: [not] [fwmark M] table T [suppress_prefixlength N]. */
+/** A policy routing rule, as `ip rule` reads it: [not] [fwmark M] [to PREFIX] table T [suppress_prefixlength N]. */
 export interface RuleState {
   family: Family;
   not?: boolean;
   fwmark?: number;
+  to?: Cidr;
   table: number | 'main';
   suppressPrefixLength?: number;
 }
@@ -62,6 +63,7 @@ export function ruleArgs(op: 'add' | 'del', r: RuleState): string[] {
     op,
     ...(r.not ? ['not'] : []),
     ...(r.fwmark === undefined ? [] : ['fwmark', String(r.fwmark)]),
+    ...(r.to === undefined ? [] : ['to', formatCidr(r.to)]),
     'table',
     String(r.table),
     ...(r.suppressPrefixLength === undefined ? [] : ['suppress_prefixlength', String(r.suppressPrefixLength)]),

@@ -42,6 +42,33 @@ describe('policy routing for default routes', () => {
     expect(h.snapshot()).toEqual({ ...before, links: {} });
   });
 
+  it('the client agent: the mesh ranges ahead of the tunnel table; lan tunnel drops suppress_prefixlength', async () => {
+    const h = new FakeHost({ links: ['wg0'], sysctls: { [SRC_VALID_MARK]: '0' } });
+    const before = h.snapshot();
+    const host = new HostConfigurator(h);
+    const state = (keepMain: boolean): HostState => ({
+      ...EMPTY_HOST_STATE,
+      link: wg0(true),
+      ...defaultRouteState(51820, [4, 6], { keepMain, keepMesh: true }),
+    });
+    await host.set(state(true));
+    // A rule added later is looked at first: the mesh rules win over the tunnel's table.
+    expect(h.lines().filter((l) => l.includes(' rule add'))).toEqual([
+      'ip -4 rule add not fwmark 51820 table 51820',
+      'ip -4 rule add table main suppress_prefixlength 0',
+      'ip -6 rule add not fwmark 51820 table 51820',
+      'ip -6 rule add table main suppress_prefixlength 0',
+      'ip -6 rule add to 200::/7 table main',
+      'ip -6 rule add to fc00::/8 table main',
+    ]);
+    expect(await h.linesDuring(() => host.set(state(false)))).toEqual([
+      'ip -4 rule del table main suppress_prefixlength 0',
+      'ip -6 rule del table main suppress_prefixlength 0',
+    ]);
+    await host.reset();
+    expect(h.snapshot()).toEqual({ ...before, links: {} });
+  });
+
   it('a link it does not own: the routes in the table are deleted one by one', async () => {
     const h = new FakeHost({ links: ['wg0'], sysctls: { [SRC_VALID_MARK]: '1' } });
     const host = new HostConfigurator(h);

@@ -1,0 +1,103 @@
+// What a running client agent changed on the host, kept in a file so that a
+// run killed with SIGKILL can be undone: by the next start, or by
+// `meshgate client down --config FILE`.
+//
+//   <run dir>/client-<iface>.state, 0600, JSON, written before each change
+//   (and again after, with the sysctl originals found), removed on a clean stop
+//
+// Routes and addresses need no record: they live on the agent's TUN, which
+// the kernel removes with the process. Left behind are the policy rules, the
+// sysctl it set and DNS; undo() removes the rules, puts the sysctls and DNS
+// back, and deletes the TUN should it still exist.
+
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CONTROL_DIR } from '../shared/control/socket.js';
+import type { CommandRunner } from '../shared/host/command.js';
+import { EMPTY_HOST_STATE, HostConfigurator, type RuleState } from '../shared/host/configurator.js';
+import { formatCidr, parseCidr } from '../shared/net/address.js';
+import { restoreDns, type DnsRecord } from './dns.js';
+
+export const STATE_VERSION = 1;
+
+/** One sysctl the agent set: its value and the host's before. */
+export interface SysctlRecord {
+  key: string;
+  value: string;
+  original: string;
+}
+
+export interface ClientHostRecord {
+  /** The agent that wrote it: a live one is never undone under it. */
+  pid: number;
+  interface: string;
+  rules: RuleState[];
+  sysctls: SysctlRecord[];
+  dns: DnsRecord | null;
+}
+
+export const stateFileOf = (iface: string, dir = CONTROL_DIR): string => join(dir, `client-${iface}.state`);
+
+type StoredRule = Omit<RuleState, 'to'> & { to?: string };
+
+export function saveRecord(file: string, record: ClientHostRecord): void {
+  const rules = record.rules.map(({ to, ...r }): StoredRule => (to ? { ...r, to: formatCidr(to) } : r));
+  mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
+  const tmp = `${file}.tmp`;
+  writeFileSync(tmp, JSON.stringify({ version: STATE_VERSION, ...record, rules }) + '\n', { mode: 0o600 });
+  renameSync(tmp, file);
+}
+
+/** The record in `file`; null when there is none. Throws on a file it cannot read as one. */
+export function loadRecord(file: string): ClientHostRecord | null {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  const raw = JSON.parse(text) as Omit<ClientHostRecord, 'rules'> & { version: number; rules: StoredRule[] };
+  if (raw.version !== STATE_VERSION || typeof raw.interface !== 'string' || !Array.isArray(raw.rules))
+    throw new Error(`${file}: not a client state file of version ${STATE_VERSION}`);
+  return {
+    pid: raw.pid,
+    interface: raw.interface,
+    rules: raw.rules.map(({ to, ...r }): RuleState => (to !== undefined ? { ...r, to: parseCidr(to) } : r)),
+    sysctls: raw.sysctls ?? [],
+    dns: raw.dns ?? null,
+  };
+}
+
+export function removeRecord(file: string): void {
+  rmSync(file, { force: true });
+}
+
+/** Whether process `pid` is alive (and not this one). */
+export function otherAlive(pid: number): boolean {
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Undoes what the record says was changed, then removes the file. Every step is tried; the first failure is thrown. */
+export async function undoRecord(file: string, record: ClientHostRecord, runner: CommandRunner): Promise<void> {
+  const host = new HostConfigurator(runner, {
+    originals: Object.fromEntries(record.sysctls.map((s) => [s.key, s.original])),
+  });
+  host.adopt({
+    ...EMPTY_HOST_STATE,
+    link: { name: record.interface, mtu: 0, up: true, owned: true },
+    rules: record.rules,
+    sysctls: record.sysctls.map(({ key, value }) => ({ key, value })),
+  });
+  let first: unknown = null;
+  await host.reset().catch((e: unknown) => (first ??= e));
+  if (record.dns !== null) await restoreDns(record.dns, runner).catch((e: unknown) => (first ??= e));
+  if (first !== null) throw first;
+  removeRecord(file);
+}
