@@ -412,14 +412,15 @@ export class GatewayScene {
     return JSON.parse(r.stdout) as GatewayShow;
   }
 
-  /** Client A: `meshgate client --config FILE` in ca; resolves once it logged "ready" (after "lease"). */
-  async startClientA(timeoutMs = 20_000): Promise<Proc> {
+  /** Client A: `meshgate client --config FILE` in ca (`extra`: top-level fields merged in); resolves once it logged "ready" (after "lease"). */
+  async startClientA(timeoutMs = 20_000, extra: Record<string, unknown> = {}): Promise<Proc> {
     const config = {
       privateKeyFile: this.file('alice.key'),
       interface: this.caTun,
       gateway: { publicKey: this.keys.gateway.publicKey, endpoint: `[${NET.gwMesh6}]:${NET.listenPort}` },
       persistentKeepalive: 25,
       routes: ['198.51.100.0/24', '2001:db8:100::/64', NET.privateLan],
+      ...extra,
     };
     const file = this.scene.writeFile('alice.yaml', YAML.stringify(config));
     const proc = this.ca.spawn('client', 'node', [MESHGATE_BIN, 'client', '--config', file]);
