@@ -360,6 +360,23 @@ describe('routes: [default]', () => {
     rmSync(f.dir, { recursive: true });
   });
 
+  test('a renewal with other DNS servers rewrites only resolv.conf', async () => {
+    const f = files();
+    const host = fakeHost();
+    const s = await start(host, f);
+    await s.advance(250);
+    const commands = host.lines().length;
+    s.answer.current = { grant: { ...GOOD, dns: [parseIp('203.0.113.53')] } };
+    await s.advance(30_000); // renewal at half the lifetime
+    expect(s.server.counters.requests).toBeGreaterThan(1);
+    expect(readFileSync(f.resolvConf, 'utf8')).toContain('nameserver 203.0.113.53\n');
+    expect(readFileSync(f.resolvConf, 'utf8')).not.toContain('198.51.100.53');
+    expect(host.lines()).toHaveLength(commands);
+    await s.close();
+    expect(readFileSync(f.resolvConf, 'utf8')).toBe('nameserver 192.0.2.53\n');
+    rmSync(f.dir, { recursive: true });
+  });
+
   test('an IPv4-only lease, lan: tunnel, dns: false: one family, no suppress_prefixlength, resolv.conf untouched', async () => {
     const f = files();
     const host = fakeHost();

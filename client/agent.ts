@@ -251,6 +251,15 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
   const apply = (grant: LeaseGrant) => {
     if (sameLease(applied, grant)) {
       log.debug({ event: 'lease-renewed' }, 'lease renewed');
+      // Same addresses, other DNS servers: only those change.
+      if (config.dns && grant.dns.map(formatIp).join(' ') !== applied!.dns.map(formatIp).join(' ')) {
+        applied = grant;
+        applying = applying.then(() =>
+          setDns(grant).catch((e: unknown) =>
+            log.error({ event: 'dns-failed', err: (e as Error).message }, 'could not apply the DNS servers'),
+          ),
+        );
+      }
       return;
     }
     const previous = applied;
