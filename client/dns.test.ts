@@ -2,13 +2,22 @@
 // written and put back byte for byte, a missing file removed again, and
 // systemd-resolved's stub detected and driven by recorded resolvectl calls.
 
-import { mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  existsSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RecordingRunner } from '../shared/host/command.js';
 import { parseIp } from '../shared/net/address.js';
-import { applyDns, planDns, restoreDns } from './dns.js';
+import { applyDns, mountPoints, planDns, restoreDns } from './dns.js';
 
 const SERVERS = [parseIp('198.51.100.53'), parseIp('2001:db8::53')];
 let dir = '';
@@ -50,7 +59,7 @@ describe('DNS from the lease', () => {
     const file = join(dir, 'resolv.conf');
     symlinkSync('../run/systemd/resolve/stub-resolv.conf', file);
     const runner = new RecordingRunner();
-    const record = planDns('mgc0', file);
+    const record = planDns('mgc0', file, () => '');
     expect(record).toEqual({ kind: 'resolved', interface: 'mgc0' });
     await applyDns(record, SERVERS, runner);
     await restoreDns(record, runner);
@@ -59,5 +68,16 @@ describe('DNS from the lease', () => {
       'resolvectl domain mgc0 ~.',
       'resolvectl revert mgc0',
     ]);
+  });
+
+  it('a file mounted over the stub (ip netns exec with /etc/netns/NS/resolv.conf): the file, not resolved', () => {
+    const stub = join(dir, 'run/systemd/resolve/stub-resolv.conf');
+    mkdirSync(join(dir, 'run/systemd/resolve'), { recursive: true });
+    writeFileSync(stub, 'nameserver 127.0.0.53\n');
+    const file = join(dir, 'resolv.conf');
+    symlinkSync(stub, file);
+    const mountinfo = `36 35 98:0 / / rw - ext4 /dev/root rw\n90 36 0:5 /netns/x/resolv.conf ${stub} rw - ext4 /dev/root rw\n`;
+    expect(planDns('mgc0', file, () => mountinfo)).toMatchObject({ kind: 'file', path: file });
+    expect(mountPoints('1 2 3:4 / /a\\040b rw\n').has('/a b')).toBe(true);
   });
 });

@@ -1,14 +1,16 @@
 // The lease's DNS servers on this host, and the way back.
 //
 //   plan:    /etc/resolv.conf a symlink into systemd-resolved's run dir → resolved
-//            (resolvectl dns IFACE …, resolvectl domain IFACE ~.), else the file:
+//            (resolvectl dns IFACE …, resolvectl domain IFACE ~.), unless a file
+//            is mounted over it (`ip netns exec` with /etc/netns/NS/resolv.conf:
+//            the namespace has a resolver of its own); else the file:
 //            its bytes are kept in the record (saved in the state file first)
 //   apply:   resolved: the two resolvectl calls; file: nameserver lines written
 //            over it in place (a bind mount, as `ip netns exec` makes, stays)
 //   restore: resolved: resolvectl revert IFACE; file: the kept bytes written
 //            back (or the file removed when there was none)
 
-import { lstatSync, readFileSync, readlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, readFileSync, readlinkSync, realpathSync, unlinkSync, writeFileSync } from 'node:fs';
 import type { CommandRunner } from '../shared/host/command.js';
 import { formatIp } from '../shared/net/address.js';
 
@@ -29,15 +31,43 @@ export type DnsRecord =
     }
   | { kind: 'resolved'; interface: string };
 
+/** The mount points in /proc/self/mountinfo (field 5), octal escapes undone. */
+export function mountPoints(mountinfo: string): Set<string> {
+  const points = mountinfo
+    .split('\n')
+    .map((line) => line.split(' ')[4])
+    .filter((p): p is string => p !== undefined)
+    .map((p) => p.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))));
+  return new Set(points);
+}
+
+const readMountinfo = (): string => {
+  try {
+    return readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return '';
+  }
+};
+
 /** How DNS is set on this host; reads the file's current bytes (call before anything is written). */
-export function planDns(iface: string, path = RESOLV_CONF): DnsRecord {
+export function planDns(iface: string, path = RESOLV_CONF, mountinfo: () => string = readMountinfo): DnsRecord {
   let link: string | null = null;
   try {
     if (lstatSync(path).isSymbolicLink()) link = readlinkSync(path);
   } catch {
     return { kind: 'file', interface: iface, path, previous: null };
   }
-  if (link !== null && link.includes(RESOLVED_DIR.slice(1))) return { kind: 'resolved', interface: iface };
+  if (link !== null && link.includes(RESOLVED_DIR.slice(1))) {
+    const mounted = mountPoints(mountinfo());
+    const target = (() => {
+      try {
+        return realpathSync(path);
+      } catch {
+        return null;
+      }
+    })();
+    if (!mounted.has(path) && (target === null || !mounted.has(target))) return { kind: 'resolved', interface: iface };
+  }
   return { kind: 'file', interface: iface, path, previous: readFileSync(path).toString('base64') };
 }
 
