@@ -42,8 +42,18 @@ import { XferServer } from './xfer.js';
 const ROLE_PATTERN = /^[a-z0-9]{1,7}$/;
 const ID_LENGTH = 4;
 
-const liveScenes = new Set<Scene>();
-let processHooksInstalled = false;
+/**
+ * The live scenes and whether the signal hooks are installed, per process:
+ * vitest imports this module afresh for each test file in a reused worker,
+ * and one set of hooks must cover every file's scenes (one set per file would
+ * pile up signal listeners).
+ */
+const PROCESS_STATE = Symbol.for('meshgate.netns.scenes');
+const processState = ((globalThis as { [PROCESS_STATE]?: { live: Set<Scene>; hooks: boolean } })[PROCESS_STATE] ??= {
+  live: new Set<Scene>(),
+  hooks: false,
+});
+const liveScenes = processState.live;
 let staleChecked = false;
 
 export interface VethOptions {
@@ -395,8 +405,8 @@ function shortId(): string {
 }
 
 function installProcessHooks(): void {
-  if (processHooksInstalled) return;
-  processHooksInstalled = true;
+  if (processState.hooks) return;
+  processState.hooks = true;
   const emergency = () => {
     for (const s of [...liveScenes]) {
       try {
