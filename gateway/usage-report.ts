@@ -9,8 +9,9 @@
 
 import { formatKey } from '../shared/wireguard/keys.js';
 import type { GatewayConfig } from './config.js';
+import { ClientTable } from './admin/client-table.js';
 import type { Store } from './store.js';
-import type { TrafficPolicy } from './traffic/policy.js';
+import { UNLIMITED, type TrafficPolicy } from './traffic/policy.js';
 import { formatRate, formatSize } from './traffic/units.js';
 import { ClientUsage, type QuotaState } from './traffic/usage.js';
 
@@ -90,11 +91,15 @@ export function usageEntry(name: string, usage: ClientUsage, drops: ShaperDrops 
  * configured policy. Drops are not stored: 0.
  */
 export function storedUsageReport(config: GatewayConfig, store: Store, wallMs: number): UsageReport {
-  const clients = config.clients.map((c) => {
-    const publicKey = formatKey(c.publicKey);
-    const usage = new ClientUsage(publicKey, c.policy, config.accountingZone, wallMs, store.usage(publicKey)[0]);
-    return usageEntry(c.name, usage);
-  });
+  const entry = (name: string, publicKey: string, policy: TrafficPolicy) =>
+    usageEntry(name, new ClientUsage(publicKey, policy, config.accountingZone, wallMs, store.usage(publicKey)[0]));
+  const fromFile = config.clients.map((c) => entry(c.name, formatKey(c.publicKey), c.policy));
+  // Clients made through the admin API live in the state db (their weight override does not change usage).
+  const policies = new Map(config.policies.map((p) => [p.name, p]));
+  const fromApi = new ClientTable(store)
+    .all()
+    .map((row) => entry(row.name, row.publicKey, policies.get(row.policy) ?? UNLIMITED));
+  const clients = [...fromFile, ...fromApi].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return { at: new Date(wallMs).toISOString(), clients };
 }
 
