@@ -90,6 +90,7 @@ async function scene(
     defaultRoute: false,
     dns: false,
     lan: 'outside',
+    killSwitch: false,
     ...extra.config,
   };
   const logs: LogLine[] = [];
@@ -424,6 +425,50 @@ describe('routes: [default]', () => {
     await expect(undoLeftovers(IFACE, f.stateFile, fakeHost(), pino({ level: 'silent' }))).rejects.toThrow(
       /still runs on mgc-test/,
     );
+    rmSync(f.dir, { recursive: true });
+  });
+
+  test('killSwitch: the nft table goes up before any host change, stays through a renewal, goes on close and after a SIGKILL', async () => {
+    const f = files();
+    const host = fakeHost();
+    const s = await start(host, f, { killSwitch: true });
+    const nftCalls = () => host.calls.filter((c) => c.command === 'nft');
+    // First change of all: recorded in the state file, then the table (before the link is touched).
+    const first = host.calls.findIndex((c) => c.command === 'nft');
+    expect(first).toBeGreaterThanOrEqual(0);
+    expect(host.calls.slice(0, first).every((c) => c.args.includes('-j'))).toBe(true); // read-only probes only
+    expect(nftCalls()[0]!.input).toMatch(/^table inet meshgate_killswitch \{/m);
+    expect(nftCalls()[0]!.input).toContain(`oifname "${IFACE}" accept`);
+    expect(nftCalls()[0]!.input).toContain('meta mark 51820 accept');
+    expect(nftCalls()[0]!.input).toContain('ip daddr 192.0.2.1 udp dport 51820 accept');
+    expect(s.events('kill-switch')).toHaveLength(1);
+    expect((JSON.parse(readFileSync(f.stateFile, 'utf8')) as { killSwitch: unknown }).killSwitch).toBe(
+      'meshgate_killswitch',
+    );
+    await s.advance(250);
+    s.answer.current = { grant: { ...GOOD, dns: [parseIp('203.0.113.53')] } };
+    await s.advance(30_000); // a renewal
+    expect(s.server.counters.requests).toBeGreaterThan(1);
+    expect(nftCalls()).toHaveLength(1);
+    await s.close();
+    expect(nftCalls()).toHaveLength(2);
+    expect(nftCalls()[1]!.input).toBe('table inet meshgate_killswitch {}\ndelete table inet meshgate_killswitch\n');
+    expect(existsSync(f.stateFile)).toBe(false);
+
+    // Killed: the state file names the table; undoLeftovers deletes it.
+    const host2 = fakeHost();
+    const killed = await start(host2, f, { killSwitch: true });
+    await killed.advance(250);
+    host2.links.delete(IFACE);
+    host2.routes.clear();
+    host2.addresses.clear();
+    const during = await host2.linesDuring(() => undoLeftovers(IFACE, f.stateFile, host2, pino({ level: 'silent' })));
+    expect(during).toContain('nft -f -');
+    expect(host2.calls.at(-1)!.input).toBe(
+      'table inet meshgate_killswitch {}\ndelete table inet meshgate_killswitch\n',
+    );
+    expect(existsSync(f.stateFile)).toBe(false);
+    await killed.close();
     rmSync(f.dir, { recursive: true });
   });
 });

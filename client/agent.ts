@@ -21,6 +21,8 @@
 // `dns: true` the lease's resolvers are applied (client/dns.ts). What the
 // host keeps after a SIGKILL (rules, sysctl, DNS) is written to a state file
 // before it is changed (client-state.ts); the next start undoes it first.
+// `killSwitch: true` puts up client/kill-switch.ts before anything else and
+// keeps it, unchanged, until the stop (the lease never changes it).
 
 import { systemRandom } from '../shared/io/random.js';
 import type { CommandRunner } from '../shared/host/command.js';
@@ -56,6 +58,14 @@ import {
   type ClientHostRecord,
 } from './client-state.js';
 import { applyDns, planDns, restoreDns, type DnsRecord } from './dns.js';
+import {
+  applyKillSwitch,
+  KILL_SWITCH_TABLE,
+  lanPrefixes,
+  removeKillSwitch,
+  type KillSwitchState,
+} from './kill-switch.js';
+import { isProbeFailure, probeAddresses } from '../shared/host/probe.js';
 
 const random = systemRandom;
 /** The longest delay setTimeout takes; a later renewal is waited for in steps. */
@@ -166,10 +176,43 @@ export async function undoLeftovers(iface: string, file: string, runner: Command
     throw new Error(`a client agent (pid ${record.pid}) still runs on ${iface}; stop it with SIGINT or SIGTERM`);
   await undoRecord(file, record, runner);
   log.info(
-    { event: 'leftovers-undone', interface: iface, rules: record.rules.length, dns: record.dns?.kind ?? null },
-    `undid what an earlier agent on ${iface} left (rules, sysctls, DNS)`,
+    {
+      event: 'leftovers-undone',
+      interface: iface,
+      rules: record.rules.length,
+      dns: record.dns?.kind ?? null,
+      killSwitch: record.killSwitch,
+    },
+    `undid what an earlier agent on ${iface} left (rules, sysctls, DNS, kill switch)`,
   );
   return true;
+}
+
+/**
+ * What the kill switch allows (client/kill-switch.ts): the tunnel device, the
+ * socket's mark, the endpoint, and with `lan: outside` the connected subnets
+ * of the other interfaces as they are at start. An unreadable address list
+ * allows no LAN (closed, with a warning), never more.
+ */
+async function killSwitchState(parts: AgentParts, mark: number): Promise<KillSwitchState> {
+  const { config, endpoint, runner, log } = parts;
+  let lan: Cidr[] = [];
+  if (config.lan === 'outside') {
+    const found = await probeAddresses(runner, config.interface);
+    if (isProbeFailure(found))
+      log.warn(
+        { event: 'kill-switch-no-lan', err: found.error },
+        'could not read the LAN: the kill switch allows none',
+      );
+    else lan = lanPrefixes(found, config.interface);
+  }
+  return {
+    table: KILL_SWITCH_TABLE,
+    tunnel: config.interface,
+    mark,
+    endpoint: { address: endpoint.address, port: endpoint.port },
+    lan,
+  };
 }
 
 export async function runAgent(parts: AgentParts): Promise<Agent> {
@@ -198,6 +241,7 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
   // The record of what a SIGKILL would leave behind: written before each change.
   let dns: DnsRecord | null = null;
   let dnsServers = '';
+  let killSwitch: string | null = null;
   const record = (state: HostState): ClientHostRecord => {
     const originals = host.originals();
     return {
@@ -208,6 +252,7 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
         originals[s.key] === undefined ? [] : [{ key: s.key, value: s.value, original: originals[s.key]! }],
       ),
       dns,
+      killSwitch,
     };
   };
   const keep = (state: HostState) => {
@@ -245,7 +290,24 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
         log.warn({ event: 'cleanup-failed', err: (e as Error).message }, 'could not put DNS back');
       });
     dns = null;
-    if (parts.stateFile != null) removeRecord(parts.stateFile);
+    if (killSwitch !== null)
+      await removeKillSwitch(runner, killSwitch).then(
+        () => (killSwitch = null),
+        (e: unknown) =>
+          log.warn({ event: 'cleanup-failed', err: (e as Error).message }, 'could not remove the kill switch'),
+      );
+    if (parts.stateFile != null && killSwitch === null) removeRecord(parts.stateFile);
+  };
+  // The kill switch: recorded first, then up, before the TUN gets anything.
+  const raiseKillSwitch = async () => {
+    const state = await killSwitchState(parts, table);
+    killSwitch = state.table;
+    keep(appliedState);
+    await applyKillSwitch(runner, state);
+    log.info(
+      { event: 'kill-switch', table: state.table, lan: state.lan.map(formatCidr) },
+      `kill switch up: nothing leaves outside ${config.interface} but to ${endpoint.key}, the mesh and the LAN allowed`,
+    );
   };
 
   const apply = (grant: LeaseGrant) => {
@@ -357,6 +419,7 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
   };
 
   try {
+    if (config.killSwitch) await raiseKillSwitch();
     await setHost(hostState(null));
   } catch (e) {
     tunnelRunner.stop();

@@ -7,8 +7,9 @@
 //
 // Routes and addresses need no record: they live on the agent's TUN, which
 // the kernel removes with the process. Left behind are the policy rules, the
-// sysctl it set and DNS; undo() removes the rules, puts the sysctls and DNS
-// back, and deletes the TUN should it still exist.
+// sysctl it set, DNS and the kill switch's nftables table; undo() removes the
+// rules and the table, puts the sysctls and DNS back, and deletes the TUN
+// should it still exist.
 
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +18,7 @@ import type { CommandRunner } from '../shared/host/command.js';
 import { EMPTY_HOST_STATE, HostConfigurator, type RuleState } from '../shared/host/configurator.js';
 import { formatCidr, parseCidr } from '../shared/net/address.js';
 import { restoreDns, type DnsRecord } from './dns.js';
+import { removeKillSwitch } from './kill-switch.js';
 
 export const STATE_VERSION = 1;
 
@@ -34,6 +36,8 @@ export interface ClientHostRecord {
   rules: RuleState[];
   sysctls: SysctlRecord[];
   dns: DnsRecord | null;
+  /** The kill switch's nftables table (inet family) while it is up; null: none. */
+  killSwitch: string | null;
 }
 
 export const stateFileOf = (iface: string, dir = CONTROL_DIR): string => join(dir, `client-${iface}.state`);
@@ -66,6 +70,7 @@ export function loadRecord(file: string): ClientHostRecord | null {
     rules: raw.rules.map(({ to, ...r }): RuleState => (to !== undefined ? { ...r, to: parseCidr(to) } : r)),
     sysctls: raw.sysctls ?? [],
     dns: raw.dns ?? null,
+    killSwitch: raw.killSwitch ?? null,
   };
 }
 
@@ -98,6 +103,8 @@ export async function undoRecord(file: string, record: ClientHostRecord, runner:
   let first: unknown = null;
   await host.reset().catch((e: unknown) => (first ??= e));
   if (record.dns !== null) await restoreDns(record.dns, runner).catch((e: unknown) => (first ??= e));
+  if (record.killSwitch !== null)
+    await removeKillSwitch(runner, record.killSwitch).catch((e: unknown) => (first ??= e));
   if (first !== null) throw first;
   removeRecord(file);
 }

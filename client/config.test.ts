@@ -49,6 +49,7 @@ describe('loadClientConfig: happy path', () => {
     expect(c.defaultRoute).toBe(false);
     expect(c.dns).toBe(true);
     expect(c.lan).toBe('outside');
+    expect(c.killSwitch).toBe(false);
   });
 
   it('routes: default (everything through the gateway) next to listed prefixes, with dns and lan', () => {
@@ -152,6 +153,14 @@ describe('loadClientConfig: mistakes', () => {
     fails(base({ routes: ['0.0.0.0/0'] }), 'routes[0]', 'invalid', /default route: write "default"/);
     fails(base({ routes: ['::/0'] }), 'routes[0]', 'invalid', /default route: write "default"/);
     fails(base({ routes: ['default', 'DEFAULT'] }), 'routes[1]', 'duplicate');
+  });
+
+  it('killSwitch: with routes: [default] only, a boolean', () => {
+    expect(loadClientConfig(writeConfig(base({ routes: ['default'], killSwitch: true }))).killSwitch).toBe(true);
+    expect(loadClientConfig(writeConfig(base({ routes: ['default'], killSwitch: false }))).killSwitch).toBe(false);
+    fails(base({ killSwitch: true }), 'killSwitch', 'conflict', /needs "default" in routes/);
+    fails(base({ routes: ['198.51.100.0/24'], killSwitch: true }), 'killSwitch', 'conflict', /needs "default"/);
+    fails(base({ routes: ['default'], killSwitch: 'on' }), 'killSwitch', 'type');
   });
 
   it('dns and lan: booleans and the two words only', () => {

@@ -46,6 +46,8 @@ export interface ClientConfig extends OwnKeyConfig {
   dns: boolean;
   /** With the default route: `outside` keeps the main table's more specific routes (the LAN) outside the tunnel. */
   lan: LanMode;
+  /** With the default route: nothing leaves outside the tunnel while the agent runs (client/kill-switch.ts). */
+  killSwitch: boolean;
 }
 
 export type LanMode = 'outside' | 'tunnel';
@@ -55,6 +57,7 @@ export const CLIENT_DEFAULTS = {
   persistentKeepalive: 25,
   dns: true,
   lan: 'outside',
+  killSwitch: false,
 } as const;
 
 /** The word in `routes` for "everything" (0.0.0.0/0 and ::/0). */
@@ -79,6 +82,7 @@ const ClientSchema = Type.Object(
     routes: Type.Optional(Type.Array(Text, { maxItems: MAX_ROUTES })),
     dns: Type.Optional(Type.Boolean()),
     lan: Type.Optional(Type.Union([Type.Literal('outside'), Type.Literal('tunnel')])),
+    killSwitch: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );
@@ -120,6 +124,14 @@ function normalizeClient(raw: RawClient, file: string): ClientConfig {
     return cidr;
   });
 
+  const killSwitch = raw.killSwitch ?? CLIENT_DEFAULTS.killSwitch;
+  if (killSwitch && !listed.includes(everything))
+    throw new FieldError(
+      'killSwitch',
+      'conflict',
+      `needs "${DEFAULT_ROUTE_WORD}" in routes (without a default route through the tunnel, everything else must leave outside it)`,
+    );
+
   const privateKeyFile = resolve(base, raw.privateKeyFile);
   const privateKey = readKeyFile(privateKeyFile, 'privateKeyFile');
   const publicKey = publicKeyOf(privateKey);
@@ -150,5 +162,6 @@ function normalizeClient(raw: RawClient, file: string): ClientConfig {
     defaultRoute: listed.includes(everything),
     dns: raw.dns ?? CLIENT_DEFAULTS.dns,
     lan: raw.lan ?? CLIENT_DEFAULTS.lan,
+    killSwitch,
   };
 }

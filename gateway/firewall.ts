@@ -41,6 +41,7 @@
 
 import { CommandError, type CommandRunner } from '../shared/host/command.js';
 import { CodedError } from '../shared/errors.js';
+import { chainBlock, isSafeTableName, removeTableText, replaceTableLines, setBlock } from '../shared/host/nft-table.js';
 import {
   containsAddress,
   formatCidr,
@@ -80,6 +81,8 @@ export interface FirewallState {
 }
 
 export const DEFAULT_TABLE = 'meshgate';
+
+export { isSafeTableName };
 
 /** Named counters of the table, one per drop reason. Metric labels come from this list. */
 export const FirewallCounters = [
@@ -129,15 +132,6 @@ export class FirewallError extends CodedError<FirewallErrorCode> {
  */
 export function isSafeInterfaceName(name: unknown): name is string {
   return isInterfaceName(name);
-}
-
-/**
- * Whether a table name is safe to embed unquoted (nft does not accept a quoted
- * table name). It must start with "meshgate", so it can never be an nft keyword
- * (`counter`, `ip`, `drop` … are refused as names) and is recognisably ours.
- */
-export function isSafeTableName(name: unknown): name is string {
-  return typeof name === 'string' && /^meshgate[a-z0-9_]{0,24}$/.test(name);
 }
 
 function invalid(field: string, message: string): never {
@@ -196,17 +190,6 @@ function counterValue(v: CounterValue | undefined): CounterValue {
   return v && ok(v.packets) && ok(v.bytes) ? v : { packets: 0, bytes: 0 };
 }
 
-function setBlock(name: string, type: 'ipv4_addr' | 'ipv6_addr', elements: readonly string[]): string[] {
-  const lines = [`\tset ${name} {`, `\t\ttype ${type}`, '\t\tflags interval'];
-  if (elements.length > 0) lines.push(`\t\telements = { ${elements.join(', ')} }`);
-  lines.push('\t}', '');
-  return lines;
-}
-
-function chainBlock(name: string, rules: readonly string[]): string[] {
-  return [`\tchain ${name} {`, ...rules.map((r) => `\t\t${r}`), '\t}', ''];
-}
-
 /**
  * The nft text that replaces our table with the desired state: deterministic
  * (the same state gives the same text). `counters` (from firewallCounters)
@@ -230,10 +213,10 @@ export function renderRuleset(s: FirewallState, counters: Record<string, Counter
   const hostForward = off.length === 2 ? [notTunnel] : off.map((family) => `meta nfproto ${family} ${notTunnel}`);
 
   const lines: string[] = [
-    '# meshgate gateway firewall: generated from the gateway configuration, replaced as a whole on every apply.',
-    `table inet ${t} {}`,
-    `delete table inet ${t}`,
-    `table inet ${t} {`,
+    ...replaceTableLines(
+      t,
+      'meshgate gateway firewall: generated from the gateway configuration, replaced as a whole on every apply.',
+    ),
   ];
   for (const name of FirewallCounters) {
     const v = counterValue(counters[name]);
@@ -332,7 +315,7 @@ export async function applyFirewall(r: CommandRunner, s: FirewallState): Promise
 /** Deletes our table if it exists (one transaction); nothing else. */
 export async function removeFirewall(r: CommandRunner, table: string = DEFAULT_TABLE): Promise<void> {
   if (!isSafeTableName(table)) invalid('table', JSON.stringify(table));
-  await nft(r, ['-f', '-'], `table inet ${table} {}\ndelete table inet ${table}\n`);
+  await nft(r, ['-f', '-'], removeTableText(table));
 }
 
 /** The named counters of our table (`nft -j list counters table inet NAME`). */
