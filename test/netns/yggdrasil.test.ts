@@ -3,7 +3,6 @@
 // (MTU 1420 inside, MSS to match) must cross it intact in both directions,
 // meshgate ↔ meshgate and meshgate ↔ wireguard-go.
 
-import { execFileSync } from 'node:child_process';
 import { describe, expect, test } from 'vitest';
 import {
   genKeyPair,
@@ -14,41 +13,25 @@ import {
   type PeerKind,
   teardownScenesAfterEach,
 } from './harness.js';
+import { startYggdrasil, YGG_PORT } from './yggdrasil-node.js';
 
 const skip = netnsSkip('Yggdrasil tests', { commands: ['ip', 'yggdrasil', 'jq', 'wireguard-go', 'wg'], built: true });
-const YGG_PORT = 9001;
 const TUNNEL_PORT = 51820;
 const MB = 1024 * 1024;
 
 teardownScenesAfterEach();
 
-/** A yggdrasil config: no multicast discovery, no admin socket, our own interface name. */
-function yggConfig(ifname: string, extra: string): string {
-  const base = execFileSync('yggdrasil', ['-genconf', '-json']).toString();
-  return execFileSync('jq', [`${extra} | .MulticastInterfaces=[] | .AdminListen="none" | .IfName="${ifname}"`], {
-    input: base,
-  }).toString();
-}
-
-function yggAddress(confFile: string): string {
-  return execFileSync('yggdrasil', ['-useconffile', confFile, '-address']).toString().trim();
-}
-
 async function yggdrasilPair(scene: Scene): Promise<{ a: Namespace; b: Namespace; addrA: string; addrB: string }> {
   const a = await scene.namespace('ya');
   const b = await scene.namespace('yb');
   await scene.veth(a, b, { a: ['192.0.2.1/24'], b: ['192.0.2.2/24'] });
-  const confA = scene.writeFile('ygg-a.json', yggConfig(scene.ifname('y'), `.Listen=["tcp://192.0.2.1:${YGG_PORT}"]`));
-  const confB = scene.writeFile('ygg-b.json', yggConfig(scene.ifname('y'), `.Peers=["tcp://192.0.2.1:${YGG_PORT}"]`));
-  const nodeA = a.spawn('yggdrasil', 'yggdrasil', ['-useconffile', confA, '-logto', 'stdout']);
   // B dials A once at start and, refused, waits long before its next try: A must listen first.
-  await nodeA.waitFor(/TCP listener started/, 10_000);
-  b.spawn('yggdrasil', 'yggdrasil', ['-useconffile', confB, '-logto', 'stdout']);
-  const addrA = yggAddress(confA);
-  const addrB = yggAddress(confB);
+  const nodeA = await startYggdrasil(scene, a, { listen: [`tcp://192.0.2.1:${YGG_PORT}`] });
+  const nodeB = await startYggdrasil(scene, b, { peers: [`tcp://192.0.2.1:${YGG_PORT}`] });
+  const addrA = nodeA.address;
   expect(addrA).toMatch(/^2[0-9a-f]{2}:/); // inside 200::/7
   await waitForPing(b, addrA, 20_000);
-  return { a, b, addrA, addrB };
+  return { a, b, addrA, addrB: nodeB.address };
 }
 
 describe.skipIf(skip !== null)('meshgate over Yggdrasil', () => {
