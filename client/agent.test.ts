@@ -462,6 +462,18 @@ describe('routes: [default]', () => {
     host2.links.delete(IFACE);
     host2.routes.clear();
     host2.addresses.clear();
+    // A start with its own kill switch keeps the table (no gap), undoes the rest, and the file names only the table.
+    const keeping = await host2.linesDuring(() =>
+      undoLeftovers(IFACE, f.stateFile, host2, pino({ level: 'silent' }), { keepKillSwitch: true }),
+    );
+    expect(keeping.filter((l) => l.startsWith('nft'))).toEqual([]);
+    expect(host2.snapshot().rules).toEqual([]);
+    expect(JSON.parse(readFileSync(f.stateFile, 'utf8'))).toMatchObject({
+      rules: [],
+      sysctls: [],
+      dns: null,
+      killSwitch: 'meshgate_killswitch',
+    });
     const during = await host2.linesDuring(() => undoLeftovers(IFACE, f.stateFile, host2, pino({ level: 'silent' })));
     expect(during).toContain('nft -f -');
     expect(host2.calls.at(-1)!.input).toBe(

@@ -131,7 +131,8 @@ function sameLease(a: LeaseGrant | null, b: LeaseGrant): boolean {
 export async function startAgent(configFile: string, runner: CommandRunner, log: Logger): Promise<Agent> {
   const config = loadClientConfig(configFile);
   const stateFile = stateFileOf(config.interface);
-  await undoLeftovers(config.interface, stateFile, runner, log);
+  // A kill switch left by a killed run stays up until this run's replaces it.
+  await undoLeftovers(config.interface, stateFile, runner, log, { keepKillSwitch: config.killSwitch });
   const endpoint = await resolveEndpoint(config.gateway.endpoint);
   // The tunnel's own packets carry the table's number as their mark (as wg-quick).
   const table = config.defaultRoute ? await chooseTable(runner, null) : undefined;
@@ -169,12 +170,18 @@ export async function startAgent(configFile: string, runner: CommandRunner, log:
  * refuses when that run is still alive. `meshgate client down` and every
  * start call it. Returns whether there was anything to undo.
  */
-export async function undoLeftovers(iface: string, file: string, runner: CommandRunner, log: Logger): Promise<boolean> {
+export async function undoLeftovers(
+  iface: string,
+  file: string,
+  runner: CommandRunner,
+  log: Logger,
+  opts: { keepKillSwitch?: boolean } = {},
+): Promise<boolean> {
   const record = loadRecord(file);
   if (record === null) return false;
   if (otherAlive(record.pid))
     throw new Error(`a client agent (pid ${record.pid}) still runs on ${iface}; stop it with SIGINT or SIGTERM`);
-  await undoRecord(file, record, runner);
+  await undoRecord(file, record, runner, opts);
   log.info(
     {
       event: 'leftovers-undone',
@@ -182,6 +189,7 @@ export async function undoLeftovers(iface: string, file: string, runner: Command
       rules: record.rules.length,
       dns: record.dns?.kind ?? null,
       killSwitch: record.killSwitch,
+      killSwitchKept: opts.keepKillSwitch === true && record.killSwitch !== null,
     },
     `undid what an earlier agent on ${iface} left (rules, sysctls, DNS, kill switch)`,
   );

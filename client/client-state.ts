@@ -89,8 +89,20 @@ export function otherAlive(pid: number): boolean {
   }
 }
 
-/** Undoes what the record says was changed, then removes the file. Every step is tried; the first failure is thrown. */
-export async function undoRecord(file: string, record: ClientHostRecord, runner: CommandRunner): Promise<void> {
+/**
+ * Undoes what the record says was changed, then removes the file. Every step
+ * is tried; the first failure is thrown. `keepKillSwitch` (a start that puts
+ * its own kill switch up next) leaves the table up, so the machine is never
+ * open in between, and the file naming only it (a start that fails before
+ * replacing it still leaves it to `meshgate client down`).
+ */
+export async function undoRecord(
+  file: string,
+  record: ClientHostRecord,
+  runner: CommandRunner,
+  opts: { keepKillSwitch?: boolean } = {},
+): Promise<void> {
+  const keepTable = opts.keepKillSwitch === true && record.killSwitch !== null;
   const host = new HostConfigurator(runner, {
     originals: Object.fromEntries(record.sysctls.map((s) => [s.key, s.original])),
   });
@@ -103,8 +115,9 @@ export async function undoRecord(file: string, record: ClientHostRecord, runner:
   let first: unknown = null;
   await host.reset().catch((e: unknown) => (first ??= e));
   if (record.dns !== null) await restoreDns(record.dns, runner).catch((e: unknown) => (first ??= e));
-  if (record.killSwitch !== null)
+  if (record.killSwitch !== null && !keepTable)
     await removeKillSwitch(runner, record.killSwitch).catch((e: unknown) => (first ??= e));
   if (first !== null) throw first;
-  removeRecord(file);
+  if (keepTable) saveRecord(file, { ...record, rules: [], sysctls: [], dns: null });
+  else removeRecord(file);
 }

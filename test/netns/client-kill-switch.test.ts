@@ -15,7 +15,8 @@
 // 3. The gateway stops (every gateway down): probe = 0, tunnel > 0.
 // 4. The gateway comes back: HTTP works again.
 // 5. SIGINT: the table is gone, `nft list ruleset` equals the one before; SIGKILL
-//    leaves it (fail closed), `meshgate client down --config F` removes it.
+//    leaves it (fail closed), a new start keeps it up until its own replaces it,
+//    and `meshgate client down --config F` removes it.
 
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -156,6 +157,13 @@ describe.skipIf(skipReason !== null)('meshgate client with killSwitch: true', ()
     const c5 = await counts(gs.gw);
     await probe(gs.ca);
     expect((await counts(gs.gw)).probe! - c5.probe!, 'probes leaving after a SIGKILL').toBe(0);
+    // A new start after the SIGKILL keeps the old table up until its own replaces it; killed again, then down.
+    const restarted = await gs.startClientA(30_000, { routes: ['default'], killSwitch: true, dns: false });
+    expect(restarted.output()).toMatch(/"event":"leftovers-undone".*"killSwitchKept":true/);
+    await throughTunnel(gs, 20_000);
+    process.kill(restarted.pid, 'SIGKILL');
+    await restarted.exited;
+    expect(await ruleset(gs.ca)).toContain(`table inet ${KILL_SWITCH}`);
     const down = await gs.ca.exec('node', [MESHGATE_BIN, 'client', 'down', '--config', configFile], { check: false });
     expect(down.exitCode, down.stderr).toBe(0);
     expect(await ruleset(gs.ca)).toBe(before);
