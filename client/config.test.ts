@@ -159,6 +159,18 @@ describe('loadClientConfig: mistakes', () => {
     expect(loadClientConfig(writeConfig(base({ routes: ['default'], killSwitch: true }))).killSwitch).toBe(true);
     expect(loadClientConfig(writeConfig(base({ routes: ['default'], killSwitch: false }))).killSwitch).toBe(false);
     fails(base({ killSwitch: true }), 'killSwitch', 'conflict', /needs "default" in routes/);
+  });
+
+  it('lan: tunnel with a default route is refused when the gateway is reached over a mesh overlay', () => {
+    for (const endpoint of ['[200:1234:5678::1]:51820', '[fc12:3456::1]:51820']) {
+      fails(
+        base({ routes: ['default'], lan: 'tunnel' }, { endpoint }),
+        'lan',
+        'conflict',
+        /peer links into the tunnel/,
+      );
+      expect(loadClientConfig(writeConfig(base({ routes: ['default'] }, { endpoint }))).lan).toBe('outside');
+    }
     fails(base({ routes: ['198.51.100.0/24'], killSwitch: true }), 'killSwitch', 'conflict', /needs "default"/);
     fails(base({ routes: ['default'], killSwitch: 'on' }), 'killSwitch', 'type');
   });

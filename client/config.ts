@@ -21,6 +21,7 @@ import {
 import { readKeyFile, wipeIfThrows, type OwnKeyConfig } from '../shared/config/key-file.js';
 import { loadYamlConfig, parseYamlConfig } from '../shared/config/yaml.js';
 import { containsAddress, formatCidr, parseCidr, type Cidr } from '../shared/net/address.js';
+import { CJDNS, YGGDRASIL } from '../shared/net/special-ranges.js';
 import { equalConstantTime, publicKeyOf, wipe } from '../shared/wireguard/crypto.js';
 
 export { ConfigError };
@@ -124,6 +125,18 @@ function normalizeClient(raw: RawClient, file: string): ClientConfig {
     return cidr;
   });
 
+  // An overlay's node peers with its neighbours over the LAN (TCP/UDP between underlay
+  // addresses): lan: tunnel would route those links into the tunnel that rides on them.
+  const lan = raw.lan ?? CLIENT_DEFAULTS.lan;
+  const overlay = [YGGDRASIL, CJDNS].find((r) => endpoint.address !== null && containsAddress(r, endpoint.address));
+  if (lan === 'tunnel' && listed.includes(everything) && overlay !== undefined) {
+    throw new FieldError(
+      'lan',
+      'conflict',
+      `"tunnel" would route the mesh node's own peer links into the tunnel, which runs over the mesh (the gateway is reached at ${endpoint.text}, inside ${formatCidr(overlay)}); use lan: outside`,
+    );
+  }
+
   const killSwitch = raw.killSwitch ?? CLIENT_DEFAULTS.killSwitch;
   if (killSwitch && !listed.includes(everything))
     throw new FieldError(
@@ -161,7 +174,7 @@ function normalizeClient(raw: RawClient, file: string): ClientConfig {
     routes: listed.filter((c) => c !== everything),
     defaultRoute: listed.includes(everything),
     dns: raw.dns ?? CLIENT_DEFAULTS.dns,
-    lan: raw.lan ?? CLIENT_DEFAULTS.lan,
+    lan,
     killSwitch,
   };
 }
