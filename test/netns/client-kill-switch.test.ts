@@ -85,6 +85,24 @@ async function throughTunnel(gs: GatewayScene, timeoutMs: number): Promise<void>
 
 const ruleset = async (ns: Namespace) => (await ns.exec('nft', ['list', 'ruleset'])).stdout;
 
+/**
+ * Sends the probes from client A while its kill switch holds: none may reach
+ * the gateway's underlay, while the tunnel's own UDP to the endpoint still goes
+ * out (waited for up to `timeoutMs`).
+ */
+async function probesStayIn(gs: GatewayScene, when: string, timeoutMs: number): Promise<Record<string, number>> {
+  const before = await counts(gs.gw);
+  await probe(gs.ca);
+  await eventually(
+    `the tunnel still sends to the endpoint ${when}`,
+    async () => ((await counts(gs.gw)).tunnel! > before.tunnel! ? true : undefined),
+    timeoutMs,
+  );
+  const after = await counts(gs.gw);
+  expect(after.probe! - before.probe!, `probes leaving ${when}`).toBe(0);
+  return after;
+}
+
 describe.skipIf(skipReason !== null)('meshgate client with killSwitch: true', () => {
   test('nothing leaves outside the tunnel before the lease and with every gateway down; the table goes on SIGINT and client down', async () => {
     const gs = await GatewayScene.build('cks');
@@ -109,15 +127,7 @@ describe.skipIf(skipReason !== null)('meshgate client with killSwitch: true', ()
     await eventually('the client spawned', async () => (gs.clientA ? true : undefined), 5_000, 50);
     await agent().waitFor(/"event":"kill-switch"/, 15_000);
     expect(await ruleset(gs.ca)).toContain(`table inet ${KILL_SWITCH}`);
-    const c1 = await counts(gs.gw);
-    await probe(gs.ca);
-    await eventually(
-      'a handshake initiation to the endpoint',
-      async () => ((await counts(gs.gw)).tunnel! > c1.tunnel! ? true : undefined),
-      10_000,
-    );
-    const d1 = await counts(gs.gw);
-    expect(d1.probe! - c1.probe!, 'probes leaving before the first lease').toBe(0);
+    await probesStayIn(gs, 'before the first lease', 10_000);
     const blocked1 = (await nftCounters(gs.ca, 'inet', KILL_SWITCH, { required: true })).blocked!;
     expect(blocked1, 'drops counted by the kill switch').toBeGreaterThanOrEqual(8);
 
@@ -128,15 +138,7 @@ describe.skipIf(skipReason !== null)('meshgate client with killSwitch: true', ()
 
     // ---- 3. every gateway down: nothing leaves but the tunnel's UDP ----
     await gs.stopGateway();
-    const c3 = await counts(gs.gw);
-    await probe(gs.ca);
-    await eventually(
-      'the tunnel still sends to the endpoint',
-      async () => ((await counts(gs.gw)).tunnel! > c3.tunnel! ? true : undefined),
-      20_000,
-    );
-    const d3 = await counts(gs.gw);
-    expect(d3.probe! - c3.probe!, 'probes leaving with the gateway down').toBe(0);
+    const d3 = await probesStayIn(gs, 'with the gateway down', 20_000);
     expect((await nftCounters(gs.ca, 'inet', KILL_SWITCH)).blocked).toBeGreaterThan(blocked1);
 
     // ---- 4. the gateway comes back: traffic flows again ----
