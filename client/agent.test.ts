@@ -22,6 +22,7 @@ import { Device } from '../shared/wireguard/device.js';
 import { FakeClock, seededRandom } from '../test/support/two-peers.js';
 import { quotaInfo } from '../test/support/quota-info.js';
 import { runAgent, undoLeftovers, type Agent, type AgentParts } from './agent.js';
+import { renderAgentStatus, type AgentStatus } from './agent-status.js';
 import type { ClientConfig } from './config.js';
 import { LEASE_RETRY_MS, LeaseClient } from './lease-client.js';
 
@@ -134,7 +135,20 @@ async function scene(
     await agent.close();
     gwRunner.stop();
   };
-  return { agent, answer, quota, server, runner, events, advance, close, tun, status, sendStatus };
+  return {
+    agent,
+    answer,
+    quota,
+    server,
+    runner,
+    events,
+    advance,
+    close,
+    tun,
+    status,
+    sendStatus,
+    privateKey: agentKey,
+  };
 }
 
 /** Every `ip` command that puts an address on the TUN or routes into it. */
@@ -482,5 +496,67 @@ describe('routes: [default]', () => {
     expect(existsSync(f.stateFile)).toBe(false);
     await killed.close();
     rmSync(f.dir, { recursive: true });
+  });
+});
+
+describe('the status of the agent (meshgate show, meshgate client status)', () => {
+  test('gateway with session and handshake, lease time left and DNS, default route, kill switch, bytes; no private key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mg-agent-'));
+    const resolvConf = join(dir, 'resolv.conf');
+    writeFileSync(resolvConf, 'nameserver 192.0.2.53\n');
+    const host = new FakeHost({ links: [IFACE], sysctls: { [SRC_VALID_MARK]: '0' } });
+    const s = await scene(GOOD, null, {
+      config: { routes: [], defaultRoute: true, dns: true, killSwitch: true },
+      runner: host,
+      parts: { table: 51820, stateFile: join(dir, 'state'), resolvConf },
+    });
+    await s.advance(250);
+    await s.advance(10_000);
+    const status = s.status() as TunnelStatus & { agent: AgentStatus };
+    const gateway = status.peers[0]!;
+    expect(status.agent).toEqual({
+      gateways: [
+        {
+          publicKey: gateway.publicKey,
+          endpoint: '192.0.2.1:51820',
+          current: true,
+          session: true,
+          lastHandshake: gateway.latestHandshake,
+          rttMs: null,
+        },
+      ],
+      lease: {
+        ipv4: '100.64.0.10/32',
+        ipv6: 'fd12:3456:789a::10/128',
+        gateway: ['100.64.0.1', 'fd12:3456:789a::1'],
+        lifetimeLeft: 50,
+        dns: ['198.51.100.53'],
+        dnsApplied: 'resolv.conf',
+      },
+      routing: { defaultRoute: true, table: 51820, families: [4, 6], lan: 'outside' },
+      killSwitch: { on: true, table: 'meshgate_killswitch', blocked: null },
+      rxBytes: gateway.rxBytes,
+      txBytes: gateway.txBytes,
+    });
+    expect(gateway.latestHandshake).toBeGreaterThan(0);
+    expect(status.agent.rxBytes).toBeGreaterThan(0);
+    expect(renderAgentStatus(status.agent, gateway.latestHandshake)).toContain(
+      `gateway (current): ${gateway.publicKey} at 192.0.2.1:51820, up, latest handshake Now`,
+    );
+    const json = JSON.stringify(status);
+    expect(json).not.toContain(Buffer.from(s.privateKey).toString('base64'));
+    await s.close();
+    rmSync(dir, { recursive: true });
+  });
+
+  test('without a lease and without default route or kill switch', async () => {
+    const s = await scene({ ...GOOD, ipv4: { address: parseIp('100.64.0.10'), prefixLength: 0 } });
+    await s.advance(250);
+    const { agent } = s.status() as TunnelStatus & { agent: AgentStatus };
+    expect(agent.lease).toBeNull();
+    expect(agent.gateways[0]!.session).toBe(true); // the handshake is done, the lease was refused
+    expect(agent.routing).toEqual({ defaultRoute: false, table: null, families: [], lan: 'outside' });
+    expect(agent.killSwitch).toEqual({ on: false, table: null, blocked: null });
+    await s.close();
   });
 });

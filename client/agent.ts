@@ -41,11 +41,12 @@ import type { Logger } from '../shared/log.js';
 import { systemClock, TunnelRunner, type Clock } from '../shared/runner/runner.js';
 import { slotSizesFor } from '../shared/runner/slots.js';
 import { formatCidr, formatIp, parseCidr, type Cidr } from '../shared/net/address.js';
-import { DEFAULT_MTU } from '../shared/wireguard/constants.js';
+import { DEFAULT_MTU, REJECT_AFTER_TIME } from '../shared/wireguard/constants.js';
 import { chooseTable, DEFAULT_TABLE, defaultRouteState } from '../shared/host/policy-routing.js';
 import type { CryptoBackend, RandomBytes } from '../shared/wireguard/crypto.js';
 import { Device } from '../shared/wireguard/device.js';
 import { loadClientConfig, type ClientConfig } from './config.js';
+import { agentStatus } from './agent-status.js';
 import { LEASE_LIMITS } from './lease-check.js';
 import { LeaseClient } from './lease-client.js';
 import {
@@ -436,12 +437,37 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
   }
   tunnelRunner.start();
   sendRequest();
+  // The agent's part of the status (client/agent-status.ts).
+  const statusOfAgent = () => {
+    const now = clock.now().mono;
+    const lease = leaseClient.lease;
+    const session = gateway.current;
+    return agentStatus({
+      gateway: {
+        publicKey: gateway.keyText,
+        endpoint: endpoint.key,
+        session: session !== null && now - session.createdAt < REJECT_AFTER_TIME,
+        lastHandshakeWall: gateway.lastHandshakeWall,
+      },
+      rxBytes: gateway.rxBytes,
+      txBytes: gateway.txBytes,
+      lease: applied ? describeLease(applied) : null,
+      leaseExpiresAt: lease === null ? now : leaseClient.renewAt() + (lease.lifetime * 1000) / 2,
+      now,
+      dns: dns !== null && dnsServers !== '' ? dns.kind : null,
+      defaultRoute: config.defaultRoute,
+      table,
+      lan: config.lan,
+      killSwitchTable: killSwitch,
+    });
+  };
   const control = (parts.serve ?? serveControl)(config.interface, (req) => {
     if (req.op === 'status')
       return {
         ...tunnelStatus(config.interface, device, udp.port, tunnelRunner.packetErrors),
         lease: applied ? describeLease(applied) : null,
         quota: quota ? quotaStatus(quota) : null,
+        agent: statusOfAgent(),
       };
     throw new Error(`unknown op ${req.op}`);
   });

@@ -4,6 +4,7 @@
 // asked for (they bring SQLite and more along; `meshgate genkey` should not).
 
 import { randomBytes } from 'node:crypto';
+import type { AgentStatus } from '../../client/agent-status.js';
 import { show } from '../config/redact.js';
 import { queryControl } from '../control/socket.js';
 import { renderStatus, type TunnelStatus } from '../control/status.js';
@@ -47,6 +48,36 @@ async function gatewayCli() {
   return import('../../gateway/cli.js');
 }
 
+/** `meshgate show NAME`: the status from the control socket; a gateway adds its usage, an agent its own part. */
+async function showTunnel(name: string, json: boolean): Promise<number> {
+  const status = await queryControl<TunnelStatus & { usage?: unknown[]; agent?: unknown }>(name, 'status');
+  const agent = status.agent as AgentStatus | undefined;
+  const agentStatus = agent === undefined ? undefined : await import('../../client/agent-status.js');
+  // The kill switch's counter lives in nftables: read here, as the status is shown.
+  if (agent !== undefined && agent.killSwitch.on && agent.killSwitch.table !== null)
+    agent.killSwitch.blocked = await agentStatus!.readBlockedCounter(systemRunner, agent.killSwitch.table);
+  if (json) return print(JSON.stringify(status) + '\n');
+  const now = Math.floor(Date.now() / 1000);
+  let text = renderStatus(status, now);
+  if (agent !== undefined) text += '\n\n' + agentStatus!.renderAgentStatus(agent, now);
+  // A gateway also reports each client's usage (gateway/usage-report.ts).
+  if (Array.isArray(status.usage) && status.usage.length > 0) {
+    const { renderUsage } = await import('../../gateway/usage-report.js');
+    text += '\n\n' + renderUsage(status.usage as Parameters<typeof renderUsage>[0]).trimEnd();
+  }
+  return print(text + '\n');
+}
+
+/** The TUN device a client configuration names (its keys are wiped at once). */
+async function clientInterface(configFile: string): Promise<string> {
+  const { loadClientConfig } = await import('../../client/config.js');
+  const { wipe } = await import('../wireguard/crypto.js');
+  const config = loadClientConfig(configFile);
+  wipe(config.privateKey);
+  if (config.gateway.presharedKey !== null) wipe(config.gateway.presharedKey);
+  return config.interface;
+}
+
 export const COMMANDS: readonly CommandSpec[] = [
   {
     words: ['genkey'],
@@ -84,17 +115,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     args: ['<name>'],
     options: { json: JSON_OUTPUT },
     summary: "show a running tunnel's peers and counters",
-    run: async (call) => {
-      const status = await queryControl<TunnelStatus & { usage?: unknown[] }>(call.args[0]!, 'status');
-      if (flag(call, 'json')) return print(JSON.stringify(status) + '\n');
-      let text = renderStatus(status, Math.floor(Date.now() / 1000));
-      // A gateway also reports each client's usage (gateway/usage-report.ts).
-      if (Array.isArray(status.usage) && status.usage.length > 0) {
-        const { renderUsage } = await import('../../gateway/usage-report.js');
-        text += '\n\n' + renderUsage(status.usage as Parameters<typeof renderUsage>[0]).trimEnd();
-      }
-      return print(text + '\n');
-    },
+    run: (call) => showTunnel(call.args[0]!, flag(call, 'json')),
   },
   {
     words: ['gateway'],
@@ -156,6 +177,14 @@ export const COMMANDS: readonly CommandSpec[] = [
     details:
       'Removes its policy rules, puts its sysctl and DNS (resolv.conf or systemd-resolved) back and deletes its TUN, from the state file it kept. Refuses while that agent still runs. A start of the agent does the same first.',
     run: (call) => clientDown(stringOption(call, 'config')),
+  },
+  {
+    words: ['client', 'status'],
+    args: [],
+    options: { config: CLIENT_CONFIG, json: JSON_OUTPUT },
+    summary: "show the running client agent's gateway, lease, routing and kill switch",
+    details: 'The same as meshgate show on the interface the configuration names.',
+    run: async (call) => showTunnel(await clientInterface(stringOption(call, 'config')), flag(call, 'json')),
   },
   {
     words: ['help'],

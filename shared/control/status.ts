@@ -57,7 +57,8 @@ export function tunnelStatus(name: string, device: Device, listenPort: number, p
   };
 }
 
-function bytes(n: number): string {
+/** Bytes in binary units: 1.50 KiB. */
+export function bytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
   let v = n;
@@ -68,7 +69,8 @@ function bytes(n: number): string {
   return i === 0 ? `${n} B` : `${v.toFixed(2)} ${units[i]}`;
 }
 
-function ago(seconds: number): string {
+/** Seconds as `1 minute, 5 seconds ago` (`Now` for 0). */
+export function ago(seconds: number): string {
   if (seconds <= 0) return 'Now';
   const parts: string[] = [];
   const put = (n: number, unit: string) => n > 0 && parts.push(`${n} ${unit}${n === 1 ? '' : 's'}`);
