@@ -92,6 +92,7 @@ async function scene(
     dns: false,
     lan: 'outside',
     killSwitch: false,
+    router: null,
     ...extra.config,
   };
   const logs: LogLine[] = [];
@@ -493,6 +494,74 @@ describe('routes: [default]', () => {
     expect(host2.calls.at(-1)!.input).toBe(
       'table inet meshgate_killswitch {}\ndelete table inet meshgate_killswitch\n',
     );
+    expect(existsSync(f.stateFile)).toBe(false);
+    await killed.close();
+    rmSync(f.dir, { recursive: true });
+  });
+
+  test('router: the nft table and forwarding on start, the table again for a new MTU, all undone on close and after a SIGKILL', async () => {
+    const FWD4 = 'net.ipv4.ip_forward';
+    const FWD6 = 'net.ipv6.conf.all.forwarding';
+    const routerHost = () =>
+      new FakeHost({ links: [IFACE], sysctls: { [SRC_VALID_MARK]: '0', [FWD4]: '0', [FWD6]: '0' } });
+    const router = { router: { lanInterface: 'lan0', ipv6: 'nat66' as const }, killSwitch: true };
+    const f = files();
+    const host = routerHost();
+    const before = host.snapshot();
+    const s = await start(host, f, router);
+    const nftInputs = () => host.calls.filter((c) => c.command === 'nft').map((c) => c.input ?? '');
+    // Kill switch first, then the router table, then forwarding: the LAN never passes unfiltered.
+    expect(nftInputs()).toHaveLength(2);
+    expect(nftInputs()[0]).toContain(`iifname "${IFACE}" oifname "lan0" ct state established,related accept`);
+    expect(nftInputs()[1]).toMatch(/^table inet meshgate_router \{/m);
+    expect(nftInputs()[1]).toContain(`iifname "lan0" oifname "${IFACE}" accept`);
+    expect(nftInputs()[1]).toContain('maxseg size set 1380');
+    expect(host.sysctls.get(FWD4)).toBe('1');
+    expect(host.sysctls.get(FWD6)).toBe('1');
+    const routerAt = host.calls.findIndex((c) => c.input?.includes('table inet meshgate_router {') === true);
+    const forwardAt = host.calls.findIndex((c) => c.args.includes(`${FWD4}=1`));
+    expect(routerAt).toBeLessThan(forwardAt);
+    const kept = JSON.parse(readFileSync(f.stateFile, 'utf8')) as { router: unknown; sysctls: unknown[] };
+    expect(kept.router).toBe('meshgate_router');
+    expect(kept.sysctls).toEqual(
+      expect.arrayContaining([
+        { key: FWD4, value: '1', original: '0' },
+        { key: FWD6, value: '1', original: '0' },
+      ]),
+    );
+    await s.advance(250);
+    expect(nftInputs()).toHaveLength(2); // the lease's MTU is the one rendered
+    s.answer.current = { grant: { ...GOOD, mtu: 1280, ipv4: { ...GOOD.ipv4!, address: parseIp('100.64.0.11') } } };
+    await s.advance(30_000); // a renewal with another address and MTU
+    expect(nftInputs()).toHaveLength(3);
+    expect(nftInputs()[2]).toContain('maxseg size set 1240');
+    await s.close();
+    expect(nftInputs().slice(3)).toEqual([
+      'table inet meshgate_router {}\ndelete table inet meshgate_router\n',
+      'table inet meshgate_killswitch {}\ndelete table inet meshgate_killswitch\n',
+    ]);
+    expect(host.snapshot()).toEqual({ ...before, links: {} });
+    expect(existsSync(f.stateFile)).toBe(false);
+
+    // Killed: undoLeftovers puts forwarding back and deletes the table (also when keeping the kill switch).
+    const host2 = routerHost();
+    const killed = await start(host2, f, router);
+    await killed.advance(250);
+    host2.links.delete(IFACE);
+    host2.routes.clear();
+    host2.addresses.clear();
+    const during = await host2.linesDuring(() =>
+      undoLeftovers(IFACE, f.stateFile, host2, pino({ level: 'silent' }), { keepKillSwitch: true }),
+    );
+    expect(during).toContain('nft -f -');
+    expect(host2.calls.at(-1)!.input).toBe('table inet meshgate_router {}\ndelete table inet meshgate_router\n');
+    expect(host2.sysctls.get(FWD4)).toBe('0');
+    expect(host2.sysctls.get(FWD6)).toBe('0');
+    expect(JSON.parse(readFileSync(f.stateFile, 'utf8'))).toMatchObject({
+      router: null,
+      killSwitch: 'meshgate_killswitch',
+    });
+    await undoLeftovers(IFACE, f.stateFile, host2, pino({ level: 'silent' }));
     expect(existsSync(f.stateFile)).toBe(false);
     await killed.close();
     rmSync(f.dir, { recursive: true });

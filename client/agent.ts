@@ -23,6 +23,9 @@
 // before it is changed (client-state.ts); the next start undoes it first.
 // `killSwitch: true` puts up client/kill-switch.ts before anything else and
 // keeps it, unchanged, until the stop (the lease never changes it).
+// `router:` puts up client/router.ts next (NAT into the lease, the LAN only
+// into the tunnel, MSS clamped; re-rendered when a lease changes the MTU) and
+// then turns forwarding on with the other sysctls; both undone on stop.
 
 import { systemRandom } from '../shared/io/random.js';
 import type { CommandRunner } from '../shared/host/command.js';
@@ -67,6 +70,7 @@ import {
   type KillSwitchState,
 } from './kill-switch.js';
 import { isProbeFailure, probeAddresses } from '../shared/host/probe.js';
+import { applyRouter, removeRouter, ROUTER_SYSCTLS, ROUTER_TABLE } from './router.js';
 
 const random = systemRandom;
 /** The longest delay setTimeout takes; a later renewal is waited for in steps. */
@@ -221,6 +225,7 @@ async function killSwitchState(parts: AgentParts, mark: number): Promise<KillSwi
     mark,
     endpoint: { address: endpoint.address, port: endpoint.port },
     lan,
+    router: config.router?.lanInterface ?? null,
   };
 }
 
@@ -243,7 +248,7 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
       addresses: grant === null ? [] : leaseAddresses(grant),
       routes: [...config.routes.filter((r) => has(r.family)).map((cidr) => ({ cidr })), ...defaults.routes],
       rules: defaults.rules,
-      sysctls: defaults.sysctls,
+      sysctls: [...defaults.sysctls, ...(config.router !== null ? ROUTER_SYSCTLS : [])],
     };
   };
 
@@ -251,6 +256,8 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
   let dns: DnsRecord | null = null;
   let dnsServers = '';
   let killSwitch: string | null = null;
+  let router: string | null = null;
+  let routerMtu = 0;
   const record = (state: HostState): ClientHostRecord => {
     const originals = host.originals();
     return {
@@ -262,6 +269,7 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
       ),
       dns,
       killSwitch,
+      router,
     };
   };
   const keep = (state: HostState) => {
@@ -299,13 +307,19 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
         log.warn({ event: 'cleanup-failed', err: (e as Error).message }, 'could not put DNS back');
       });
     dns = null;
+    if (router !== null)
+      await removeRouter(runner, router).then(
+        () => (router = null),
+        (e: unknown) =>
+          log.warn({ event: 'cleanup-failed', err: (e as Error).message }, 'could not remove the router table'),
+      );
     if (killSwitch !== null)
       await removeKillSwitch(runner, killSwitch).then(
         () => (killSwitch = null),
         (e: unknown) =>
           log.warn({ event: 'cleanup-failed', err: (e as Error).message }, 'could not remove the kill switch'),
       );
-    if (parts.stateFile != null && killSwitch === null) removeRecord(parts.stateFile);
+    if (parts.stateFile != null && killSwitch === null && router === null) removeRecord(parts.stateFile);
   };
   // The kill switch: recorded first, then up, before the TUN gets anything.
   const raiseKillSwitch = async () => {
@@ -316,6 +330,19 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
     log.info(
       { event: 'kill-switch', table: state.table, lan: state.lan.map(formatCidr) },
       `kill switch up: nothing leaves outside ${config.interface} but to ${endpoint.key}, the mesh and the LAN allowed`,
+    );
+  };
+
+  // The router table: recorded first, then up (again when the tunnel MTU changes).
+  const setRouter = async (mtu: number) => {
+    if (config.router === null || mtu === routerMtu) return;
+    router = ROUTER_TABLE;
+    keep(appliedState);
+    await applyRouter(runner, { table: ROUTER_TABLE, tunnel: config.interface, lan: config.router.lanInterface, mtu });
+    routerMtu = mtu;
+    log.info(
+      { event: 'router', table: ROUTER_TABLE, lan: config.router.lanInterface, mtu },
+      `routing ${config.router.lanInterface} into ${config.interface} (NAT, MSS for MTU ${mtu})`,
     );
   };
 
@@ -337,6 +364,7 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
     applied = grant;
     applying = applying.then(async () => {
       try {
+        await setRouter(grant.mtu ?? DEFAULT_MTU);
         await setHost(hostState(grant));
         await setDns(grant);
         log.info(
@@ -429,6 +457,7 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
 
   try {
     if (config.killSwitch) await raiseKillSwitch();
+    await setRouter(DEFAULT_MTU);
     await setHost(hostState(null));
   } catch (e) {
     tunnelRunner.stop();

@@ -7,8 +7,8 @@
 //
 // Routes and addresses need no record: they live on the agent's TUN, which
 // the kernel removes with the process. Left behind are the policy rules, the
-// sysctl it set, DNS and the kill switch's nftables table; undo() removes the
-// rules and the table, puts the sysctls and DNS back, and deletes the TUN
+// sysctls it set, DNS and the kill switch's and the router's nftables tables;
+// undo() removes the rules and the tables, puts the sysctls and DNS back, and deletes the TUN
 // should it still exist.
 
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +19,7 @@ import { EMPTY_HOST_STATE, HostConfigurator, type RuleState } from '../shared/ho
 import { formatCidr, parseCidr } from '../shared/net/address.js';
 import { restoreDns, type DnsRecord } from './dns.js';
 import { removeKillSwitch } from './kill-switch.js';
+import { removeRouter } from './router.js';
 
 export const STATE_VERSION = 1;
 
@@ -38,6 +39,8 @@ export interface ClientHostRecord {
   dns: DnsRecord | null;
   /** The kill switch's nftables table (inet family) while it is up; null: none. */
   killSwitch: string | null;
+  /** The router's nftables table (inet family, client/router.ts) while it is up; null: none. */
+  router: string | null;
 }
 
 export const stateFileOf = (iface: string, dir = CONTROL_DIR): string => join(dir, `client-${iface}.state`);
@@ -71,6 +74,7 @@ export function loadRecord(file: string): ClientHostRecord | null {
     sysctls: raw.sysctls ?? [],
     dns: raw.dns ?? null,
     killSwitch: raw.killSwitch ?? null,
+    router: raw.router ?? null,
   };
 }
 
@@ -115,9 +119,10 @@ export async function undoRecord(
   let first: unknown = null;
   await host.reset().catch((e: unknown) => (first ??= e));
   if (record.dns !== null) await restoreDns(record.dns, runner).catch((e: unknown) => (first ??= e));
+  if (record.router !== null) await removeRouter(runner, record.router).catch((e: unknown) => (first ??= e));
   if (record.killSwitch !== null && !keepTable)
     await removeKillSwitch(runner, record.killSwitch).catch((e: unknown) => (first ??= e));
   if (first !== null) throw first;
-  if (keepTable) saveRecord(file, { ...record, rules: [], sysctls: [], dns: null });
+  if (keepTable) saveRecord(file, { ...record, rules: [], sysctls: [], dns: null, router: null });
   else removeRecord(file);
 }

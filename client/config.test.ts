@@ -50,6 +50,7 @@ describe('loadClientConfig: happy path', () => {
     expect(c.dns).toBe(true);
     expect(c.lan).toBe('outside');
     expect(c.killSwitch).toBe(false);
+    expect(c.router).toBeNull();
   });
 
   it('routes: default (everything through the gateway) next to listed prefixes, with dns and lan', () => {
@@ -159,6 +160,20 @@ describe('loadClientConfig: mistakes', () => {
     expect(loadClientConfig(writeConfig(base({ routes: ['default'], killSwitch: true }))).killSwitch).toBe(true);
     expect(loadClientConfig(writeConfig(base({ routes: ['default'], killSwitch: false }))).killSwitch).toBe(false);
     fails(base({ killSwitch: true }), 'killSwitch', 'conflict', /needs "default" in routes/);
+  });
+
+  it('router: with routes: [default] only, a valid LAN interface other than the tunnel, ipv6 nat66 only', () => {
+    const c = loadClientConfig(writeConfig(base({ routes: ['default'], router: { lanInterface: 'br-lan' } })));
+    expect(c.router).toEqual({ lanInterface: 'br-lan', ipv6: 'nat66' });
+    const r = { lanInterface: 'br-lan', ipv6: 'nat66' };
+    expect(loadClientConfig(writeConfig(base({ routes: ['default'], router: r }))).router).toEqual(r);
+    fails(base({ router: r }), 'router', 'conflict', /needs "default" in routes/);
+    fails(base({ routes: ['198.51.100.0/24'], router: r }), 'router', 'conflict', /needs "default" in routes/);
+    fails(base({ routes: ['default'], router: { lanInterface: 'mgc0' } }), 'router.lanInterface', 'conflict', /tunnel/);
+    fails(base({ routes: ['default'], router: { lanInterface: 'a b' } }), 'router.lanInterface', 'invalid');
+    fails(base({ routes: ['default'], router: { lanInterface: 'br-lan', ipv6: 'routed' } }), 'router.ipv6', 'invalid');
+    fails(base({ routes: ['default'], router: {} }), 'router.lanInterface', 'missing');
+    fails(base({ routes: ['default'], router: { lanInterface: 'br-lan', wan: 'x' } }), 'router.wan', 'unknown-field');
   });
 
   it('lan: tunnel with a default route is refused when the gateway is reached over a mesh overlay', () => {

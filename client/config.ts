@@ -49,6 +49,15 @@ export interface ClientConfig extends OwnKeyConfig {
   lan: LanMode;
   /** With the default route: nothing leaves outside the tunnel while the agent runs (client/kill-switch.ts). */
   killSwitch: boolean;
+  /** With the default route: route a LAN behind this machine through the tunnel (client/router.ts); null: off. */
+  router: RouterConfig | null;
+}
+
+export interface RouterConfig {
+  /** The LAN interface (OpenWrt: br-lan). */
+  lanInterface: string;
+  /** IPv6 of the LAN hosts: NAT66 into the lease address (routed /64 comes next). */
+  ipv6: 'nat66';
 }
 
 export type LanMode = 'outside' | 'tunnel';
@@ -84,6 +93,9 @@ const ClientSchema = Type.Object(
     dns: Type.Optional(Type.Boolean()),
     lan: Type.Optional(Type.Union([Type.Literal('outside'), Type.Literal('tunnel')])),
     killSwitch: Type.Optional(Type.Boolean()),
+    router: Type.Optional(
+      Type.Object({ lanInterface: Text, ipv6: Type.Optional(Type.Literal('nat66')) }, { additionalProperties: false }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -145,6 +157,20 @@ function normalizeClient(raw: RawClient, file: string): ClientConfig {
       `needs "${DEFAULT_ROUTE_WORD}" in routes (without a default route through the tunnel, everything else must leave outside it)`,
     );
 
+  let router: RouterConfig | null = null;
+  if (raw.router !== undefined) {
+    if (!listed.includes(everything))
+      throw new FieldError(
+        'router',
+        'conflict',
+        `needs "${DEFAULT_ROUTE_WORD}" in routes (the LAN's traffic follows the tunnel's default route)`,
+      );
+    const lanInterface = interfaceName(raw.router.lanInterface, 'router.lanInterface');
+    if (lanInterface === iface)
+      throw new FieldError('router.lanInterface', 'conflict', `is the tunnel device ${iface}`);
+    router = { lanInterface, ipv6: raw.router.ipv6 ?? 'nat66' };
+  }
+
   const privateKeyFile = resolve(base, raw.privateKeyFile);
   const privateKey = readKeyFile(privateKeyFile, 'privateKeyFile');
   const publicKey = publicKeyOf(privateKey);
@@ -176,5 +202,6 @@ function normalizeClient(raw: RawClient, file: string): ClientConfig {
     dns: raw.dns ?? CLIENT_DEFAULTS.dns,
     lan,
     killSwitch,
+    router,
   };
 }

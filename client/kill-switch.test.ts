@@ -51,6 +51,14 @@ describe('renderKillSwitch', () => {
     expect(text).not.toContain('elements');
   });
 
+  it('with a router LAN, the forward hook lets the replies from the tunnel to the LAN through (nothing else changes)', () => {
+    const text = renderKillSwitch(typical({ router: 'br-lan' }));
+    const rule = 'iifname "mgc0" oifname "br-lan" ct state established,related accept';
+    expect(text.replace(`\t\t${rule}\n`, '')).toBe(renderKillSwitch(typical()));
+    expect(text.indexOf(rule)).toBeGreaterThan(text.indexOf('hook forward'));
+    expect(() => renderKillSwitch(typical({ router: 'a"b' }))).toThrow(KillSwitchError);
+  });
+
   it('is deterministic, replaces the table as a whole and ends every path in a counted drop', () => {
     const text = renderKillSwitch(typical());
     expect(renderKillSwitch(typical())).toBe(text);

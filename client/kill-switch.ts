@@ -18,6 +18,7 @@
 //       ICMPv6 ND to any address, DHCPv4 (udp 68 → 67)    → accept
 //     lan: outside: the connected subnets of the other
 //       interfaces, read once at start                    → accept
+//   forward, with router: replies from the tunnel to the LAN → accept
 //   anything else → counter "blocked", drop
 //
 // Nothing embedded in the text comes unchecked: interface names follow the
@@ -58,6 +59,8 @@ export interface KillSwitchState {
   endpoint: { address: Uint8Array; port: number };
   /** Destinations allowed outside the tunnel (lan: outside: the connected subnets); empty with lan: tunnel. */
   lan: Cidr[];
+  /** The router's LAN interface (client/router.ts): replies from the tunnel may be forwarded to it. */
+  router?: string | null;
 }
 
 export const KillSwitchErrorCodes = [
@@ -91,6 +94,8 @@ export function checkKillSwitchState(s: KillSwitchState): void {
   if (!(a instanceof Uint8Array) || (a.length !== 4 && a.length !== 16)) invalid('endpoint', 'not an address');
   if (!Number.isInteger(s.endpoint.port) || s.endpoint.port < 1 || s.endpoint.port > 65535)
     invalid('endpoint', 'port must be 1..65535');
+  if (s.router != null && !isInterfaceName(s.router))
+    invalid('router', `${JSON.stringify(s.router)}: an interface name is ${INTERFACE_NAME_RULE}`);
   s.lan.forEach((c, i) => {
     const bytes = c.family === 4 ? 4 : 16;
     if ((c.family !== 4 && c.family !== 6) || c.address.length !== bytes) invalid(`lan[${i}]`, 'not a prefix');
@@ -106,8 +111,12 @@ export function renderKillSwitch(s: KillSwitchState): string {
   const endpoint = unmapAddress(s.endpoint.address);
   const ipOf = endpoint.length === 4 ? 'ip' : 'ip6';
   const lan = (family: 4 | 6) => s.lan.filter((c) => c.family === family).map(formatCidr);
+  // Router: the LAN goes into the tunnel (allowed below); the replies come back out of it.
+  const replies =
+    s.router != null ? [`iifname "${s.tunnel}" oifname "${s.router}" ct state established,related accept`] : [];
   const hook = (name: 'output' | 'forward') => [
     `type filter hook ${name} priority filter; policy drop;`,
+    ...(name === 'forward' ? replies : []),
     'jump allowed',
     `counter name "${BLOCKED_COUNTER}" drop`,
   ];

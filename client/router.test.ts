@@ -1,0 +1,69 @@
+// Golden-text tests of the client router's ruleset and the nft commands it
+// runs (RecordingRunner, no kernel). The kernel side is
+// test/netns/client-router.test.ts. After a deliberate change, regenerate
+// with UPDATE_GOLDEN=1 npx vitest run client/router.test.ts and review the diff.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { RecordingRunner } from '../shared/host/command.js';
+import { expectCoded } from '../test/support/thrown.js';
+import { applyRouter, removeRouter, renderRouter, RouterError, type RouterState } from './router.js';
+
+const testdata = path.join(path.dirname(fileURLToPath(import.meta.url)), 'testdata');
+
+function golden(name: string, actual: string): void {
+  const file = path.join(testdata, name);
+  if (process.env.UPDATE_GOLDEN === '1') fs.writeFileSync(file, actual);
+  expect(actual).toBe(fs.readFileSync(file, 'utf8'));
+}
+
+const typical = (over: Partial<RouterState> = {}): RouterState => ({
+  table: 'meshgate_router',
+  tunnel: 'mgc0',
+  lan: 'br-lan',
+  mtu: 1420,
+  ...over,
+});
+
+describe('renderRouter', () => {
+  it('renders the router table (golden)', () => {
+    golden('router.nft', renderRouter(typical()));
+  });
+
+  it('is deterministic, replaces the table as a whole, clamps MSS to the MTU per family', () => {
+    const text = renderRouter(typical());
+    expect(renderRouter(typical())).toBe(text);
+    expect(text.split('\n').slice(1, 4)).toEqual([
+      'table inet meshgate_router {}',
+      'delete table inet meshgate_router',
+      'table inet meshgate_router {',
+    ]);
+    expect(text).toContain('maxseg size set 1380');
+    expect(text).toContain('maxseg size set 1360');
+    const other = renderRouter(typical({ mtu: 1280 }));
+    expect(other).toContain('maxseg size set 1240');
+    expect(other).toContain('maxseg size set 1220');
+  });
+
+  it('refuses what it cannot embed safely', () => {
+    expectCoded(() => renderRouter(typical({ lan: 'a"b' })), RouterError, 'invalid-state');
+    expectCoded(() => renderRouter(typical({ lan: 'mgc0' })), RouterError, 'invalid-state');
+    expectCoded(() => renderRouter(typical({ table: 'filter' })), RouterError, 'invalid-state');
+    expectCoded(() => renderRouter(typical({ mtu: 500 })), RouterError, 'invalid-state');
+  });
+});
+
+describe('applyRouter / removeRouter', () => {
+  it('runs one nft -f - each', async () => {
+    const r = new RecordingRunner();
+    await applyRouter(r, typical());
+    await removeRouter(r);
+    expect(r.calls.map((c) => [c.command, ...c.args])).toEqual([
+      ['nft', '-f', '-'],
+      ['nft', '-f', '-'],
+    ]);
+    expect(r.calls[1]!.input).toBe('table inet meshgate_router {}\ndelete table inet meshgate_router\n');
+  });
+});

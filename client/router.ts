@@ -1,0 +1,134 @@
+// The client agent as a router for a LAN behind it (`router:` in the config,
+// with `routes: [default]`): one nftables table of its own,
+// `inet meshgate_router`, rendered as text and replaced in one `nft -f -`
+// transaction (shared/host/nft-table.ts), put up at start, re-rendered when a
+// lease changes the tunnel MTU, deleted on a clean stop; after a SIGKILL the
+// state file names it and the next start or `meshgate client down` deletes it.
+// Forwarding (ROUTER_SYSCTLS) goes through the HostConfigurator like every
+// other sysctl the agent sets.
+//
+//   forward (policy accept; only LAN traffic is decided here):
+//     LAN ↔ tunnel TCP SYN          → MSS clamped to the tunnel MTU
+//     LAN → tunnel                  → accept
+//     tunnel → LAN, established     → accept
+//     LAN → LAN                     → accept
+//     LAN → anything else, or
+//     anything else → LAN           → counter "bypass", drop (the LAN never
+//                                     leaves outside the tunnel)
+//   postrouting (nat): forwarded packets (source not one of this machine's
+//     addresses) out of the tunnel → masquerade into the lease address
+//     (IPv4, and NAT66 for IPv6); the router's own packets already carry it.
+//
+// The LAN's packets are unmarked, so the policy rules of the default route
+// (shared/host/policy-routing.ts) send them to the tunnel's table.
+
+import { CodedError } from '../shared/errors.js';
+import { CommandError, type CommandRunner } from '../shared/host/command.js';
+import type { SysctlState } from '../shared/host/configurator.js';
+import { chainBlock, isSafeTableName, removeTableText, replaceTableLines } from '../shared/host/nft-table.js';
+import { INTERFACE_NAME_RULE, isInterfaceName } from '../shared/net/address.js';
+
+export const ROUTER_TABLE = 'meshgate_router';
+/** The named counter of the LAN packets that tried to bypass the tunnel. */
+export const BYPASS_COUNTER = 'bypass';
+/** Forwarding on, both families; put back on exit. */
+export const ROUTER_SYSCTLS: readonly SysctlState[] = [
+  { key: 'net.ipv4.ip_forward', value: '1' },
+  { key: 'net.ipv6.conf.all.forwarding', value: '1' },
+];
+/** IPv4 + TCP headers, IPv6 + TCP headers: MSS = MTU minus these. */
+const TCP4_OVERHEAD = 40;
+const TCP6_OVERHEAD = 60;
+const MTU_MIN = 1280;
+const MTU_MAX = 65535;
+
+export interface RouterState {
+  /** The table (default ROUTER_TABLE). */
+  table: string;
+  /** The agent's TUN device. */
+  tunnel: string;
+  /** The LAN interface behind the router. */
+  lan: string;
+  /** The tunnel MTU (the lease's): TCP MSS is clamped to fit it. */
+  mtu: number;
+}
+
+export const RouterErrorCodes = [
+  'invalid-state', // the state cannot be rendered safely (names the field)
+  'nft-failed', // nft exited non-zero (its message is included)
+] as const;
+export type RouterErrorCode = (typeof RouterErrorCodes)[number];
+
+export class RouterError extends CodedError<RouterErrorCode> {
+  override readonly name = 'RouterError';
+}
+
+function invalid(field: string, message: string): never {
+  throw new RouterError('invalid-state', `router: ${field}: ${message}`);
+}
+
+/** Checks everything renderRouter embeds; throws RouterError('invalid-state') naming the field. */
+export function checkRouterState(s: RouterState): void {
+  if (!isSafeTableName(s.table))
+    invalid('table', `${JSON.stringify(s.table)}: must be "meshgate" + 0..24 of a-z 0-9 _`);
+  for (const field of ['tunnel', 'lan'] as const)
+    if (!isInterfaceName(s[field]))
+      invalid(field, `${JSON.stringify(s[field])}: an interface name is ${INTERFACE_NAME_RULE}`);
+  if (s.tunnel === s.lan) invalid('lan', 'is the tunnel device');
+  if (!Number.isInteger(s.mtu) || s.mtu < MTU_MIN || s.mtu > MTU_MAX) invalid('mtu', `must be ${MTU_MIN}..${MTU_MAX}`);
+}
+
+/** The nft text that replaces the router table: deterministic, the same state gives the same text. */
+export function renderRouter(s: RouterState): string {
+  checkRouterState(s);
+  const lan = `iifname "${s.lan}"`;
+  const clamp = (proto: 'ipv4' | 'ipv6', mss: number) =>
+    `meta nfproto ${proto} tcp flags & (syn | rst) == syn tcp option maxseg size > ${mss} tcp option maxseg size set ${mss}`;
+  const lines = [
+    ...replaceTableLines(
+      s.table,
+      'meshgate client router: the LAN behind it goes through the tunnel only; replaced as a whole.',
+    ),
+    `\tcounter ${BYPASS_COUNTER} {`,
+    '\t}',
+    '',
+    ...chainBlock('forward', [
+      'type filter hook forward priority filter; policy accept;',
+      `${lan} oifname "${s.tunnel}" jump clamp`,
+      `iifname "${s.tunnel}" oifname "${s.lan}" jump clamp`,
+      `${lan} oifname "${s.tunnel}" accept`,
+      `iifname "${s.tunnel}" oifname "${s.lan}" ct state established,related accept`,
+      `${lan} oifname "${s.lan}" accept`,
+      `${lan} counter name "${BYPASS_COUNTER}" drop`,
+      `oifname "${s.lan}" counter name "${BYPASS_COUNTER}" drop`,
+    ]),
+    ...chainBlock('clamp', [clamp('ipv4', s.mtu - TCP4_OVERHEAD), clamp('ipv6', s.mtu - TCP6_OVERHEAD)]),
+    ...chainBlock('postrouting', [
+      'type nat hook postrouting priority srcnat; policy accept;',
+      `oifname "${s.tunnel}" fib saddr type != local masquerade`,
+    ]),
+  ];
+  lines.pop(); // no blank line before the closing brace
+  lines.push('}', '');
+  return lines.join('\n');
+}
+
+async function nft(r: CommandRunner, text: string): Promise<void> {
+  try {
+    await r.run('nft', ['-f', '-'], { input: text });
+  } catch (err) {
+    const detail = err instanceof CommandError ? err.stderr.trim() || err.message : String(err);
+    throw new RouterError('nft-failed', `nft -f -: ${detail}`, { cause: err });
+  }
+}
+
+/** Puts up (or replaces) the router table in one transaction. */
+export async function applyRouter(r: CommandRunner, s: RouterState): Promise<void> {
+  await nft(r, renderRouter(s));
+}
+
+/** Deletes the router table if it exists; nothing else. */
+export async function removeRouter(r: CommandRunner, table: string = ROUTER_TABLE): Promise<void> {
+  if (!isSafeTableName(table)) invalid('table', JSON.stringify(table));
+  await nft(r, removeTableText(table));
+}
