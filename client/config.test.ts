@@ -173,6 +173,7 @@ describe('loadClientConfig: mistakes', () => {
     fails(base({ routes: ['default'], router: { lanInterface: 'a b' } }), 'router.lanInterface', 'invalid');
     fails(base({ routes: ['default'], router: { lanInterface: 'br-lan', ipv6: 'routed' } }), 'router.ipv6', 'invalid');
     fails(base({ routes: ['default'], router: {} }), 'router.lanInterface', 'missing');
+    fails(base({ routes: ['default'], lan: 'tunnel', router: r }), 'router', 'conflict', /lan: outside/);
     fails(base({ routes: ['default'], router: { lanInterface: 'br-lan', wan: 'x' } }), 'router.wan', 'unknown-field');
   });
 

@@ -165,6 +165,9 @@ function normalizeClient(raw: RawClient, file: string): ClientConfig {
         'conflict',
         `needs "${DEFAULT_ROUTE_WORD}" in routes (the LAN's traffic follows the tunnel's default route)`,
       );
+    // lan: tunnel would send the replies to the LAN hosts into the tunnel too.
+    if (lan === 'tunnel')
+      throw new FieldError('router', 'conflict', 'needs lan: outside (the replies to the LAN must stay on it)');
     const lanInterface = interfaceName(raw.router.lanInterface, 'router.lanInterface');
     if (lanInterface === iface)
       throw new FieldError('router.lanInterface', 'conflict', `is the tunnel device ${iface}`);
