@@ -25,8 +25,14 @@
 // one rule of shared/net/interface-name.ts, addresses are rendered from bytes.
 
 import { CodedError } from '../shared/errors.js';
-import { CommandError, type CommandRunner } from '../shared/host/command.js';
-import { chainBlock, isSafeTableName, removeTableText, replaceTableLines, setBlock } from '../shared/host/nft-table.js';
+import {
+  chainBlock,
+  clientTable,
+  isSafeTableName,
+  NftTableErrorCodes,
+  setBlock,
+  tableText,
+} from '../shared/host/nft-table.js';
 import {
   formatCidr,
   formatIp,
@@ -63,10 +69,7 @@ export interface KillSwitchState {
   router?: string | null;
 }
 
-export const KillSwitchErrorCodes = [
-  'invalid-state', // the state cannot be rendered safely (names the field)
-  'nft-failed', // nft exited non-zero (its message is included)
-] as const;
+export const KillSwitchErrorCodes = NftTableErrorCodes;
 export type KillSwitchErrorCode = (typeof KillSwitchErrorCodes)[number];
 
 export class KillSwitchError extends CodedError<KillSwitchErrorCode> {
@@ -120,11 +123,7 @@ export function renderKillSwitch(s: KillSwitchState): string {
     'jump allowed',
     `counter name "${BLOCKED_COUNTER}" drop`,
   ];
-  const lines = [
-    ...replaceTableLines(
-      s.table,
-      'meshgate client kill switch: nothing leaves outside the tunnel; replaced as a whole.',
-    ),
+  return tableText(s.table, 'meshgate client kill switch: nothing leaves outside the tunnel; replaced as a whole.', [
     `\tcounter ${BLOCKED_COUNTER} {`,
     '\t}',
     '',
@@ -144,31 +143,19 @@ export function renderKillSwitch(s: KillSwitchState): string {
       'ip daddr @lan4 accept',
       'ip6 daddr @lan6 accept',
     ]),
-  ];
-  lines.pop(); // no blank line before the closing brace
-  lines.push('}', '');
-  return lines.join('\n');
+  ]);
 }
 
-async function nft(r: CommandRunner, text: string): Promise<void> {
-  try {
-    await r.run('nft', ['-f', '-'], { input: text });
-  } catch (err) {
-    const detail = err instanceof CommandError ? err.stderr.trim() || err.message : String(err);
-    throw new KillSwitchError('nft-failed', `nft -f -: ${detail}`, { cause: err });
-  }
-}
-
-/** Puts up (or replaces) the kill switch in one transaction. */
-export async function applyKillSwitch(r: CommandRunner, s: KillSwitchState): Promise<void> {
-  await nft(r, renderKillSwitch(s));
-}
-
-/** Deletes the kill switch table if it exists; nothing else. */
-export async function removeKillSwitch(r: CommandRunner, table: string = KILL_SWITCH_TABLE): Promise<void> {
-  if (!isSafeTableName(table)) invalid('table', JSON.stringify(table));
-  await nft(r, removeTableText(table));
-}
+/**
+ * applyKillSwitch puts up (or replaces) the kill switch in one transaction; removeKillSwitch
+ * deletes its table if it exists, nothing else.
+ */
+export const { apply: applyKillSwitch, remove: removeKillSwitch } = clientTable<KillSwitchState>({
+  table: KILL_SWITCH_TABLE,
+  label: 'kill switch',
+  error: KillSwitchError,
+  render: renderKillSwitch,
+});
 
 /**
  * The destinations `lan: outside` keeps outside the tunnel: the prefixes of

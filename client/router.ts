@@ -23,9 +23,8 @@
 // (shared/host/policy-routing.ts) send them to the tunnel's table.
 
 import { CodedError } from '../shared/errors.js';
-import { CommandError, type CommandRunner } from '../shared/host/command.js';
 import type { SysctlState } from '../shared/host/configurator.js';
-import { chainBlock, isSafeTableName, removeTableText, replaceTableLines } from '../shared/host/nft-table.js';
+import { chainBlock, clientTable, isSafeTableName, NftTableErrorCodes, tableText } from '../shared/host/nft-table.js';
 import { INTERFACE_NAME_RULE, isInterfaceName } from '../shared/net/address.js';
 
 export const ROUTER_TABLE = 'meshgate_router';
@@ -53,10 +52,7 @@ export interface RouterState {
   mtu: number;
 }
 
-export const RouterErrorCodes = [
-  'invalid-state', // the state cannot be rendered safely (names the field)
-  'nft-failed', // nft exited non-zero (its message is included)
-] as const;
+export const RouterErrorCodes = NftTableErrorCodes;
 export type RouterErrorCode = (typeof RouterErrorCodes)[number];
 
 export class RouterError extends CodedError<RouterErrorCode> {
@@ -84,51 +80,39 @@ export function renderRouter(s: RouterState): string {
   const lan = `iifname "${s.lan}"`;
   const clamp = (proto: 'ipv4' | 'ipv6', mss: number) =>
     `meta nfproto ${proto} tcp flags & (syn | rst) == syn tcp option maxseg size > ${mss} tcp option maxseg size set ${mss}`;
-  const lines = [
-    ...replaceTableLines(
-      s.table,
-      'meshgate client router: the LAN behind it goes through the tunnel only; replaced as a whole.',
-    ),
-    `\tcounter ${BYPASS_COUNTER} {`,
-    '\t}',
-    '',
-    ...chainBlock('forward', [
-      'type filter hook forward priority filter; policy accept;',
-      `${lan} oifname "${s.tunnel}" jump clamp`,
-      `iifname "${s.tunnel}" oifname "${s.lan}" jump clamp`,
-      `${lan} oifname "${s.tunnel}" accept`,
-      `iifname "${s.tunnel}" oifname "${s.lan}" ct state established,related accept`,
-      `${lan} oifname "${s.lan}" accept`,
-      `${lan} counter name "${BYPASS_COUNTER}" drop`,
-      `oifname "${s.lan}" counter name "${BYPASS_COUNTER}" drop`,
-    ]),
-    ...chainBlock('clamp', [clamp('ipv4', s.mtu - TCP4_OVERHEAD), clamp('ipv6', s.mtu - TCP6_OVERHEAD)]),
-    ...chainBlock('postrouting', [
-      'type nat hook postrouting priority srcnat; policy accept;',
-      `oifname "${s.tunnel}" fib saddr type != local masquerade`,
-    ]),
-  ];
-  lines.pop(); // no blank line before the closing brace
-  lines.push('}', '');
-  return lines.join('\n');
+  return tableText(
+    s.table,
+    'meshgate client router: the LAN behind it goes through the tunnel only; replaced as a whole.',
+    [
+      `\tcounter ${BYPASS_COUNTER} {`,
+      '\t}',
+      '',
+      ...chainBlock('forward', [
+        'type filter hook forward priority filter; policy accept;',
+        `${lan} oifname "${s.tunnel}" jump clamp`,
+        `iifname "${s.tunnel}" oifname "${s.lan}" jump clamp`,
+        `${lan} oifname "${s.tunnel}" accept`,
+        `iifname "${s.tunnel}" oifname "${s.lan}" ct state established,related accept`,
+        `${lan} oifname "${s.lan}" accept`,
+        `${lan} counter name "${BYPASS_COUNTER}" drop`,
+        `oifname "${s.lan}" counter name "${BYPASS_COUNTER}" drop`,
+      ]),
+      ...chainBlock('clamp', [clamp('ipv4', s.mtu - TCP4_OVERHEAD), clamp('ipv6', s.mtu - TCP6_OVERHEAD)]),
+      ...chainBlock('postrouting', [
+        'type nat hook postrouting priority srcnat; policy accept;',
+        `oifname "${s.tunnel}" fib saddr type != local masquerade`,
+      ]),
+    ],
+  );
 }
 
-async function nft(r: CommandRunner, text: string): Promise<void> {
-  try {
-    await r.run('nft', ['-f', '-'], { input: text });
-  } catch (err) {
-    const detail = err instanceof CommandError ? err.stderr.trim() || err.message : String(err);
-    throw new RouterError('nft-failed', `nft -f -: ${detail}`, { cause: err });
-  }
-}
-
-/** Puts up (or replaces) the router table in one transaction. */
-export async function applyRouter(r: CommandRunner, s: RouterState): Promise<void> {
-  await nft(r, renderRouter(s));
-}
-
-/** Deletes the router table if it exists; nothing else. */
-export async function removeRouter(r: CommandRunner, table: string = ROUTER_TABLE): Promise<void> {
-  if (!isSafeTableName(table)) invalid('table', JSON.stringify(table));
-  await nft(r, removeTableText(table));
-}
+/**
+ * applyRouter puts up (or replaces) the router table in one transaction; removeRouter
+ * deletes its table if it exists, nothing else.
+ */
+export const { apply: applyRouter, remove: removeRouter } = clientTable<RouterState>({
+  table: ROUTER_TABLE,
+  label: 'router',
+  error: RouterError,
+  render: renderRouter,
+});

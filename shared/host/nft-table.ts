@@ -6,8 +6,17 @@
 //   delete table inet NAME    ...so this never fails
 //   table inet NAME { ... }   the whole new table
 //
-// The gateway's firewall (gateway/firewall.ts) and the client's kill switch
-// (client/kill-switch.ts) use them.
+// The gateway's firewall (gateway/firewall.ts), the client's kill switch
+// (client/kill-switch.ts) and its router table (client/router.ts) use them.
+
+import { CommandError, type CommandRunner } from './command.js';
+
+/** The failures of a client table (kill switch, router): the error lists of both. */
+export const NftTableErrorCodes = [
+  'invalid-state', // the state cannot be rendered safely (names the field)
+  'nft-failed', // nft exited non-zero (its message is included)
+] as const;
+export type NftTableErrorCode = (typeof NftTableErrorCodes)[number];
 
 /**
  * Whether a table name is safe to embed unquoted (nft does not accept a quoted
@@ -21,6 +30,46 @@ export function isSafeTableName(name: unknown): name is string {
 /** The lines that open the replacement of `inet NAME` (the caller adds the body and the closing brace). */
 export function replaceTableLines(table: string, comment: string): string[] {
   return [`# ${comment}`, `table inet ${table} {}`, `delete table inet ${table}`, `table inet ${table} {`];
+}
+
+/** The whole replacement text of `inet NAME`: the opening lines, then the body's blocks. */
+export function tableText(table: string, comment: string, body: readonly string[]): string {
+  const lines = [...replaceTableLines(table, comment), ...body];
+  lines.pop(); // no blank line before the closing brace
+  lines.push('}', '');
+  return lines.join('\n');
+}
+
+/** The coded error class of one client table (KillSwitchError, RouterError). */
+export type NftTableErrorClass = new (code: NftTableErrorCode, message: string, options?: { cause?: unknown }) => Error;
+
+/**
+ * Apply and remove of one client table (the kill switch, the router): `apply`
+ * replaces it with render(state) in one `nft -f -` transaction; `remove`
+ * deletes it if it exists (default `table`), nothing else. Failures are
+ * `error`s: nft's own message, or `label: table: …` for an unsafe name.
+ */
+export function clientTable<S>(o: {
+  table: string;
+  label: string;
+  error: NftTableErrorClass;
+  render: (state: S) => string;
+}): { apply(r: CommandRunner, state: S): Promise<void>; remove(r: CommandRunner, table?: string): Promise<void> } {
+  const nft = async (r: CommandRunner, text: string): Promise<void> => {
+    try {
+      await r.run('nft', ['-f', '-'], { input: text });
+    } catch (err) {
+      const detail = err instanceof CommandError ? err.stderr.trim() || err.message : String(err);
+      throw new o.error('nft-failed', `nft -f -: ${detail}`, { cause: err });
+    }
+  };
+  return {
+    apply: (r, state) => nft(r, o.render(state)),
+    remove: async (r, table = o.table) => {
+      if (!isSafeTableName(table)) throw new o.error('invalid-state', `${o.label}: table: ${JSON.stringify(table)}`);
+      await nft(r, removeTableText(table));
+    },
+  };
 }
 
 /** The text that deletes `inet NAME` if it exists, in one transaction. */
