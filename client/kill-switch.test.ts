@@ -3,12 +3,10 @@
 // test/netns/client-kill-switch.test.ts. After a deliberate change, regenerate
 // with UPDATE_GOLDEN=1 npx vitest run client/kill-switch.test.ts and review the diff.
 
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { CommandError, RecordingRunner } from '../shared/host/command.js';
 import { formatCidr, parseCidr, parseIp } from '../shared/net/address.js';
+import { expectReplacesTable, goldenNextTo } from '../test/support/nft-golden.js';
 import { expectCoded } from '../test/support/thrown.js';
 import {
   applyKillSwitch,
@@ -20,13 +18,7 @@ import {
   type KillSwitchState,
 } from './kill-switch.js';
 
-const testdata = path.join(path.dirname(fileURLToPath(import.meta.url)), 'testdata');
-
-function golden(name: string, actual: string): void {
-  const file = path.join(testdata, name);
-  if (process.env.UPDATE_GOLDEN === '1') fs.writeFileSync(file, actual);
-  expect(actual).toBe(fs.readFileSync(file, 'utf8'));
-}
+const golden = goldenNextTo(import.meta.url);
 
 function typical(over: Partial<KillSwitchState> = {}): KillSwitchState {
   return {
@@ -62,11 +54,7 @@ describe('renderKillSwitch', () => {
   it('is deterministic, replaces the table as a whole and ends every path in a counted drop', () => {
     const text = renderKillSwitch(typical());
     expect(renderKillSwitch(typical())).toBe(text);
-    expect(text.split('\n').slice(1, 4)).toEqual([
-      'table inet meshgate_killswitch {}',
-      'delete table inet meshgate_killswitch',
-      'table inet meshgate_killswitch {',
-    ]);
+    expectReplacesTable(text, 'meshgate_killswitch');
     expect(text.match(/policy drop;/g)).toHaveLength(2);
     expect(text.match(/counter name "blocked" drop/g)).toHaveLength(2);
   });

@@ -3,21 +3,13 @@
 // test/netns/client-router.test.ts. After a deliberate change, regenerate
 // with UPDATE_GOLDEN=1 npx vitest run client/router.test.ts and review the diff.
 
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { RecordingRunner } from '../shared/host/command.js';
+import { expectReplacesTable, goldenNextTo } from '../test/support/nft-golden.js';
 import { expectCoded } from '../test/support/thrown.js';
 import { applyRouter, removeRouter, renderRouter, RouterError, type RouterState } from './router.js';
 
-const testdata = path.join(path.dirname(fileURLToPath(import.meta.url)), 'testdata');
-
-function golden(name: string, actual: string): void {
-  const file = path.join(testdata, name);
-  if (process.env.UPDATE_GOLDEN === '1') fs.writeFileSync(file, actual);
-  expect(actual).toBe(fs.readFileSync(file, 'utf8'));
-}
+const golden = goldenNextTo(import.meta.url);
 
 const typical = (over: Partial<RouterState> = {}): RouterState => ({
   table: 'meshgate_router',
@@ -35,11 +27,7 @@ describe('renderRouter', () => {
   it('is deterministic, replaces the table as a whole, clamps MSS to the MTU per family', () => {
     const text = renderRouter(typical());
     expect(renderRouter(typical())).toBe(text);
-    expect(text.split('\n').slice(1, 4)).toEqual([
-      'table inet meshgate_router {}',
-      'delete table inet meshgate_router',
-      'table inet meshgate_router {',
-    ]);
+    expectReplacesTable(text, 'meshgate_router');
     expect(text).toContain('maxseg size set 1380');
     expect(text).toContain('maxseg size set 1360');
     const other = renderRouter(typical({ mtu: 1280 }));

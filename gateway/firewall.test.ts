@@ -7,13 +7,11 @@
 //   UPDATE_GOLDEN=1 npx vitest run gateway/firewall.test.ts
 // and review the diff.
 
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { CommandError, RecordingRunner } from '../shared/host/command.js';
 import { formatCidr, parseCidr, parseIp } from '../shared/net/address.js';
 import { PRIVATE_IPV4, PRIVATE_IPV6 } from '../shared/net/special-ranges.js';
+import { expectReplacesTable, goldenNextTo } from '../test/support/nft-golden.js';
 import { expectCoded } from '../test/support/thrown.js';
 import {
   applyFirewall,
@@ -28,16 +26,7 @@ import {
   type FirewallState,
 } from './firewall.js';
 
-const testdata = path.join(path.dirname(fileURLToPath(import.meta.url)), 'testdata');
-
-function golden(name: string, actual: string): void {
-  const file = path.join(testdata, name);
-  if (process.env.UPDATE_GOLDEN === '1') {
-    fs.mkdirSync(testdata, { recursive: true });
-    fs.writeFileSync(file, actual);
-  }
-  expect(actual).toBe(fs.readFileSync(file, 'utf8'));
-}
+const golden = goldenNextTo(import.meta.url);
 
 function typical(over: Partial<FirewallState> = {}): FirewallState {
   return {
@@ -108,13 +97,8 @@ describe('renderRuleset', () => {
   });
 
   it('replaces only its own table, atomically: create-if-missing, delete, define', () => {
-    const lines = renderRuleset(typical()).split('\n');
-    expect(lines.slice(1, 4)).toEqual([
-      'table inet meshgate {}',
-      'delete table inet meshgate',
-      'table inet meshgate {',
-    ]);
-    const text = lines.join('\n');
+    const text = renderRuleset(typical());
+    expectReplacesTable(text, 'meshgate');
     expect(text).not.toMatch(/flush ruleset|flush table/);
     expect(text.match(/^(?:add |delete )?table /gm)).toHaveLength(3);
     expect(renderRuleset(typical({ table: 'meshgate_test' }))).toContain('delete table inet meshgate_test\n');
