@@ -1,32 +1,19 @@
 // `meshgate client status`: the agent's status by its configuration (the
 // interface it names), in-process; the status itself is tested in
 // client/agent-status.test.ts and client/agent.test.ts.
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configFiles } from '../../test/support/config-files.js';
+import { runMain } from '../../test/support/run-main.js';
 import { loadClientConfig } from '../../client/config.js';
-import { main } from './main.js';
 
 const files = configFiles('mg-clstatus-', 'client', loadClientConfig);
-
-async function capture(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-  const text = (spy: typeof err) => spy.mock.calls.map((c) => String(c[0])).join('');
-  try {
-    const code = await main(argv);
-    return { code, stdout: text(out), stderr: text(err) };
-  } finally {
-    err.mockRestore();
-    out.mockRestore();
-  }
-}
 
 beforeAll(() => files.open());
 afterAll(() => files.close());
 
 describe('meshgate client status', () => {
   it('--help: its usage with --config and --json, exit 0', async () => {
-    const r = await capture(['client', 'status', '--help']);
+    const r = await runMain(['client', 'status', '--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('meshgate client status');
     expect(r.stdout).toContain('--config FILE');
@@ -35,7 +22,7 @@ describe('meshgate client status', () => {
   });
 
   it('without --config: exit 2, one line naming it', async () => {
-    const r = await capture(['client', 'status']);
+    const r = await runMain(['client', 'status']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('missing option --config FILE');
     expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
@@ -50,7 +37,7 @@ describe('meshgate client status', () => {
       gateway: { publicKey: files.keyPair().publicKey, endpoint: '192.0.2.1:51820' },
     });
     for (const json of [[], ['--json']]) {
-      const r = await capture(['client', 'status', '--config', config, ...json]);
+      const r = await runMain(['client', 'status', '--config', config, ...json]);
       expect(r.code).toBe(1);
       expect(r.stdout).toBe('');
       expect(r.stderr).toBe('meshgate: no tunnel named mgst-none0 is running\n');

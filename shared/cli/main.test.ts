@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { runMain } from '../../test/support/run-main.js';
 import { inSharedPool } from '../../test/support/secrets.js';
 import { generatePrivateKeyText, publicKeyText } from '../wireguard/keys.js';
 import { commandName, type CommandSpec } from './command.js';
@@ -23,22 +24,8 @@ PrivateKey = qPZ4oLZHxZtcUfL3kzgSYD66ztKdPcfnCHeuUvRzBVw=
 
 let dir: string;
 
-/** Runs main() in-process with stdout and stderr captured. */
-async function capture(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-  const text = (spy: typeof err) => spy.mock.calls.map((c) => String(c[0])).join('');
-  try {
-    const code = await main(argv);
-    return { code, stdout: text(out), stderr: text(err) };
-  } finally {
-    err.mockRestore();
-    out.mockRestore();
-  }
-}
-
 async function run(argv: string[]): Promise<{ code: number; stderr: string }> {
-  const { code, stderr } = await capture(argv);
+  const { code, stderr } = await runMain(argv);
   return { code, stderr };
 }
 
@@ -128,26 +115,26 @@ describe('every command: --help, unknown options, missing and extra arguments', 
 
   it.each(COMMANDS.map((c) => [name(c), c] as const))('%s --help / -h: its usage on stdout, exit 0', async (_, c) => {
     for (const help of ['--help', '-h']) {
-      const r = await capture([...c.words, help]);
+      const r = await runMain([...c.words, help]);
       expect(r).toEqual({ code: 0, stdout: usage(c, COMMANDS), stderr: '' });
       expect(r.stdout.startsWith(`usage: ${commandName(c)}`)).toBe(true);
     }
-    expect((await capture(['help', ...c.words])).stdout).toBe(usage(c, COMMANDS));
+    expect((await runMain(['help', ...c.words])).stdout).toBe(usage(c, COMMANDS));
   });
 
   it.each(COMMANDS.map((c) => [name(c), c] as const))('%s --bogus: exit 2, one line naming it', async (_, c) => {
-    const r = await capture([...c.words, '--bogus', ...required(c)]);
+    const r = await runMain([...c.words, '--bogus', ...required(c)]);
     expect(r.code).toBe(2);
     oneLine(r.stderr);
     expect(r.stderr).toContain('unknown option --bogus');
     expect(r.stderr).toContain(`"${commandName(c)} --help"`);
     expect(r.stdout).toBe('');
-    expect((await capture([...c.words, '-x'])).stderr).toContain('unknown option -x');
+    expect((await runMain([...c.words, '-x'])).stderr).toContain('unknown option -x');
   });
 
   const withArgs = COMMANDS.filter((c) => c.args.length > 0);
   it.each(withArgs.map((c) => [name(c), c] as const))('%s without its argument: exit 2 naming it', async (_, c) => {
-    const r = await capture([...c.words, ...required(c)]);
+    const r = await runMain([...c.words, ...required(c)]);
     expect(r.code).toBe(2);
     oneLine(r.stderr);
     expect(r.stderr).toContain(`missing argument ${c.args[0]}`);
@@ -155,7 +142,7 @@ describe('every command: --help, unknown options, missing and extra arguments', 
 
   const fixed = COMMANDS.filter((c) => c.rest === undefined);
   it.each(fixed.map((c) => [name(c), c] as const))('%s with an extra argument: exit 2 naming it', async (_, c) => {
-    const r = await capture([...c.words, ...c.args.map(() => 'x'), 'surplus', ...required(c)]);
+    const r = await runMain([...c.words, ...c.args.map(() => 'x'), 'surplus', ...required(c)]);
     expect(r.code).toBe(2);
     oneLine(r.stderr);
     // A command with subcommands (gateway, gateway token, clients) takes it for an unknown one of them.
@@ -164,13 +151,13 @@ describe('every command: --help, unknown options, missing and extra arguments', 
 
   const configured = COMMANDS.filter((c) => required(c).length > 0);
   it.each(configured.map((c) => [name(c), c] as const))('%s without --config: exit 2 naming it', async (_, c) => {
-    const r = await capture([...c.words, ...c.args.map(() => 'x')]);
+    const r = await runMain([...c.words, ...c.args.map(() => 'x')]);
     expect(r.code).toBe(2);
     oneLine(r.stderr);
     expect(r.stderr).toContain('missing option --config FILE');
-    const empty = await capture([...c.words, ...c.args.map(() => 'x'), '--config']);
+    const empty = await runMain([...c.words, ...c.args.map(() => 'x'), '--config']);
     expect(empty.stderr).toContain('--config needs a value (FILE)');
-    const twice = await capture([...c.words, ...c.args.map(() => 'x'), '--config=a', '--config', 'b']);
+    const twice = await runMain([...c.words, ...c.args.map(() => 'x'), '--config=a', '--config', 'b']);
     expect(twice.stderr).toContain('--config given twice');
   });
 
@@ -192,31 +179,31 @@ describe('meshgate --version, help, and lines that name no command', () => {
 
   it('--version and version print the version in package.json', async () => {
     for (const argv of [['--version'], ['version']]) {
-      expect(await capture(argv)).toEqual({ code: 0, stdout: `meshgate ${pkg.version}\n`, stderr: '' });
+      expect(await runMain(argv)).toEqual({ code: 0, stdout: `meshgate ${pkg.version}\n`, stderr: '' });
     }
   });
 
   it('--help, -h and help list every command on stdout; a bare meshgate on stderr, exit 2', async () => {
     for (const argv of [['--help'], ['-h'], ['help']]) {
-      expect(await capture(argv)).toEqual({ code: 0, stdout: overview(COMMANDS), stderr: '' });
+      expect(await runMain(argv)).toEqual({ code: 0, stdout: overview(COMMANDS), stderr: '' });
     }
     for (const c of COMMANDS) expect(overview(COMMANDS)).toContain(`  ${c.words.join(' ')}`);
-    expect(await capture([])).toEqual({ code: 2, stdout: '', stderr: overview(COMMANDS) });
+    expect(await runMain([])).toEqual({ code: 2, stdout: '', stderr: overview(COMMANDS) });
   });
 
   it('an unknown command or subcommand, or option before any command: exit 2, one line', async () => {
-    expect((await capture(['bogus'])).stderr).toBe('meshgate: unknown command "bogus"; try "meshgate --help"\n');
-    expect((await capture(['gateway', 'bogus', '--config', 'x'])).stderr).toBe(
+    expect((await runMain(['bogus'])).stderr).toBe('meshgate: unknown command "bogus"; try "meshgate --help"\n');
+    expect((await runMain(['gateway', 'bogus', '--config', 'x'])).stderr).toBe(
       'meshgate: unknown command "gateway bogus"; try "meshgate gateway --help"\n',
     );
-    expect((await capture(['--bogus'])).stderr).toBe('meshgate: unknown option --bogus; try "meshgate --help"\n');
-    expect((await capture(['help', 'bogus'])).code).toBe(2);
-    expect((await capture(['help', 'gateway', 'leases', 'x'])).stderr).toContain('unexpected argument "x"');
+    expect((await runMain(['--bogus'])).stderr).toBe('meshgate: unknown option --bogus; try "meshgate --help"\n');
+    expect((await runMain(['help', 'bogus'])).code).toBe(2);
+    expect((await runMain(['help', 'gateway', 'leases', 'x'])).stderr).toContain('unexpected argument "x"');
   });
 
   it('a flag given a value and an option after "--" are usage errors', async () => {
-    expect((await capture(['show', 'mg0', '--json=yes'])).stderr).toContain('--json takes no value');
-    expect((await capture(['show', 'mg0', '--', '--json'])).stderr).toContain('unexpected argument "--json"');
+    expect((await runMain(['show', 'mg0', '--json=yes'])).stderr).toContain('--json takes no value');
+    expect((await runMain(['show', 'mg0', '--', '--json'])).stderr).toContain('unexpected argument "--json"');
   });
 
   it('never repeats a key given where an option or argument belongs', async () => {
@@ -228,7 +215,7 @@ describe('meshgate --version, help, and lines that name no command', () => {
       [key],
       ['gateway', key, '--config', 'x'],
     ]) {
-      const r = await capture(argv);
+      const r = await runMain(argv);
       expect(r.code).toBe(2);
       expect(r.stderr).not.toContain(key.slice(0, 16));
       expect(r.stderr).toMatch(/^meshgate: [^\n]*may hold a key[^\n]*\n$/);
@@ -242,7 +229,7 @@ describe('meshgate up --help (issue 7 #7)', () => {
     const empty = mkdtempSync(join(tmpdir(), 'mg-cli-help-'));
     try {
       process.chdir(empty); // a relative "--help" would be looked for here
-      const r = await capture(['up', '--help']);
+      const r = await runMain(['up', '--help']);
       expect(r).toEqual({
         code: 0,
         stdout: usage(
