@@ -2,6 +2,7 @@
 // plain values; the agent's own answer is tested in agent.test.ts.
 import { describe, expect, test } from 'vitest';
 import { RecordingRunner } from '../shared/host/command.js';
+import { typicalAgentStatus } from '../test/support/agent-status.js';
 import { agentStatus, readBlockedCounter, renderAgentStatus, type AgentStatusInput } from './agent-status.js';
 
 const KEY = 'HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=';
@@ -26,44 +27,30 @@ const INPUT: AgentStatusInput = {
   killSwitchTable: 'meshgate_killswitch',
 };
 
+/** Before the first lease (or after a refusal), without default route or kill switch. */
+const NO_SESSION: AgentStatusInput = {
+  ...INPUT,
+  gateway: { ...INPUT.gateway, session: false, lastHandshakeWall: 0 },
+  lease: null,
+  defaultRoute: false,
+  killSwitchTable: null,
+};
+
 describe('agentStatus', () => {
   test('one current gateway, the lease with its time left and DNS, routing, kill switch, bytes', () => {
-    expect(agentStatus(INPUT)).toEqual({
-      gateways: [
-        {
-          publicKey: KEY,
-          endpoint: '192.0.2.1:51820',
-          current: true,
-          session: true,
-          lastHandshake: NOW_WALL / 1000 - 65,
-          rttMs: null,
-        },
-      ],
-      lease: {
-        ipv4: '100.64.0.10/32',
-        ipv6: 'fd12:3456:789a::10/128',
-        gateway: ['100.64.0.1', 'fd12:3456:789a::1'],
+    expect(agentStatus(INPUT)).toEqual(
+      typicalAgentStatus({
+        publicKey: KEY,
+        lastHandshake: NOW_WALL / 1000 - 65,
         lifetimeLeft: 43,
-        dns: ['198.51.100.53'],
-        dnsApplied: 'resolv.conf',
-      },
-      routing: { defaultRoute: true, table: 51820, families: [4, 6], lan: 'outside' },
-      killSwitch: { on: true, table: 'meshgate_killswitch', blocked: null },
-      rxBytes: 3 * 1024 * 1024,
-      txBytes: 512,
-    });
+        rxBytes: 3 * 1024 * 1024,
+        txBytes: 512,
+      }),
+    );
   });
 
   test('before the first lease, without default route, DNS or kill switch', () => {
-    const s = agentStatus({
-      ...INPUT,
-      gateway: { ...INPUT.gateway, session: false, lastHandshakeWall: 0 },
-      lease: null,
-      dns: null,
-      defaultRoute: false,
-      lan: 'tunnel',
-      killSwitchTable: null,
-    });
+    const s = agentStatus({ ...NO_SESSION, dns: null, lan: 'tunnel' });
     expect(s.gateways[0]).toMatchObject({ session: false, lastHandshake: 0, current: true });
     expect(s.lease).toBeNull();
     expect(s.routing).toEqual({ defaultRoute: false, table: null, families: [], lan: 'tunnel' });
@@ -101,15 +88,7 @@ describe('renderAgentStatus', () => {
   });
 
   test('no session, no lease, nothing applied', () => {
-    const s = agentStatus({
-      ...INPUT,
-      gateway: { ...INPUT.gateway, session: false, lastHandshakeWall: 0 },
-      lease: null,
-      defaultRoute: false,
-      killSwitchTable: null,
-      rxBytes: 0,
-      txBytes: 0,
-    });
+    const s = agentStatus({ ...NO_SESSION, rxBytes: 0, txBytes: 0 });
     expect(renderAgentStatus(s, NOW_WALL / 1000)).toBe(
       [
         'agent:',
