@@ -338,12 +338,30 @@ describe('routes: [default]', () => {
       parts: { table: 51820, stateFile: f.stateFile, resolvConf: f.resolvConf },
     });
 
+  /** A SIGKILL: nothing of close() runs; the kernel drops the TUN with its addresses and routes. */
+  const killTunnel = (host: FakeHost) => {
+    host.links.delete(IFACE);
+    host.routes.clear();
+    host.addresses.clear();
+  };
+  /** An agent started with `config` and past its first lease. */
+  const startLeased = async (host: FakeHost, f: ReturnType<typeof files>, config: Partial<ClientConfig> = {}) => {
+    const s = await start(host, f, config);
+    await s.advance(250);
+    return s;
+  };
+  /** An agent started with `config`, leased, then killed. */
+  const startKilled = async (host: FakeHost, f: ReturnType<typeof files>, config: Partial<ClientConfig>) => {
+    const s = await startLeased(host, f, config);
+    killTunnel(host);
+    return s;
+  };
+
   test('policy routing and DNS from the lease, all recorded in the state file, undone on close', async () => {
     const f = files();
     const host = fakeHost();
     const before = host.snapshot();
-    const s = await start(host, f);
-    await s.advance(250);
+    const s = await startLeased(host, f);
     expect(s.events('lease')).toHaveLength(1);
     expect(host.snapshot().routes).toEqual([`0.0.0.0/0 dev ${IFACE} table 51820`, `::/0 dev ${IFACE} table 51820`]);
     expect(host.snapshot().rules).toEqual(
@@ -380,8 +398,7 @@ describe('routes: [default]', () => {
   test('a renewal with other DNS servers rewrites only resolv.conf', async () => {
     const f = files();
     const host = fakeHost();
-    const s = await start(host, f);
-    await s.advance(250);
+    const s = await startLeased(host, f);
     const commands = host.lines().length;
     s.answer.current = { grant: { ...GOOD, dns: [parseIp('203.0.113.53')] } };
     await s.advance(30_000); // renewal at half the lifetime
@@ -414,14 +431,10 @@ describe('routes: [default]', () => {
     const f = files();
     const host = fakeHost();
     const before = host.snapshot();
-    const s = await start(host, f);
-    await s.advance(250);
-    // Killed: nothing of close() runs; the kernel drops the TUN with its addresses and routes.
+    const s = await startLeased(host, f);
     const pid = JSON.parse(readFileSync(f.stateFile, 'utf8')) as { pid: number };
     expect(pid.pid).toBe(process.pid);
-    host.links.delete(IFACE);
-    host.routes.clear();
-    host.addresses.clear();
+    killTunnel(host);
     const log = pino({ level: 'silent' });
     expect(await undoLeftovers(IFACE, f.stateFile, host, log)).toBe(true);
     expect(host.snapshot()).toEqual({ ...before, links: {} });
@@ -473,11 +486,7 @@ describe('routes: [default]', () => {
 
     // Killed: the state file names the table; undoLeftovers deletes it.
     const host2 = fakeHost();
-    const killed = await start(host2, f, { killSwitch: true });
-    await killed.advance(250);
-    host2.links.delete(IFACE);
-    host2.routes.clear();
-    host2.addresses.clear();
+    const killed = await startKilled(host2, f, { killSwitch: true });
     // A start with its own kill switch keeps the table (no gap), undoes the rest, and the file names only the table.
     const keeping = await host2.linesDuring(() =>
       undoLeftovers(IFACE, f.stateFile, host2, pino({ level: 'silent' }), { keepKillSwitch: true }),
@@ -546,11 +555,7 @@ describe('routes: [default]', () => {
 
     // Killed: undoLeftovers puts forwarding back and deletes the table (also when keeping the kill switch).
     const host2 = routerHost();
-    const killed = await start(host2, f, router);
-    await killed.advance(250);
-    host2.links.delete(IFACE);
-    host2.routes.clear();
-    host2.addresses.clear();
+    const killed = await startKilled(host2, f, router);
     const during = await host2.linesDuring(() =>
       undoLeftovers(IFACE, f.stateFile, host2, pino({ level: 'silent' }), { keepKillSwitch: true }),
     );
