@@ -98,7 +98,6 @@ describe.skipIf(skipReason !== null)('meshgate client with routes: [default]', (
   test('everything through the tunnel, mesh and LAN outside, DNS from the lease, the namespace restored after SIGINT and SIGKILL', async () => {
     const gs = await GatewayScene.build('cdef');
     // The agent's state file (client/client-state.ts) goes with the scene, also when a step fails after a SIGKILL.
-    gs.scene.ownFile(path.join('/var/run/meshgate', `client-${gs.caTun}.state`), gs.ca);
     const dnsServer = gs.inet.spawn('dns', 'node', [
       DNS_TOOL,
       '--bind',

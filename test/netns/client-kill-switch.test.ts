@@ -18,7 +18,6 @@
 //    leaves it (fail closed), a new start keeps it up until its own replaces it,
 //    and `meshgate client down --config F` removes it.
 
-import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { MESHGATE_BIN, netnsSkip, teardownScenesAfterEach, type Namespace } from './harness.js';
 import { GatewayScene, NET, canonicalIp, eventually, httpGet, httpUrl, nftCounters } from './gateway-scene.js';
@@ -106,8 +105,6 @@ async function probesStayIn(gs: GatewayScene, when: string, timeoutMs: number): 
 describe.skipIf(skipReason !== null)('meshgate client with killSwitch: true', () => {
   test('nothing leaves outside the tunnel before the lease and with every gateway down; the table goes on SIGINT and client down', async () => {
     const gs = await GatewayScene.build('cks');
-    gs.scene.ownFile(path.join('/var/run/meshgate', `client-${gs.caTun}.state`), gs.ca);
-    gs.writeGatewayConfig();
     // A's LAN router is the gateway box: its default routes point at gw's mesh addresses.
     await gs.ca.ip('-4', 'route', 'add', 'default', 'via', NET.gwMesh4, 'dev', 'mesh0');
     await gs.ca.ip('-6', 'route', 'add', 'default', 'via', NET.gwMesh6, 'dev', 'mesh0');

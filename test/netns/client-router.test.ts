@@ -15,7 +15,6 @@
 // 3. After SIGINT, A's nft ruleset and forwarding sysctls are as before; after
 //    SIGKILL, `meshgate client down` brings them back too.
 
-import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { MESHGATE_BIN, netnsSkip, teardownScenesAfterEach, type Namespace } from './harness.js';
 import {
@@ -58,7 +57,6 @@ const noTentative = (ns: Namespace) =>
 describe.skipIf(skipReason !== null)('meshgate client with router: a LAN behind it', () => {
   test('the LAN reaches the Internet over IPv4 and IPv6 through the tunnel only; A restored after SIGINT and SIGKILL', async () => {
     const gs = await GatewayScene.build('crtr');
-    gs.scene.ownFile(path.join('/var/run/meshgate', `client-${gs.caTun}.state`), gs.ca);
     const lan = await gs.scene.namespace('lan');
     await gs.scene.veth(gs.ca, lan, {
       names: [LAN_DEV, 'eth0'],

@@ -6,7 +6,6 @@
 // count as nftables has it: pings bound to mesh0 (past every route) raise it
 // by as many as were sent. After SIGINT: exit 1, "no tunnel named … is running".
 
-import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import type { AgentStatus } from '../../client/agent-status.js';
 import { MESHGATE_BIN, netnsSkip, teardownScenesAfterEach } from './harness.js';
@@ -21,8 +20,6 @@ teardownScenesAfterEach();
 describe.skipIf(skipReason !== null)('meshgate client status', () => {
   test('gateway, lease, default route and kill switch with its nft counter; exit 1 once the agent stopped', async () => {
     const gs = await GatewayScene.build('cst');
-    gs.scene.ownFile(path.join('/var/run/meshgate', `client-${gs.caTun}.state`), gs.ca);
-    gs.writeGatewayConfig();
     // A's LAN router is the gateway box: a probe bound to mesh0 has a route to leave by.
     await gs.ca.ip('-4', 'route', 'add', 'default', 'via', NET.gwMesh4, 'dev', 'mesh0');
     await gs.startGateway();

@@ -305,6 +305,7 @@ export class GatewayScene {
     this.cbWg = scene.ifname('w');
     scene.ownFile(path.join(MESHGATE_RUN_DIR, `${this.gwTun}.sock`), gw);
     scene.ownFile(path.join(MESHGATE_RUN_DIR, `${this.caTun}.sock`), ca);
+    scene.ownFile(path.join(MESHGATE_RUN_DIR, `client-${this.caTun}.state`), ca); // A's agent with routes: [default]
     scene.ownFile(path.join(WG_RUN_DIR, `${this.cbWg}.sock`), cb);
   }
 
