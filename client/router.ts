@@ -24,7 +24,14 @@
 
 import { CodedError } from '../shared/errors.js';
 import type { SysctlState } from '../shared/host/configurator.js';
-import { chainBlock, clientTable, isSafeTableName, NftTableErrorCodes, tableText } from '../shared/host/nft-table.js';
+import {
+  chainBlock,
+  clientTable,
+  isSafeTableName,
+  mssClampRules,
+  NftTableErrorCodes,
+  tableText,
+} from '../shared/host/nft-table.js';
 import { INTERFACE_NAME_RULE, isInterfaceName } from '../shared/net/address.js';
 
 export const ROUTER_TABLE = 'meshgate_router';
@@ -35,9 +42,6 @@ export const ROUTER_SYSCTLS: readonly SysctlState[] = [
   { key: 'net.ipv4.ip_forward', value: '1' },
   { key: 'net.ipv6.conf.all.forwarding', value: '1' },
 ];
-/** IPv4 + TCP headers, IPv6 + TCP headers: MSS = MTU minus these. */
-const TCP4_OVERHEAD = 40;
-const TCP6_OVERHEAD = 60;
 const MTU_MIN = 1280;
 const MTU_MAX = 65535;
 
@@ -78,8 +82,6 @@ export function checkRouterState(s: RouterState): void {
 export function renderRouter(s: RouterState): string {
   checkRouterState(s);
   const lan = `iifname "${s.lan}"`;
-  const clamp = (proto: 'ipv4' | 'ipv6', mss: number) =>
-    `meta nfproto ${proto} tcp flags & (syn | rst) == syn tcp option maxseg size > ${mss} tcp option maxseg size set ${mss}`;
   return tableText(
     s.table,
     'meshgate client router: the LAN behind it goes through the tunnel only; replaced as a whole.',
@@ -97,7 +99,7 @@ export function renderRouter(s: RouterState): string {
         `${lan} counter name "${BYPASS_COUNTER}" drop`,
         `oifname "${s.lan}" counter name "${BYPASS_COUNTER}" drop`,
       ]),
-      ...chainBlock('clamp', [clamp('ipv4', s.mtu - TCP4_OVERHEAD), clamp('ipv6', s.mtu - TCP6_OVERHEAD)]),
+      ...chainBlock('clamp', mssClampRules(s.mtu)),
       ...chainBlock('postrouting', [
         'type nat hook postrouting priority srcnat; policy accept;',
         `oifname "${s.tunnel}" fib saddr type != local masquerade`,

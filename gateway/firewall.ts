@@ -41,7 +41,14 @@
 
 import { CommandError, type CommandRunner } from '../shared/host/command.js';
 import { CodedError } from '../shared/errors.js';
-import { chainBlock, isSafeTableName, removeTableText, replaceTableLines, setBlock } from '../shared/host/nft-table.js';
+import {
+  chainBlock,
+  isSafeTableName,
+  mssClampRules,
+  removeTableText,
+  replaceTableLines,
+  setBlock,
+} from '../shared/host/nft-table.js';
 import {
   containsAddress,
   formatCidr,
@@ -104,9 +111,6 @@ export interface CounterValue {
 
 /** The only service clients may reach on the gateway itself. */
 export const DNS_PORT = 53;
-// TCP MSS = MTU minus the IP and TCP headers without options (RFC 879; RFC 8200 for IPv6).
-const IPV4_TCP_HEADERS = 40;
-const IPV6_TCP_HEADERS = 60;
 const MTU_MIN = 576;
 const MTU_MAX = 9000;
 
@@ -203,10 +207,6 @@ export function renderRuleset(s: FirewallState, counters: Record<string, Counter
   const up = `"${s.uplink}"`;
   const pool4 = formatCidr(s.ipv4Pool);
   const pool6 = formatCidr(s.ipv6Pool);
-  const mss4 = s.mtu - IPV4_TCP_HEADERS;
-  const mss6 = s.mtu - IPV6_TCP_HEADERS;
-  // A SYN (or SYN-ACK), not a RST: the only segments that carry an MSS option that matters.
-  const syn = 'tcp flags & (syn | rst) == syn';
   // Forwarding the host did not do before meshgate: none past the tunnel, in the families concerned.
   const notTunnel = `iifname != ${tun} oifname != ${tun} counter name "not_tunnel" drop`;
   const off = (['ipv4', 'ipv6'] as const).filter((family) => !s.hostForwarding[family]);
@@ -235,11 +235,7 @@ export function renderRuleset(s: FirewallState, counters: Record<string, Counter
       `iifname ${tun} jump clamp`,
       `oifname ${tun} jump clamp`,
     ]),
-    // Only ever lowers an MSS: a SYN that already asks for less keeps its value.
-    ...chainBlock('clamp', [
-      `meta nfproto ipv4 ${syn} tcp option maxseg size > ${mss4} tcp option maxseg size set ${mss4}`,
-      `meta nfproto ipv6 ${syn} tcp option maxseg size > ${mss6} tcp option maxseg size set ${mss6}`,
-    ]),
+    ...chainBlock('clamp', mssClampRules(s.mtu)),
     ...chainBlock('forward', [
       'type filter hook forward priority filter; policy accept;',
       `iifname ${tun} jump from_clients`,

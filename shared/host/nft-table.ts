@@ -72,6 +72,21 @@ export function clientTable<S>(o: {
   };
 }
 
+// TCP MSS = MTU minus the IP and TCP headers without options (RFC 879; RFC 8200 for IPv6).
+const IPV4_TCP_HEADERS = 40;
+const IPV6_TCP_HEADERS = 60;
+
+/**
+ * The rules of a `clamp` chain: the TCP MSS lowered to fit `mtu`, per family.
+ * Only a SYN (or SYN-ACK), not a RST, carries an MSS option that matters; a
+ * SYN that already asks for less keeps its value.
+ */
+export function mssClampRules(mtu: number): string[] {
+  const rule = (family: 'ipv4' | 'ipv6', mss: number) =>
+    `meta nfproto ${family} tcp flags & (syn | rst) == syn tcp option maxseg size > ${mss} tcp option maxseg size set ${mss}`;
+  return [rule('ipv4', mtu - IPV4_TCP_HEADERS), rule('ipv6', mtu - IPV6_TCP_HEADERS)];
+}
+
 /** The text that deletes `inet NAME` if it exists, in one transaction. */
 export function removeTableText(table: string): string {
   return `table inet ${table} {}\ndelete table inet ${table}\n`;
