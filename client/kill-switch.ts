@@ -27,20 +27,13 @@
 import { CodedError } from '../shared/errors.js';
 import {
   chainBlock,
+  checkNames,
   clientTable,
-  isSafeTableName,
   NftTableErrorCodes,
   setBlock,
   tableText,
 } from '../shared/host/nft-table.js';
-import {
-  formatCidr,
-  formatIp,
-  hasHostBits,
-  INTERFACE_NAME_RULE,
-  isInterfaceName,
-  type Cidr,
-} from '../shared/net/address.js';
+import { formatCidr, formatIp, hasHostBits, type Cidr } from '../shared/net/address.js';
 import { MESH_RANGES } from '../shared/host/policy-routing.js';
 
 export const KILL_SWITCH_TABLE = 'meshgate_killswitch';
@@ -88,17 +81,13 @@ export function unmapAddress(address: Uint8Array): Uint8Array {
 
 /** Checks everything renderKillSwitch embeds; throws KillSwitchError('invalid-state') naming the field. */
 export function checkKillSwitchState(s: KillSwitchState): void {
-  if (!isSafeTableName(s.table))
-    invalid('table', `${JSON.stringify(s.table)}: must be "meshgate" + 0..24 of a-z 0-9 _`);
-  if (!isInterfaceName(s.tunnel))
-    invalid('tunnel', `${JSON.stringify(s.tunnel)}: an interface name is ${INTERFACE_NAME_RULE}`);
+  checkNames(invalid, { table: s.table, interfaces: { tunnel: s.tunnel } });
   if (!Number.isInteger(s.mark) || s.mark < 1 || s.mark > MARK_MAX) invalid('mark', `must be 1..${MARK_MAX}`);
   const a = s.endpoint?.address;
   if (!(a instanceof Uint8Array) || (a.length !== 4 && a.length !== 16)) invalid('endpoint', 'not an address');
   if (!Number.isInteger(s.endpoint.port) || s.endpoint.port < 1 || s.endpoint.port > 65535)
     invalid('endpoint', 'port must be 1..65535');
-  if (s.router != null && !isInterfaceName(s.router))
-    invalid('router', `${JSON.stringify(s.router)}: an interface name is ${INTERFACE_NAME_RULE}`);
+  if (s.router != null) checkNames(invalid, { interfaces: { router: s.router } });
   s.lan.forEach((c, i) => {
     const bytes = c.family === 4 ? 4 : 16;
     if ((c.family !== 4 && c.family !== 6) || c.address.length !== bytes) invalid(`lan[${i}]`, 'not a prefix');

@@ -27,12 +27,11 @@ import type { SysctlState } from '../shared/host/configurator.js';
 import {
   chainBlock,
   clientTable,
-  isSafeTableName,
+  checkNames,
   mssClampRules,
   NftTableErrorCodes,
   tableText,
 } from '../shared/host/nft-table.js';
-import { INTERFACE_NAME_RULE, isInterfaceName } from '../shared/net/address.js';
 
 export const ROUTER_TABLE = 'meshgate_router';
 /** The named counter of the LAN packets that tried to bypass the tunnel. */
@@ -69,11 +68,7 @@ function invalid(field: string, message: string): never {
 
 /** Checks everything renderRouter embeds; throws RouterError('invalid-state') naming the field. */
 export function checkRouterState(s: RouterState): void {
-  if (!isSafeTableName(s.table))
-    invalid('table', `${JSON.stringify(s.table)}: must be "meshgate" + 0..24 of a-z 0-9 _`);
-  for (const field of ['tunnel', 'lan'] as const)
-    if (!isInterfaceName(s[field]))
-      invalid(field, `${JSON.stringify(s[field])}: an interface name is ${INTERFACE_NAME_RULE}`);
+  checkNames(invalid, { table: s.table, interfaces: { tunnel: s.tunnel, lan: s.lan } });
   if (s.tunnel === s.lan) invalid('lan', 'is the tunnel device');
   if (!Number.isInteger(s.mtu) || s.mtu < MTU_MIN || s.mtu > MTU_MAX) invalid('mtu', `must be ${MTU_MIN}..${MTU_MAX}`);
 }

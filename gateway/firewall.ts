@@ -43,6 +43,7 @@ import { CommandError, type CommandRunner } from '../shared/host/command.js';
 import { CodedError } from '../shared/errors.js';
 import {
   chainBlock,
+  checkNames,
   isSafeTableName,
   mssClampRules,
   removeTableText,
@@ -54,7 +55,6 @@ import {
   formatCidr,
   formatIp,
   hasHostBits,
-  INTERFACE_NAME_RULE,
   isInterfaceName,
   type Cidr,
 } from '../shared/net/address.js';
@@ -161,12 +161,7 @@ function checkCidr(field: string, c: unknown, family?: 4 | 6): Cidr {
 /** Checks everything renderRuleset embeds; throws FirewallError('invalid-state') naming the field. */
 export function checkFirewallState(s: FirewallState): void {
   if (typeof s !== 'object' || s === null) invalid('state', 'missing');
-  if (!isSafeTableName(s.table))
-    invalid('table', `${JSON.stringify(s.table)}: must be "meshgate" + 0..24 of a-z 0-9 _`);
-  for (const field of ['tunnel', 'uplink'] as const) {
-    if (!isSafeInterfaceName(s[field]))
-      invalid(field, `${JSON.stringify(s[field])}: an interface name is ${INTERFACE_NAME_RULE}`);
-  }
+  checkNames(invalid, { table: s.table, interfaces: { tunnel: s.tunnel, uplink: s.uplink } });
   if (s.tunnel === s.uplink) invalid('uplink', 'must differ from the tunnel interface');
   const pool4 = checkCidr('ipv4Pool', s.ipv4Pool, 4);
   const pool6 = checkCidr('ipv6Pool', s.ipv6Pool, 6);

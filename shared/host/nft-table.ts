@@ -9,6 +9,7 @@
 // The gateway's firewall (gateway/firewall.ts), the client's kill switch
 // (client/kill-switch.ts) and its router table (client/router.ts) use them.
 
+import { INTERFACE_NAME_RULE, isInterfaceName } from '../net/interface-name.js';
 import { CommandError, type CommandRunner } from './command.js';
 
 /** The failures of a client table (kill switch, router): the error lists of both. */
@@ -25,6 +26,22 @@ export type NftTableErrorCode = (typeof NftTableErrorCodes)[number];
  */
 export function isSafeTableName(name: unknown): name is string {
   return typeof name === 'string' && /^meshgate[a-z0-9_]{0,24}$/.test(name);
+}
+
+/**
+ * Checks the names a table's text embeds unquoted or quoted: the table name
+ * (isSafeTableName) and interface names (the one rule of
+ * shared/net/interface-name.ts, which nft strings can hold as they are).
+ * The first bad one goes to the renderer's `invalid(field, message)`.
+ */
+export function checkNames(
+  invalid: (field: string, message: string) => never,
+  names: { table?: unknown; interfaces?: Record<string, unknown> },
+): void {
+  if ('table' in names && !isSafeTableName(names.table))
+    invalid('table', `${JSON.stringify(names.table)}: must be "meshgate" + 0..24 of a-z 0-9 _`);
+  for (const [field, name] of Object.entries(names.interfaces ?? {}))
+    if (!isInterfaceName(name)) invalid(field, `${JSON.stringify(name)}: an interface name is ${INTERFACE_NAME_RULE}`);
 }
 
 /** The lines that open the replacement of `inet NAME` (the caller adds the body and the closing brace). */
