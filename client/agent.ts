@@ -52,15 +52,7 @@ import { loadClientConfig, type ClientConfig } from './config.js';
 import { agentStatus } from './agent-status.js';
 import { LEASE_LIMITS } from './lease-check.js';
 import { LeaseClient } from './lease-client.js';
-import {
-  loadRecord,
-  otherAlive,
-  removeRecord,
-  saveRecord,
-  stateFileOf,
-  undoRecord,
-  type ClientHostRecord,
-} from './client-state.js';
+import { removeRecord, saveRecord, stateFileOf, undoLeftovers, type ClientHostRecord } from './client-state.js';
 import { applyDns, planDns, restoreDns, type DnsRecord } from './dns.js';
 import {
   applyKillSwitch,
@@ -168,37 +160,6 @@ export async function startAgent(configFile: string, runner: CommandRunner, log:
     udp.close();
     throw e;
   }
-}
-
-/**
- * Undoes what a killed earlier run on `iface` left (its state file), or
- * refuses when that run is still alive. `meshgate client down` and every
- * start call it. Returns whether there was anything to undo.
- */
-export async function undoLeftovers(
-  iface: string,
-  file: string,
-  runner: CommandRunner,
-  log: Logger,
-  opts: { keepKillSwitch?: boolean } = {},
-): Promise<boolean> {
-  const record = loadRecord(file);
-  if (record === null) return false;
-  if (otherAlive(record.pid))
-    throw new Error(`a client agent (pid ${record.pid}) still runs on ${iface}; stop it with SIGINT or SIGTERM`);
-  await undoRecord(file, record, runner, opts);
-  log.info(
-    {
-      event: 'leftovers-undone',
-      interface: iface,
-      rules: record.rules.length,
-      dns: record.dns?.kind ?? null,
-      killSwitch: record.killSwitch,
-      killSwitchKept: opts.keepKillSwitch === true && record.killSwitch !== null,
-    },
-    `undid what an earlier agent on ${iface} left (rules, sysctls, DNS, kill switch)`,
-  );
-  return true;
 }
 
 /**

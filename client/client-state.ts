@@ -15,6 +15,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { CONTROL_DIR } from '../shared/control/socket.js';
 import type { CommandRunner } from '../shared/host/command.js';
+import type { Logger } from '../shared/log.js';
 import { EMPTY_HOST_STATE, HostConfigurator, type RuleState } from '../shared/host/configurator.js';
 import { formatCidr, parseCidr } from '../shared/net/address.js';
 import { restoreDns, type DnsRecord } from './dns.js';
@@ -125,4 +126,35 @@ export async function undoRecord(
   if (first !== null) throw first;
   if (keepTable) saveRecord(file, { ...record, rules: [], sysctls: [], dns: null, router: null });
   else removeRecord(file);
+}
+
+/**
+ * Undoes what a killed earlier run on `iface` left (its state file), or
+ * refuses when that run is still alive. `meshgate client down` and every
+ * start call it. Returns whether there was anything to undo.
+ */
+export async function undoLeftovers(
+  iface: string,
+  file: string,
+  runner: CommandRunner,
+  log: Logger,
+  opts: { keepKillSwitch?: boolean } = {},
+): Promise<boolean> {
+  const record = loadRecord(file);
+  if (record === null) return false;
+  if (otherAlive(record.pid))
+    throw new Error(`a client agent (pid ${record.pid}) still runs on ${iface}; stop it with SIGINT or SIGTERM`);
+  await undoRecord(file, record, runner, opts);
+  log.info(
+    {
+      event: 'leftovers-undone',
+      interface: iface,
+      rules: record.rules.length,
+      dns: record.dns?.kind ?? null,
+      killSwitch: record.killSwitch,
+      killSwitchKept: opts.keepKillSwitch === true && record.killSwitch !== null,
+    },
+    `undid what an earlier agent on ${iface} left (rules, sysctls, DNS, kill switch)`,
+  );
+  return true;
 }

@@ -54,8 +54,7 @@ export async function client(configFile: string): Promise<number> {
 /** `meshgate client down --config FILE`: undoes what a killed agent left (its rules, sysctls, DNS, TUN). */
 export async function clientDown(configFile: string): Promise<number> {
   const { loadClientConfig } = await import('../../client/config.js');
-  const { undoLeftovers } = await import('../../client/agent.js');
-  const { stateFileOf } = await import('../../client/client-state.js');
+  const { stateFileOf, undoLeftovers } = await import('../../client/client-state.js');
   const { wipe } = await import('../wireguard/crypto.js');
   const config = loadClientConfig(configFile);
   wipe(config.privateKey);
