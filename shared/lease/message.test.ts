@@ -46,6 +46,9 @@ test('every message type round-trips', () => {
       quota: { ...quota, state: 'blocked', used: Number.MAX_SAFE_INTEGER, quota: 2 ** 40, limitUpKbps: 0xffffffff },
     },
     { type: LeaseType.Status, requestId: 0, quota: { ...quota, state: 'ok', count: 'none', used: 0, quota: 0 } },
+    { type: LeaseType.Probe, requestId: 11 },
+    { type: LeaseType.Health, requestId: 11, uplinkUp: true },
+    { type: LeaseType.Health, requestId: 12, uplinkUp: false },
   ];
   for (const m of messages) expect(decodeLeaseMessage(encodeLeaseMessage(m))).toEqual(m);
 });
@@ -156,4 +159,21 @@ test('kbpsOf: bits per second to the kbit/s of QUOTA, 0 for none, at least 1 whe
   expect(kbpsOf(1_000_000)).toBe(1000);
   expect(kbpsOf(400)).toBe(1);
   expect(kbpsOf(100e9)).toBe(100_000_000);
+});
+
+test('HEALTH carries option UPLINK (10), one byte 0 or 1; without it, or with another value, it is malformed', () => {
+  const h = encodeLeaseMessage({ type: LeaseType.Health, requestId: 0x01020304, uplinkUp: false });
+  expect(Buffer.from(h).toString('hex')).toBe('0107000b01020304' + '0a0100');
+  const up = Uint8Array.from(h);
+  up[10] = 1;
+  expect(decodeLeaseMessage(up)).toEqual({ type: LeaseType.Health, requestId: 0x01020304, uplinkUp: true });
+  up[10] = 2;
+  expect(decodeLeaseMessage(up)).toBeNull();
+  const bare = Uint8Array.from(h.subarray(0, LEASE_HEADER_SIZE));
+  bare[3] = LEASE_HEADER_SIZE;
+  expect(decodeLeaseMessage(bare)).toBeNull();
+  // A PROBE is only the header.
+  expect(Buffer.from(encodeLeaseMessage({ type: LeaseType.Probe, requestId: 5 })).toString('hex')).toBe(
+    '0106000800000005',
+  );
 });

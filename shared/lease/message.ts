@@ -14,6 +14,10 @@ export const LeaseType = {
   Release: 4,
   /** Gateway → client, unsolicited (request id 0): the client's quota state. */
   Status: 5,
+  /** Client → gateway: are you there, and is your uplink up? (failover health probe) */
+  Probe: 6,
+  /** Gateway → client: the answer to a PROBE (same request id), with option UPLINK. */
+  Health: 7,
 } as const;
 export type LeaseType = (typeof LeaseType)[keyof typeof LeaseType];
 
@@ -27,7 +31,11 @@ export const LeaseOption = {
   Lifetime: 7,
   Error: 8,
   Quota: 9,
+  Uplink: 10,
 } as const;
+
+/** Option UPLINK, 1 byte: whether the gateway's uplink works now (docs/lease-protocol.md). */
+export const UplinkState = { Down: 0, Up: 1 } as const;
 
 // Option QUOTA, value exactly QUOTA_SIZE bytes, big-endian:
 //   state u8 | count u8 | used u64 | quota u64 | period end u32 | limit down u32 | limit up u32
@@ -92,7 +100,9 @@ export type LeaseMessage =
   | { type: typeof LeaseType.Release; requestId: number }
   | { type: typeof LeaseType.Lease; requestId: number; grant: LeaseGrant; quota?: QuotaInfo }
   | { type: typeof LeaseType.Refused; requestId: number; error: LeaseErrorCode }
-  | { type: typeof LeaseType.Status; requestId: number; quota: QuotaInfo };
+  | { type: typeof LeaseType.Status; requestId: number; quota: QuotaInfo }
+  | { type: typeof LeaseType.Probe; requestId: number }
+  | { type: typeof LeaseType.Health; requestId: number; uplinkUp: boolean };
 
 class Writer {
   private readonly buf = new Uint8Array(LEASE_MAX_SIZE);
@@ -192,6 +202,8 @@ export function encodeLeaseMessage(m: LeaseMessage): Uint8Array {
     w.option(LeaseOption.Quota, encodeQuota(m.quota));
   } else if (m.type === LeaseType.Refused) {
     w.option(LeaseOption.Error, Uint8Array.of(m.error));
+  } else if (m.type === LeaseType.Health) {
+    w.option(LeaseOption.Uplink, Uint8Array.of(m.uplinkUp ? UplinkState.Up : UplinkState.Down));
   }
   return w.finish(m.type, m.requestId);
 }
@@ -216,6 +228,7 @@ export function decodeLeaseMessage(data: Uint8Array): LeaseMessage | null {
   };
   let error = -1;
   let quota: QuotaInfo | null = null;
+  let uplink = -1;
   for (let off = LEASE_HEADER_SIZE; off < data.length;) {
     if (off + 2 > data.length) return null;
     const t = data[off]!;
@@ -260,6 +273,10 @@ export function decodeLeaseMessage(data: Uint8Array): LeaseMessage | null {
         quota = decodeQuota(v);
         if (quota === null) return null;
         break;
+      case LeaseOption.Uplink:
+        if (len !== 1 || (v[0] !== UplinkState.Down && v[0] !== UplinkState.Up)) return null;
+        uplink = v[0]!;
+        break;
       default:
         break; // unknown options are skipped
     }
@@ -267,6 +284,7 @@ export function decodeLeaseMessage(data: Uint8Array): LeaseMessage | null {
   switch (type) {
     case LeaseType.Request:
     case LeaseType.Release:
+    case LeaseType.Probe:
       return { type, requestId };
     case LeaseType.Lease:
       if (grant.lifetime < 0 || (grant.ipv4 === null && grant.ipv6 === null)) return null;
@@ -277,6 +295,8 @@ export function decodeLeaseMessage(data: Uint8Array): LeaseMessage | null {
       return { type, requestId, error };
     case LeaseType.Status:
       return quota === null ? null : { type, requestId, quota };
+    case LeaseType.Health:
+      return uplink < 0 ? null : { type, requestId, uplinkUp: uplink === UplinkState.Up };
     default:
       return null;
   }
