@@ -67,6 +67,7 @@ describe('loadGatewayConfig: happy path', () => {
     expect(c.policies).toEqual([]);
     expect(c.defaultPolicy).toBe('unlimited');
     expect(c.accountingZone).toBe(hostTimeZone());
+    expect(c.uplinkCheck).toBeNull();
     expect(c.clients).toEqual([]);
   });
 
@@ -535,6 +536,53 @@ describe('loadGatewayConfig: mistakes', () => {
     fails(base({ ipv6: { pool: 'fd12:3456:789a::/64', leasePrefixLength: 64 } }), 'ipv6.pool', 'range', /\/63/);
     fails(base({ ipv6: { leasePrefixLength: 96 } }), 'ipv6.leasePrefixLength', 'invalid', /one of 128, 64, got 96/);
     fails(base({ dns: Array.from({ length: 9 }, (_, i) => `192.0.2.${i + 1}`) }), 'dns', 'range', /at most 8/);
+  });
+});
+
+describe('loadGatewayConfig: uplinkCheck', () => {
+  it('reads IP-literal targets in canonical form, interval default 5 s', () => {
+    const c = loadGatewayConfig(
+      writeConfig(base({ uplinkCheck: { targets: ['198.51.100.1:80', '[2001:DB8:100::0001]:443'] } })),
+    );
+    expect(c.uplinkCheck).toEqual({
+      targets: [
+        { host: '198.51.100.1', port: 80, text: '198.51.100.1:80' },
+        { host: '2001:db8:100::1', port: 443, text: '[2001:DB8:100::0001]:443' },
+      ],
+      interval: 5,
+    });
+    const eight = Array.from({ length: 8 }, (_, i) => `203.0.113.${i + 1}:53`);
+    expect(
+      loadGatewayConfig(writeConfig(base({ uplinkCheck: { targets: eight, interval: 300 } }))).uplinkCheck,
+    ).toMatchObject({ interval: 300 });
+    expect(
+      loadGatewayConfig(writeConfig(base({ uplinkCheck: { targets: ['192.0.2.1:80'], interval: 1 } }))).uplinkCheck,
+    ).toMatchObject({ targets: [{ host: '192.0.2.1', port: 80 }], interval: 1 });
+  });
+
+  it('a bad target: a DNS name, no port, a bad port, a zone, unbracketed IPv6, twice the same', () => {
+    const target = (t: string) => base({ uplinkCheck: { targets: ['198.51.100.1:80', t] } });
+    fails(target('example.net:80'), 'uplinkCheck.targets[1]', 'invalid', /not an IP address and port \(no DNS names/);
+    fails(target('198.51.100.1'), 'uplinkCheck.targets[1]', 'invalid', /host:port/);
+    fails(target('198.51.100.1:0'), 'uplinkCheck.targets[1]', 'invalid', /port/);
+    fails(target('198.51.100.1:65536'), 'uplinkCheck.targets[1]', 'invalid', /port/);
+    fails(target('[fe80::1%eth0]:80'), 'uplinkCheck.targets[1]', 'invalid', /no %zone/);
+    fails(target('2001:db8::1:80'), 'uplinkCheck.targets[1]', 'invalid', /needs brackets/);
+    fails(target('198.51.100.001:80'), 'uplinkCheck.targets[1]', 'invalid');
+    fails(target('198.51.100.1:80'), 'uplinkCheck.targets[1]', 'duplicate', /uplinkCheck\.targets\[0\]/);
+  });
+
+  it('none or too many targets, a bad interval, an unknown field', () => {
+    const nine = Array.from({ length: 9 }, (_, i) => `203.0.113.${i + 1}:53`);
+    fails(base({ uplinkCheck: { targets: nine } }), 'uplinkCheck.targets', 'range', /at most 8/);
+    fails(base({ uplinkCheck: { targets: [] } }), 'uplinkCheck.targets', 'invalid', /length/);
+    fails(base({ uplinkCheck: {} }), 'uplinkCheck.targets', 'missing');
+    const at = (interval: unknown) => base({ uplinkCheck: { targets: ['198.51.100.1:80'], interval } });
+    fails(at(0), 'uplinkCheck.interval', 'range', /from 1 to 300, got 0/);
+    fails(at(301), 'uplinkCheck.interval', 'range');
+    fails(at(1.5), 'uplinkCheck.interval', 'type');
+    fails(at('5s'), 'uplinkCheck.interval', 'type');
+    fails(base({ uplinkCheck: { targets: ['198.51.100.1:80'], timeout: 2 } }), 'uplinkCheck.timeout', 'unknown-field');
   });
 });
 

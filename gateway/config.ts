@@ -51,6 +51,7 @@ import {
   type TrafficPolicy,
   type UplinkCapacity,
 } from './traffic/policy.js';
+import type { UplinkCheck, UplinkCheckTarget } from './uplink-watch.js';
 
 export { CONFIG_ERROR_CODES, ConfigError, FieldError, type ConfigErrorCode };
 export { readClientPrivateKey } from './config-clients.js';
@@ -114,6 +115,8 @@ export interface GatewayConfig extends OwnKeyConfig {
   policies: TrafficPolicy[];
   /** Where the admin API listens besides its Unix socket (gateway/admin/admin-config.ts). */
   admin: AdminConfig;
+  /** The active uplink check (TCP connects to these targets), or null: carrier and default route only. */
+  uplinkCheck: UplinkCheck | null;
   /** The policy of clients without their own: a policy's name or "unlimited". */
   defaultPolicy: string;
   /** The host's IANA zone: the accounting period of clients without a quota, the default timeZone of quotas. */
@@ -148,7 +151,14 @@ export const CONFIG_LIMITS = {
   listMax: 64,
   dnsMax: 8,
   clientsMax: 65_536,
+  /** uplinkCheck: targets, and seconds between rounds. */
+  uplinkCheckTargetsMax: 8,
+  uplinkCheckIntervalMin: 1,
+  uplinkCheckIntervalMax: 300,
 } as const;
+
+/** Seconds between rounds of uplinkCheck when not set. */
+export const UPLINK_CHECK_INTERVAL_DEFAULT = 5;
 
 // ---------------------------------------------------------------------------
 // Schema (structure, types, ranges; text formats are checked afterwards)
@@ -197,6 +207,20 @@ const GatewaySchema = Type.Object(
     allowPrivate: Type.Optional(Type.Array(Text, { maxItems: CONFIG_LIMITS.listMax })),
     ...TRAFFIC_FIELDS,
     ...ADMIN_FIELDS,
+    uplinkCheck: Type.Optional(
+      Type.Object(
+        {
+          targets: Type.Array(Text, { minItems: 1, maxItems: CONFIG_LIMITS.uplinkCheckTargetsMax }),
+          interval: Type.Optional(
+            Type.Integer({
+              minimum: CONFIG_LIMITS.uplinkCheckIntervalMin,
+              maximum: CONFIG_LIMITS.uplinkCheckIntervalMax,
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     clients: Type.Optional(Type.Array(ClientSchema, { maxItems: CONFIG_LIMITS.clientsMax })),
   },
   { additionalProperties: false },
@@ -336,6 +360,7 @@ function normalizeGateway(raw: RawGateway, file: string): GatewayConfig {
     return cidr;
   });
 
+  const uplinkCheck = raw.uplinkCheck === undefined ? null : normalizeUplinkCheck(raw.uplinkCheck);
   const traffic = normalizeTraffic(raw);
   const admin = normalizeAdmin(
     raw.admin,
@@ -398,6 +423,26 @@ function normalizeGateway(raw: RawGateway, file: string): GatewayConfig {
     allowPrivate,
     ...traffic,
     admin,
+    uplinkCheck,
     clients,
   };
+}
+
+/** uplinkCheck: IP-literal host:port targets (no DNS names, no %zone), each once. */
+function normalizeUplinkCheck(raw: NonNullable<RawGateway['uplinkCheck']>): UplinkCheck {
+  const seen = new Map<string, number>();
+  const targets = raw.targets.map((text, i): UplinkCheckTarget => {
+    const field = `uplinkCheck.targets[${i}]`;
+    const ep = endpointField(text, field);
+    if (ep.address === null || ep.text.includes('%'))
+      throw new FieldError(field, 'invalid', `${show(ep.text)} is not an IP address and port (no DNS names, no %zone)`);
+    const port = Number(ep.text.slice(ep.text.lastIndexOf(':') + 1));
+    const host = formatIp(ep.address);
+    const key = `${host} ${port}`;
+    const first = seen.get(key);
+    if (first !== undefined) throw new FieldError(field, 'duplicate', `is uplinkCheck.targets[${first}] too`);
+    seen.set(key, i);
+    return { host, port, text: ep.text };
+  });
+  return { targets, interval: raw.interval ?? UPLINK_CHECK_INTERVAL_DEFAULT };
 }

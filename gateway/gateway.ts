@@ -7,9 +7,11 @@
 //             (allowed IPs = its lease), each shaped (traffic/traffic.ts:
 //             accounting, quotas, rate limits, fair share of uplinkCapacity)
 //           → TUN with the gateway's tunnel addresses → forwarding + nftables
-//           → runner (TUN ⇄ core ⇄ UDP) with the lease server on the control
-//             path → handshakes to clients whose endpoint is remembered, so
-//             they are back within a second after a restart → control socket
+//           → uplink watch (uplink-watch.ts: carrier, default route, optional
+//             TCP check; its state answers every PROBE) → runner (TUN ⇄ core
+//             ⇄ UDP) with the lease server on the control path → handshakes
+//             to clients whose endpoint is remembered, so they are back
+//             within a second after a restart → control socket
 //             → admin API (Unix socket, optional TCP listeners) with /metrics
 //   run:    a client's new endpoint (device event) checkpointed to the state
 //           db, batched to at most one write a second; usage checkpointed
@@ -53,10 +55,10 @@ import { createMetrics } from './admin/metrics.js';
 import { ClientRegistry } from './admin/registry.js';
 import { TokenTable } from './admin/token-table.js';
 import { meshgateVersion } from '../shared/cli/version.js';
-import { linkUp } from '../shared/host/probe.js';
 import { TrafficControl } from './traffic/traffic.js';
 import { CHECKPOINT_INTERVAL_MS, quotaInfoOf, UsageKeeper } from './traffic/usage-keeper.js';
 import type { UsageEntry, UsageReport } from './usage-report.js';
+import { uplinkMessage, UplinkWatch, type UplinkDownReason, type UplinkState } from './uplink-watch.js';
 
 const random = systemRandom;
 const CHECKPOINT_MS = 1_000;
@@ -66,6 +68,8 @@ export interface GatewayStatus extends TunnelStatus {
   leaseProtocol: LeaseCounters;
   refused: { name: string; reason: string }[];
   usage: UsageEntry[];
+  /** Whether the uplink works now (uplink-watch.ts); since: the latest change, ISO 8601. */
+  uplink: { interface: string; up: boolean; reason: UplinkDownReason | null; since: string };
 }
 
 export interface Gateway {
@@ -115,7 +119,15 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
       if (registry?.has(publicKey) !== true) return { refused: LeaseError.Internal };
       return { refused: registry.isEnabled(publicKey) ? LeaseError.PoolExhausted : LeaseError.ClientDisabled };
     };
+    // The uplink's state from its first check on: the first HEALTH already tells it.
+    const logUplink = (s: UplinkState) =>
+      s.up
+        ? log.info({ event: 'uplink', state: 'up' }, uplinkMessage(config.uplink, s))
+        : log.warn({ event: 'uplink', state: 'down', reason: s.reason }, uplinkMessage(config.uplink, s));
+    const uplink = new UplinkWatch({ uplink: config.uplink, check: config.uplinkCheck, onChange: logUplink });
+    if (!uplink.state.up) logUplink(uplink.state);
     const leaseServer = new LeaseServer(answer, {
+      uplinkUp: () => uplink.state.up,
       quotaOf: (publicKey) => {
         const c = registry?.shapedOf(publicKey);
         return c === undefined ? null : quotaInfoOf(c);
@@ -165,7 +177,7 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
       log,
       version: meshgateVersion(),
       listenPort: () => listenPort,
-      uplinkUp: () => linkUp(config.uplink),
+      uplinkUp: () => uplink.state.up,
     });
     const clients = registry;
     // Config errors (a file client the API also has) come out here, before any host change.
@@ -233,6 +245,8 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
       clearInterval(usageTimer);
       checkpointUsage();
     });
+    uplink.start();
+    undo.push(() => uplink.stop());
     tunnelRunner.start();
     undo.push(() => tunnelRunner.stop());
     // After a restart, clients still hold sessions we forgot: start new ones at once.
@@ -252,6 +266,12 @@ export async function startGateway(configFile: string, runner: CommandRunner, lo
         leaseProtocol: { ...leaseServer.counters },
         refused: views.filter((v) => v.lease === null).map((v) => ({ name: v.name, reason: 'pool-exhausted' })),
         usage: views.map((v) => v.usage),
+        uplink: {
+          interface: config.uplink,
+          up: uplink.state.up,
+          reason: uplink.state.reason,
+          since: new Date(uplink.state.since).toISOString(),
+        },
       };
     };
     const usage = (): UsageReport => ({

@@ -12,6 +12,7 @@ import {
   type QuotaInfo,
 } from '../shared/lease/message.js';
 import { parseCidr } from '../shared/net/address.js';
+import { CONSUMED, NOT_MINE, type ControlHandler } from '../shared/wireguard/control.js';
 import { LeaseServer, type LeaseAnswer } from './lease-server.js';
 
 const GRANT: LeaseGrant = {
@@ -238,3 +239,114 @@ describe('STATUS (statusFor)', () => {
     expect(s.t.tunA).toHaveLength(0);
   });
 });
+
+describe('PROBE → HEALTH (failover health probe)', () => {
+  function probeScene() {
+    const uplink = { up: true };
+    const store = { asked: 0 };
+    const server = new LeaseServer(
+      () => {
+        store.asked++;
+        return { grant: GRANT };
+      },
+      { uplinkUp: () => uplink.up },
+    );
+    const t = new TwoPeers({ b: { control: server.handle } });
+    return { server, uplink, store, peer: t.peerOfB(), now: () => t.clock.now() };
+  }
+
+  test('answered with the same request id to the probe source; UPLINK follows uplinkUp as it changes', () => {
+    const s = probeScene();
+    const ask = (port: number, requestId: number) => {
+      const r = s.server.handle(s.peer, leasePacket(port, { type: LeaseType.Probe, requestId }), s.now());
+      if (!(r instanceof Uint8Array)) throw new Error('no reply');
+      const udp = parseUdp6(r)!;
+      expect(udp.destinationPort).toBe(port);
+      expect(udp.destination[15]).toBe(port & 0xff);
+      expect(udp.sourcePort).toBe(LEASE_PORT);
+      expect([...udp.source]).toEqual([...LEASE_GATEWAY_ADDRESS]);
+      return decodeLeaseMessage(udp.payload);
+    };
+    expect(ask(41000, 0xdeadbeef)).toEqual({ type: LeaseType.Health, requestId: 0xdeadbeef, uplinkUp: true });
+    s.uplink.up = false;
+    expect(ask(41001, 2)).toEqual({ type: LeaseType.Health, requestId: 2, uplinkUp: false });
+    s.uplink.up = true;
+    expect(ask(41002, 3)).toEqual({ type: LeaseType.Health, requestId: 3, uplinkUp: true });
+    expect(s.server.counters).toMatchObject({ probes: 3, requests: 0, granted: 0, malformed: 0, rateLimited: 0 });
+  });
+
+  test('uplinkUp defaults to up', () => {
+    const server = new LeaseServer(() => ({ grant: GRANT }));
+    const t = new TwoPeers({ b: { control: server.handle } });
+    const r = server.handle(t.peerOfB(), leasePacket(41003, { type: LeaseType.Probe, requestId: 9 }), t.clock.now());
+    expect(decodeLeaseMessage(parseUdp6(r as Uint8Array)!.payload)).toMatchObject({ uplinkUp: true });
+  });
+
+  test('a probe keeps no state: no lease looked up, no agent address remembered for STATUS', () => {
+    const s = probeScene();
+    s.server.handle(s.peer, leasePacket(41004, { type: LeaseType.Probe, requestId: 1 }), s.now());
+    expect(s.store.asked).toBe(0);
+    expect(s.server.statusFor(s.peer)).toBeNull();
+  });
+
+  test('the same per-peer rate limit as REQUEST: over it, counted and not answered', () => {
+    const s = probeScene();
+    let answered = 0;
+    for (let i = 0; i < 50; i++) {
+      const r = s.server.handle(s.peer, leasePacket(41005, { type: LeaseType.Probe, requestId: i }), s.now());
+      if (r instanceof Uint8Array) answered++;
+    }
+    expect(answered).toBe(s.server.counters.probes);
+    expect(answered).toBeLessThan(20);
+    expect(s.server.counters.rateLimited).toBe(50 - answered);
+    // Probes and requests share the bucket.
+    const r = s.server.handle(s.peer, leasePacket(41006, { type: LeaseType.Request, requestId: 1 }), s.now());
+    expect(r instanceof Uint8Array).toBe(false);
+    expect(s.server.counters.rateLimited).toBe(51 - answered);
+  });
+
+  test('gateway messages arriving at the server (HEALTH, LEASE, REFUSED, STATUS) stay malformed', () => {
+    const s = probeScene();
+    const messages = [
+      { type: LeaseType.Health, requestId: 1, uplinkUp: true },
+      { type: LeaseType.Lease, requestId: 1, grant: GRANT },
+      { type: LeaseType.Refused, requestId: 1, error: LeaseError.Internal },
+      { type: LeaseType.Status, requestId: 0, quota: QUOTA },
+    ] as const;
+    for (const m of messages) {
+      const r = s.server.handle(s.peer, leasePacket(41007, m), s.now());
+      expect(r instanceof Uint8Array).toBe(false);
+    }
+    expect(s.server.counters).toMatchObject({ malformed: 4, probes: 0 });
+  });
+
+  test('a HEALTH goes back through both devices to the probing peer, whose tunnel sees nothing', () => {
+    const server = new LeaseServer(() => ({ grant: GRANT }), { uplinkUp: () => false });
+    const seen: unknown[] = [];
+    const agent: ControlHandler = (_peer, packet) => {
+      const udp = parseUdp6(packet);
+      if (udp === null || udp.destinationPort !== 41008) return NOT_MINE;
+      seen.push(decodeLeaseMessage(udp.payload));
+      return CONSUMED;
+    };
+    const t = new TwoPeers({ a: { control: agent }, b: { control: server.handle } });
+    t.a.setAllowedIps(t.peerOfA(), [parseCidr('0.0.0.0/0'), parseCidr('::/0')]);
+    t.a.sendPacket(t.peerOfA(), leasePacket(41008, { type: LeaseType.Probe, requestId: 4242 }), t.clock.now(), t.sinkA);
+    t.deliver();
+    expect(seen).toEqual([{ type: LeaseType.Health, requestId: 4242, uplinkUp: false }]);
+    expect(server.counters.probes).toBe(1);
+    expect(t.tunA).toHaveLength(0);
+    expect(t.tunB).toHaveLength(0);
+  });
+});
+
+/** Any lease message as the device hands it to the control handler, from fe80::<port low byte> port `port`. */
+function leasePacket(port: number, message: Parameters<typeof encodeLeaseMessage>[0]): Uint8Array {
+  return buildUdp6({
+    source: Uint8Array.from([0xfe, 0x80, ...new Array<number>(13).fill(0), port & 0xff]),
+    destination: LEASE_GATEWAY_ADDRESS,
+    sourcePort: port,
+    destinationPort: LEASE_PORT,
+    payload: encodeLeaseMessage(message),
+  });
+}

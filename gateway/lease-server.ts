@@ -5,7 +5,9 @@
 //     → REQUEST: remember its source address/port, look up the peer's lease
 //       → LEASE (with QUOTA when quotaOf knows one) or REFUSED, returned to
 //       the device, which sends it to that same peer only; RELEASE: counted,
-//       the source forgotten, nothing sent
+//       the source forgotten, nothing sent; PROBE: HEALTH with the same
+//       request id and UPLINK from uplinkUp(), to the probe's source, no
+//       state kept (the failover health probe)
 // Everything malformed is counted and never answered.
 //
 //   statusFor(peer) → an unsolicited STATUS (QUOTA, request id 0) to the
@@ -44,11 +46,15 @@ export interface LeaseCounters {
   rateLimited: number;
   /** STATUS packets built by statusFor (each one is sent). */
   status: number;
+  /** PROBEs answered with a HEALTH. */
+  probes: number;
 }
 
 export interface LeaseServerOptions {
   /** The quota state of a client by its base64 public key; null: none to tell (no QUOTA, no STATUS). */
   quotaOf?: (publicKey: string) => QuotaInfo | null;
+  /** Whether the gateway's uplink works now (option UPLINK of a HEALTH); default: always. */
+  uplinkUp?: () => boolean;
 }
 
 export class LeaseServer {
@@ -60,9 +66,11 @@ export class LeaseServer {
     malformed: 0,
     rateLimited: 0,
     status: 0,
+    probes: 0,
   };
   private readonly limiter = new RateLimiter(REQUESTS_PER_SECOND, REQUESTS_PER_SECOND);
   private readonly quotaOf: (publicKey: string) => QuotaInfo | null;
+  private readonly uplinkUp: () => boolean;
   /** Where each peer's agent listens (the source of its latest answered REQUEST), by base64 public key. */
   private readonly agents = new Map<string, LeaseEnd>();
 
@@ -72,6 +80,7 @@ export class LeaseServer {
     options: LeaseServerOptions = {},
   ) {
     this.quotaOf = options.quotaOf ?? (() => null);
+    this.uplinkUp = options.uplinkUp ?? (() => true);
   }
 
   /**
@@ -89,7 +98,7 @@ export class LeaseServer {
     return buildLeasePacket(LEASE_SERVER_END, to, { type: LeaseType.Status, requestId: 0, quota });
   }
 
-  /** The device's control handler (DeviceOptions.control): a LEASE or REFUSED to send back, or CONSUMED. */
+  /** The device's control handler (DeviceOptions.control): a LEASE, REFUSED or HEALTH to send back, or CONSUMED. */
   readonly handle: ControlHandler = (peer, packet, now) => {
     if (!isToLeaseServer(packet)) return NOT_MINE;
     const parsed = parseLeasePacket(packet);
@@ -97,7 +106,7 @@ export class LeaseServer {
     if (
       parsed === null ||
       message === null ||
-      (message.type !== LeaseType.Request && message.type !== LeaseType.Release)
+      (message.type !== LeaseType.Request && message.type !== LeaseType.Release && message.type !== LeaseType.Probe)
     ) {
       this.counters.malformed++;
       return CONSUMED;
@@ -111,6 +120,12 @@ export class LeaseServer {
       this.counters.released++;
       this.agents.delete(peer.keyText);
       return CONSUMED;
+    }
+    const from = { address: udp.source, port: udp.sourcePort };
+    if (message.type === LeaseType.Probe) {
+      this.counters.probes++;
+      const health = { type: LeaseType.Health, requestId: message.requestId, uplinkUp: this.uplinkUp() } as const;
+      return buildLeasePacket(LEASE_SERVER_END, from, health);
     }
     this.counters.requests++;
     this.agents.set(peer.keyText, { address: Uint8Array.from(udp.source), port: udp.sourcePort });
@@ -129,6 +144,6 @@ export class LeaseServer {
     }
     if ('grant' in answer) this.counters.granted++;
     else this.counters.refused++;
-    return buildLeasePacket(LEASE_SERVER_END, { address: udp.source, port: udp.sourcePort }, reply);
+    return buildLeasePacket(LEASE_SERVER_END, from, reply);
   };
 }

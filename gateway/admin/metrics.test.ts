@@ -117,7 +117,7 @@ meshgate_pool_leases{pool="ipv4",state="free"} 250
 meshgate_pool_leases{pool="ipv6",state="used"} 3
 meshgate_pool_leases{pool="ipv6",state="free"} 997
 
-# HELP meshgate_uplink_up 1 if the uplink interface is up, 0 if not.
+# HELP meshgate_uplink_up 1 if the uplink works (carrier, a default route through it, uplinkCheck when configured), 0 if not.
 # TYPE meshgate_uplink_up gauge
 meshgate_uplink_up 0
 

@@ -206,7 +206,7 @@ const GATEWAY_METRICS: MetricSpec[] = [
   {
     kind: 'gauge',
     name: 'meshgate_uplink_up',
-    help: '1 if the uplink interface is up, 0 if not.',
+    help: '1 if the uplink works (carrier, a default route through it, uplinkCheck when configured), 0 if not.',
     labelNames: [],
     read: (s) => [{ labels: {}, value: bit(s.gateway.uplinkUp) }],
   },
