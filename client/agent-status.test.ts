@@ -7,9 +7,26 @@ import { agentStatus, readBlockedCounter, renderAgentStatus, type AgentStatusInp
 
 const KEY = 'HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=';
 const NOW_WALL = 1_800_000_000_000;
+const SWITCHED_AT = '2027-01-15T08:00:00.000Z';
 
 const INPUT: AgentStatusInput = {
-  gateway: { publicKey: KEY, endpoint: '192.0.2.1:51820', session: true, lastHandshakeWall: NOW_WALL - 65_000 },
+  gateways: [
+    {
+      name: 'gw1',
+      publicKey: KEY,
+      endpoint: '192.0.2.1:51820',
+      endpoints: ['192.0.2.1:51820'],
+      priority: 1,
+      current: true,
+      session: true,
+      lastHandshakeWall: NOW_WALL - 65_000,
+      healthy: true,
+      uplinkUp: null,
+      rttMs: null,
+      lease: { ipv4: '100.64.0.10/32', ipv6: 'fd12:3456:789a::10/128' },
+    },
+  ],
+  failover: { switches: 1, last: { from: null, to: 'gw1', reason: 'start', at: SWITCHED_AT } },
   rxBytes: 3 * 1024 * 1024,
   txBytes: 512,
   lease: {
@@ -30,7 +47,7 @@ const INPUT: AgentStatusInput = {
 /** Before the first lease (or after a refusal), without default route or kill switch. */
 const NO_SESSION: AgentStatusInput = {
   ...INPUT,
-  gateway: { ...INPUT.gateway, session: false, lastHandshakeWall: 0 },
+  gateways: [{ ...INPUT.gateways[0]!, session: false, lastHandshakeWall: 0 }],
   lease: null,
   defaultRoute: false,
   killSwitchTable: null,
@@ -45,6 +62,7 @@ describe('agentStatus', () => {
         lifetimeLeft: 43,
         rxBytes: 3 * 1024 * 1024,
         txBytes: 512,
+        switchedAt: SWITCHED_AT,
       }),
     );
   });
@@ -99,6 +117,39 @@ describe('renderAgentStatus', () => {
         '  transfer: 0 B received, 0 B sent',
       ].join('\n'),
     );
+  });
+
+  test('several gateways: each with its name, priority, health, round trip and uplink; the latest switch', () => {
+    const north = INPUT.gateways[0]!;
+    const s = agentStatus({
+      ...INPUT,
+      gateways: [
+        { ...north, name: 'north', current: false, healthy: false, uplinkUp: false, rttMs: 12.345 },
+        {
+          ...north,
+          name: 'south',
+          endpoint: '[2001:db8:1::2]:51820',
+          endpoints: ['[2001:db8:1::2]:51820', '192.0.2.2:51820'],
+          priority: 2,
+          current: true,
+          uplinkUp: true,
+          rttMs: 3.21,
+        },
+      ],
+      failover: { switches: 2, last: { from: 'north', to: 'south', reason: 'uplink-down', at: SWITCHED_AT } },
+    });
+    expect(s.gateways.map((g) => [g.name, g.uplink, g.rttMs, g.current])).toEqual([
+      ['north', 'down', 12.3, false],
+      ['south', 'up', 3.2, true],
+    ]);
+    const lines = renderAgentStatus(s, NOW_WALL / 1000).split('\n');
+    expect(lines.slice(1, 6)).toEqual([
+      `  gateway north: ${KEY} at 192.0.2.1:51820, up, latest handshake 1 minute, 5 seconds ago`,
+      '    priority 1, down, rtt 12.3 ms, uplink down',
+      `  gateway south (current): ${KEY} at [2001:db8:1::2]:51820, up, latest handshake 1 minute, 5 seconds ago`,
+      '    priority 2, healthy, rtt 3.2 ms, uplink up',
+      `  failover: 2 switches, latest north -> south (uplink-down) at ${SWITCHED_AT}`,
+    ]);
   });
 
   test('a lease without DNS servers, DNS not applied; a kill switch whose counter could not be read', () => {

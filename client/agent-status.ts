@@ -1,7 +1,7 @@
 // The client agent's own part of its status (the control socket's `agent`
-// field, shown by `meshgate show` and `meshgate client status`): the gateways
-// (one today; a list so failover can add more), the lease, the routing, the
-// kill switch and the bytes. Built from plain values, so it is tested without
+// field, shown by `meshgate show` and `meshgate client status`): every
+// configured gateway with its health (client/failover.ts), the failover
+// switches, the lease, the routing, the kill switch and the bytes. Built from plain values, so it is tested without
 // an agent; never holds a key but public ones.
 //
 // The kill switch's blocked counter lives in nftables: the agent reports the
@@ -13,17 +13,33 @@ import type { LanMode } from './config.js';
 import { BLOCKED_COUNTER } from './kill-switch.js';
 
 export interface GatewayStatus {
+  name: string;
   publicKey: string;
-  /** host:port as resolved at start. */
+  /** The endpoint in use, host:port as resolved at start. */
   endpoint: string;
+  /** Every configured endpoint, in order. */
+  endpoints: string[];
+  priority: number;
   /** The gateway the tunnel uses now. */
   current: boolean;
   /** A session is current (a handshake within Reject-After-Time). */
   session: boolean;
   /** Unix seconds of the latest handshake, 0 if none. */
   lastHandshake: number;
-  /** Round-trip time (failover measures it; null until then). */
+  /** Holds a lease and (with several gateways) answers probes with its uplink up. */
+  healthy: boolean;
+  /** What the gateway last said of its uplink; null: not asked (one gateway) or no answer yet. */
+  uplink: 'up' | 'down' | null;
+  /** Smoothed round trip of the probes, ms (one decimal); null: none measured. */
   rttMs: number | null;
+  /** The lease held from this gateway (applied only for the current one). */
+  lease: { ipv4: string | null; ipv6: string | null } | null;
+}
+
+export interface FailoverStatus {
+  /** Gateway changes since start, the first choice included. */
+  switches: number;
+  last: { from: string | null; to: string; reason: string; at: string } | null;
 }
 
 export interface AgentLeaseStatus {
@@ -39,6 +55,7 @@ export interface AgentLeaseStatus {
 
 export interface AgentStatus {
   gateways: GatewayStatus[];
+  failover: FailoverStatus;
   lease: AgentLeaseStatus | null;
   routing: {
     defaultRoute: boolean;
@@ -61,7 +78,12 @@ export interface AgentStatus {
 
 /** What agentStatus is built from (agent.ts gathers it). */
 export interface AgentStatusInput {
-  gateway: { publicKey: string; endpoint: string; session: boolean; lastHandshakeWall: number };
+  gateways: (Omit<GatewayStatus, 'lastHandshake' | 'uplink' | 'rttMs'> & {
+    lastHandshakeWall: number;
+    uplinkUp: boolean | null;
+    rttMs: number | null;
+  })[];
+  failover: FailoverStatus;
   rxBytes: number;
   txBytes: number;
   lease: { ipv4: string | null; ipv6: string | null; gateway: string[]; dns: string[] } | null;
@@ -79,16 +101,14 @@ export function agentStatus(i: AgentStatusInput): AgentStatus {
   const l = i.lease;
   const families = l === null || !i.defaultRoute ? [] : ([4, 6] as const).filter((f) => (f === 4 ? l.ipv4 : l.ipv6));
   return {
-    gateways: [
-      {
-        publicKey: i.gateway.publicKey,
-        endpoint: i.gateway.endpoint,
-        current: true,
-        session: i.gateway.session,
-        lastHandshake: Math.floor(i.gateway.lastHandshakeWall / 1000),
-        rttMs: null,
-      },
-    ],
+    gateways: i.gateways.map(({ lastHandshakeWall, uplinkUp, rttMs, ...g }) => ({
+      ...g,
+      endpoints: [...g.endpoints],
+      lastHandshake: Math.floor(lastHandshakeWall / 1000),
+      uplink: uplinkUp === null ? null : uplinkUp ? 'up' : 'down',
+      rttMs: rttMs === null ? null : Math.round(rttMs * 10) / 10,
+    })),
+    failover: { switches: i.failover.switches, last: i.failover.last === null ? null : { ...i.failover.last } },
     lease:
       l === null
         ? null
@@ -126,11 +146,24 @@ function familyText(families: readonly (4 | 6)[]): string {
 /** The agent's lines under `meshgate show`'s interface block. */
 export function renderAgentStatus(s: AgentStatus, nowUnixSeconds: number): string {
   const lines = ['agent:'];
+  const several = s.gateways.length > 1;
   for (const g of s.gateways) {
     const state = g.session ? 'up' : 'no session';
     const seen = g.lastHandshake > 0 ? `, latest handshake ${ago(nowUnixSeconds - g.lastHandshake)}` : '';
-    lines.push(`  gateway${g.current ? ' (current)' : ''}: ${g.publicKey} at ${g.endpoint}, ${state}${seen}`);
+    const name = several ? ` ${g.name}` : '';
+    lines.push(`  gateway${name}${g.current ? ' (current)' : ''}: ${g.publicKey} at ${g.endpoint}, ${state}${seen}`);
+    if (several) {
+      const health = g.healthy ? 'healthy' : 'down';
+      const rtt = g.rttMs === null ? 'no round trip yet' : `rtt ${g.rttMs} ms`;
+      const uplink = g.uplink === null ? '' : `, uplink ${g.uplink}`;
+      lines.push(`    priority ${g.priority}, ${health}, ${rtt}${uplink}`);
+    }
   }
+  const last = s.failover.last;
+  if (several && last !== null)
+    lines.push(
+      `  failover: ${s.failover.switches} switch${s.failover.switches === 1 ? '' : 'es'}, latest ${last.from ?? '(none)'} -> ${last.to} (${last.reason}) at ${last.at}`,
+    );
   const l = s.lease;
   if (l === null) lines.push('  lease: none yet');
   else {

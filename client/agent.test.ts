@@ -82,12 +82,17 @@ async function scene(
     publicKey: publicKeyOf(agentKey),
     privateKeyFile: '/dev/null',
     interface: IFACE,
-    gateway: {
-      publicKey: publicKeyOf(gatewayKey),
-      endpoint: '192.0.2.1:51820',
-      presharedKey: null,
-      presharedKeyFile: null,
-    },
+    gateways: [
+      {
+        name: 'gw1',
+        publicKey: publicKeyOf(gatewayKey),
+        endpoints: ['192.0.2.1:51820'],
+        priority: 1,
+        presharedKey: null,
+        presharedKeyFile: null,
+      },
+    ],
+    failover: { probeIntervalMs: 1000, deadAfterMs: 3000, holdDownMs: 10_000 },
     persistentKeepalive: 0,
     routes: [parseCidr('198.51.100.0/24'), parseCidr('2001:db8:100::/48')],
     defaultRoute: false,
@@ -104,7 +109,7 @@ async function scene(
   let control: ControlHandler | null = null;
   const agent: Agent = await runAgent({
     config,
-    endpoint: gwBind.endpoint,
+    endpoints: [[gwBind.endpoint]],
     tun,
     udp: network.bind('192.0.2.2:0'),
     runner,
@@ -597,8 +602,10 @@ describe('the status of the agent (meshgate show, meshgate client status)', () =
         lifetimeLeft: 50,
         rxBytes: gateway.rxBytes,
         txBytes: gateway.txBytes,
+        switchedAt: status.agent.failover.last!.at,
       }),
     );
+    expect(Date.parse(status.agent.failover.last!.at)).not.toBeNaN();
     expect(gateway.latestHandshake).toBeGreaterThan(0);
     expect(status.agent.rxBytes).toBeGreaterThan(0);
     expect(renderAgentStatus(status.agent, gateway.latestHandshake)).toContain(

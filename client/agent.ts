@@ -1,35 +1,37 @@
-// The client agent (minimal: one gateway, no default-route handling yet).
+// The client agent: one TUN device, one WireGuard device, a peer per gateway.
 //
-//   start: TUN up without addresses → device with the gateway as its one peer
-//          (allowed IPs 0.0.0.0/0 and ::/0: anything may come from the Internet)
-//          → lease REQUEST inside the tunnel (it triggers the handshake)
+//   start: TUN up without addresses → device with every configured gateway as
+//          a peer (client/gateway-links.ts) → a lease REQUEST to each inside
+//          the tunnel (it triggers the handshake)
 //   lease: checked (lease-check.ts; a bad one is logged as lease-rejected and
-//          nothing of it is applied), then addresses and MTU on the TUN, the
-//          configured routes into it
-//   run:   a timer at the lease client's next due time sends the REQUEST (retries
+//          nothing of it is applied) and held per gateway; the lease of the
+//          gateway routed through goes on the host: addresses and MTU on the
+//          TUN, the configured routes into it
+//   run:   a timer at the lease clients' next due time sends the REQUESTs (retries
 //          every 2 s, renewal at half the lifetime); a changed lease replaces
 //          the old addresses
+//   failover: with several gateways a PROBE to each every probeInterval; their
+//          HEALTH answers (round trip, uplink state) go to client/failover.ts,
+//          which says when to route through another gateway: the allowed IPs
+//          0.0.0.0/0 and ::/0 move to its peer, its lease replaces the old one
+//          on the host (addresses, routes, DNS) while the kill switch, which
+//          allows every gateway's endpoints, stays as it is
 //   quota: QUOTA in a LEASE or a STATUS from the gateway → kept for the status,
 //          logged (event quota) when its state, quota or period end changed
 //   stop:  RELEASE, then the TUN and everything on it goes away, the rules,
 //          sysctl and DNS put back, the state file removed
 //
-// `routes: [default]`: per family the lease has, a default route in a table
-// of its own behind fwmark rules, as `meshgate up` (shared/host/policy-routing.ts):
-// the UDP socket marks the tunnel's own packets, the mesh ranges stay in the
-// main table, and with `lan: outside` so do its more specific routes. With
-// `dns: true` the lease's resolvers are applied (client/dns.ts). What the
-// host keeps after a SIGKILL (rules, sysctl, DNS) is written to a state file
-// before it is changed (client-state.ts); the next start undoes it first.
-// `killSwitch: true` puts up client/kill-switch.ts before anything else and
-// keeps it, unchanged, until the stop (the lease never changes it).
-// `router:` puts up client/router.ts next (NAT into the lease, the LAN only
-// into the tunnel, MSS clamped; re-rendered when a lease changes the MTU) and
-// then turns forwarding on with the other sysctls; both undone on stop.
+// What goes on the host is client/lease-host.ts's: `routes: [default]`, per
+// family the lease has, a default route in a table of its own behind fwmark
+// rules, as `meshgate up` (shared/host/policy-routing.ts): the UDP socket marks
+// the tunnel's own packets (to every gateway), the mesh ranges stay in the main
+// table, and with `lan: outside` so do its more specific routes; `dns: true`,
+// `killSwitch: true` (up before anything else, unchanged until the stop) and
+// `router:`. What a SIGKILL would leave is in a state file (client-state.ts);
+// the next start undoes it first.
 
 import { systemRandom } from '../shared/io/random.js';
 import type { CommandRunner } from '../shared/host/command.js';
-import { EMPTY_HOST_STATE, HostConfigurator, type HostState } from '../shared/host/configurator.js';
 import { resolveEndpoint } from '../shared/io/endpoint.js';
 import { daemonCrypto } from '../shared/io/native-aead.js';
 import type { IoError } from '../shared/io/io-error.js';
@@ -43,33 +45,31 @@ import type { LeaseGrant, QuotaInfo } from '../shared/lease/message.js';
 import type { Logger } from '../shared/log.js';
 import { systemClock, TunnelRunner, type Clock } from '../shared/runner/runner.js';
 import { slotSizesFor } from '../shared/runner/slots.js';
-import { formatCidr, formatIp, parseCidr, type Cidr } from '../shared/net/address.js';
 import { DEFAULT_MTU, REJECT_AFTER_TIME } from '../shared/wireguard/constants.js';
-import { chooseTable, DEFAULT_TABLE, defaultRouteState } from '../shared/host/policy-routing.js';
+import { chooseTable, DEFAULT_TABLE } from '../shared/host/policy-routing.js';
 import type { CryptoBackend, RandomBytes } from '../shared/wireguard/crypto.js';
 import { Device } from '../shared/wireguard/device.js';
 import { loadClientConfig, type ClientConfig } from './config.js';
 import { agentStatus } from './agent-status.js';
 import { LEASE_LIMITS } from './lease-check.js';
-import { LeaseClient } from './lease-client.js';
-import { removeRecord, saveRecord, stateFileOf, undoLeftovers, type ClientHostRecord } from './client-state.js';
-import { applyDns, planDns, restoreDns, type DnsRecord } from './dns.js';
-import {
-  applyKillSwitch,
-  KILL_SWITCH_TABLE,
-  lanPrefixes,
-  removeKillSwitch,
-  type KillSwitchState,
-} from './kill-switch.js';
-import { isProbeFailure, probeAddresses } from '../shared/host/probe.js';
-import { applyRouter, removeRouter, ROUTER_SYSCTLS, ROUTER_TABLE } from './router.js';
+import { Failover, type FailoverDecision } from './failover.js';
+import { addGatewayLinks, describeLease, EVERYTHING, linkControl, type GatewayLink } from './gateway-links.js';
+import { stateFileOf, undoLeftovers } from './client-state.js';
+import { LeaseHost } from './lease-host.js';
 
 const random = systemRandom;
 /** The longest delay setTimeout takes; a later renewal is waited for in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+export { describeLease };
+
+/** How often the failover state is looked at (probes go out every probeInterval). */
+const EVALUATE_MS = 250;
+
 export interface Agent {
   readonly lease: () => LeaseGrant | null;
+  /** The name of the gateway routed through (null before the first). */
+  readonly gateway: () => string | null;
   /** The quota state the gateway last told (null: none told, or the latest LEASE carried none). */
   readonly quota: () => QuotaInfo | null;
   /** Resolves when the TUN device or the UDP socket stops for good (the daemon must end). */
@@ -80,7 +80,8 @@ export interface Agent {
 /** What an agent runs on: real devices from startAgent, fakes in unit tests. */
 export interface AgentParts {
   config: ClientConfig;
-  endpoint: Endpoint;
+  /** Each gateway's endpoints, resolved, in the configured order. */
+  endpoints: readonly (readonly Endpoint[])[];
   tun: TunDevice;
   udp: UdpBind;
   runner: CommandRunner;
@@ -99,38 +100,15 @@ export interface AgentParts {
   resolvConf?: string;
 }
 
-function leaseAddresses(g: LeaseGrant): Cidr[] {
-  const out: Cidr[] = [];
-  if (g.ipv4) out.push({ family: 4, address: g.ipv4.address, prefixLength: g.ipv4.prefixLength });
-  if (g.ipv6) out.push({ family: 6, address: g.ipv6.address, prefixLength: g.ipv6.prefixLength });
-  return out;
-}
-
-/** A lease in text form, for logs and the control socket. */
-export function describeLease(g: LeaseGrant) {
-  return {
-    ipv4: g.ipv4 ? `${formatIp(g.ipv4.address)}/${g.ipv4.prefixLength}` : null,
-    ipv6: g.ipv6 ? `${formatIp(g.ipv6.address)}/${g.ipv6.prefixLength}` : null,
-    gateway: [g.gatewayIpv4, g.gatewayIpv6].filter((x): x is Uint8Array => x !== null).map(formatIp),
-    dns: g.dns.map(formatIp),
-    mtu: g.mtu,
-    lifetime: g.lifetime,
-  };
-}
-
-function sameLease(a: LeaseGrant | null, b: LeaseGrant): boolean {
-  if (a === null) return false;
-  const key = (g: LeaseGrant) => leaseAddresses(g).map(formatCidr).join(',') + `|${g.mtu}`;
-  return key(a) === key(b);
-}
-
 /** Loads the config, opens the real TUN device and UDP socket, and runs the agent on them. */
 export async function startAgent(configFile: string, runner: CommandRunner, log: Logger): Promise<Agent> {
   const config = loadClientConfig(configFile);
   const stateFile = stateFileOf(config.interface);
   // A kill switch left by a killed run stays up until this run's replaces it.
   await undoLeftovers(config.interface, stateFile, runner, log, { keepKillSwitch: config.killSwitch });
-  const endpoint = await resolveEndpoint(config.gateway.endpoint);
+  const endpoints = await Promise.all(
+    config.gateways.map((g) => Promise.all(g.endpoints.map((e) => resolveEndpoint(e)))),
+  );
   // The tunnel's own packets carry the table's number as their mark (as wg-quick).
   const table = config.defaultRoute ? await chooseTable(runner, null) : undefined;
   // Slots for the largest MTU a lease may bring: the gateway sends packets of its MTU.
@@ -146,7 +124,7 @@ export async function startAgent(configFile: string, runner: CommandRunner, log:
   try {
     return await runAgent({
       config,
-      endpoint,
+      endpoints,
       tun,
       udp,
       runner,
@@ -162,191 +140,25 @@ export async function startAgent(configFile: string, runner: CommandRunner, log:
   }
 }
 
-/**
- * What the kill switch allows (client/kill-switch.ts): the tunnel device, the
- * socket's mark, the endpoint, and with `lan: outside` the connected subnets
- * of the other interfaces as they are at start. An unreadable address list
- * allows no LAN (closed, with a warning), never more.
- */
-async function killSwitchState(parts: AgentParts, mark: number): Promise<KillSwitchState> {
-  const { config, endpoint, runner, log } = parts;
-  let lan: Cidr[] = [];
-  if (config.lan === 'outside') {
-    const found = await probeAddresses(runner, config.interface);
-    if (isProbeFailure(found))
-      log.warn(
-        { event: 'kill-switch-no-lan', err: found.error },
-        'could not read the LAN: the kill switch allows none',
-      );
-    else lan = lanPrefixes(found, config.interface);
-  }
-  return {
-    table: KILL_SWITCH_TABLE,
-    tunnel: config.interface,
-    mark,
-    endpoint: { address: endpoint.address, port: endpoint.port },
-    lan,
-    router: config.router?.lanInterface ?? null,
-  };
-}
-
 export async function runAgent(parts: AgentParts): Promise<Agent> {
-  const { config, endpoint, tun, udp, runner, log } = parts;
+  const { config, tun, udp, runner, log } = parts;
   const rnd = parts.random ?? random;
-  let applied: LeaseGrant | null = null;
   let quota: QuotaInfo | null = null;
-  let applying = Promise.resolve();
-  // The TUN as a lease wants it (none yet: up, without addresses); the configurator changes only the difference.
-  const host = new HostConfigurator(runner);
   const table = parts.table ?? DEFAULT_TABLE;
-  const hostState = (grant: LeaseGrant | null): HostState => {
-    const has = (family: 4 | 6) => grant !== null && (family === 4 ? grant.ipv4 !== null : grant.ipv6 !== null);
-    const families = config.defaultRoute ? ([4, 6] as const).filter(has) : [];
-    const defaults = defaultRouteState(table, families, { keepMain: config.lan === 'outside', keepMesh: true });
-    return {
-      ...EMPTY_HOST_STATE,
-      link: { name: config.interface, mtu: grant?.mtu ?? DEFAULT_MTU, up: true, owned: true },
-      addresses: grant === null ? [] : leaseAddresses(grant),
-      routes: [...config.routes.filter((r) => has(r.family)).map((cidr) => ({ cidr })), ...defaults.routes],
-      rules: defaults.rules,
-      sysctls: [...defaults.sysctls, ...(config.router !== null ? ROUTER_SYSCTLS : [])],
-    };
-  };
-
-  // The record of what a SIGKILL would leave behind: written before each change.
-  let dns: DnsRecord | null = null;
-  let dnsServers = '';
-  let killSwitch: string | null = null;
-  let router: string | null = null;
-  let routerMtu = 0;
-  const record = (state: HostState): ClientHostRecord => {
-    const originals = host.originals();
-    return {
-      pid: process.pid,
-      interface: config.interface,
-      rules: [...state.rules],
-      sysctls: state.sysctls.flatMap((s) =>
-        originals[s.key] === undefined ? [] : [{ key: s.key, value: s.value, original: originals[s.key]! }],
-      ),
-      dns,
-      killSwitch,
-      router,
-    };
-  };
-  const keep = (state: HostState) => {
-    if (parts.stateFile != null) saveRecord(parts.stateFile, record(state));
-  };
-  let appliedState = hostState(null);
-  const setHost = async (state: HostState) => {
-    // Rules of both the old and the new state are recorded while the change runs.
-    keep({ ...state, rules: [...appliedState.rules, ...state.rules] });
-    await host.set(state);
-    appliedState = state;
-    keep(state);
-  };
-  const setDns = async (grant: LeaseGrant) => {
-    const servers = config.dns ? grant.dns : [];
-    const text = servers.map(formatIp).join(' ');
-    if (text === dnsServers) return;
-    if (servers.length === 0) {
-      if (dns !== null) await restoreDns(dns, runner);
-      dns = null;
-    } else {
-      dns ??= planDns(config.interface, parts.resolvConf);
-      keep(appliedState);
-      await applyDns(dns, servers, runner);
-      log.info({ event: 'dns', servers: servers.map(formatIp), via: dns.kind }, `DNS: ${text} (${dns.kind})`);
-    }
-    dnsServers = text;
-  };
-  const resetHost = async () => {
-    await host.reset().catch((e: unknown) => {
-      log.warn({ event: 'cleanup-failed', err: (e as Error).message }, 'could not undo every host change');
-    });
-    if (dns !== null)
-      await restoreDns(dns, runner).catch((e: unknown) => {
-        log.warn({ event: 'cleanup-failed', err: (e as Error).message }, 'could not put DNS back');
-      });
-    dns = null;
-    if (router !== null)
-      await removeRouter(runner, router).then(
-        () => (router = null),
-        (e: unknown) =>
-          log.warn({ event: 'cleanup-failed', err: (e as Error).message }, 'could not remove the router table'),
-      );
-    if (killSwitch !== null)
-      await removeKillSwitch(runner, killSwitch).then(
-        () => (killSwitch = null),
-        (e: unknown) =>
-          log.warn({ event: 'cleanup-failed', err: (e as Error).message }, 'could not remove the kill switch'),
-      );
-    if (parts.stateFile != null && killSwitch === null && router === null) removeRecord(parts.stateFile);
-  };
-  // The kill switch: recorded first, then up, before the TUN gets anything.
-  const raiseKillSwitch = async () => {
-    const state = await killSwitchState(parts, table);
-    killSwitch = state.table;
-    keep(appliedState);
-    await applyKillSwitch(runner, state);
+  const leaseHost = new LeaseHost({
+    config,
+    runner,
+    log,
+    table,
+    endpoints: parts.endpoints,
+    stateFile: parts.stateFile,
+    resolvConf: parts.resolvConf,
+  });
+  const ready = () =>
     log.info(
-      { event: 'kill-switch', table: state.table, lan: state.lan.map(formatCidr) },
-      `kill switch up: nothing leaves outside ${config.interface} but to ${endpoint.key}, the mesh and the LAN allowed`,
+      { event: 'ready', interface: config.interface, aead: device.crypto.aead.name },
+      `client ${config.interface} is up`,
     );
-  };
-
-  // The router table: recorded first, then up (again when the tunnel MTU changes).
-  const setRouter = async (mtu: number) => {
-    if (config.router === null || mtu === routerMtu) return;
-    router = ROUTER_TABLE;
-    keep(appliedState);
-    await applyRouter(runner, { table: ROUTER_TABLE, tunnel: config.interface, lan: config.router.lanInterface, mtu });
-    routerMtu = mtu;
-    log.info(
-      { event: 'router', table: ROUTER_TABLE, lan: config.router.lanInterface, mtu },
-      `routing ${config.router.lanInterface} into ${config.interface} (NAT, MSS for MTU ${mtu})`,
-    );
-  };
-
-  const apply = (grant: LeaseGrant) => {
-    if (sameLease(applied, grant)) {
-      log.debug({ event: 'lease-renewed' }, 'lease renewed');
-      // Same addresses, other DNS servers: only those change.
-      if (config.dns && grant.dns.map(formatIp).join(' ') !== applied!.dns.map(formatIp).join(' ')) {
-        applied = grant;
-        applying = applying.then(() =>
-          setDns(grant).catch((e: unknown) =>
-            log.error({ event: 'dns-failed', err: (e as Error).message }, 'could not apply the DNS servers'),
-          ),
-        );
-      }
-      return;
-    }
-    const previous = applied;
-    applied = grant;
-    applying = applying.then(async () => {
-      try {
-        await setRouter(grant.mtu ?? DEFAULT_MTU);
-        await setHost(hostState(grant));
-        await setDns(grant);
-        log.info(
-          {
-            event: 'lease',
-            ...describeLease(grant),
-            routes: [...(config.defaultRoute ? ['default'] : []), ...config.routes.map(formatCidr)],
-          },
-          'lease applied',
-        );
-        if (previous === null)
-          log.info(
-            { event: 'ready', interface: config.interface, aead: device.crypto.aead.name },
-            `client ${config.interface} is up`,
-          );
-      } catch (e) {
-        log.error({ event: 'lease-apply-failed', err: (e as Error).message }, 'could not apply the lease');
-        applied = previous;
-      }
-    });
-  };
 
   const takeQuota = (q: QuotaInfo | null) => {
     const previous = quota;
@@ -358,125 +170,230 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
     else log.warn(line, `quota: ${renderQuota(s)}`);
   };
 
-  const leaseClient = new LeaseClient(
-    rnd,
-    {
-      onLease: (grant) => {
-        apply(grant);
-        scheduleRequest();
-      },
-      onRefused: (code) => log.warn({ event: 'lease-refused', code }, 'the gateway refused a lease'),
-      onBadLease: (problem, grant) =>
-        log.warn(
-          {
-            event: 'lease-rejected',
-            code: problem.code,
-            detail: problem.detail,
-            lease: describeLease(grant),
-            kept: applied !== null,
-          },
-          `refused a bad lease from the gateway (${problem.code}): ${problem.detail}`,
-        ),
-      onQuota: takeQuota,
-    },
-    { endpoint: endpoint.address },
+  const clock = parts.clock ?? systemClock;
+  const links: GatewayLink[] = [];
+  const failover = new Failover(
+    config.gateways.map((g) => ({ priority: g.priority, endpoints: g.endpoints.length })),
+    config.failover,
+    clock.now().mono,
   );
+  const several = config.gateways.length > 1;
+  const named = (link: GatewayLink) => (several ? ` ${link.config.name}` : '');
+  const currentLink = () => (failover.current === null ? null : links[failover.current]!);
+  let switches = 0;
+  let lastSwitch: { from: string | null; to: string; reason: string; at: string } | null = null;
+
+  // Routing through another gateway: its peer takes the allowed IPs, its lease the host.
+  const switchTo = (s: NonNullable<FailoverDecision['switchTo']>) => {
+    const to = links[s.gateway]!;
+    const from = s.from === null ? null : links[s.from]!;
+    if (from !== null) device.setAllowedIps(from.peer, []);
+    device.setAllowedIps(to.peer, EVERYTHING);
+    switches++;
+    lastSwitch = {
+      from: from?.config.name ?? null,
+      to: to.config.name,
+      reason: s.reason,
+      at: new Date().toISOString(),
+    };
+    takeQuota(to.quota);
+    const grant = to.leases.lease!;
+    const started = clock.now().mono;
+    void leaseHost.apply(grant, ready).then(() => {
+      const line = {
+        event: 'gateway-switch',
+        ...lastSwitch,
+        ipv4: describeLease(grant).ipv4,
+        ipv6: describeLease(grant).ipv6,
+        tookMs: Math.round(clock.now().mono - started),
+      };
+      const text = `routing through gateway ${to.config.name}${from === null ? '' : ` instead of ${from.config.name}`} (${s.reason})`;
+      if (s.reason === 'start' || s.reason === 'preferred' || s.reason === 'faster') log.info(line, text);
+      else log.warn(line, text);
+    });
+  };
+
+  const evaluate = () => {
+    if (closed) return;
+    const d = failover.evaluate(clock.now().mono);
+    for (const c of d.changes) {
+      const link = links[c.gateway]!;
+      const line = { event: 'gateway-health', gateway: link.config.name, state: c.healthy ? 'up' : 'down' };
+      // Without probes (one gateway) health is only "holds a lease": nothing to tell.
+      if (!failover.probes) continue;
+      if (c.healthy) log.info(line, `gateway ${link.config.name} is up`);
+      else log.warn({ ...line, reason: c.reason }, `gateway ${link.config.name} is down (${c.reason})`);
+    }
+    for (const i of d.rotate) {
+      const link = links[i]!;
+      const endpoint = link.endpoints[failover.health(i).endpoint]!;
+      link.peer.endpoint = endpoint;
+      log.info(
+        { event: 'gateway-endpoint', gateway: link.config.name, endpoint: endpoint.key },
+        `gateway ${link.config.name}: trying ${endpoint.key}`,
+      );
+    }
+    if (d.switchTo !== null) switchTo(d.switchTo);
+  };
+
   const device = new Device({
     privateKey: config.privateKey,
     random: rnd,
     mtu: DEFAULT_MTU,
     ...(parts.crypto ? { crypto: parts.crypto } : {}),
-    control: leaseClient.handle,
+    control: linkControl(links),
   });
-  const gateway = device.addPeer({
-    publicKey: config.gateway.publicKey,
-    presharedKey: config.gateway.presharedKey ?? undefined,
-    allowedIps: [parseCidr('0.0.0.0/0'), parseCidr('::/0')],
-    endpoint,
-    persistentKeepalive: config.persistentKeepalive,
+  addGatewayLinks(device, config, parts.endpoints, rnd, links, {
+    onLease: (link, grant) => {
+      failover.lease(link.index, true);
+      if (failover.current === link.index) void leaseHost.apply(grant, ready);
+      scheduleRequest();
+      evaluate();
+    },
+    onRefused: (link, code) =>
+      log.warn({ event: 'lease-refused', code, gateway: link.config.name }, `gateway${named(link)} refused a lease`),
+    onBadLease: (link, problem, grant) =>
+      log.warn(
+        {
+          event: 'lease-rejected',
+          gateway: link.config.name,
+          code: problem.code,
+          detail: problem.detail,
+          lease: describeLease(grant),
+          kept: link.leases.lease !== null,
+        },
+        `refused a bad lease from gateway${named(link)} (${problem.code}): ${problem.detail}`,
+      ),
+    onQuota: (link, q) => {
+      if (failover.current === link.index) takeQuota(q);
+    },
+    onHealth: (link, up, rtt, now) => {
+      failover.answer(link.index, up, rtt, now);
+      evaluate();
+    },
   });
-  const clock = parts.clock ?? systemClock;
   const tunnelRunner = new TunnelRunner(device, tun, udp, { log, clock });
 
-  // The REQUEST goes out when the lease client says it is due; a lease moves that to its renewal.
+  // The REQUESTs go out when a lease client says one is due; a lease moves that to its renewal.
   let requestTimer: NodeJS.Timeout | null = null;
   let closed = false;
   const scheduleRequest = () => {
     if (requestTimer !== null) clearTimeout(requestTimer);
     requestTimer = null;
     if (closed) return;
-    const delay = Math.max(0, leaseClient.nextRequestAt() - clock.now().mono);
+    const due = Math.min(...links.map((l) => l.leases.nextRequestAt()));
+    const delay = Math.max(0, due - clock.now().mono);
     requestTimer = setTimeout(sendRequest, Math.min(delay, MAX_TIMER_MS));
   };
   const sendRequest = () => {
     tunnelRunner.sendOutsideBatch((d, now, sink) => {
-      const request = leaseClient.requestIfDue(now.mono);
-      if (request !== null) d.sendPacket(gateway, request, now, sink);
+      for (const link of links) {
+        const request = link.leases.requestIfDue(now.mono);
+        if (request !== null) d.sendPacket(link.peer, request, now, sink);
+      }
     });
     scheduleRequest();
   };
+  // With several gateways: a PROBE to each every probeInterval, the state looked at every EVALUATE_MS.
+  let nextProbeAt = -Infinity;
+  const failoverTick = () => {
+    if (clock.now().mono >= nextProbeAt) {
+      tunnelRunner.sendOutsideBatch((d, now, sink) => {
+        nextProbeAt = now.mono + config.failover.probeIntervalMs;
+        for (const link of links) d.sendPacket(link.peer, link.leases.probe(now.mono), now, sink);
+      });
+    }
+    evaluate();
+  };
+  const failoverTimer = failover.probes
+    ? setInterval(failoverTick, Math.min(EVALUATE_MS, config.failover.probeIntervalMs))
+    : null;
 
   try {
-    if (config.killSwitch) await raiseKillSwitch();
-    await setRouter(DEFAULT_MTU);
-    await setHost(hostState(null));
+    await leaseHost.start();
   } catch (e) {
+    if (failoverTimer !== null) clearInterval(failoverTimer);
     tunnelRunner.stop();
-    await resetHost();
+    await leaseHost.reset();
     throw e;
   }
   tunnelRunner.start();
   sendRequest();
+  if (failover.probes) failoverTick();
   // The agent's part of the status (client/agent-status.ts).
   const statusOfAgent = () => {
     const now = clock.now().mono;
-    const lease = leaseClient.lease;
-    const session = gateway.current;
+    const current = currentLink();
+    const lease = current?.leases.lease ?? null;
     return agentStatus({
-      gateway: {
-        publicKey: gateway.keyText,
-        endpoint: endpoint.key,
-        session: session !== null && now - session.createdAt < REJECT_AFTER_TIME,
-        lastHandshakeWall: gateway.lastHandshakeWall,
-      },
-      rxBytes: gateway.rxBytes,
-      txBytes: gateway.txBytes,
-      lease: applied ? describeLease(applied) : null,
-      leaseExpiresAt: lease === null ? now : leaseClient.renewAt() + (lease.lifetime * 1000) / 2,
+      gateways: links.map((link) => {
+        const h = failover.health(link.index);
+        const session = link.peer.current;
+        const held = link.leases.lease;
+        return {
+          name: link.config.name,
+          publicKey: link.peer.keyText,
+          endpoint: link.peer.endpoint?.key ?? link.endpoints[0]!.key,
+          endpoints: link.endpoints.map((e) => e.key),
+          priority: link.config.priority,
+          current: link === current,
+          session: session !== null && now - session.createdAt < REJECT_AFTER_TIME,
+          lastHandshakeWall: link.peer.lastHandshakeWall,
+          healthy: h.healthy,
+          uplinkUp: h.uplinkUp,
+          rttMs: h.rttMs,
+          lease: held === null ? null : { ipv4: describeLease(held).ipv4, ipv6: describeLease(held).ipv6 },
+        };
+      }),
+      failover: { switches, last: lastSwitch },
+      rxBytes: links.reduce((n, l) => n + l.peer.rxBytes, 0),
+      txBytes: links.reduce((n, l) => n + l.peer.txBytes, 0),
+      lease: leaseHost.applied ? describeLease(leaseHost.applied) : null,
+      leaseExpiresAt: lease === null || current === null ? now : current.leases.renewAt() + (lease.lifetime * 1000) / 2,
       now,
-      dns: dns !== null && dnsServers !== '' ? dns.kind : null,
+      dns: leaseHost.dnsKind,
       defaultRoute: config.defaultRoute,
       table,
       lan: config.lan,
-      killSwitchTable: killSwitch,
+      killSwitchTable: leaseHost.killSwitchTable,
     });
   };
   const control = (parts.serve ?? serveControl)(config.interface, (req) => {
     if (req.op === 'status')
       return {
         ...tunnelStatus(config.interface, device, udp.port, tunnelRunner.packetErrors),
-        lease: applied ? describeLease(applied) : null,
+        lease: leaseHost.applied ? describeLease(leaseHost.applied) : null,
         quota: quota ? quotaStatus(quota) : null,
         agent: statusOfAgent(),
       };
     throw new Error(`unknown op ${req.op}`);
   });
 
-  log.info({ event: 'started', interface: config.interface, gateway: endpoint.key }, 'asking the gateway for a lease');
+  log.info(
+    {
+      event: 'started',
+      interface: config.interface,
+      gateways: links.map((l) => ({ name: l.config.name, endpoint: l.endpoints[0]!.key, priority: l.config.priority })),
+    },
+    several ? `asking ${links.length} gateways for a lease` : 'asking the gateway for a lease',
+  );
   return {
-    lease: () => applied,
+    lease: () => leaseHost.applied,
+    gateway: () => currentLink()?.config.name ?? null,
     quota: () => quota,
     failure: tunnelRunner.failure,
     close: async () => {
       closed = true;
       scheduleRequest();
-      if (leaseClient.lease !== null) {
-        tunnelRunner.sendOutsideBatch((d, now, sink) => d.sendPacket(gateway, leaseClient.release(), now, sink));
-      }
-      await applying;
+      if (failoverTimer !== null) clearInterval(failoverTimer);
+      tunnelRunner.sendOutsideBatch((d, now, sink) => {
+        for (const link of links)
+          if (link.leases.lease !== null) d.sendPacket(link.peer, link.leases.release(), now, sink);
+      });
+      await leaseHost.settled();
       control.close();
       tunnelRunner.stop();
-      await resetHost();
+      await leaseHost.reset();
     },
   };
 }

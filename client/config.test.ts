@@ -40,10 +40,13 @@ describe('loadClientConfig: happy path', () => {
     const c = loadClientConfig(file);
     expectOwnKey(c, { file, privateKey, publicKey, privateKeyFile: keyFile });
     expect(c.interface).toBe('mgc0');
-    expect(formatKey(c.gateway.publicKey)).toBe(gatewayPublic);
-    expect(c.gateway.endpoint).toBe('192.0.2.1:51820');
-    expect(c.gateway.presharedKey).toBeNull();
-    expect(c.gateway.presharedKeyFile).toBeNull();
+    expect(c.gateways).toHaveLength(1);
+    const gw = c.gateways[0]!;
+    expect(formatKey(gw.publicKey)).toBe(gatewayPublic);
+    expect(gw).toMatchObject({ name: 'gw1', endpoints: ['192.0.2.1:51820'], priority: 1 });
+    expect(gw.presharedKey).toBeNull();
+    expect(gw.presharedKeyFile).toBeNull();
+    expect(c.failover).toEqual({ probeIntervalMs: 1000, deadAfterMs: 3000, holdDownMs: 10_000 });
     expect(c.persistentKeepalive).toBe(25);
     expect(c.routes).toEqual([]);
     expect(c.defaultRoute).toBe(false);
@@ -78,17 +81,74 @@ routes: [198.51.100.0/24, "2001:db8::/32", 203.0.113.7]
     );
     expect(c.privateKeyFile).toBe(keyFile);
     expect(c.interface).toBe('mgc7');
-    expect(c.gateway.endpoint).toBe('[200:1234:5678::1]:51820');
-    expect(formatKey(c.gateway.presharedKey!)).toBe(psk);
-    expect(c.gateway.presharedKeyFile).toBe(pskFile);
+    expect(c.gateways[0]!.endpoints).toEqual(['[200:1234:5678::1]:51820']);
+    expect(formatKey(c.gateways[0]!.presharedKey!)).toBe(psk);
+    expect(c.gateways[0]!.presharedKeyFile).toBe(pskFile);
     expect(c.persistentKeepalive).toBe(0);
     expect(c.routes.map(formatCidr)).toEqual(['198.51.100.0/24', '2001:db8::/32', '203.0.113.7/32']);
   });
 
   it('accepts a DNS name, a cjdns address, and a link-local address with a zone', () => {
     for (const endpoint of ['gw.example.net:51820', '[fc12:3456::1]:51820', '[fe80::1%wlan0]:51820']) {
-      expect(loadClientConfig(writeConfig(base({}, { endpoint }))).gateway.endpoint).toBe(endpoint);
+      expect(loadClientConfig(writeConfig(base({}, { endpoint }))).gateways[0]!.endpoints).toEqual([endpoint]);
     }
+  });
+});
+
+describe('loadClientConfig: several gateways (failover)', () => {
+  const second = files.keyPair().publicKey;
+  const third = files.keyPair().publicKey;
+  const two = (extra: Record<string, unknown> = {}, g2: Record<string, unknown> = {}) => ({
+    privateKeyFile: keyFile,
+    gateways: [
+      { name: 'north', publicKey: gatewayPublic, endpoints: ['[2001:db8:1::1]:51820', '192.0.2.1:51820'], priority: 1 },
+      { publicKey: second, endpoint: '[200:1234::2]:443', presharedKeyFile: pskFile, ...g2 },
+    ],
+    ...extra,
+  });
+
+  it('reads a list with names, endpoints, priorities and the failover timings', () => {
+    const c = loadClientConfig(
+      writeConfig(two({ failover: { probeInterval: 0.5, deadAfter: 2, holdDown: 0 }, routes: ['default'] })),
+    );
+    expect(c.gateways.map((g) => [g.name, formatKey(g.publicKey), g.endpoints, g.priority])).toEqual([
+      ['north', gatewayPublic, ['[2001:db8:1::1]:51820', '192.0.2.1:51820'], 1],
+      ['gw2', second, ['[200:1234::2]:443'], 1],
+    ]);
+    expect(c.gateways[0]!.presharedKey).toBeNull();
+    expect(formatKey(c.gateways[1]!.presharedKey!)).toBe(psk);
+    expect(c.failover).toEqual({ probeIntervalMs: 500, deadAfterMs: 2000, holdDownMs: 0 });
+  });
+
+  it('one of gateway and gateways; keys, names and endpoints unique; never the own key', () => {
+    fails({ ...two(), gateway: { publicKey: third, endpoint: '192.0.2.3:51820' } }, 'gateways', 'conflict', /not both/);
+    fails(two({}, { publicKey: gatewayPublic }), 'gateways[1].publicKey', 'duplicate', /gateways\[0\]\.publicKey/);
+    fails(two({}, { name: 'north' }), 'gateways[1].name', 'duplicate');
+    fails(two({}, { name: 'a b' }), 'gateways[1].name', 'invalid');
+    fails(two({}, { endpoints: ['192.0.2.2:51820'] }), 'gateways[1].endpoints', 'conflict', /either endpoint/);
+    fails(two({}, { endpoint: undefined }), 'gateways[1].endpoint', 'missing');
+    fails(two({}, { endpoint: undefined, endpoints: [] }), 'gateways[1].endpoints', 'range', /is empty/);
+    fails(
+      two({}, { endpoint: undefined, endpoints: ['192.0.2.2:51820', '192.0.2.2:51820'] }),
+      'gateways[1].endpoints[1]',
+      'duplicate',
+    );
+    fails(two({}, { publicKey: publicKey }), 'gateways[1].publicKey', 'conflict', /own public key/);
+    fails(two({}, { priority: -1 }), 'gateways[1].priority', 'range');
+    fails({ privateKeyFile: keyFile, gateways: [] }, 'gateways', 'range');
+  });
+
+  it('every endpoint of every gateway is kept out of routes; lan: tunnel refused if any is on an overlay', () => {
+    fails(two({ routes: ['192.0.2.0/24'] }), 'routes[0]', 'conflict', /gateway endpoint 192\.0\.2\.1:51820/);
+    fails(two({ routes: ['default'], lan: 'tunnel' }), 'lan', 'conflict', /\[200:1234::2\]:443/);
+  });
+
+  it('failover timings: ranges, and deadAfter at least two probe intervals', () => {
+    fails(two({ failover: { probeInterval: 0.1 } }), 'failover.probeInterval', 'range', /0\.2 to 60 seconds/);
+    fails(two({ failover: { deadAfter: 1 } }), 'failover.deadAfter', 'range', /2 to 600 seconds/);
+    fails(two({ failover: { holdDown: 3601 } }), 'failover.holdDown', 'range');
+    fails(two({ failover: { holdDown: 'long' } }), 'failover.holdDown', 'type');
+    fails(two({ failover: { flap: 1 } }), 'failover.flap', 'unknown-field');
   });
 });
 
@@ -205,7 +265,12 @@ describe('loadClientConfig: mistakes', () => {
       /host bits set \(did you mean 198\.51\.100\.0\/24\?\)/,
     );
     fails(base({ routes: ['198.51.100.0/24', '198.51.100.0/24'] }), 'routes[1]', 'duplicate');
-    fails(base({ routes: ['192.0.2.0/24'] }), 'routes[0]', 'conflict', /contains the gateway's endpoint/);
+    fails(
+      base({ routes: ['192.0.2.0/24'] }),
+      'routes[0]',
+      'conflict',
+      /contains the gateway endpoint 192\.0\.2\.1:51820/,
+    );
     fails(base({ routes: ['200::/8'] }, { endpoint: '[200:1::1]:51820' }), 'routes[0]', 'conflict', /Yggdrasil/);
     fails(base({ routes: ['127.0.0.0/8'] }), 'routes[0]', 'conflict', /loopback/);
     fails(base({ routes: ['ff02::/16'] }), 'routes[0]', 'conflict', /multicast/);
@@ -235,6 +300,9 @@ describe('loadClientConfig: no key material in any message (Hardening #3)', () =
     base({}, { endpoint: `[${key}]:51820` }),
     base({}, { endpoint: `[fe80::1%${key}]:51820` }),
     base({ interface: key }),
+    { privateKeyFile: keyFile, gateways: [{ publicKey: `${key} x`, endpoint: '192.0.2.1:51820' }] },
+    { privateKeyFile: keyFile, gateways: [{ name: key, publicKey: gatewayPublic, endpoints: [key] }] },
+    { privateKeyFile: keyFile, gateways: [{ publicKey: gatewayPublic, endpoints: ['192.0.2.1:1', `${key}:1`] }] },
     base({ routes: [key] }),
     base({ routes: [`${key}/24`] }),
     `privateKeyFile: ${keyFile}\nPrivateKey ${key}\n`,

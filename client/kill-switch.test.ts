@@ -25,7 +25,7 @@ function typical(over: Partial<KillSwitchState> = {}): KillSwitchState {
     table: 'meshgate_killswitch',
     tunnel: 'mgc0',
     mark: 51820,
-    endpoint: { address: parseIp('::ffff:192.0.2.1'), port: 51820 },
+    endpoints: [{ address: parseIp('::ffff:192.0.2.1'), port: 51820 }],
     lan: [parseCidr('192.0.2.0/24'), parseCidr('2001:db8:1::/64')],
     ...over,
   };
@@ -37,10 +37,29 @@ describe('renderKillSwitch', () => {
   });
 
   it('renders lan: tunnel with an IPv6 (Yggdrasil) endpoint (golden): empty LAN sets', () => {
-    const text = renderKillSwitch(typical({ lan: [], endpoint: { address: parseIp('200:1234::1'), port: 443 } }));
+    const text = renderKillSwitch(typical({ lan: [], endpoints: [{ address: parseIp('200:1234::1'), port: 443 }] }));
     golden('kill-switch-no-lan.nft', text);
     expect(text).toContain('ip6 daddr 200:1234::1 udp dport 443 accept');
     expect(text).not.toContain('elements');
+  });
+
+  it('allows every endpoint of every gateway, each once, in order', () => {
+    const text = renderKillSwitch(
+      typical({
+        endpoints: [
+          { address: parseIp('::ffff:192.0.2.1'), port: 51820 },
+          { address: parseIp('2001:db8:1::1'), port: 51820 },
+          { address: parseIp('192.0.2.2'), port: 4500 },
+          { address: parseIp('192.0.2.1'), port: 51820 }, // the first one again, not v4-mapped
+        ],
+      }),
+    );
+    const rules = text.split('\n').filter((l) => l.includes('udp dport') && l.includes('daddr'));
+    expect(rules.map((l) => l.trim())).toEqual([
+      'ip daddr 192.0.2.1 udp dport 51820 accept',
+      'ip6 daddr 2001:db8:1::1 udp dport 51820 accept',
+      'ip daddr 192.0.2.2 udp dport 4500 accept',
+    ]);
   });
 
   it('with a router LAN, the forward hook lets the replies from the tunnel to the LAN through (nothing else changes)', () => {
@@ -66,8 +85,9 @@ describe('renderKillSwitch', () => {
       [{ tunnel: 'mg0" accept #' }, /tunnel/],
       [{ mark: 0 }, /mark/],
       [{ mark: 2 ** 32 }, /mark/],
-      [{ endpoint: { address: new Uint8Array(5), port: 1 } }, /endpoint/],
-      [{ endpoint: { address: parseIp('192.0.2.1'), port: 0 } }, /endpoint/],
+      [{ endpoints: [{ address: new Uint8Array(5), port: 1 }] }, /endpoints\[0\]/],
+      [{ endpoints: [typical().endpoints[0]!, { address: parseIp('192.0.2.1'), port: 0 }] }, /endpoints\[1\]/],
+      [{ endpoints: [] }, /endpoints/],
       [{ lan: [{ family: 4, address: parseIp('192.0.2.1'), prefixLength: 24 }] }, /lan\[0\]/],
     ];
     for (const [over, field] of bad) {

@@ -11,8 +11,9 @@
 //
 //   output/forward → allowed:
 //     out of lo or the tunnel device                      → accept
-//     the tunnel's own UDP: the socket's fwmark, or the
-//       gateway endpoint's address and UDP port           → accept
+//     the tunnel's own UDP: the socket's fwmark, or a
+//       gateway endpoint's address and UDP port (every
+//       endpoint of every gateway: failover needs them)   → accept
 //     the mesh ranges (200::/7 Yggdrasil, fc00::/8 cjdns) → accept
 //     link-local essentials: fe80::/10 and ff02::/16 (ND, MLD, DHCPv6),
 //       ICMPv6 ND to any address, DHCPv4 (udp 68 → 67)    → accept
@@ -54,8 +55,8 @@ export interface KillSwitchState {
   tunnel: string;
   /** The fwmark the tunnel's UDP socket sets (the policy-routing table). */
   mark: number;
-  /** The gateway endpoint: 4 or 16 bytes (a v4-mapped address is taken as IPv4), and its UDP port. */
-  endpoint: { address: Uint8Array; port: number };
+  /** Every gateway endpoint (at least one): 4 or 16 bytes (a v4-mapped address is taken as IPv4), and its UDP port. */
+  endpoints: readonly { address: Uint8Array; port: number }[];
   /** Destinations allowed outside the tunnel (lan: outside: the connected subnets); empty with lan: tunnel. */
   lan: Cidr[];
   /** The router's LAN interface (client/router.ts): replies from the tunnel may be forwarded to it. */
@@ -83,10 +84,12 @@ export function unmapAddress(address: Uint8Array): Uint8Array {
 export function checkKillSwitchState(s: KillSwitchState): void {
   checkNames(invalid, { table: s.table, interfaces: { tunnel: s.tunnel } });
   if (!Number.isInteger(s.mark) || s.mark < 1 || s.mark > MARK_MAX) invalid('mark', `must be 1..${MARK_MAX}`);
-  const a = s.endpoint?.address;
-  if (!(a instanceof Uint8Array) || (a.length !== 4 && a.length !== 16)) invalid('endpoint', 'not an address');
-  if (!Number.isInteger(s.endpoint.port) || s.endpoint.port < 1 || s.endpoint.port > 65535)
-    invalid('endpoint', 'port must be 1..65535');
+  if (!Array.isArray(s.endpoints) || s.endpoints.length === 0) invalid('endpoints', 'none');
+  s.endpoints.forEach((e, i) => {
+    const a = e?.address;
+    if (!(a instanceof Uint8Array) || (a.length !== 4 && a.length !== 16)) invalid(`endpoints[${i}]`, 'not an address');
+    if (!Number.isInteger(e.port) || e.port < 1 || e.port > 65535) invalid(`endpoints[${i}]`, 'port must be 1..65535');
+  });
   if (s.router != null) checkNames(invalid, { interfaces: { router: s.router } });
   s.lan.forEach((c, i) => {
     const bytes = c.family === 4 ? 4 : 16;
@@ -100,8 +103,10 @@ export function checkKillSwitchState(s: KillSwitchState): void {
 /** The nft text that replaces the kill switch table: deterministic, the same state gives the same text. */
 export function renderKillSwitch(s: KillSwitchState): string {
   checkKillSwitchState(s);
-  const endpoint = unmapAddress(s.endpoint.address);
-  const ipOf = endpoint.length === 4 ? 'ip' : 'ip6';
+  const endpoints = s.endpoints.map((e) => {
+    const address = unmapAddress(e.address);
+    return `${address.length === 4 ? 'ip' : 'ip6'} daddr ${formatIp(address)} udp dport ${e.port} accept`;
+  });
   const lan = (family: 4 | 6) => s.lan.filter((c) => c.family === family).map(formatCidr);
   // Router: the LAN goes into the tunnel (allowed below); the replies come back out of it.
   const replies =
@@ -124,7 +129,7 @@ export function renderKillSwitch(s: KillSwitchState): string {
       'oifname "lo" accept',
       `oifname "${s.tunnel}" accept`,
       `meta mark ${s.mark} accept`,
-      `${ipOf} daddr ${formatIp(endpoint)} udp dport ${s.endpoint.port} accept`,
+      ...new Set(endpoints),
       `ip6 daddr { ${MESH_RANGES.map(formatCidr).join(', ')} } accept`,
       `ip6 daddr { ${LINK_LOCAL6}, ${LINK_SCOPE_MULTICAST6} } accept`,
       `icmpv6 type { ${ND_TYPES} } accept`,

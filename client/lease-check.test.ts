@@ -108,7 +108,10 @@ const CASES: [string, Partial<LeaseGrant>, LeaseCheckCode | null, Uint8Array?][]
 
 describe('checkLease', () => {
   test.each(CASES)('%s', (_name, change, code, endpoint) => {
-    const problem = checkLease({ ...good(), ...change }, endpoint ? { endpoint } : {});
+    const problem = checkLease(
+      { ...good(), ...change },
+      endpoint ? { endpoints: [parseIp('2001:db8:99::1'), endpoint] } : {},
+    );
     expect(problem?.code ?? null).toBe(code);
     if (problem) expect(problem.detail).not.toBe('');
   });

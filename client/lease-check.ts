@@ -47,8 +47,8 @@ export interface LeaseProblem {
 }
 
 export interface LeaseCheckContext {
-  /** The gateway's UDP endpoint address (4 or 16 bytes; ::ffff:a.b.c.d counts as IPv4), when known. */
-  endpoint?: Uint8Array;
+  /** Every gateway's UDP endpoint addresses (4 or 16 bytes; ::ffff:a.b.c.d counts as IPv4), as known. */
+  endpoints?: readonly Uint8Array[];
 }
 
 /** ::ffff:a.b.c.d → a.b.c.d; anything else unchanged. */
@@ -82,9 +82,9 @@ function checkLeased(
     refusedWhy(lease.address, MESH) ??
     (family === 4 && networkOrBroadcast(lease.address, lease.prefixLength) ? 'network or broadcast address' : null);
   if (why !== null) return { code: family === 4 ? 'ipv4-address' : 'ipv6-address', detail: `${text}: ${why}` };
-  const endpoint = ctx.endpoint === undefined ? null : unmap(ctx.endpoint);
   const prefix: Cidr = { family, address: lease.address, prefixLength: lease.prefixLength };
-  if (endpoint !== null && containsAddress(prefix, endpoint)) {
+  const endpoint = (ctx.endpoints ?? []).map(unmap).find((e) => containsAddress(prefix, e));
+  if (endpoint !== undefined) {
     return { code: 'endpoint-in-lease', detail: `${text} holds the gateway endpoint ${formatIp(endpoint)}` };
   }
   return null;

@@ -11,6 +11,8 @@
 //               lease, if any, stays, and requests go on every 2 s) / onRefused;
 //               STATUS with request id 0 → onQuota
 //   release() → a RELEASE packet for a clean exit
+//   probe(now) → a PROBE (failover health probe); the HEALTH that answers it
+//               → onHealth with the gateway's uplink state and the round trip
 
 import { buildLeasePacket, isFromLeaseServer, LEASE_SERVER_END, parseLeasePacket } from '../shared/lease/carrier.js';
 import { LeaseType, type LeaseErrorCode, type LeaseGrant, type QuotaInfo } from '../shared/lease/message.js';
@@ -19,6 +21,8 @@ import { CONSUMED, NOT_MINE, type ControlHandler } from '../shared/wireguard/con
 import { checkLease, type LeaseCheckContext, type LeaseProblem } from './lease-check.js';
 
 export const LEASE_RETRY_MS = 2_000;
+/** PROBEs remembered for their answer (older ones are taken as lost). */
+const PROBES_KEPT = 8;
 
 export interface LeaseClientEvents {
   onLease(grant: LeaseGrant, now: number): void;
@@ -27,6 +31,8 @@ export interface LeaseClientEvents {
   onBadLease?(problem: LeaseProblem, grant: LeaseGrant, now: number): void;
   /** The quota state of an accepted LEASE (null: it carried none) or of a STATUS. */
   onQuota?(quota: QuotaInfo | null, now: number): void;
+  /** A HEALTH answering one of our PROBEs: the gateway's uplink state and the round trip (ms). */
+  onHealth?(uplinkUp: boolean, rttMs: number, now: number): void;
 }
 
 export class LeaseClient {
@@ -40,6 +46,8 @@ export class LeaseClient {
   ignored = 0;
   /** LEASE answers refused by checkLease. */
   badLeases = 0;
+  /** PROBEs out, oldest first: request id and when it left. */
+  private probes: { id: number; sentAt: number }[] = [];
 
   constructor(
     private readonly random: RandomBytes,
@@ -62,11 +70,19 @@ export class LeaseClient {
     return ((r[0]! << 24) | (r[1]! << 16) | (r[2]! << 8) | r[3]!) >>> 0;
   }
 
-  private packet(type: typeof LeaseType.Request | typeof LeaseType.Release): Uint8Array {
-    return buildLeasePacket({ address: this.address, port: this.port }, LEASE_SERVER_END, {
-      type,
-      requestId: this.requestId,
-    });
+  private packet(
+    type: typeof LeaseType.Request | typeof LeaseType.Release | typeof LeaseType.Probe,
+    requestId = this.requestId,
+  ): Uint8Array {
+    return buildLeasePacket({ address: this.address, port: this.port }, LEASE_SERVER_END, { type, requestId });
+  }
+
+  /** A PROBE to send now; its HEALTH answer comes to onHealth. */
+  probe(now: number): Uint8Array {
+    const id = this.newId();
+    this.probes.push({ id, sentAt: now });
+    if (this.probes.length > PROBES_KEPT) this.probes.shift();
+    return this.packet(LeaseType.Probe, id);
   }
 
   /** When the lease must be renewed (monotonic ms), or 0 without a lease. */
@@ -105,6 +121,16 @@ export class LeaseClient {
       // Unsolicited: it answers no request, so it carries request id 0.
       if (m.requestId !== 0) this.ignored++;
       else this.events.onQuota?.(m.quota, now.mono);
+      return CONSUMED;
+    }
+    if (m.type === LeaseType.Health) {
+      const at = this.probes.findIndex((p) => p.id === m.requestId);
+      if (at < 0) this.ignored++;
+      else {
+        const sentAt = this.probes[at]!.sentAt;
+        this.probes.splice(0, at + 1); // it and every older one (lost or late)
+        this.events.onHealth?.(m.uplinkUp, Math.max(0, now.mono - sentAt), now.mono);
+      }
       return CONSUMED;
     }
     if (m.requestId !== this.requestId) {

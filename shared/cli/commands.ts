@@ -70,11 +70,9 @@ async function showTunnel(name: string, json: boolean): Promise<number> {
 
 /** The TUN device a client configuration names (its keys are wiped at once). */
 async function clientInterface(configFile: string): Promise<string> {
-  const { loadClientConfig } = await import('../../client/config.js');
-  const { wipe } = await import('../wireguard/crypto.js');
+  const { loadClientConfig, wipeClientSecrets } = await import('../../client/config.js');
   const config = loadClientConfig(configFile);
-  wipe(config.privateKey);
-  if (config.gateway.presharedKey !== null) wipe(config.gateway.presharedKey);
+  wipeClientSecrets(config);
   return config.interface;
 }
 

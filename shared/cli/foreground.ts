@@ -53,12 +53,10 @@ export async function client(configFile: string): Promise<number> {
 
 /** `meshgate client down --config FILE`: undoes what a killed agent left (its rules, sysctls, DNS, TUN). */
 export async function clientDown(configFile: string): Promise<number> {
-  const { loadClientConfig } = await import('../../client/config.js');
+  const { loadClientConfig, wipeClientSecrets } = await import('../../client/config.js');
   const { stateFileOf, undoLeftovers } = await import('../../client/client-state.js');
-  const { wipe } = await import('../wireguard/crypto.js');
   const config = loadClientConfig(configFile);
-  wipe(config.privateKey);
-  if (config.gateway.presharedKey !== null) wipe(config.gateway.presharedKey);
+  wipeClientSecrets(config);
   const log = createLogger('meshgate-client');
   const undone = await undoLeftovers(config.interface, stateFileOf(config.interface), systemRunner, log);
   if (!undone)

@@ -39,16 +39,24 @@ describe.skipIf(skipReason !== null)('meshgate client status', () => {
 
     const first = await json();
     const a = first.agent;
+    const endpoint = `[${NET.gwMesh6}]:${NET.listenPort}`;
     expect(a.gateways).toEqual([
       {
+        name: 'gw1',
         publicKey: gs.keys.gateway.publicKey,
-        endpoint: `[${NET.gwMesh6}]:${NET.listenPort}`,
+        endpoint,
+        endpoints: [endpoint],
+        priority: 1,
         current: true,
         session: true,
         lastHandshake: expect.any(Number) as number,
+        healthy: true,
+        uplink: null, // one gateway: not probed
         rttMs: null,
+        lease: { ipv4: `${lease.ipv4}/32`, ipv6: expect.stringMatching(/\/(128|64)$/) as string },
       },
     ]);
+    expect(a.failover).toMatchObject({ switches: 1, last: { from: null, to: 'gw1', reason: 'start' } });
     expect(Math.abs(Date.now() / 1000 - a.gateways[0]!.lastHandshake)).toBeLessThan(30);
     expect(canonicalIp(a.lease!.ipv4!.split('/')[0]!)).toBe(lease.ipv4);
     expect(canonicalIp(a.lease!.ipv6!.split('/')[0]!)).toBe(lease.ipv6);
