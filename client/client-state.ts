@@ -5,9 +5,10 @@
 //   <run dir>/client-<iface>.state, 0600, JSON, written before each change
 //   (and again after, with the sysctl originals found), removed on a clean stop
 //
-// Routes and addresses need no record: they live on the agent's TUN, which
-// the kernel removes with the process. Left behind are the policy rules, the
-// sysctls it set, DNS and the kill switch's and the router's nftables tables;
+// Routes and addresses on the agent's TUN need no record: the kernel removes
+// them with the process. Left behind are the policy rules, the sysctls it
+// set, DNS, the kill switch's and the router's nftables tables and a routed
+// /64's address on the LAN interface;
 // undo() removes the rules and the tables, puts the sysctls and DNS back, and deletes the TUN
 // should it still exist.
 
@@ -18,6 +19,7 @@ import type { CommandRunner } from '../shared/host/command.js';
 import type { Logger } from '../shared/log.js';
 import { EMPTY_HOST_STATE, HostConfigurator, type RuleState } from '../shared/host/configurator.js';
 import { formatCidr, parseCidr } from '../shared/net/address.js';
+import { isInterfaceName } from '../shared/net/interface-name.js';
 import { restoreDns, type DnsRecord } from './dns.js';
 import { removeKillSwitch } from './kill-switch.js';
 import { removeRouter } from './router.js';
@@ -42,6 +44,8 @@ export interface ClientHostRecord {
   killSwitch: string | null;
   /** The router's nftables table (inet family, client/router.ts) while it is up; null: none. */
   router: string | null;
+  /** Addresses put on the router's LAN interface (ipv6: routed: the /64's ::1). */
+  lanAddresses: { device: string; cidr: string }[];
 }
 
 export const stateFileOf = (iface: string, dir = CONTROL_DIR): string => join(dir, `client-${iface}.state`);
@@ -76,6 +80,7 @@ export function loadRecord(file: string): ClientHostRecord | null {
     dns: raw.dns ?? null,
     killSwitch: raw.killSwitch ?? null,
     router: raw.router ?? null,
+    lanAddresses: Array.isArray(raw.lanAddresses) ? raw.lanAddresses : [],
   };
 }
 
@@ -121,10 +126,16 @@ export async function undoRecord(
   await host.reset().catch((e: unknown) => (first ??= e));
   if (record.dns !== null) await restoreDns(record.dns, runner).catch((e: unknown) => (first ??= e));
   if (record.router !== null) await removeRouter(runner, record.router).catch((e: unknown) => (first ??= e));
+  // Already gone (the interface went, or a run removed it) is fine.
+  for (const a of record.lanAddresses) {
+    // As written (parseCidr would drop the host part); a record that is no address is skipped.
+    if (!isInterfaceName(a.device) || !/^[0-9a-f:]+\/\d{1,3}$/i.test(a.cidr)) continue;
+    await runner.run('ip', ['-6', 'address', 'del', a.cidr, 'dev', a.device]).catch(() => undefined);
+  }
   if (record.killSwitch !== null && !keepTable)
     await removeKillSwitch(runner, record.killSwitch).catch((e: unknown) => (first ??= e));
   if (first !== null) throw first;
-  if (keepTable) saveRecord(file, { ...record, rules: [], sysctls: [], dns: null, router: null });
+  if (keepTable) saveRecord(file, { ...record, rules: [], sysctls: [], dns: null, router: null, lanAddresses: [] });
   else removeRecord(file);
 }
 

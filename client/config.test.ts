@@ -222,7 +222,7 @@ describe('loadClientConfig: mistakes', () => {
     fails(base({ killSwitch: true }), 'killSwitch', 'conflict', /needs "default" in routes/);
   });
 
-  it('router: with routes: [default] only, a valid LAN interface other than the tunnel, ipv6 nat66 only', () => {
+  it('router: with routes: [default] only, a valid LAN interface other than the tunnel, ipv6 nat66 or routed', () => {
     const c = loadClientConfig(writeConfig(base({ routes: ['default'], router: { lanInterface: 'br-lan' } })));
     expect(c.router).toEqual({ lanInterface: 'br-lan', ipv6: 'nat66' });
     const r = { lanInterface: 'br-lan', ipv6: 'nat66' };
@@ -231,7 +231,9 @@ describe('loadClientConfig: mistakes', () => {
     fails(base({ routes: ['198.51.100.0/24'], router: r }), 'router', 'conflict', /needs "default" in routes/);
     fails(base({ routes: ['default'], router: { lanInterface: 'mgc0' } }), 'router.lanInterface', 'conflict', /tunnel/);
     fails(base({ routes: ['default'], router: { lanInterface: 'a b' } }), 'router.lanInterface', 'invalid');
-    fails(base({ routes: ['default'], router: { lanInterface: 'br-lan', ipv6: 'routed' } }), 'router.ipv6', 'invalid');
+    fails(base({ routes: ['default'], router: { lanInterface: 'br-lan', ipv6: 'bridged' } }), 'router.ipv6', 'invalid');
+    const routed = { lanInterface: 'br-lan', ipv6: 'routed' };
+    expect(loadClientConfig(writeConfig(base({ routes: ['default'], router: routed }))).router).toEqual(routed);
     fails(base({ routes: ['default'], router: {} }), 'router.lanInterface', 'missing');
     fails(base({ routes: ['default'], lan: 'tunnel', router: r }), 'router', 'conflict', /lan: outside/);
     fails(base({ routes: ['default'], router: { lanInterface: 'br-lan', wan: 'x' } }), 'router.wan', 'unknown-field');

@@ -75,8 +75,12 @@ export interface FailoverConfig {
 export interface RouterConfig {
   /** The LAN interface (OpenWrt: br-lan). */
   lanInterface: string;
-  /** IPv6 of the LAN hosts: NAT66 into the lease address (routed /64 comes next). */
-  ipv6: 'nat66';
+  /**
+   * IPv6 of the LAN hosts: `nat66` into the lease address, or `routed`: a /64
+   * lease is put on the LAN interface (its ::1) and routed, not NATed (a /128
+   * lease falls back to NAT66).
+   */
+  ipv6: 'nat66' | 'routed';
 }
 
 export type LanMode = 'outside' | 'tunnel';
@@ -145,7 +149,10 @@ const ClientSchema = Type.Object(
     lan: Type.Optional(Type.Union([Type.Literal('outside'), Type.Literal('tunnel')])),
     killSwitch: Type.Optional(Type.Boolean()),
     router: Type.Optional(
-      Type.Object({ lanInterface: Text, ipv6: Type.Optional(Type.Literal('nat66')) }, { additionalProperties: false }),
+      Type.Object(
+        { lanInterface: Text, ipv6: Type.Optional(Type.Union([Type.Literal('nat66'), Type.Literal('routed')])) },
+        { additionalProperties: false },
+      ),
     ),
   },
   { additionalProperties: false },

@@ -11,6 +11,11 @@
 //             updates DNS servers that changed
 //   reset()   everything undone, the state file removed
 //
+// Router with ipv6: routed and a /64 lease: the /64 is the LAN's, not the
+// TUN's: its ::1 goes on the LAN interface (for the router's own daemon to
+// advertise), the TUN gets the IPv4 address only, and the router table NATs
+// no source inside the /64. A /128 lease falls back to NAT66.
+//
 // Each change is first written to the state file (client-state.ts), so what
 // a SIGKILL leaves behind is undone by the next start or `meshgate client down`.
 
@@ -34,7 +39,8 @@ import {
   removeKillSwitch,
   type KillSwitchState,
 } from './kill-switch.js';
-import { applyRouter, removeRouter, ROUTER_SYSCTLS, ROUTER_TABLE } from './router.js';
+import { applyRouter, removeRouter, ROUTED_PREFIX_LENGTH, ROUTER_SYSCTLS, ROUTER_TABLE } from './router.js';
+import { addressArgs } from '../shared/host/ip.js';
 
 export interface LeaseHostOptions {
   config: ClientConfig;
@@ -65,6 +71,21 @@ function sameLease(a: LeaseGrant | null, b: LeaseGrant): boolean {
 
 const dnsText = (g: LeaseGrant) => g.dns.map(formatIp).join(' ');
 
+/** The /64 a routed LAN gets from this lease; null: NAT66 (not routed, or a lease that is no /64). */
+function routedPrefix(config: ClientConfig, grant: LeaseGrant | null): Cidr | null {
+  if (config.router?.ipv6 !== 'routed' || grant?.ipv6?.prefixLength !== ROUTED_PREFIX_LENGTH) return null;
+  const address = grant.ipv6.address.slice();
+  address.fill(0, ROUTED_PREFIX_LENGTH / 8);
+  return { family: 6, address, prefixLength: ROUTED_PREFIX_LENGTH };
+}
+
+/** The router's address in a routed /64: its ::1. */
+function lanAddressIn(prefix: Cidr): Cidr {
+  const address = prefix.address.slice();
+  address[15] = 1;
+  return { family: 6, address, prefixLength: prefix.prefixLength };
+}
+
 export class LeaseHost {
   /** The lease on the host (null: none yet, or the first failed). */
   private appliedLease: LeaseGrant | null = null;
@@ -75,7 +96,10 @@ export class LeaseHost {
   private dnsServers = '';
   private killSwitch: string | null = null;
   private router: string | null = null;
-  private routerMtu = 0;
+  private routerKey = '';
+  /** The routed /64's ::1 on the LAN interface (ipv6: routed). */
+  private lanAddress: Cidr | null = null;
+  private warnedNat66 = false;
 
   constructor(private readonly o: LeaseHostOptions) {
     this.host = new HostConfigurator(o.runner);
@@ -105,7 +129,9 @@ export class LeaseHost {
     return {
       ...EMPTY_HOST_STATE,
       link: { name: config.interface, mtu: grant?.mtu ?? DEFAULT_MTU, up: true, owned: true },
-      addresses: grant === null ? [] : leaseAddresses(grant),
+      // A routed /64 belongs to the LAN, not to the TUN.
+      addresses:
+        grant === null ? [] : leaseAddresses(grant).filter((a) => a.family === 4 || !routedPrefix(config, grant)),
       routes: [...config.routes.filter((r) => has(r.family)).map((cidr) => ({ cidr })), ...defaults.routes],
       rules: defaults.rules,
       sysctls: [...defaults.sysctls, ...(config.router !== null ? ROUTER_SYSCTLS : [])],
@@ -113,7 +139,7 @@ export class LeaseHost {
   }
 
   /** The record of what a SIGKILL would leave behind: written before each change. */
-  private keep(state: HostState): void {
+  private keep(state: HostState, lanAddresses: Cidr[] = this.lanAddress === null ? [] : [this.lanAddress]): void {
     if (this.o.stateFile == null) return;
     const originals = this.host.originals();
     const record: ClientHostRecord = {
@@ -126,6 +152,7 @@ export class LeaseHost {
       dns: this.dns,
       killSwitch: this.killSwitch,
       router: this.router,
+      lanAddresses: lanAddresses.map((a) => ({ device: this.o.config.router!.lanInterface, cidr: formatCidr(a) })),
     };
     saveRecord(this.o.stateFile, record);
   }
@@ -195,24 +222,49 @@ export class LeaseHost {
     );
   }
 
-  /** The router table: recorded first, then up (again when the tunnel MTU changes). */
-  private async setRouter(mtu: number): Promise<void> {
+  /** The router table: recorded first, then up (again when the tunnel MTU or the routed /64 changes). */
+  private async setRouter(mtu: number, routed6: Cidr | null): Promise<void> {
     const { config, runner, log } = this.o;
-    if (config.router === null || mtu === this.routerMtu) return;
+    const key = `${mtu}|${routed6 === null ? '' : formatCidr(routed6)}`;
+    if (config.router === null || key === this.routerKey) return;
     this.router = ROUTER_TABLE;
     this.keep(this.appliedState);
-    await applyRouter(runner, { table: ROUTER_TABLE, tunnel: config.interface, lan: config.router.lanInterface, mtu });
-    this.routerMtu = mtu;
+    const lan = config.router.lanInterface;
+    await applyRouter(runner, { table: ROUTER_TABLE, tunnel: config.interface, lan, mtu, routed6 });
+    this.routerKey = key;
+    const ipv6 = routed6 === null ? 'NAT66' : `${formatCidr(routed6)} routed`;
     log.info(
-      { event: 'router', table: ROUTER_TABLE, lan: config.router.lanInterface, mtu },
-      `routing ${config.router.lanInterface} into ${config.interface} (NAT, MSS for MTU ${mtu})`,
+      { event: 'router', table: ROUTER_TABLE, lan, mtu, routed6: routed6 === null ? null : formatCidr(routed6) },
+      `routing ${lan} into ${config.interface} (NAT, IPv6 ${ipv6}, MSS for MTU ${mtu})`,
     );
+  }
+
+  /** ipv6: routed: the /64's ::1 on the LAN interface (recorded before, the old one removed first). */
+  private async setLanAddress(routed6: Cidr | null): Promise<void> {
+    const { config, runner, log } = this.o;
+    if (config.router === null) return;
+    const want = routed6 === null ? null : lanAddressIn(routed6);
+    const old = this.lanAddress;
+    if ((want === null ? '' : formatCidr(want)) === (old === null ? '' : formatCidr(old))) return;
+    const lan = config.router.lanInterface;
+    this.keep(
+      this.appliedState,
+      [old, want].filter((a): a is Cidr => a !== null),
+    );
+    if (old !== null) await runner.run('ip', addressArgs('del', old, lan)).catch(() => undefined);
+    this.lanAddress = null;
+    if (want !== null) {
+      await runner.run('ip', addressArgs('replace', want, lan));
+      this.lanAddress = want;
+      log.info({ event: 'router-prefix', lan, address: formatCidr(want) }, `${formatCidr(want)} on ${lan}`);
+    }
+    this.keep(this.appliedState);
   }
 
   /** Before the first lease: the kill switch, the router table, the TUN up without addresses. */
   async start(): Promise<void> {
     if (this.o.config.killSwitch) await this.raiseKillSwitch();
-    await this.setRouter(DEFAULT_MTU);
+    await this.setRouter(DEFAULT_MTU, null);
     await this.setHost(this.stateFor(null));
   }
 
@@ -236,8 +288,17 @@ export class LeaseHost {
     this.appliedLease = grant;
     this.applying = this.applying.then(async () => {
       try {
-        await this.setRouter(grant.mtu ?? DEFAULT_MTU);
+        const routed6 = routedPrefix(config, grant);
+        if (config.router?.ipv6 === 'routed' && routed6 === null && grant.ipv6 !== null && !this.warnedNat66) {
+          this.warnedNat66 = true;
+          log.warn(
+            { event: 'router-nat66', prefixLength: grant.ipv6.prefixLength },
+            `the lease's IPv6 is no /${ROUTED_PREFIX_LENGTH}: the LAN's IPv6 is NATed into it (ipv6: routed needs leasePrefixLength: 64 on the gateway)`,
+          );
+        }
+        await this.setRouter(grant.mtu ?? DEFAULT_MTU, routed6);
         await this.setHost(this.stateFor(grant));
+        await this.setLanAddress(routed6);
         await this.setDns(grant);
         log.info(
           {
@@ -267,6 +328,7 @@ export class LeaseHost {
     const warn = (what: string) => (e: unknown) =>
       log.warn({ event: 'cleanup-failed', err: (e as Error).message }, `could not ${what}`);
     await this.host.reset().catch(warn('undo every host change'));
+    await this.setLanAddress(null).catch(warn('remove the LAN address'));
     if (this.dns !== null) await restoreDns(this.dns, runner).catch(warn('put DNS back'));
     this.dns = null;
     if (this.router !== null)

@@ -5,6 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { RecordingRunner } from '../shared/host/command.js';
+import { parseCidr, parseIp } from '../shared/net/address.js';
 import { expectReplacesTable, goldenNextTo } from '../test/support/nft-golden.js';
 import { expectCoded } from '../test/support/thrown.js';
 import { applyRouter, removeRouter, renderRouter, RouterError, type RouterState } from './router.js';
@@ -33,6 +34,23 @@ describe('renderRouter', () => {
     const other = renderRouter(typical({ mtu: 1280 }));
     expect(other).toContain('maxseg size set 1240');
     expect(other).toContain('maxseg size set 1220');
+  });
+
+  it('ipv6: routed leaves the LAN /64 un-NATed, counted, and NATs the rest (golden)', () => {
+    const routed6 = parseCidr('2001:db8:7000:5::/64');
+    const text = renderRouter(typical({ routed6 }));
+    golden('router-routed.nft', text);
+    const nat = text.slice(text.indexOf('chain postrouting'));
+    const accept = nat.indexOf('oifname "mgc0" ip6 saddr 2001:db8:7000:5::/64 counter name "routed" accept');
+    expect(accept).toBeGreaterThan(0);
+    expect(accept).toBeLessThan(nat.indexOf('masquerade'));
+    expect(renderRouter(typical({ routed6: null }))).toBe(renderRouter(typical()));
+    for (const bad of ['2001:db8:7000:5::/56', '2001:db8:7000:5::1/64', '192.0.2.0/24']) {
+      const c = bad.includes('::1/')
+        ? { ...parseCidr('2001:db8:7000:5::/64'), address: parseIp('2001:db8:7000:5::1') }
+        : parseCidr(bad);
+      expectCoded(() => renderRouter(typical({ routed6: c })), RouterError, 'invalid-state');
+    }
   });
 
   it('refuses what it cannot embed safely', () => {

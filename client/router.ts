@@ -18,12 +18,15 @@
 //   postrouting (nat): forwarded packets (source not one of this machine's
 //     addresses) out of the tunnel → masquerade into the lease address
 //     (IPv4, and NAT66 for IPv6); the router's own packets already carry it.
+//     With ipv6: routed and a /64 lease, sources inside that /64 (the LAN's
+//     own addresses) go out as they are, counted in "routed".
 //
 // The LAN's packets are unmarked, so the policy rules of the default route
 // (shared/host/policy-routing.ts) send them to the tunnel's table.
 
 import { CodedError } from '../shared/errors.js';
 import type { SysctlState } from '../shared/host/configurator.js';
+import { formatCidr, hasHostBits, type Cidr } from '../shared/net/address.js';
 import {
   chainBlock,
   clientTable,
@@ -36,12 +39,16 @@ import {
 export const ROUTER_TABLE = 'meshgate_router';
 /** The named counter of the LAN packets that tried to bypass the tunnel. */
 export const BYPASS_COUNTER = 'bypass';
+/** The named counter of the LAN's IPv6 packets routed without NAT (ipv6: routed). */
+export const ROUTED_COUNTER = 'routed';
 /** Forwarding on, both families; put back on exit. */
 export const ROUTER_SYSCTLS: readonly SysctlState[] = [
   { key: 'net.ipv4.ip_forward', value: '1' },
   { key: 'net.ipv6.conf.all.forwarding', value: '1' },
 ];
 const MTU_MIN = 1280;
+/** The prefix length a LAN is routed with (SLAAC needs a /64). */
+export const ROUTED_PREFIX_LENGTH = 64;
 const MTU_MAX = 65535;
 
 export interface RouterState {
@@ -53,6 +60,8 @@ export interface RouterState {
   lan: string;
   /** The tunnel MTU (the lease's): TCP MSS is clamped to fit it. */
   mtu: number;
+  /** The /64 routed to the LAN (ipv6: routed with a /64 lease): not NATed; null or absent: NAT66 for all. */
+  routed6?: Cidr | null;
 }
 
 export const RouterErrorCodes = NftTableErrorCodes;
@@ -71,6 +80,12 @@ export function checkRouterState(s: RouterState): void {
   checkNames(invalid, { table: s.table, interfaces: { tunnel: s.tunnel, lan: s.lan } });
   if (s.tunnel === s.lan) invalid('lan', 'is the tunnel device');
   if (!Number.isInteger(s.mtu) || s.mtu < MTU_MIN || s.mtu > MTU_MAX) invalid('mtu', `must be ${MTU_MIN}..${MTU_MAX}`);
+  const r = s.routed6;
+  if (r != null) {
+    if (r.family !== 6 || r.address.length !== 16 || r.prefixLength !== ROUTED_PREFIX_LENGTH)
+      invalid('routed6', `must be an IPv6 /${ROUTED_PREFIX_LENGTH}`);
+    if (hasHostBits(r.address, r.prefixLength)) invalid('routed6', 'has host bits set');
+  }
 }
 
 /** The nft text that replaces the router table: deterministic, the same state gives the same text. */
@@ -83,6 +98,7 @@ export function renderRouter(s: RouterState): string {
     [
       `\tcounter ${BYPASS_COUNTER} {`,
       '\t}',
+      ...(s.routed6 != null ? [`\tcounter ${ROUTED_COUNTER} {`, '\t}'] : []),
       '',
       ...chainBlock('forward', [
         'type filter hook forward priority filter; policy accept;',
@@ -97,6 +113,9 @@ export function renderRouter(s: RouterState): string {
       ...chainBlock('clamp', mssClampRules(s.mtu)),
       ...chainBlock('postrouting', [
         'type nat hook postrouting priority srcnat; policy accept;',
+        ...(s.routed6 != null
+          ? [`oifname "${s.tunnel}" ip6 saddr ${formatCidr(s.routed6)} counter name "${ROUTED_COUNTER}" accept`]
+          : []),
         `oifname "${s.tunnel}" fib saddr type != local masquerade`,
       ]),
     ],

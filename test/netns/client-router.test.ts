@@ -14,6 +14,13 @@
 //    the router's "bypass" counter counts the attempt.
 // 3. After SIGINT, A's nft ruleset and forwarding sysctls are as before; after
 //    SIGKILL, `meshgate client down` brings them back too.
+//
+// ipv6: routed, with a gateway in ipv6 mode routed handing out a /64 per client
+// (pool 2001:db8:7000::/48, routed to the gateway by the Internet namespace):
+// A puts the /64's ::1 on lan0, the LAN host takes an address in it (as the
+// router's own RA daemon would have it do) and reaches the Internet with that
+// very address, NATed by nobody; its IPv4 is still masqueraded. The LAN address
+// goes with SIGINT, and with SIGKILL + `meshgate client down`.
 
 import { describe, expect, test } from 'vitest';
 import { MESHGATE_BIN, netnsSkip, teardownScenesAfterEach, type Namespace } from './harness.js';
@@ -40,10 +47,11 @@ const BYTES = 300_000;
 
 teardownScenesAfterEach();
 
-/** What the router changes in A's namespace: the whole nft ruleset and the forwarding sysctls. */
+/** What the router changes in A's namespace: the whole nft ruleset, the forwarding sysctls, lan0's addresses. */
 async function dump(ns: Namespace): Promise<Record<string, string>> {
   const out: Record<string, string> = { ruleset: await nft(ns, 'list', 'ruleset') };
   for (const key of FORWARDING) out[key] = await sysctlValue(ns, key);
+  out.lan0 = (await ns.ip('-br', 'address', 'show', 'dev', LAN_DEV)).stdout;
   return out;
 }
 
@@ -54,23 +62,39 @@ const noTentative = (ns: Namespace) =>
     10_000,
   );
 
+/** The gateway scene with a LAN namespace behind client A (lan0 ↔ eth0), default routes via A. */
+async function lanScene(id: string): Promise<{ gs: GatewayScene; lan: Namespace }> {
+  const gs = await GatewayScene.build(id);
+  const lan = await gs.scene.namespace('lan');
+  await gs.scene.veth(gs.ca, lan, {
+    names: [LAN_DEV, 'eth0'],
+    a: [`${LAN.router4}/24`, `${LAN.router6}/64`],
+    b: [`${LAN.host4}/24`, `${LAN.host6}/64`],
+  });
+  await noTentative(lan);
+  await noTentative(gs.ca);
+  await lan.ip('-4', 'route', 'add', 'default', 'via', LAN.router4, 'dev', 'eth0');
+  await lan.ip('-6', 'route', 'add', 'default', 'via', LAN.router6, 'dev', 'eth0');
+  return { gs, lan };
+}
+
+/** SIGKILL, the router's leftovers in place, then `meshgate client down` undoes them. */
+async function killThenDown(gs: GatewayScene, killed: Awaited<ReturnType<GatewayScene['startClientA']>>) {
+  process.kill(killed.pid, 'SIGKILL');
+  await killed.exited;
+  expect(await nft(gs.ca, 'list', 'tables')).toMatch(/inet meshgate_router/);
+  const down = await gs.ca.exec('node', [MESHGATE_BIN, 'client', 'down', '--config', gs.file('alice.yaml')], {
+    check: false,
+  });
+  expect(down.exitCode, down.stderr).toBe(0);
+}
+
 describe.skipIf(skipReason !== null)('meshgate client with router: a LAN behind it', () => {
   test('the LAN reaches the Internet over IPv4 and IPv6 through the tunnel only; A restored after SIGINT and SIGKILL', async () => {
-    const gs = await GatewayScene.build('crtr');
-    const lan = await gs.scene.namespace('lan');
-    await gs.scene.veth(gs.ca, lan, {
-      names: [LAN_DEV, 'eth0'],
-      a: [`${LAN.router4}/24`, `${LAN.router6}/64`],
-      b: [`${LAN.host4}/24`, `${LAN.host6}/64`],
-    });
-    await noTentative(lan);
-    await noTentative(gs.ca);
-    await lan.ip('-4', 'route', 'add', 'default', 'via', LAN.router4, 'dev', 'eth0');
-    await lan.ip('-6', 'route', 'add', 'default', 'via', LAN.router6, 'dev', 'eth0');
+    const { gs, lan } = await lanScene('crtr');
     await gs.startGateway();
     const before = await dump(gs.ca);
     expect(before['net.ipv4.ip_forward']).toBe('0');
-    const configFile = gs.file('alice.yaml');
     const start = () =>
       gs.startClientA(20_000, {
         routes: ['default'],
@@ -112,12 +136,53 @@ describe.skipIf(skipReason !== null)('meshgate client with router: a LAN behind 
     expect(await dump(gs.ca)).toEqual(before);
 
     // ---- 3b. SIGKILL: left up, then `meshgate client down` ----
-    const killed = await start();
-    process.kill(killed.pid, 'SIGKILL');
-    await killed.exited;
-    expect(await nft(gs.ca, 'list', 'tables')).toMatch(/inet meshgate_router/);
-    const down = await gs.ca.exec('node', [MESHGATE_BIN, 'client', 'down', '--config', configFile], { check: false });
-    expect(down.exitCode, down.stderr).toBe(0);
+    await killThenDown(gs, await start());
+    expect(await dump(gs.ca)).toEqual(before);
+  }, 180_000);
+
+  test('ipv6: routed: the lease /64 on the LAN, its hosts reach the Internet by their own address; gone after SIGINT and SIGKILL', async () => {
+    const { gs, lan } = await lanScene('crtd');
+    const pool = '2001:db8:7000::/48';
+    gs.writeGatewayConfig({ extra: { ipv6: { mode: 'routed', pool, leasePrefixLength: 64 } } });
+    // The Internet routes the pool to the gateway (routed: no NAT66 there either).
+    await gs.inet.ip('-6', 'route', 'add', pool, 'via', NET.uplink6, 'dev', 'isp0');
+    await gs.startGateway();
+    const before = await dump(gs.ca);
+    const start = () =>
+      gs.startClientA(20_000, {
+        routes: ['default'],
+        dns: false,
+        killSwitch: true,
+        router: { lanInterface: LAN_DEV, ipv6: 'routed' },
+      });
+
+    const agent = await start();
+    const prefix = gs.clientALease().ipv6; // the /64's first address, as the gateway sends it
+    expect(prefix).toMatch(/^2001:db8:7000:/);
+    const routerAddress = canonicalIp(prefix.replace(/::$/, '::1'));
+    const hostAddress = canonicalIp(prefix.replace(/::$/, '::10'));
+    expect((await gs.ca.ip('-6', 'address', 'show', 'dev', LAN_DEV)).stdout).toContain(`${routerAddress}/64`);
+    expect((await gs.ca.ip('-6', 'address', 'show', 'dev', gs.caTun)).stdout).not.toContain('2001:db8:7000');
+    // What the router's RA daemon would have the host do: an address in the /64, the router as gateway.
+    await lan.ip('-6', 'address', 'add', `${hostAddress}/64`, 'dev', 'eth0', 'nodad');
+    await lan.ip('-6', 'route', 'replace', 'default', 'via', routerAddress, 'dev', 'eth0', 'src', hostAddress);
+
+    const routedBefore = (await nftCounters(gs.ca, 'inet', 'meshgate_router', { required: true })).routed ?? 0;
+    const who6 = await httpGet(lan, httpUrl(NET.inet6, NET.httpPort, '/whoami'), { timeoutS: 10 });
+    expect(who6, 'LAN whoami over IPv6').toMatchObject({ ok: true });
+    expect(canonicalIp(String(who6.body).trim())).toBe(hostAddress);
+    const routedAfter = (await nftCounters(gs.ca, 'inet', 'meshgate_router', { required: true })).routed ?? 0;
+    expect(routedAfter).toBeGreaterThan(routedBefore);
+    const seed = 'routed6';
+    const data = await httpGet(lan, httpUrl(NET.inet6, NET.httpPort, `/data/${BYTES}?seed=${seed}`), { timeoutS: 20 });
+    expect(data).toMatchObject({ ok: true, bytes: BYTES, sha256: expectedSha256(BYTES, seed) });
+    const who4 = await httpGet(lan, httpUrl(NET.inet4, NET.httpPort, '/whoami'), { timeoutS: 10 });
+    expect(canonicalIp(String(who4.body).trim())).toBe(NET.uplink4);
+
+    process.kill(agent.pid, 'SIGINT');
+    expect((await agent.exited).code).toBe(0);
+    expect(await dump(gs.ca)).toEqual(before);
+    await killThenDown(gs, await start());
     expect(await dump(gs.ca)).toEqual(before);
   }, 180_000);
 });
