@@ -125,6 +125,8 @@ export class Gateway {
     this.tun = scene.ifname('g');
     this.configFile = path.join(scene.dir, `${plan.name}.yaml`);
     scene.ownFile(path.join(MESHGATE_RUN_DIR, `${this.tun}.sock`), ns);
+    // The admin API's socket: a SIGKILLed gateway leaves it behind.
+    scene.ownFile(path.join(MESHGATE_RUN_DIR, `${this.tun}.api.sock`), ns);
   }
 
   get name(): GatewayName {
