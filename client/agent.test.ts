@@ -3,26 +3,30 @@
 // running them. The gateway's answer is switched between a good and a bad lease.
 
 import { pino } from 'pino';
-import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import { LeaseServer, type LeaseAnswer } from '../gateway/lease-server.js';
+import { describe, expect, test, vi } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RecordingRunner } from '../shared/host/command.js';
 import { FakeHost } from '../shared/host/fake-host.js';
 import { SRC_VALID_MARK } from '../shared/host/policy-routing.js';
-import { FakeNetwork, FakeTun } from '../shared/io/fakes.js';
+import { FakeNetwork } from '../shared/io/fakes.js';
+import {
+  advanceAgent,
+  agentConfig,
+  capturedLog,
+  fakeTimersPerTest,
+  inMemoryGateway,
+  runTestAgent,
+} from '../test/support/agent-gateway.js';
 import type { LeaseGrant, QuotaInfo } from '../shared/lease/message.js';
 import { renderStatus, type TunnelStatus } from '../shared/control/status.js';
-import type { ControlHandler } from '../shared/control/socket.js';
-import { TunnelRunner } from '../shared/runner/runner.js';
 import { parseCidr, parseIp } from '../shared/net/address.js';
-import { generatePrivateKey, publicKeyOf } from '../shared/wireguard/crypto.js';
-import { Device } from '../shared/wireguard/device.js';
+import { generatePrivateKey } from '../shared/wireguard/crypto.js';
 import { FakeClock, seededRandom } from '../test/support/two-peers.js';
 import { quotaInfo } from '../test/support/quota-info.js';
 import { typicalAgentStatus } from '../test/support/agent-status.js';
-import { runAgent, type Agent, type AgentParts } from './agent.js';
+import type { AgentParts } from './agent.js';
 import { undoLeftovers } from './client-state.js';
 import { renderAgentStatus, type AgentStatus } from './agent-status.js';
 import type { ClientConfig } from './config.js';
@@ -40,16 +44,6 @@ const GOOD: LeaseGrant = {
   lifetime: 60,
 };
 
-interface LogLine {
-  level: number;
-  event?: string;
-  code?: string;
-  detail?: string;
-  kept?: boolean;
-  msg?: string;
-  state?: string;
-}
-
 /** The agent's first request goes out (and is answered) while it starts: `first` is that answer. */
 async function scene(
   first: LeaseGrant = GOOD,
@@ -63,98 +57,49 @@ async function scene(
   const gatewayKey = generatePrivateKey(rnd);
 
   // The gateway: a device, its lease server and a switchable answer.
-  const gwBind = network.bind('192.0.2.1:51820');
-  const answer: { current: LeaseAnswer } = { current: { grant: first } };
-  const quota: { current: QuotaInfo | null } = { current: firstQuota };
-  const server = new LeaseServer(() => answer.current, { quotaOf: () => quota.current });
-  const gwDevice = new Device({ privateKey: gatewayKey, random: seededRandom('gw'), control: server.handle });
-  const agentPeer = gwDevice.addPeer({
-    publicKey: publicKeyOf(agentKey),
-    allowedIps: [parseCidr('100.64.0.10/32')],
-    endpoint: null,
+  const gw = inMemoryGateway({
+    network,
+    clock,
+    at: '192.0.2.1:51820',
+    privateKey: gatewayKey,
+    agentKey,
+    agentAllowedIps: [parseCidr('100.64.0.10/32')],
+    grant: first,
+    quota: firstQuota,
   });
-  const gwRunner = new TunnelRunner(gwDevice, new FakeTun('gw0'), gwBind, { clock });
-  gwRunner.start();
 
-  const config: ClientConfig = {
-    file: '/dev/null',
-    privateKey: agentKey,
-    publicKey: publicKeyOf(agentKey),
-    privateKeyFile: '/dev/null',
-    interface: IFACE,
-    gateways: [
-      {
-        name: 'gw1',
-        publicKey: publicKeyOf(gatewayKey),
-        endpoints: ['192.0.2.1:51820'],
-        priority: 1,
-        presharedKey: null,
-        presharedKeyFile: null,
-      },
-    ],
-    failover: { probeIntervalMs: 1000, deadAfterMs: 3000, holdDownMs: 10_000 },
-    persistentKeepalive: 0,
+  const config = agentConfig(IFACE, agentKey, [gw], {
     routes: [parseCidr('198.51.100.0/24'), parseCidr('2001:db8:100::/48')],
-    defaultRoute: false,
-    dns: false,
-    lan: 'outside',
-    killSwitch: false,
-    router: null,
     ...extra.config,
-  };
-  const logs: LogLine[] = [];
-  const log = pino({ level: 'debug' }, { write: (line: string) => logs.push(JSON.parse(line) as LogLine) });
+  });
+  const { log, events } = capturedLog();
   const runner = extra.runner ?? new RecordingRunner();
-  const tun = new FakeTun(IFACE);
-  let control: ControlHandler | null = null;
-  const agent: Agent = await runAgent({
+  const { agent, tun, status } = await runTestAgent({
+    network,
+    clock,
     config,
-    endpoints: [[gwBind.endpoint]],
-    tun,
-    udp: network.bind('192.0.2.2:0'),
+    gateways: [gw],
     runner,
     log,
-    clock,
-    random: seededRandom('agent'),
-    serve: (_name, handle) => {
-      control = handle;
-      return { close: () => undefined };
-    },
-    ...extra.parts,
+    ...(extra.parts ? { parts: extra.parts } : {}),
   });
-  /** What the control socket answers to `status` (meshgate show). */
-  const status = () => control!({ op: 'status' }) as TunnelStatus;
-  /** The gateway sends its STATUS for the agent (as its 1 s checkpoint would). */
-  const sendStatus = () =>
-    gwRunner.sendOutsideBatch((d, now, sink) => {
-      const packet = server.statusFor(agentPeer);
-      if (packet !== null) d.sendPacket(agentPeer, packet, now, sink);
-    });
-
-  /** Moves the clock and the timers on together, in the agent's polling steps. */
-  const advance = async (ms: number) => {
-    for (let t = 0; t < ms; t += 250) {
-      clock.advance(250);
-      await vi.advanceTimersByTimeAsync(250);
-    }
-  };
-  const events = (name: string) => logs.filter((l) => l.event === name);
   const close = async () => {
     await agent.close();
-    gwRunner.stop();
+    gw.runner.stop();
   };
   return {
     agent,
-    answer,
-    quota,
-    server,
+    answer: gw.answer,
+    quota: gw.quota,
+    server: gw.server,
     runner,
     events,
-    advance,
+    /** Moves the clock and the timers on together, in the agent's polling steps. */
+    advance: (ms: number) => advanceAgent(clock, ms),
     close,
     tun,
     status,
-    sendStatus,
+    sendStatus: gw.sendStatus,
     privateKey: agentKey,
   };
 }
@@ -163,13 +108,7 @@ async function scene(
 const hostChanges = (runner: RecordingRunner) =>
   runner.lines().filter((l) => / address (replace|add|del) | route /.test(l) || / mtu /.test(l));
 
-// Every test here steps the agent's timers by hand.
-beforeEach(() => {
-  vi.useFakeTimers();
-});
-afterEach(() => {
-  vi.useRealTimers();
-});
+fakeTimersPerTest();
 
 describe('the agent refuses a bad lease', () => {
   test('a /0 lease is logged as lease-rejected, changes nothing on the host, and a good lease after it is applied', async () => {

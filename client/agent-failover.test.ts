@@ -1,0 +1,305 @@
+// The agent with two in-memory gateways (test/support/agent-gateway.ts) on one
+// fake network, each handing out its own lease and DNS: the first choice, a
+// gateway that stops answering (its packets dropped), one whose uplink goes
+// down, the return after the hold-down, the status and the RELEASE to both.
+// The host is a FakeHost; the clock and the timers are fake.
+
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { FakeHost } from '../shared/host/fake-host.js';
+import { SRC_VALID_MARK } from '../shared/host/policy-routing.js';
+import { FakeNetwork } from '../shared/io/fakes.js';
+import type { LeaseGrant } from '../shared/lease/message.js';
+import { parseCidr, parseIp } from '../shared/net/address.js';
+import { generatePrivateKey } from '../shared/wireguard/crypto.js';
+import {
+  advanceAgent,
+  AGENT_STEP_MS,
+  agentConfig,
+  capturedLog,
+  fakeTimersPerTest,
+  inMemoryGateway,
+  runTestAgent,
+  type InMemoryGateway,
+} from '../test/support/agent-gateway.js';
+import { packet, tagOf } from '../test/support/ip-packets.js';
+import { FakeClock, seededRandom } from '../test/support/two-peers.js';
+import type { FailoverConfig } from './config.js';
+
+const IFACE = 'mgc-fo';
+const TABLE = 51820;
+const FAILOVER: FailoverConfig = { probeIntervalMs: 1000, deadAfterMs: 3000, holdDownMs: 5000 };
+
+/** A lease of host `host` in the pools `v4.0/16` and `v6::/48`, with the gateway at .1 and ::1. */
+const leaseIn = (v4: string, v6: string, host: number, dns: string): LeaseGrant => ({
+  ipv4: { address: parseIp(`${v4}.${host}`), prefixLength: 32 },
+  ipv6: { address: parseIp(`${v6}::${host}`), prefixLength: 128 },
+  gatewayIpv4: parseIp(`${v4}.1`),
+  gatewayIpv6: parseIp(`${v6}::1`),
+  dns: [parseIp(dns)],
+  mtu: 1420,
+  lifetime: 60,
+});
+/** The two gateways' leases: their own pools and resolvers. */
+const LEASES = [
+  leaseIn('100.64.0', 'fd64:6464:1', 10, '198.51.100.53'),
+  leaseIn('100.65.0', 'fd65:6565:2', 20, '203.0.113.53'),
+];
+/** The addresses of each lease as the host gets them. */
+const ADDRESSES = [
+  [`100.64.0.10/32 dev ${IFACE}`, `fd64:6464:1::10/128 dev ${IFACE}`],
+  [`100.65.0.20/32 dev ${IFACE}`, `fd65:6565:2::20/128 dev ${IFACE}`],
+];
+const ENDPOINTS = ['192.0.2.1:51820', '192.0.2.3:51820'];
+const NAMES = ['gw1', 'gw2'];
+
+async function scene() {
+  const clock = new FakeClock();
+  const network = new FakeNetwork({ autoDeliver: true });
+  const rnd = seededRandom('agent-failover');
+  const agentKey = generatePrivateKey(rnd);
+  const gatewayKeys = [generatePrivateKey(rnd), generatePrivateKey(rnd)];
+  const gateways: InMemoryGateway[] = LEASES.map((grant, i) =>
+    inMemoryGateway({
+      network,
+      clock,
+      at: ENDPOINTS[i]!,
+      privateKey: gatewayKeys[i]!,
+      agentKey,
+      agentAllowedIps: [parseCidr(`${grant.ipv4!.address.join('.')}/32`)],
+      grant,
+      seed: NAMES[i],
+    }),
+  );
+  // A gateway "stopped": every datagram to or from it is lost.
+  const stopped = new Set<string>();
+  network.filter = (d) => (stopped.has(d.to.key) || stopped.has(d.from.key) ? 'drop' : 'deliver');
+
+  const dir = mkdtempSync(join(tmpdir(), 'mg-agent-failover-'));
+  const resolvConf = join(dir, 'resolv.conf');
+  writeFileSync(resolvConf, 'nameserver 192.0.2.53\n');
+  const host = new FakeHost({ links: [IFACE], sysctls: { [SRC_VALID_MARK]: '0' } });
+  const config = agentConfig(IFACE, agentKey, gateways, {
+    failover: FAILOVER,
+    defaultRoute: true,
+    dns: true,
+  });
+  const { log, events } = capturedLog();
+  const { agent, tun, status } = await runTestAgent({
+    network,
+    clock,
+    config,
+    gateways,
+    runner: host,
+    log,
+    parts: { table: TABLE, stateFile: join(dir, 'state'), resolvConf },
+  });
+
+  /** Steps the agent until `done` holds (at most `limit` ms); the time it took. */
+  const until = async (done: () => boolean, limit: number) => {
+    const from = clock.mono;
+    while (!done()) {
+      if (clock.mono - from >= limit) throw new Error(`not within ${limit} ms`);
+      await advanceAgent(clock, AGENT_STEP_MS);
+    }
+    return clock.mono - from;
+  };
+  /** A UDP packet from the agent's current IPv4 address to an Internet address, into the agent's TUN. */
+  const send = (tag: number) => {
+    const lease = agent.lease()!;
+    tun.inject(packet({ src: lease.ipv4!.address.join('.'), dst: '198.51.100.1', dport: 80, tag }));
+  };
+  /** The tags of what each gateway's TUN got. */
+  const arrived = () => gateways.map((g) => g.tun.written.map(tagOf));
+  return {
+    agent,
+    gateways,
+    host,
+    events,
+    clock,
+    until,
+    status,
+    send,
+    arrived,
+    advance: (ms: number) => advanceAgent(clock, ms),
+    stop: (i: number) => stopped.add(gateways[i]!.endpoint.key),
+    resume: (i: number) => stopped.delete(gateways[i]!.endpoint.key),
+    dns: () => readFileSync(resolvConf, 'utf8'),
+    close: async () => {
+      await agent.close();
+      for (const g of gateways) g.runner.stop();
+      rmSync(dir, { recursive: true });
+    },
+  };
+}
+
+type Scene = Awaited<ReturnType<typeof scene>>;
+
+/** Started and routed through gw1 (the first choice waits for both: one switch). */
+async function started(): Promise<Scene> {
+  const s = await scene();
+  await s.until(() => s.agent.gateway() !== null && s.events('gateway-switch').length === 1, 5_000);
+  return s;
+}
+
+/** The allowed IPs of the agent's two peers (gw1, gw2), from the status. */
+const allowed = (s: Scene) => s.status().peers.map((p) => p.allowedIps);
+
+/** A packet from the TUN to the Internet comes out of gateway `i` only. */
+function expectPacketThrough(s: Scene, i: number, tag: number) {
+  s.send(tag);
+  expect(s.arrived().map((tags) => tags.includes(tag))).toEqual([i === 0, i === 1]);
+}
+
+/** Once the host change is done (a step later): the last switch logged, and at which level. */
+async function expectLastSwitch(s: Scene, line: Record<string, unknown>) {
+  await s.advance(AGENT_STEP_MS);
+  expect(s.events('gateway-switch').at(-1)).toMatchObject(line);
+}
+
+/** Routed through gateway `i` in every respect: addresses, DNS, allowed IPs. */
+function expectRoutedThrough(s: Scene, i: number) {
+  expect(s.agent.gateway()).toBe(NAMES[i]);
+  expect(s.host.snapshot().addresses).toEqual(ADDRESSES[i]);
+  expect(s.dns()).toContain(`nameserver ${i === 0 ? '198.51.100.53' : '203.0.113.53'}\n`);
+  expect(s.dns()).not.toContain(i === 0 ? '203.0.113.53' : '198.51.100.53');
+  const everything = ['0.0.0.0/0', '::/0'];
+  expect(allowed(s)).toEqual(i === 0 ? [everything, []] : [[], everything]);
+}
+
+fakeTimersPerTest();
+
+describe('the agent with two gateways', () => {
+  test('start: a lease from both, routed through priority 1 (its addresses, its DNS, its peer alone with 0.0.0.0/0 and ::/0)', async () => {
+    const s = await started();
+    expect(s.gateways.map((g) => g.server.counters.granted)).toEqual([1, 1]);
+    expectRoutedThrough(s, 0);
+    expect(s.events('gateway-switch')).toEqual([
+      expect.objectContaining({ from: null, to: 'gw1', reason: 'start', ipv4: '100.64.0.10/32' }),
+    ]);
+    expect(s.host.snapshot().routes).toEqual([
+      `0.0.0.0/0 dev ${IFACE} table ${TABLE}`,
+      `::/0 dev ${IFACE} table ${TABLE}`,
+    ]);
+    expectPacketThrough(s, 0, 1);
+    await s.close();
+  });
+
+  test('gw1 stops answering: down (unreachable) and switched to gw2 within deadAfter + 1 s; addresses, DNS, allowed IPs and packets follow', async () => {
+    const s = await started();
+    await s.advance(5_000);
+    s.stop(0);
+    const took = await s.until(() => s.agent.gateway() === 'gw2', FAILOVER.deadAfterMs + 1_000);
+    expect(took).toBeGreaterThan(FAILOVER.deadAfterMs - FAILOVER.probeIntervalMs);
+    expect(s.events('gateway-health')).toContainEqual(
+      expect.objectContaining({ gateway: 'gw1', state: 'down', reason: 'unreachable', level: 40 }),
+    );
+    await expectLastSwitch(s, {
+      from: 'gw1',
+      to: 'gw2',
+      reason: 'unreachable',
+      ipv4: '100.65.0.20/32',
+      ipv6: 'fd65:6565:2::20/128',
+      level: 40,
+    });
+    expectRoutedThrough(s, 1);
+    expect(s.host.lines()).toEqual(
+      expect.arrayContaining([
+        `ip -4 address del 100.64.0.10/32 dev ${IFACE}`,
+        `ip -6 address del fd64:6464:1::10/128 dev ${IFACE}`,
+      ]),
+    );
+    // The default route and its rules name the device, not an address: still there.
+    expect(s.host.snapshot().routes).toEqual([
+      `0.0.0.0/0 dev ${IFACE} table ${TABLE}`,
+      `::/0 dev ${IFACE} table ${TABLE}`,
+    ]);
+    expectPacketThrough(s, 1, 2);
+    await s.close();
+  });
+
+  test('gw1 back: no switch back before holdDown of health, then back (preferred)', async () => {
+    const s = await started();
+    s.stop(0);
+    await s.until(() => s.agent.gateway() === 'gw2', FAILOVER.deadAfterMs + 1_000);
+    await s.advance(5_000);
+    s.resume(0);
+    // Healthy again once it answers a PROBE (after a new handshake).
+    const up = () => s.events('gateway-health').filter((l) => l.gateway === 'gw1' && l.state === 'up').length === 2;
+    await s.until(up, 2 * FAILOVER.probeIntervalMs);
+    const healthyAt = s.clock.mono;
+    await s.advance(FAILOVER.holdDownMs - 2 * AGENT_STEP_MS);
+    expect(s.agent.gateway()).toBe('gw2');
+    const took = await s.until(() => s.agent.gateway() === 'gw1', 4 * AGENT_STEP_MS);
+    expect(s.clock.mono - healthyAt).toBeGreaterThanOrEqual(FAILOVER.holdDownMs);
+    expect(took).toBeGreaterThan(0);
+    await expectLastSwitch(s, { from: 'gw2', to: 'gw1', reason: 'preferred', level: 30 });
+    expectRoutedThrough(s, 0);
+    expectPacketThrough(s, 0, 3);
+    await s.close();
+  });
+
+  test("gw1's uplink down: switched with reason uplink-down within a probe interval; up again: back after holdDown", async () => {
+    const s = await started();
+    await s.advance(3_000);
+    s.gateways[0]!.uplink.up = false;
+    await s.until(() => s.agent.gateway() === 'gw2', FAILOVER.probeIntervalMs + AGENT_STEP_MS);
+    expect(s.events('gateway-health').at(-1)).toMatchObject({ gateway: 'gw1', state: 'down', reason: 'uplink-down' });
+    await expectLastSwitch(s, { from: 'gw1', to: 'gw2', reason: 'uplink-down' });
+    expectRoutedThrough(s, 1);
+    expect(s.status().agent.gateways[0]).toMatchObject({ name: 'gw1', healthy: false, uplink: 'down', current: false });
+
+    s.gateways[0]!.uplink.up = true;
+    const back = await s.until(() => s.agent.gateway() === 'gw1', FAILOVER.holdDownMs + FAILOVER.probeIntervalMs + 500);
+    expect(back).toBeGreaterThanOrEqual(FAILOVER.holdDownMs);
+    await expectLastSwitch(s, { from: 'gw2', to: 'gw1', reason: 'preferred' });
+    expectRoutedThrough(s, 0);
+    await s.close();
+  });
+
+  test('status: both gateways with health, uplink, round trip and which is current; the switches and the last one', async () => {
+    const s = await started();
+    await s.advance(2_000);
+    const { agent } = s.status();
+    expect(agent.gateways).toEqual(
+      [0, 1].map((i) =>
+        expect.objectContaining({
+          name: NAMES[i],
+          endpoint: ENDPOINTS[i],
+          priority: i + 1,
+          current: i === 0,
+          healthy: true,
+          uplink: 'up',
+          rttMs: expect.any(Number) as number,
+          lease: { ipv4: ADDRESSES[i]![0]!.split(' ')[0], ipv6: ADDRESSES[i]![1]!.split(' ')[0] },
+        }),
+      ),
+    );
+    expect(agent.failover).toEqual({
+      switches: 1,
+      last: { from: null, to: 'gw1', reason: 'start', at: expect.any(String) as string },
+    });
+    expect(agent.lease).toMatchObject({ ipv4: '100.64.0.10/32', dns: ['198.51.100.53'] });
+
+    s.gateways[0]!.uplink.up = false;
+    await s.until(() => s.agent.gateway() === 'gw2', 2 * FAILOVER.probeIntervalMs);
+    await s.advance(AGENT_STEP_MS);
+    const after = s.status().agent;
+    expect(after.gateways.map((g) => [g.name, g.current, g.healthy, g.uplink])).toEqual([
+      ['gw1', false, false, 'down'],
+      ['gw2', true, true, 'up'],
+    ]);
+    expect(after.failover).toMatchObject({ switches: 2, last: { from: 'gw1', to: 'gw2', reason: 'uplink-down' } });
+    expect(after.lease).toMatchObject({ ipv4: '100.65.0.20/32', dns: ['203.0.113.53'] });
+    await s.close();
+  });
+
+  test('close(): a RELEASE to both gateways', async () => {
+    const s = await started();
+    expect(s.gateways.map((g) => g.server.counters.released)).toEqual([0, 0]);
+    await s.close();
+    expect(s.gateways.map((g) => g.server.counters.released)).toEqual([1, 1]);
+  });
+});
