@@ -65,6 +65,8 @@ export { describeLease };
 
 /** How often the failover state is looked at (probes go out every probeInterval). */
 const EVALUATE_MS = 250;
+/** How often the kill switch's LAN is compared with the host's (lease-host.ts refreshKillSwitch). */
+const KILL_SWITCH_REFRESH_MS = 5_000;
 
 export interface Agent {
   readonly lease: () => LeaseGrant | null;
@@ -317,6 +319,15 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
     await leaseHost.reset();
     throw e;
   }
+  const killSwitchTimer = config.killSwitch
+    ? setInterval(() => {
+        leaseHost
+          .refreshKillSwitch()
+          .catch((e: unknown) =>
+            log.warn({ event: 'kill-switch-failed', err: (e as Error).message }, 'could not update the kill switch'),
+          );
+      }, KILL_SWITCH_REFRESH_MS)
+    : null;
   tunnelRunner.start();
   sendRequest();
   if (failover.probes) failoverTick();
@@ -386,6 +397,7 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
       closed = true;
       scheduleRequest();
       if (failoverTimer !== null) clearInterval(failoverTimer);
+      if (killSwitchTimer !== null) clearInterval(killSwitchTimer);
       tunnelRunner.sendOutsideBatch((d, now, sink) => {
         for (const link of links)
           if (link.leases.lease !== null) d.sendPacket(link.peer, link.leases.release(), now, sink);

@@ -14,6 +14,7 @@ import {
   lanPrefixes,
   removeKillSwitch,
   renderKillSwitch,
+  renderKillSwitchLan,
   unmapAddress,
   type KillSwitchState,
 } from './kill-switch.js';
@@ -94,6 +95,24 @@ describe('renderKillSwitch', () => {
       const e = expectCoded(() => renderKillSwitch(typical(over)), KillSwitchError, 'invalid-state');
       expect(e.message).toMatch(field);
     }
+  });
+});
+
+describe('renderKillSwitchLan', () => {
+  it('replaces only the two LAN sets, in one transaction; an empty family is only flushed', () => {
+    expect(renderKillSwitchLan(typical())).toBe(
+      [
+        'flush set inet meshgate_killswitch lan4',
+        'add element inet meshgate_killswitch lan4 { 192.0.2.0/24 }',
+        'flush set inet meshgate_killswitch lan6',
+        'add element inet meshgate_killswitch lan6 { 2001:db8:1::/64 }',
+        '',
+      ].join('\n'),
+    );
+    expect(renderKillSwitchLan(typical({ lan: [] }))).toBe(
+      'flush set inet meshgate_killswitch lan4\nflush set inet meshgate_killswitch lan6\n',
+    );
+    expectCoded(() => renderKillSwitchLan(typical({ table: 'x; flush ruleset' })), KillSwitchError, 'invalid-state');
   });
 });
 

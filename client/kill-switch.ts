@@ -18,7 +18,8 @@
 //     link-local essentials: fe80::/10 and ff02::/16 (ND, MLD, DHCPv6),
 //       ICMPv6 ND to any address, DHCPv4 (udp 68 → 67)    → accept
 //     lan: outside: the connected subnets of the other
-//       interfaces, read once at start                    → accept
+//       interfaces (sets lan4, lan6: read at start, then
+//       every few seconds, replaced when they changed)    → accept
 //   forward, with router: replies from the tunnel to the LAN → accept
 //   anything else → counter "blocked", drop
 //
@@ -26,6 +27,7 @@
 // one rule of shared/net/interface-name.ts, addresses are rendered from bytes.
 
 import { CodedError } from '../shared/errors.js';
+import type { CommandRunner } from '../shared/host/command.js';
 import {
   chainBlock,
   checkNames,
@@ -144,12 +146,35 @@ export function renderKillSwitch(s: KillSwitchState): string {
  * applyKillSwitch puts up (or replaces) the kill switch in one transaction; removeKillSwitch
  * deletes its table if it exists, nothing else.
  */
-export const { apply: applyKillSwitch, remove: removeKillSwitch } = clientTable<KillSwitchState>({
+const killSwitchTable = clientTable<KillSwitchState>({
   table: KILL_SWITCH_TABLE,
   label: 'kill switch',
   error: KillSwitchError,
   render: renderKillSwitch,
 });
+export const { apply: applyKillSwitch, remove: removeKillSwitch } = killSwitchTable;
+
+/**
+ * The nft text that replaces only the LAN sets of a kill switch that is up,
+ * in one transaction: the rules and the blocked counter stay as they are.
+ */
+export function renderKillSwitchLan(s: KillSwitchState): string {
+  checkKillSwitchState(s);
+  const lines: string[] = [];
+  for (const [set, family] of [
+    ['lan4', 4],
+    ['lan6', 6],
+  ] as const) {
+    lines.push(`flush set inet ${s.table} ${set}`);
+    const elements = s.lan.filter((c) => c.family === family).map(formatCidr);
+    if (elements.length > 0) lines.push(`add element inet ${s.table} ${set} { ${elements.join(', ')} }`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** Puts the LAN of `state` into the kill switch that is up (renderKillSwitchLan). */
+export const updateKillSwitchLan = (r: CommandRunner, state: KillSwitchState): Promise<void> =>
+  killSwitchTable.run(r, renderKillSwitchLan(state));
 
 /**
  * The destinations `lan: outside` keeps outside the tunnel: the prefixes of

@@ -37,6 +37,7 @@ import {
   KILL_SWITCH_TABLE,
   lanPrefixes,
   removeKillSwitch,
+  updateKillSwitchLan,
   type KillSwitchState,
 } from './kill-switch.js';
 import { applyRouter, removeRouter, ROUTED_PREFIX_LENGTH, ROUTER_SYSCTLS, ROUTER_TABLE } from './router.js';
@@ -70,6 +71,7 @@ function sameLease(a: LeaseGrant | null, b: LeaseGrant): boolean {
 }
 
 const dnsText = (g: LeaseGrant) => g.dns.map(formatIp).join(' ');
+const lanKey = (lan: readonly Cidr[]) => lan.map(formatCidr).sort().join(',');
 
 /** The /64 a routed LAN gets from this lease; null: NAT66 (not routed, or a lease that is no /64). */
 function routedPrefix(config: ClientConfig, grant: LeaseGrant | null): Cidr | null {
@@ -100,6 +102,10 @@ export class LeaseHost {
   /** The routed /64's ::1 on the LAN interface (ipv6: routed). */
   private lanAddress: Cidr | null = null;
   private warnedNat66 = false;
+  /** The LAN the kill switch allows now, as text; refreshKillSwitch compares with it. */
+  private killSwitchLan = '';
+  /** A refresh under way (reset waits for it, so it cannot put the table back after). */
+  private refreshing: Promise<void> | null = null;
 
   constructor(private readonly o: LeaseHostOptions) {
     this.host = new HostConfigurator(o.runner);
@@ -188,17 +194,19 @@ export class LeaseHost {
    * connected subnets of the other interfaces as they are at start. An
    * unreadable address list allows no LAN (closed, with a warning), never more.
    */
-  private async killSwitchState(): Promise<KillSwitchState> {
+  private async killSwitchState(): Promise<KillSwitchState | null> {
     const { config, runner, log } = this.o;
     let lan: Cidr[] = [];
     if (config.lan === 'outside') {
       const found = await probeAddresses(runner, config.interface);
-      if (isProbeFailure(found))
+      if (isProbeFailure(found)) {
+        // At start: closed (no LAN); on a refresh: the table stays as it is.
+        if (this.killSwitch !== null) return null;
         log.warn(
           { event: 'kill-switch-no-lan', err: found.error },
           'could not read the LAN: the kill switch allows none',
         );
-      else lan = lanPrefixes(found, config.interface);
+      } else lan = lanPrefixes(found, config.interface);
     }
     return {
       table: KILL_SWITCH_TABLE,
@@ -212,10 +220,11 @@ export class LeaseHost {
 
   /** The kill switch: recorded first, then up, before the TUN gets anything. */
   private async raiseKillSwitch(): Promise<void> {
-    const state = await this.killSwitchState();
+    const state = (await this.killSwitchState())!;
     this.killSwitch = state.table;
     this.keep(this.appliedState);
     await applyKillSwitch(this.o.runner, state);
+    this.killSwitchLan = lanKey(state.lan);
     this.o.log.info(
       { event: 'kill-switch', table: state.table, lan: state.lan.map(formatCidr) },
       `kill switch up: nothing leaves outside ${this.o.config.interface} but to the gateways, the mesh and the LAN allowed`,
@@ -259,6 +268,28 @@ export class LeaseHost {
       log.info({ event: 'router-prefix', lan, address: formatCidr(want) }, `${formatCidr(want)} on ${lan}`);
     }
     this.keep(this.appliedState);
+  }
+
+  /**
+   * The LAN the kill switch allows follows the host (lan: outside): when the
+   * connected subnets of the other interfaces changed (a new DHCP lease, another
+   * Wi-Fi), its LAN sets are replaced, atomically, with the new ones. The agent
+   * calls it every few seconds; with nothing changed it runs only `ip -j address`.
+   */
+  refreshKillSwitch(): Promise<void> {
+    if (this.killSwitch === null || this.o.config.lan !== 'outside' || this.refreshing !== null)
+      return Promise.resolve();
+    this.refreshing = (async () => {
+      const state = await this.killSwitchState();
+      if (state === null || this.killSwitch === null || lanKey(state.lan) === this.killSwitchLan) return;
+      await updateKillSwitchLan(this.o.runner, state);
+      this.killSwitchLan = lanKey(state.lan);
+      this.o.log.info(
+        { event: 'kill-switch-lan', lan: state.lan.map(formatCidr) },
+        `kill switch: the LAN is now ${state.lan.map(formatCidr).join(', ') || '(none)'}`,
+      );
+    })().finally(() => (this.refreshing = null));
+    return this.refreshing;
   }
 
   /** Before the first lease: the kill switch, the router table, the TUN up without addresses. */
@@ -327,6 +358,7 @@ export class LeaseHost {
     const { runner, log } = this.o;
     const warn = (what: string) => (e: unknown) =>
       log.warn({ event: 'cleanup-failed', err: (e as Error).message }, `could not ${what}`);
+    await this.refreshing?.catch(() => undefined);
     await this.host.reset().catch(warn('undo every host change'));
     await this.setLanAddress(null).catch(warn('remove the LAN address'));
     if (this.dns !== null) await restoreDns(this.dns, runner).catch(warn('put DNS back'));

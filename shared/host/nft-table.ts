@@ -71,7 +71,12 @@ export function clientTable<S>(o: {
   label: string;
   error: NftTableErrorClass;
   render: (state: S) => string;
-}): { apply(r: CommandRunner, state: S): Promise<void>; remove(r: CommandRunner, table?: string): Promise<void> } {
+}): {
+  apply(r: CommandRunner, state: S): Promise<void>;
+  remove(r: CommandRunner, table?: string): Promise<void>;
+  /** Runs other nft text in one transaction, with the same errors (an update of a table that is up). */
+  run(r: CommandRunner, text: string): Promise<void>;
+} {
   const nft = async (r: CommandRunner, text: string): Promise<void> => {
     try {
       await r.run('nft', ['-f', '-'], { input: text });
@@ -86,6 +91,7 @@ export function clientTable<S>(o: {
       if (!isSafeTableName(table)) throw new o.error('invalid-state', `${o.label}: table: ${JSON.stringify(table)}`);
       await nft(r, removeTableText(table));
     },
+    run: nft,
   };
 }
 

@@ -12,6 +12,7 @@
 // 1. Before the first lease (the gateway not running): probe = 0, tunnel > 0 (the
 //    handshake initiations), the kill switch's own counter counts the drops.
 // 2. The gateway starts: the lease comes, HTTP over IPv4 and IPv6 goes through the tunnel.
+//    A LAN that comes up now (a veth to a new namespace) is allowed within a refresh.
 // 3. The gateway stops (every gateway down): probe = 0, tunnel > 0.
 // 4. The gateway comes back: HTTP works again.
 // 5. SIGINT: the table is gone, `nft list ruleset` equals the one before; SIGKILL
@@ -132,6 +133,14 @@ describe.skipIf(skipReason !== null)('meshgate client with killSwitch: true', ()
     await gs.startGateway();
     await up;
     await throughTunnel(gs, 20_000);
+
+    // ---- 2b. a LAN that comes up while the agent runs is let through at the next refresh (5 s) ----
+    const lan = await gs.scene.namespace('lan');
+    await gs.scene.veth(gs.ca, lan, { names: ['lan1', 'eth0'], a: ['203.0.113.1/24'], b: ['203.0.113.20/24'] });
+    const lanUp = Date.now();
+    await agent().waitFor(/"event":"kill-switch-lan".*203\.0\.113\.0\/24/, 10_000);
+    const ping = await gs.ca.exec('ping', ['-4', '-c', '1', '-W', '2', '203.0.113.20'], { check: false });
+    expect(ping.exitCode, `the new LAN after ${Date.now() - lanUp} ms: ${ping.stdout}`).toBe(0);
 
     // ---- 3. every gateway down: nothing leaves but the tunnel's UDP ----
     await gs.stopGateway();
