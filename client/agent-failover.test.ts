@@ -226,7 +226,7 @@ describe('the agent with two gateways', () => {
     await s.until(() => s.agent.gateway() === 'gw2', FAILOVER.deadAfterMs + 1_000);
     await s.advance(5_000);
     s.resume(0);
-    // Healthy again once it answers a PROBE (after a new handshake).
+    // Healthy again once it answers a PROBE.
     const up = () => s.events('gateway-health').filter((l) => l.gateway === 'gw1' && l.state === 'up').length === 2;
     await s.until(up, 2 * FAILOVER.probeIntervalMs);
     const healthyAt = s.clock.mono;
@@ -238,6 +238,20 @@ describe('the agent with two gateways', () => {
     await expectLastSwitch(s, { from: 'gw2', to: 'gw1', reason: 'preferred', level: 30 });
     expectRoutedThrough(s, 0);
     expectPacketThrough(s, 0, 3);
+    await s.close();
+  });
+
+  test('gw1 away past the end of its session (300 s): back (preferred) within a handshake retry and holdDown', async () => {
+    const s = await started();
+    s.stop(0);
+    await s.advance(300_000);
+    expect(s.agent.gateway()).toBe('gw2');
+    expect(s.status().agent.gateways[0]).toMatchObject({ session: false, healthy: false });
+    s.resume(0);
+    const back = await s.until(() => s.agent.gateway() === 'gw1', FAILOVER.holdDownMs + 10_000);
+    expect(back).toBeGreaterThanOrEqual(FAILOVER.holdDownMs);
+    await expectLastSwitch(s, { from: 'gw2', to: 'gw1', reason: 'preferred' });
+    expectRoutedThrough(s, 0);
     await s.close();
   });
 
