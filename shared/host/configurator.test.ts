@@ -55,7 +55,7 @@ describe('HostConfigurator', () => {
     expect(await h.linesDuring(() => c.set(state()))).toEqual([]);
   });
 
-  it('changes only the difference: an address swapped, the MTU, a route and a rule gone', async () => {
+  it('changes only the difference: an address swapped (the new one first), the MTU, a route and a rule gone', async () => {
     const h = host();
     const c = new HostConfigurator(h);
     await c.set(state());
@@ -74,9 +74,19 @@ describe('HostConfigurator', () => {
       'ip link set dev mg0 mtu 1380',
       'ip -4 rule del not fwmark 7 table 7',
       'ip -4 route del 198.51.100.0/24 dev mg0 table 7',
-      'ip -4 address del 100.64.0.1/10 dev mg0',
       'ip -4 address replace 100.64.0.2/10 dev mg0',
+      'ip -4 address del 100.64.0.1/10 dev mg0',
     ]);
+  });
+
+  it('swapping the only IPv4 address keeps the IPv4 routes (the kernel flushes them when the last one goes)', async () => {
+    const h = host();
+    const c = new HostConfigurator(h);
+    const route = { cidr: parseCidr('0.0.0.0/0'), table: 7 };
+    await c.set(state({ addresses: [addr('100.64.0.1/32')], routes: [route], rules: [] }));
+    await c.set(state({ addresses: [addr('100.65.0.2/32')], routes: [route], rules: [] }));
+    expect(h.snapshot().addresses).toEqual(['100.65.0.2/32 dev mg0']);
+    expect(h.snapshot().routes).toEqual(['0.0.0.0/0 dev mg0 table 7']);
   });
 
   it('reset: rules, sysctls back, then the owned link deleted (its addresses and routes with it)', async () => {

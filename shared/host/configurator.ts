@@ -4,8 +4,9 @@
 // the commands that close the gap, reset() undoes everything it applied.
 //
 //   set(desired)   link: mtu, tunnel mode (once), up
-//                  removed: rules → routes → addresses
-//                  added:   addresses → link up → per family: routes, rules
+//                  removed: rules → routes
+//                  addresses: the new ones added, then the old ones removed
+//                  added:   link up → per family: routes, rules
 //                  sysctls: reads every new key first, then writes; a key no
 //                           longer wanted gets its original value back
 //   reset()        rules → sysctls back to their originals, newest first →
@@ -127,14 +128,28 @@ export class HostConfigurator implements HostLayer<HostState> {
     const wantRules = byKey(desired.rules, ruleKey);
     for (const [key, r] of this.rules) if (!wantRules.has(key)) await this.removeRule(key, r);
     for (const [key, r] of this.routes) if (!wantRoutes.has(key)) await this.removeRoute(key, r);
-    for (const [key, a] of this.addresses) if (!wantAddresses.has(key)) await this.removeAddress(key, a);
 
+    // Make before break: the new addresses first. Deleting the last IPv4 address
+    // of a device makes the kernel flush every IPv4 route through it (routes this
+    // record would still count as present), and the device is never without one.
     if (link !== null) {
       for (const [key, a] of wantAddresses) {
         if (this.addresses.has(key)) continue;
         await this.ip(addressArgs('replace', a, link.name));
         this.addresses.set(key, a);
       }
+    }
+    let removed4 = false;
+    for (const [key, a] of this.addresses) {
+      if (wantAddresses.has(key)) continue;
+      await this.removeAddress(key, a);
+      removed4 ||= a.family === 4;
+    }
+    // The last IPv4 address gone: so are the link's IPv4 routes; those still wanted are put back below.
+    if (removed4 && ![...this.addresses.values()].some((a) => a.family === 4))
+      for (const [key, r] of this.routes) if (r.cidr.family === 4) this.routes.delete(key);
+
+    if (link !== null) {
       if (this.link!.up !== link.up) {
         await this.ip(linkUpArgs(link.name, link.up));
         this.link!.up = link.up;

@@ -3,7 +3,8 @@
 // the kernel's links, addresses, routes, policy rules and sysctls, so a test
 // can check what the host ends up with, not only what was run. It reads the
 // command lines that ip.ts writes and fails like the kernel does: deleting
-// something absent, touching a missing link or sysctl. `nft` is recorded
+// something absent, touching a missing link or sysctl; and like the kernel, a
+// device that loses its last IPv4 address loses its IPv4 routes. `nft` is recorded
 // (with its input) and answers nothing.
 
 import { CommandError, RecordingRunner } from './command.js';
@@ -78,7 +79,14 @@ export class FakeHost extends RecordingRunner {
     }
     const [cidr, devWord, dev, ...more] = rest;
     if (devWord !== 'dev' || dev === undefined || !this.links.has(dev)) return fail(line, 'Cannot find device');
-    if (object === 'address') return this.change(line, this.addresses, `${cidr} dev ${dev}`, op);
+    if (object === 'address') {
+      this.change(line, this.addresses, `${cidr} dev ${dev}`, op);
+      // As the kernel: a device left without IPv4 addresses loses its IPv4 routes, in every table.
+      const v4 = (item: string) => item.split(' ')[2] === dev && !item.includes(':');
+      if (op === 'del' && family === '-4' && ![...this.addresses].some(v4))
+        for (const route of this.routes) if (v4(route)) this.routes.delete(route);
+      return '';
+    }
     if (object === 'route') {
       const table = more[0] === 'table' ? more[1] : 'main';
       return this.change(line, this.routes, `${cidr} dev ${dev} table ${table}`, op);
