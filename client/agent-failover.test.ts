@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { FakeHost } from '../shared/host/fake-host.js';
 import { SRC_VALID_MARK } from '../shared/host/policy-routing.js';
+import { parseEndpoint } from '../shared/io/endpoint.js';
 import { FakeNetwork } from '../shared/io/fakes.js';
 import type { LeaseGrant } from '../shared/lease/message.js';
 import { parseCidr, parseIp } from '../shared/net/address.js';
@@ -54,8 +55,11 @@ const ADDRESSES = [
 ];
 const ENDPOINTS = ['192.0.2.1:51820', '192.0.2.3:51820'];
 const NAMES = ['gw1', 'gw2'];
+/** An endpoint nobody listens at. */
+const NOBODY = parseEndpoint('192.0.2.99:51820');
 
-async function scene() {
+/** `unreachableFirst`: gw1's endpoints are an address nobody listens at, then its own. */
+async function scene(unreachableFirst = false) {
   const clock = new FakeClock();
   const network = new FakeNetwork({ autoDeliver: true });
   const rnd = seededRandom('agent-failover');
@@ -86,6 +90,7 @@ async function scene() {
     defaultRoute: true,
     dns: true,
   });
+  if (unreachableFirst) config.gateways[0]!.endpoints = [NOBODY.key, gateways[0]!.endpoint.key];
   const { log, events } = capturedLog();
   const { agent, tun, status } = await runTestAgent({
     network,
@@ -94,7 +99,12 @@ async function scene() {
     gateways,
     runner: host,
     log,
-    parts: { table: TABLE, stateFile: join(dir, 'state'), resolvConf },
+    parts: {
+      table: TABLE,
+      stateFile: join(dir, 'state'),
+      resolvConf,
+      endpoints: gateways.map((g, i) => (i === 0 && unreachableFirst ? [NOBODY, g.endpoint] : [g.endpoint])),
+    },
   });
 
   /** Steps the agent until `done` holds (at most `limit` ms); the time it took. */
@@ -268,6 +278,22 @@ describe('the agent with two gateways', () => {
     s.gateways[0]!.uplink.up = true;
     const back = await s.until(() => s.agent.gateway() === 'gw1', FAILOVER.holdDownMs + FAILOVER.probeIntervalMs + 500);
     expect(back).toBeGreaterThanOrEqual(FAILOVER.holdDownMs);
+    await expectLastSwitch(s, { from: 'gw2', to: 'gw1', reason: 'preferred' });
+    expectRoutedThrough(s, 0);
+    await s.close();
+  });
+
+  test('gw1 silent at its first endpoint: tried at the next after deadAfter, then taken at once (never healthy before)', async () => {
+    const s = await scene(true);
+    await s.until(() => s.agent.gateway() !== null, 2_000);
+    expect(s.agent.gateway()).toBe('gw2'); // the start grace over, gw1 still silent
+    const took = await s.until(() => s.agent.gateway() === 'gw1', FAILOVER.deadAfterMs + 2_000);
+    expect(s.events('gateway-endpoint')).toEqual([expect.objectContaining({ gateway: 'gw1', endpoint: ENDPOINTS[0] })]);
+    expect(s.status().agent.gateways[0]).toMatchObject({
+      endpoint: ENDPOINTS[0],
+      endpoints: [NOBODY.key, ENDPOINTS[0]],
+    });
+    expect(took).toBeLessThan(FAILOVER.deadAfterMs + 2_000);
     await expectLastSwitch(s, { from: 'gw2', to: 'gw1', reason: 'preferred' });
     expectRoutedThrough(s, 0);
     await s.close();

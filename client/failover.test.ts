@@ -135,6 +135,12 @@ describe('two gateways, priority 1 and 2: the first choice', () => {
     expect(s.evaluate(500 + START_GRACE_MS).switchTo).toEqual({ gateway: 1, from: null, reason: 'start' });
   });
 
+  test('priority beats the round trip, whatever the order written', () => {
+    const s = sim([{ priority: 2 }, { priority: 1 }]);
+    s.run(10_000, (g) => UP(g === 0 ? 5 : 200));
+    expect(s.switches).toEqual([{ at: 0, gateway: 1, from: null, reason: 'start' }]);
+  });
+
   test('nothing healthy, nothing chosen (no lease, or no answer)', () => {
     const unleased = sim([{ priority: 1 }, { priority: 2 }], false);
     unleased.run(10_000, always);
