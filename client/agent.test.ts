@@ -542,6 +542,8 @@ describe('the status of the agent (meshgate show, meshgate client status)', () =
         rxBytes: gateway.rxBytes,
         txBytes: gateway.txBytes,
         switchedAt: status.agent.failover.last!.at,
+        uplink: 'up', // the one gateway is probed too (its round trip, its endpoints)
+        rttMs: 0, // in memory, on a fake clock
       }),
     );
     expect(Date.parse(status.agent.failover.last!.at)).not.toBeNaN();

@@ -217,12 +217,15 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
 
   const evaluate = () => {
     if (closed) return;
-    const d = failover.evaluate(clock.now().mono);
+    const now = clock.now().mono;
+    // A lease that ran out (renewals refused or unanswered) is none.
+    for (const link of links) failover.lease(link.index, link.leases.validAt(now));
+    const d = failover.evaluate(now);
     for (const c of d.changes) {
       const link = links[c.gateway]!;
       const line = { event: 'gateway-health', gateway: link.config.name, state: c.healthy ? 'up' : 'down' };
-      // Without probes (one gateway) health is only "holds a lease": nothing to tell.
-      if (!failover.probes) continue;
+      // One gateway: health is only "holds a lease", told by the lease lines.
+      if (!several) continue;
       if (c.healthy) log.info(line, `gateway ${link.config.name} is up`);
       else log.warn({ ...line, reason: c.reason }, `gateway ${link.config.name} is down (${c.reason})`);
     }
@@ -247,13 +250,15 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
   });
   addGatewayLinks(device, config, parts.endpoints, rnd, links, {
     onLease: (link, grant) => {
-      failover.lease(link.index, true);
+      failover.heard(link.index, clock.now().mono);
       if (failover.current === link.index) void leaseHost.apply(grant, ready);
       scheduleRequest();
       evaluate();
     },
-    onRefused: (link, code) =>
-      log.warn({ event: 'lease-refused', code, gateway: link.config.name }, `gateway${named(link)} refused a lease`),
+    onRefused: (link, code) => {
+      failover.heard(link.index, clock.now().mono);
+      log.warn({ event: 'lease-refused', code, gateway: link.config.name }, `gateway${named(link)} refused a lease`);
+    },
     onBadLease: (link, problem, grant) =>
       log.warn(
         {
@@ -267,6 +272,7 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
         `refused a bad lease from gateway${named(link)} (${problem.code}): ${problem.detail}`,
       ),
     onQuota: (link, q) => {
+      failover.heard(link.index, clock.now().mono);
       if (failover.current === link.index) takeQuota(q);
     },
     onHealth: (link, up, rtt, now) => {
@@ -296,7 +302,7 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
     });
     scheduleRequest();
   };
-  // With several gateways: a PROBE to each every probeInterval, the state looked at every EVALUATE_MS.
+  // A PROBE to each gateway every probeInterval, the state looked at every EVALUATE_MS.
   let nextProbeAt = -Infinity;
   const failoverTick = () => {
     if (clock.now().mono >= nextProbeAt) {
@@ -307,14 +313,12 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
     }
     evaluate();
   };
-  const failoverTimer = failover.probes
-    ? setInterval(failoverTick, Math.min(EVALUATE_MS, config.failover.probeIntervalMs))
-    : null;
+  const failoverTimer = setInterval(failoverTick, Math.min(EVALUATE_MS, config.failover.probeIntervalMs));
 
   try {
     await leaseHost.start();
   } catch (e) {
-    if (failoverTimer !== null) clearInterval(failoverTimer);
+    clearInterval(failoverTimer);
     tunnelRunner.stop();
     await leaseHost.reset();
     throw e;
@@ -330,7 +334,7 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
     : null;
   tunnelRunner.start();
   sendRequest();
-  if (failover.probes) failoverTick();
+  failoverTick();
   // The agent's part of the status (client/agent-status.ts).
   const statusOfAgent = () => {
     const now = clock.now().mono;
@@ -396,7 +400,7 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
     close: async () => {
       closed = true;
       scheduleRequest();
-      if (failoverTimer !== null) clearInterval(failoverTimer);
+      clearInterval(failoverTimer);
       if (killSwitchTimer !== null) clearInterval(killSwitchTimer);
       tunnelRunner.sendOutsideBatch((d, now, sink) => {
         for (const link of links)

@@ -14,10 +14,16 @@
 //              or when it fails
 //   start    = the first choice waits until every gateway is healthy or
 //              START_GRACE_MS passed since the first was (one switch, not two)
-//   endpoints: a gateway that answered nothing for deadAfter moves on to its
-//              next endpoint, again every deadAfter while it stays silent
+//   endpoints: a gateway that answered nothing (no HEALTH, no lease message)
+//              for deadAfter moves on to its next endpoint, again every
+//              deadAfter while it stays silent
+//   lease    : one that ran out (renewals refused or unanswered) is no lease
 //
-// With one gateway nothing is probed: it is chosen once it holds a lease.
+// With one gateway there is nothing to choose between: it is chosen once it
+// holds a lease, whatever the probes say (a gateway from before PROBE never
+// answers them); they still measure its round trip and move its endpoints.
+// Health changes are reported from deadAfter after the start on, or once a
+// gateway was healthy, so a start does not log every gateway as down.
 
 import type { FailoverConfig } from './config.js';
 
@@ -73,11 +79,14 @@ interface State {
   healthySince: number;
   /** Was healthy once and failed since: holdDown applies to its return. */
   failed: boolean;
+  everHealthy: boolean;
 }
 
 export class Failover {
   private readonly gateways: State[];
-  private readonly probing: boolean;
+  /** More than one gateway: health needs the probes' answers. */
+  private readonly several: boolean;
+  private readonly startedAt: number;
   private currentIndex: number | null = null;
   private firstHealthyAt: number | null = null;
 
@@ -86,7 +95,8 @@ export class Failover {
     private readonly config: FailoverConfig,
     now: number,
   ) {
-    this.probing = gateways.length > 1;
+    this.several = gateways.length > 1;
+    this.startedAt = now;
     this.gateways = gateways.map((g) => ({
       priority: g.priority,
       endpoints: g.endpoints,
@@ -100,6 +110,7 @@ export class Failover {
       reason: 'no-lease',
       healthySince: now,
       failed: false,
+      everHealthy: false,
     }));
   }
 
@@ -108,14 +119,20 @@ export class Failover {
     return this.currentIndex;
   }
 
-  /** Whether gateways are probed (more than one). */
+  /** Whether health needs the probes' answers (more than one gateway); probes go out either way. */
   get probes(): boolean {
-    return this.probing;
+    return this.several;
   }
 
   health(gateway: number): GatewayHealth {
     const g = this.gateways[gateway]!;
     return { healthy: g.healthy, reason: g.reason, uplinkUp: g.uplinkUp, rttMs: g.rttMs, endpoint: g.endpoint };
+  }
+
+  /** An authenticated lease-protocol answer (LEASE, REFUSED, STATUS): the gateway is there, at this endpoint. */
+  heard(gateway: number, now: number): void {
+    const g = this.gateways[gateway]!;
+    g.lastAnswer = Math.max(g.lastAnswer, now);
   }
 
   /** The gateway holds a lease (true) or its lease ran out (false). */
@@ -133,7 +150,7 @@ export class Failover {
 
   private judge(g: State, now: number): HealthReason | null {
     if (!g.lease) return 'no-lease';
-    if (!this.probing) return null;
+    if (!this.several) return null;
     if (now - g.lastAnswer > this.config.deadAfterMs) return 'unreachable';
     if (g.uplinkUp === false) return 'uplink-down';
     return null;
@@ -164,10 +181,12 @@ export class Failover {
         else if (g.healthy) g.failed = true;
         g.healthy = healthy;
         g.reason = reason;
-        changes.push({ gateway: i, healthy, reason });
+        g.everHealthy ||= healthy;
+        if (g.everHealthy || now - this.startedAt >= this.config.deadAfterMs)
+          changes.push({ gateway: i, healthy, reason });
       }
       const silentFor = now - Math.max(g.lastAnswer, g.lastRotation);
-      if (this.probing && g.endpoints > 1 && silentFor >= this.config.deadAfterMs) {
+      if (g.endpoints > 1 && silentFor >= this.config.deadAfterMs) {
         g.endpoint = (g.endpoint + 1) % g.endpoints;
         g.lastRotation = now;
         rotate.push(i);

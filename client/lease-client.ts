@@ -90,6 +90,11 @@ export class LeaseClient {
     return this.lease === null ? 0 : this.obtainedAt + (this.lease.lifetime * 1000) / 2;
   }
 
+  /** Whether the lease is valid at `now` (held, and its lifetime not run out since it came). */
+  validAt(now: number): boolean {
+    return this.lease !== null && now < this.obtainedAt + this.lease.lifetime * 1000;
+  }
+
   /** When requestIfDue() next gives a REQUEST (monotonic ms; -Infinity: at once). */
   nextRequestAt(): number {
     const retry = this.lastSent + LEASE_RETRY_MS;

@@ -15,6 +15,9 @@ export function typicalAgentStatus(v: {
   txBytes: number;
   /** When the agent chose its gateway (ISO). */
   switchedAt: string;
+  /** As the probes found (default null: not answered). */
+  uplink?: 'up' | 'down' | null;
+  rttMs?: number | null;
 }): AgentStatus {
   return {
     gateways: [
@@ -28,8 +31,8 @@ export function typicalAgentStatus(v: {
         session: true,
         lastHandshake: v.lastHandshake,
         healthy: true,
-        uplink: null,
-        rttMs: null,
+        uplink: v.uplink ?? null,
+        rttMs: v.rttMs ?? null,
         lease: { ipv4: '100.64.0.10/32', ipv6: 'fd12:3456:789a::10/128' },
       },
     ],
