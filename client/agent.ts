@@ -229,14 +229,18 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
       if (c.healthy) log.info(line, `gateway ${link.config.name} is up`);
       else log.warn({ ...line, reason: c.reason }, `gateway ${link.config.name} is down (${c.reason})`);
     }
-    for (const i of d.rotate) {
+    for (const i of d.retry) {
       const link = links[i]!;
-      const endpoint = link.endpoints[failover.health(i).endpoint]!;
-      link.peer.endpoint = endpoint;
-      log.info(
-        { event: 'gateway-endpoint', gateway: link.config.name, endpoint: endpoint.key },
-        `gateway ${link.config.name}: trying ${endpoint.key}`,
-      );
+      if (d.rotate.includes(i)) {
+        const endpoint = link.endpoints[failover.health(i).endpoint]!;
+        link.peer.endpoint = endpoint;
+        log.info(
+          { event: 'gateway-endpoint', gateway: link.config.name, endpoint: endpoint.key },
+          `gateway ${link.config.name}: trying ${endpoint.key}`,
+        );
+      }
+      // A restarted gateway has lost the session: a new handshake (at most one per Rekey-Timeout).
+      tunnelRunner.sendOutsideBatch((dev, t, sink) => dev.initiateHandshake(link.peer, t, sink));
     }
     if (d.switchTo !== null) switchTo(d.switchTo);
   };

@@ -102,6 +102,7 @@ describe('one gateway', () => {
     expect(s.evaluate(TICK)).toEqual({
       changes: [{ gateway: 0, healthy: false, reason: 'no-lease' }],
       rotate: [],
+      retry: [],
       switchTo: null,
     });
     expect(s.f.current).toBe(0);
@@ -159,11 +160,17 @@ describe('the current gateway fails', () => {
     s.run(10_000, always);
     const last = 10_000;
     s.answer(1, last + DEAD);
-    expect(s.evaluate(last + DEAD)).toEqual({ changes: [], rotate: [], switchTo: null });
+    expect(s.evaluate(last + DEAD)).toEqual({
+      changes: [],
+      rotate: [],
+      retry: [0], // silent for deadAfter: a new handshake (its answers stopped)
+      switchTo: null,
+    });
     expect(s.f.health(0).healthy).toBe(true);
     expect(s.evaluate(last + DEAD + 1)).toEqual({
       changes: [{ gateway: 0, healthy: false, reason: 'unreachable' }],
       rotate: [],
+      retry: [],
       switchTo: { gateway: 1, from: 0, reason: 'unreachable' },
     });
     expect(s.f.current).toBe(1);
@@ -185,6 +192,7 @@ describe('the current gateway fails', () => {
     expect(s.evaluate(5_100)).toEqual({
       changes: [{ gateway: 0, healthy: false, reason: 'uplink-down' }],
       rotate: [],
+      retry: [],
       switchTo: { gateway: 1, from: 0, reason: 'uplink-down' },
     });
   });
@@ -355,6 +363,33 @@ describe('endpoints', () => {
     ]);
     expect(s.f.health(1).endpoint).toBe(0);
     expect(s.f.health(2).endpoint).toBe(0);
+  });
+});
+
+describe('retries (a new handshake)', () => {
+  test('every gateway silent for deadAfter, one endpoint or several, again every deadAfter; none while it answers', () => {
+    const f = new Failover(
+      [
+        { priority: 1, endpoints: 1 },
+        { priority: 2, endpoints: 2 },
+      ],
+      { probeIntervalMs: 1000, deadAfterMs: DEAD, holdDownMs: 5000 },
+      0,
+    );
+    const retries: [number, number[], number[]][] = [];
+    for (let t = 0; t <= 4 * DEAD; t += TICK) {
+      if (t <= DEAD + TICK) f.heard(1, t); // gateway 2 answers until just past the first deadAfter
+      const d = f.evaluate(t);
+      if (d.retry.length > 0) retries.push([t, d.retry, d.rotate]);
+    }
+    expect(retries).toEqual([
+      [DEAD, [0], []],
+      [2 * DEAD, [0], []],
+      [DEAD + TICK + DEAD, [1], [1]],
+      [3 * DEAD, [0], []],
+      [DEAD + TICK + 2 * DEAD, [1], [1]],
+      [4 * DEAD, [0], []],
+    ]);
   });
 });
 

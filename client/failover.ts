@@ -14,9 +14,9 @@
 //              or when it fails
 //   start    = the first choice waits until every gateway is healthy or
 //              START_GRACE_MS passed since the first was (one switch, not two)
-//   endpoints: a gateway that answered nothing (no HEALTH, no lease message)
-//              for deadAfter moves on to its next endpoint, again every
-//              deadAfter while it stays silent
+//   retry    : a gateway that answered nothing (no HEALTH, no lease message)
+//              for deadAfter gets a new handshake, at its next endpoint when it
+//              has several, again every deadAfter while it stays silent
 //   lease    : one that ran out (renewals refused or unanswered) is no lease
 //
 // With one gateway there is nothing to choose between: it is chosen once it
@@ -59,8 +59,15 @@ export interface HealthChange {
 export interface FailoverDecision {
   /** Gateways whose health changed since the last evaluate. */
   changes: HealthChange[];
-  /** Gateways to move to their next endpoint now. */
+  /** Gateways to move to their next endpoint now (those of `retry` with several). */
   rotate: number[];
+  /**
+   * Gateways silent for another deadAfter: worth a new handshake now. A gateway
+   * that restarted has forgotten the session the agent still holds, and may not
+   * know where the agent is: without one the agent would wait for WireGuard's
+   * own retry (15 s of unanswered data).
+   */
+  retry: number[];
   /** The gateway to route through from now on, and why; null: stay. */
   switchTo: { gateway: number; from: number | null; reason: SwitchReason } | null;
 }
@@ -173,6 +180,7 @@ export class Failover {
   evaluate(now: number): FailoverDecision {
     const changes: HealthChange[] = [];
     const rotate: number[] = [];
+    const retry: number[] = [];
     this.gateways.forEach((g, i) => {
       const reason = this.judge(g, now);
       const healthy = reason === null;
@@ -186,13 +194,16 @@ export class Failover {
           changes.push({ gateway: i, healthy, reason });
       }
       const silentFor = now - Math.max(g.lastAnswer, g.lastRotation);
-      if (g.endpoints > 1 && silentFor >= this.config.deadAfterMs) {
-        g.endpoint = (g.endpoint + 1) % g.endpoints;
+      if (silentFor >= this.config.deadAfterMs) {
         g.lastRotation = now;
-        rotate.push(i);
+        retry.push(i);
+        if (g.endpoints > 1) {
+          g.endpoint = (g.endpoint + 1) % g.endpoints;
+          rotate.push(i);
+        }
       }
     });
-    return { changes, rotate, switchTo: this.choose(now) };
+    return { changes, rotate, retry, switchTo: this.choose(now) };
   }
 
   private choose(now: number): FailoverDecision['switchTo'] {
