@@ -1,7 +1,8 @@
 // The agent with two in-memory gateways (test/support/agent-gateway.ts) on one
 // fake network, each handing out its own lease and DNS: the first choice, a
 // gateway that stops answering (its packets dropped), one whose uplink goes
-// down, the return after the hold-down, the status and the RELEASE to both.
+// down, the return after the hold-down, the status and the RELEASE to both;
+// then regressions on one and two gateways (endpoints, lease expiry, start logs).
 // The host is a FakeHost; the clock and the timers are fake.
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,7 +13,7 @@ import { FakeHost } from '../shared/host/fake-host.js';
 import { SRC_VALID_MARK } from '../shared/host/policy-routing.js';
 import { parseEndpoint } from '../shared/io/endpoint.js';
 import { FakeNetwork } from '../shared/io/fakes.js';
-import type { LeaseGrant } from '../shared/lease/message.js';
+import { LeaseError, type LeaseGrant } from '../shared/lease/message.js';
 import { parseCidr, parseIp } from '../shared/net/address.js';
 import { generatePrivateKey } from '../shared/wireguard/crypto.js';
 import {
@@ -28,6 +29,7 @@ import {
 import { packet, tagOf } from '../test/support/ip-packets.js';
 import { FakeClock, seededRandom } from '../test/support/two-peers.js';
 import type { FailoverConfig } from './config.js';
+import { Failover } from './failover.js';
 
 const IFACE = 'mgc-fo';
 const TABLE = 51820;
@@ -55,6 +57,8 @@ const ADDRESSES = [
 ];
 const ENDPOINTS = ['192.0.2.1:51820', '192.0.2.3:51820'];
 const NAMES = ['gw1', 'gw2'];
+/** The default routes in the agent's table: they name the device, so a switch leaves them. */
+const DEFAULT_ROUTES = [`0.0.0.0/0 dev ${IFACE} table ${TABLE}`, `::/0 dev ${IFACE} table ${TABLE}`];
 /** An endpoint nobody listens at. */
 const NOBODY = parseEndpoint('192.0.2.99:51820');
 
@@ -179,6 +183,13 @@ function expectRoutedThrough(s: Scene, i: number) {
   expect(allowed(s)).toEqual(i === 0 ? [everything, []] : [[], everything]);
 }
 
+/** Back on gw1 (preferred) in every respect; the agent closed. */
+async function expectBackOnGw1(s: Scene) {
+  await expectLastSwitch(s, { from: 'gw2', to: 'gw1', reason: 'preferred' });
+  expectRoutedThrough(s, 0);
+  await s.close();
+}
+
 fakeTimersPerTest();
 
 describe('the agent with two gateways', () => {
@@ -189,10 +200,7 @@ describe('the agent with two gateways', () => {
     expect(s.events('gateway-switch')).toEqual([
       expect.objectContaining({ from: null, to: 'gw1', reason: 'start', ipv4: '100.64.0.10/32' }),
     ]);
-    expect(s.host.snapshot().routes).toEqual([
-      `0.0.0.0/0 dev ${IFACE} table ${TABLE}`,
-      `::/0 dev ${IFACE} table ${TABLE}`,
-    ]);
+    expect(s.host.snapshot().routes).toEqual(DEFAULT_ROUTES);
     expectPacketThrough(s, 0, 1);
     await s.close();
   });
@@ -222,10 +230,7 @@ describe('the agent with two gateways', () => {
       ]),
     );
     // The default route and its rules name the device, not an address: still there.
-    expect(s.host.snapshot().routes).toEqual([
-      `0.0.0.0/0 dev ${IFACE} table ${TABLE}`,
-      `::/0 dev ${IFACE} table ${TABLE}`,
-    ]);
+    expect(s.host.snapshot().routes).toEqual(DEFAULT_ROUTES);
     expectPacketThrough(s, 1, 2);
     await s.close();
   });
@@ -260,9 +265,7 @@ describe('the agent with two gateways', () => {
     s.resume(0);
     const back = await s.until(() => s.agent.gateway() === 'gw1', FAILOVER.holdDownMs + 10_000);
     expect(back).toBeGreaterThanOrEqual(FAILOVER.holdDownMs);
-    await expectLastSwitch(s, { from: 'gw2', to: 'gw1', reason: 'preferred' });
-    expectRoutedThrough(s, 0);
-    await s.close();
+    await expectBackOnGw1(s);
   });
 
   test("gw1's uplink down: switched with reason uplink-down within a probe interval; up again: back after holdDown", async () => {
@@ -278,9 +281,7 @@ describe('the agent with two gateways', () => {
     s.gateways[0]!.uplink.up = true;
     const back = await s.until(() => s.agent.gateway() === 'gw1', FAILOVER.holdDownMs + FAILOVER.probeIntervalMs + 500);
     expect(back).toBeGreaterThanOrEqual(FAILOVER.holdDownMs);
-    await expectLastSwitch(s, { from: 'gw2', to: 'gw1', reason: 'preferred' });
-    expectRoutedThrough(s, 0);
-    await s.close();
+    await expectBackOnGw1(s);
   });
 
   test('gw1 silent at its first endpoint: tried at the next after deadAfter, then taken at once (never healthy before)', async () => {
@@ -294,9 +295,7 @@ describe('the agent with two gateways', () => {
       endpoints: [NOBODY.key, ENDPOINTS[0]],
     });
     expect(took).toBeLessThan(FAILOVER.deadAfterMs + 2_000);
-    await expectLastSwitch(s, { from: 'gw2', to: 'gw1', reason: 'preferred' });
-    expectRoutedThrough(s, 0);
-    await s.close();
+    await expectBackOnGw1(s);
   });
 
   test('status: both gateways with health, uplink, round trip and which is current; the switches and the last one', async () => {
@@ -341,5 +340,110 @@ describe('the agent with two gateways', () => {
     expect(s.gateways.map((g) => g.server.counters.released)).toEqual([0, 0]);
     await s.close();
     expect(s.gateways.map((g) => g.server.counters.released)).toEqual([1, 1]);
+  });
+});
+
+// ---- Regressions found by review (each failed on afa5966): one gateway with several
+// endpoints moves past a dead first one; a gateway whose lease ran out (renewals
+// refused) is left for another; a start logs no gateway as down.
+
+const FR_IFACE = 'mgc-fr';
+/** An IPv4-only lease of a minute. */
+const lease = (v4: string): LeaseGrant => ({
+  ipv4: { address: parseIp(v4), prefixLength: 32 },
+  ipv6: null,
+  gatewayIpv4: null,
+  gatewayIpv6: null,
+  dns: [],
+  mtu: 1420,
+  lifetime: 60,
+});
+
+async function agentWith(n: number, endpointsOf: (i: number, live: string) => string[]) {
+  const clock = new FakeClock();
+  const network = new FakeNetwork({ autoDeliver: true });
+  const rnd = seededRandom('failover-regressions');
+  const agentKey = generatePrivateKey(rnd);
+  const gateways = Array.from({ length: n }, (_, i) =>
+    inMemoryGateway({
+      network,
+      clock,
+      at: `192.0.2.${i + 1}:51820`,
+      privateKey: generatePrivateKey(rnd),
+      agentKey,
+      agentAllowedIps: [parseCidr(`100.64.0.${10 + i}/32`)],
+      grant: lease(`100.64.0.${10 + i}`),
+      seed: `gw${i}`,
+    }),
+  );
+  const config = agentConfig(FR_IFACE, agentKey, gateways, {
+    failover: { probeIntervalMs: 1000, deadAfterMs: 3000, holdDownMs: 5000 },
+  });
+  config.gateways.forEach((g, i) => (g.endpoints = endpointsOf(i, gateways[i]!.endpoint.key)));
+  const { log, events } = capturedLog();
+  const a = await runTestAgent({
+    network,
+    clock,
+    config,
+    gateways,
+    runner: new FakeHost({ links: [FR_IFACE], sysctls: { [SRC_VALID_MARK]: '0' } }),
+    log,
+    parts: { endpoints: config.gateways.map((g) => g.endpoints.map((e) => parseEndpoint(e))) },
+  });
+  return { ...a, gateways, events, network, clock, config, advance: (ms: number) => advanceAgent(clock, ms) };
+}
+
+describe('one gateway with several endpoints moves past a dead first one', () => {
+  test('pure: Failover with one gateway of two endpoints rotates while it is silent', () => {
+    const f = new Failover(
+      [{ priority: 1, endpoints: 2 }],
+      { probeIntervalMs: 1000, deadAfterMs: 3000, holdDownMs: 5000 },
+      0,
+    );
+    const rotated: number[] = [];
+    for (let t = 0; t <= 60_000; t += 250) if (f.evaluate(t).rotate.length > 0) rotated.push(t);
+    expect(rotated.slice(0, 3)).toEqual([3000, 6000, 9000]); // every deadAfter while silent
+    f.heard(0, 9500); // an answer at its endpoint: it stays there
+    for (let t = 9750; t < 12_500; t += 250) expect(f.evaluate(t).rotate).toEqual([]);
+  });
+
+  test('agent: gateway: endpoints [dead, live]: a lease within 10 s', async () => {
+    const s = await agentWith(1, (_, live) => ['192.0.2.99:51820', live]);
+    await s.advance(10_000);
+    expect(s.agent.lease()).not.toBeNull();
+    await s.agent.close();
+  });
+
+  test('contrast: with two gateways the same endpoints list does rotate and gets the lease', async () => {
+    const s = await agentWith(2, (i, live) => (i === 0 ? ['192.0.2.99:51820', live] : [live]));
+    await s.advance(10_000);
+    expect(s.gateways[0]!.server.counters.granted).toBeGreaterThan(0);
+    expect(s.events('gateway-endpoint').length).toBeGreaterThan(0);
+    await s.agent.close();
+  });
+});
+
+describe('a gateway that stops renewing the lease (REFUSED) but answers PROBEs is left once the lease ran out', () => {
+  test('gw1 refuses renewals from t=3 s: once its 60 s lease ran out the agent leaves it (no-lease) for gw2', async () => {
+    const s = await agentWith(2, (_, live) => [live]);
+    await s.advance(3_000);
+    expect(s.agent.gateway()).toBe('gw1');
+    s.gateways[0]!.answer.current = { refused: LeaseError.ClientDisabled };
+    await s.advance(70_000); // renewal at 30 s refused, every 2 s after; the lease ran out at 60 s
+    expect(s.events('lease-refused').length).toBeGreaterThan(0);
+    expect(s.agent.gateway()).toBe('gw2');
+    expect(s.events('gateway-switch').at(-1)).toMatchObject({ from: 'gw1', to: 'gw2', reason: 'no-lease' });
+    await s.agent.close();
+  });
+});
+
+describe('a start logs no gateway as down', () => {
+  test('two healthy gateways: no gateway-health down line in the first 3 s', async () => {
+    const s = await agentWith(2, (_, live) => [live]);
+    await s.advance(3_000);
+    // On afa5966: gw1 down unreachable (40), gw2 down unreachable (40), then both up: the lease comes
+    // before the first HEALTH, and no-lease -> unreachable counts as a change of health.
+    expect(s.events('gateway-health').filter((l) => l.state === 'down')).toEqual([]);
+    await s.agent.close();
   });
 });

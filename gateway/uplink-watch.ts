@@ -17,7 +17,7 @@
 // start()/stop() own timers and only the default readers touch the host.
 
 import { readFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { tryConnect } from '../shared/io/try-connect.js';
 import { linkUp } from '../shared/host/probe.js';
 
 /** Why the uplink counts as down (closed list; also the only values a label or log field takes). */
@@ -212,16 +212,7 @@ function readTextOrNull(path: string): string | null {
 }
 
 /** A TCP connect from the gateway's own routing: connected or refused (something answered) is reached. */
-export function tcpReach(target: UplinkCheckTarget, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: target.host, port: target.port });
-    const done = (reached: boolean) => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(reached);
-    };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    socket.once('connect', () => done(true));
-    socket.once('error', (e: NodeJS.ErrnoException) => done(e.code === 'ECONNREFUSED'));
-  });
+export async function tcpReach(target: UplinkCheckTarget, timeoutMs: number): Promise<boolean> {
+  const outcome = await tryConnect({ host: target.host, port: target.port }, timeoutMs);
+  return outcome === 'connected' || outcome === 'refused';
 }

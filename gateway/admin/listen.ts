@@ -9,7 +9,8 @@
 // naming the address.
 
 import { chmodSync, lstatSync, mkdirSync, rmSync, statSync } from 'node:fs';
-import { createConnection, isIPv4, isIPv6, type AddressInfo } from 'node:net';
+import { isIPv4, isIPv6, type AddressInfo } from 'node:net';
+import { tryConnect } from '../../shared/io/try-connect.js';
 import { dirname } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { CodedErrorAbout } from '../../shared/errors.js';
@@ -137,18 +138,10 @@ async function prepareSocketPath(path: string): Promise<void> {
 }
 
 /** Whether something accepts connections on the Unix socket `path`. */
-function isLive(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const conn = createConnection(path);
-    const done = (live: boolean) => {
-      clearTimeout(timer);
-      conn.destroy();
-      resolve(live);
-    };
-    const timer = setTimeout(() => done(true), LIVE_PROBE_MS);
-    conn.on('connect', () => done(true));
-    conn.on('error', () => done(false));
-  });
+async function isLive(path: string): Promise<boolean> {
+  // No answer in time: something holds it, busy (taken as live, never removed).
+  const outcome = await tryConnect({ path }, LIVE_PROBE_MS);
+  return outcome === 'connected' || outcome === 'timeout';
 }
 
 function listenError(e: unknown, address: string): AdminListenError {

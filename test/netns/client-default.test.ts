@@ -22,7 +22,16 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { MESHGATE_BIN, netnsSkip, teardownScenesAfterEach, type Namespace } from './harness.js';
-import { GatewayScene, NET, canonicalIp, eventually, httpGet, httpUrl, jsonLines } from './gateway-scene.js';
+import {
+  GatewayScene,
+  NET,
+  canonicalIp,
+  clientDump,
+  eventually,
+  httpGet,
+  httpUrl,
+  jsonLines,
+} from './gateway-scene.js';
 
 const skipReason = netnsSkip('client default-route tests', { commands: ['ip', 'nft', 'sysctl'], ping: true });
 
@@ -67,20 +76,7 @@ async function ownResolvConf(ns: Namespace): Promise<string> {
   return file;
 }
 
-/** Everything the agent may change in its namespace, as text: ip -j dumps of both families, src_valid_mark, resolv.conf. */
-async function dump(ns: Namespace, resolvConf: string): Promise<Record<string, unknown>> {
-  const j = async (...args: string[]) => JSON.parse((await ns.ip('-j', ...args)).stdout || '[]') as unknown;
-  return {
-    addr4: await j('-4', 'addr'),
-    addr6: await j('-6', 'addr'),
-    route4: await j('-4', 'route', 'show', 'table', 'all'),
-    route6: await j('-6', 'route', 'show', 'table', 'all'),
-    rule4: await j('-4', 'rule'),
-    rule6: await j('-6', 'rule'),
-    srcValidMark: (await ns.exec('sysctl', ['-n', 'net.ipv4.conf.all.src_valid_mark'])).stdout.trim(),
-    resolvConf: fs.readFileSync(resolvConf, 'utf8'),
-  };
-}
+const dump = (ns: Namespace, resolvConf: string) => clientDump(ns, resolvConf);
 
 /** A name looked up in `ns` through its resolv.conf (c-ares reads it), A and AAAA. */
 async function resolveIn(ns: Namespace, name: string): Promise<{ a: string[]; aaaa: string[] }> {

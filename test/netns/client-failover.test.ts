@@ -24,6 +24,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import type { AgentStatus } from '../../client/agent-status.js';
 import { netnsSkip, teardownScenesAfterEach, type Proc } from './harness.js';
 import { FNET, FailoverScene, tries, type GatewayName, type Try } from './failover-scene.js';
 import { addressesOf, eventually, nftCounters } from './gateway-scene.js';
@@ -64,26 +65,6 @@ interface SwitchEvent {
   time: number;
 }
 
-interface GatewayStatus {
-  name: string;
-  publicKey: string;
-  endpoint: string;
-  endpoints: string[];
-  priority: number;
-  current: boolean;
-  session: boolean;
-  lastHandshake: number;
-  healthy: boolean;
-  uplink: 'up' | 'down' | null;
-  rttMs: number | null;
-  lease: { ipv4: string; ipv6: string } | null;
-}
-
-interface FailoverStatus {
-  switches: number;
-  last: { from: string | null; to: string; reason: string; at: string } | null;
-}
-
 function switches(s: FailoverScene): SwitchEvent[] {
   return s.agentEvents('gateway-switch') as unknown as SwitchEvent[];
 }
@@ -105,9 +86,9 @@ async function nthSwitch(s: FailoverScene, n: number, timeoutMs: number): Promis
   return eventually(`gateway-switch #${n}`, async () => switches(s)[n - 1], timeoutMs, 100);
 }
 
-async function gatewaysStatus(s: FailoverScene): Promise<{ gateways: GatewayStatus[]; failover: FailoverStatus }> {
+async function gatewaysStatus(s: FailoverScene): Promise<AgentStatus> {
   const st = await s.status();
-  return st.agent as unknown as { gateways: GatewayStatus[]; failover: FailoverStatus };
+  return st.agent as unknown as AgentStatus;
 }
 
 /** The first try of a family started at or after t0 that succeeded. */
@@ -142,6 +123,35 @@ async function measureFailover(
   } finally {
     await loop.stop();
   }
+}
+
+/**
+ * Breaks north with `fail`, expects the n-th switch to go to south for `reason`, new
+ * connections over both families through south within SWITCH_LIMIT_MS, and north logged
+ * down for it; returns the times.
+ */
+async function expectFailover(
+  s: FailoverScene,
+  n: number,
+  reason: 'unreachable' | 'uplink-down',
+  what: string,
+  fail: () => Promise<number>,
+): Promise<{ times: { v4Ms: number; v6Ms: number; switchMs: number; tookMs: number }; switched: SwitchEvent }> {
+  const m = await measureFailover(s, `loop-${reason}`, fail);
+  const switched = await nthSwitch(s, n, 5_000);
+  expect(switched).toMatchObject({ from: 'north', to: 'south', reason });
+  expect(m.v4.remote && s.gatewayByUplink(m.v4.remote)).toBe('south');
+  expect(m.v6.remote && s.gatewayByUplink(m.v6.remote)).toBe('south');
+  const times = {
+    v4Ms: m.v4.end - m.t0,
+    v6Ms: m.v6.end - m.t0,
+    switchMs: switched.time - m.t0,
+    tookMs: switched.tookMs,
+  };
+  expect(times.v4Ms, `IPv4: a new connection after ${what}`).toBeLessThan(SWITCH_LIMIT_MS);
+  expect(times.v6Ms, `IPv6: a new connection after ${what}`).toBeLessThan(SWITCH_LIMIT_MS);
+  expect(health(s, 'north', m.t0)).toContainEqual(expect.objectContaining({ state: 'down', reason }));
+  return { times, switched };
 }
 
 async function expectVia(s: FailoverScene, name: GatewayName, when: string): Promise<void> {
@@ -237,27 +247,16 @@ describe.skipIf(skipReason !== null)('meshgate client with two gateways', () => 
       endpoints: [`[${s.south.plan.mesh6}]:${FNET.listenPort}`],
     });
     expect([n1.uplink, s1.uplink]).toEqual(['up', 'up']);
-    expect(s.north.inPools(n1.lease!.ipv4) && s.north.inPools(n1.lease!.ipv6)).toBe(true);
+    expect(s.north.inPools(n1.lease!.ipv4!) && s.north.inPools(n1.lease!.ipv6!)).toBe(true);
     expect(st1.failover).toMatchObject({ switches: 1, last: { from: null, to: 'north', reason: 'start' } });
     const startMs = first.time - t0Start;
 
     // ---- 2. north's process dies ----
-    const killed = await measureFailover(s, 'loop-kill', () => s.north.kill());
-    const sw2 = await nthSwitch(s, 2, 5_000);
-    expect(sw2).toMatchObject({ from: 'north', to: 'south', reason: 'unreachable' });
-    expect(killed.v4.remote && s.gatewayByUplink(killed.v4.remote)).toBe('south');
-    expect(killed.v6.remote && s.gatewayByUplink(killed.v6.remote)).toBe('south');
-    const kill = {
-      v4Ms: killed.v4.end - killed.t0,
-      v6Ms: killed.v6.end - killed.t0,
-      switchMs: sw2.time - killed.t0,
-      tookMs: sw2.tookMs,
-    };
-    expect(kill.v4Ms, 'IPv4: a new connection after north died').toBeLessThan(SWITCH_LIMIT_MS);
-    expect(kill.v6Ms, 'IPv6: a new connection after north died').toBeLessThan(SWITCH_LIMIT_MS);
-    expect(health(s, 'north', killed.t0)).toContainEqual(
-      expect.objectContaining({ state: 'down', reason: 'unreachable' }),
-    );
+    let killedAt = 0;
+    const { times: kill, switched: sw2 } = await expectFailover(s, 2, 'unreachable', 'north died', async () => {
+      killedAt = await s.north.kill();
+      return killedAt;
+    });
     const southAddrs = await expectAddressesOf(s, 'south');
     expect(s.south.inPools(sw2.ipv4) && s.south.inPools(sw2.ipv6)).toBe(true);
     expect(southAddrs.map((a) => a.split('/')[0])).toEqual(
@@ -272,7 +271,7 @@ describe.skipIf(skipReason !== null)('meshgate client with two gateways', () => 
     const northReady = await s.north.start();
     const sw3 = await nthSwitch(s, 3, HOLD_DOWN_MS + 15_000);
     expect(sw3).toMatchObject({ from: 'south', to: 'north', reason: 'preferred' });
-    const up3 = health(s, 'north', killed.t0).find((h) => h.state === 'up');
+    const up3 = health(s, 'north', killedAt).find((h) => h.state === 'up');
     expect(up3, 'north up again (gateway-health)').toBeDefined();
     const back = { sinceReadyMs: sw3.time - northReady, sinceHealthyMs: sw3.time - up3!.time, tookMs: sw3.tookMs };
     expect(back.sinceHealthyMs, 'not before the hold-down after north answers').toBeGreaterThanOrEqual(HOLD_DOWN_MS);
@@ -288,25 +287,11 @@ describe.skipIf(skipReason !== null)('meshgate client with two gateways', () => 
     ]);
 
     // ---- 4. north's uplink dies (far side down), then comes back ----
-    const cut = await measureFailover(s, 'loop-uplink', () => {
-      const t0 = Date.now();
-      return s.setUplink('north', false).then(() => t0);
+    let cutAt = 0;
+    const { times: uplink } = await expectFailover(s, 4, 'uplink-down', 'north lost its uplink', () => {
+      cutAt = Date.now();
+      return s.setUplink('north', false).then(() => cutAt);
     });
-    const sw4 = await nthSwitch(s, 4, 5_000);
-    expect(sw4).toMatchObject({ from: 'north', to: 'south', reason: 'uplink-down' });
-    expect(cut.v4.remote && s.gatewayByUplink(cut.v4.remote)).toBe('south');
-    expect(cut.v6.remote && s.gatewayByUplink(cut.v6.remote)).toBe('south');
-    const uplink = {
-      v4Ms: cut.v4.end - cut.t0,
-      v6Ms: cut.v6.end - cut.t0,
-      switchMs: sw4.time - cut.t0,
-      tookMs: sw4.tookMs,
-    };
-    expect(uplink.v4Ms, 'IPv4: a new connection after north lost its uplink').toBeLessThan(SWITCH_LIMIT_MS);
-    expect(uplink.v6Ms, 'IPv6: a new connection after north lost its uplink').toBeLessThan(SWITCH_LIMIT_MS);
-    expect(health(s, 'north', cut.t0)).toContainEqual(
-      expect.objectContaining({ state: 'down', reason: 'uplink-down' }),
-    );
     await expectAddressesOf(s, 'south');
     expectResolvConf(s, 'south');
     const st4 = await gatewaysStatus(s);

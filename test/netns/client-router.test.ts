@@ -78,8 +78,31 @@ async function lanScene(id: string): Promise<{ gs: GatewayScene; lan: Namespace 
   return { gs, lan };
 }
 
-/** SIGKILL, the router's leftovers in place, then `meshgate client down` undoes them. */
-async function killThenDown(gs: GatewayScene, killed: Awaited<ReturnType<GatewayScene['startClientA']>>) {
+/** Client A as the LAN's router, with the kill switch. */
+const startRouter = (gs: GatewayScene, ipv6: 'nat66' | 'routed') =>
+  gs.startClientA(20_000, {
+    routes: ['default'],
+    dns: false,
+    killSwitch: true,
+    router: { lanInterface: LAN_DEV, ipv6 },
+  });
+
+type Agent = Awaited<ReturnType<GatewayScene['startClientA']>>;
+
+/**
+ * A's namespace as `before` after SIGINT of `agent`, and again after a SIGKILL of
+ * a new start (the router's table left in place) and `meshgate client down`.
+ */
+async function expectRestored(
+  gs: GatewayScene,
+  agent: Agent,
+  start: () => Promise<Agent>,
+  before: Record<string, string>,
+): Promise<void> {
+  process.kill(agent.pid, 'SIGINT');
+  expect((await agent.exited).code).toBe(0);
+  expect(await dump(gs.ca)).toEqual(before);
+  const killed = await start();
   process.kill(killed.pid, 'SIGKILL');
   await killed.exited;
   expect(await nft(gs.ca, 'list', 'tables')).toMatch(/inet meshgate_router/);
@@ -87,6 +110,7 @@ async function killThenDown(gs: GatewayScene, killed: Awaited<ReturnType<Gateway
     check: false,
   });
   expect(down.exitCode, down.stderr).toBe(0);
+  expect(await dump(gs.ca)).toEqual(before);
 }
 
 describe.skipIf(skipReason !== null)('meshgate client with router: a LAN behind it', () => {
@@ -95,13 +119,7 @@ describe.skipIf(skipReason !== null)('meshgate client with router: a LAN behind 
     await gs.startGateway();
     const before = await dump(gs.ca);
     expect(before['net.ipv4.ip_forward']).toBe('0');
-    const start = () =>
-      gs.startClientA(20_000, {
-        routes: ['default'],
-        dns: false,
-        killSwitch: true,
-        router: { lanInterface: LAN_DEV, ipv6: 'nat66' },
-      });
+    const start = () => startRouter(gs, 'nat66');
 
     // ---- 1. the LAN through the tunnel, content-checked, seen as the gateway's uplink ----
     const agent = await start();
@@ -130,14 +148,8 @@ describe.skipIf(skipReason !== null)('meshgate client with router: a LAN behind 
     const bypassAfter = (await nftCounters(gs.ca, 'inet', 'meshgate_router', { required: true })).bypass ?? 0;
     expect(bypassAfter).toBeGreaterThan(bypassBefore);
 
-    // ---- 3a. SIGINT: ruleset and forwarding as before ----
-    process.kill(agent.pid, 'SIGINT');
-    expect((await agent.exited).code).toBe(0);
-    expect(await dump(gs.ca)).toEqual(before);
-
-    // ---- 3b. SIGKILL: left up, then `meshgate client down` ----
-    await killThenDown(gs, await start());
-    expect(await dump(gs.ca)).toEqual(before);
+    // ---- 3. SIGINT, and SIGKILL + `meshgate client down`: ruleset and forwarding as before ----
+    await expectRestored(gs, agent, start, before);
   }, 180_000);
 
   test('ipv6: routed: the lease /64 on the LAN, its hosts reach the Internet by their own address; gone after SIGINT and SIGKILL', async () => {
@@ -148,13 +160,7 @@ describe.skipIf(skipReason !== null)('meshgate client with router: a LAN behind 
     await gs.inet.ip('-6', 'route', 'add', pool, 'via', NET.uplink6, 'dev', 'isp0');
     await gs.startGateway();
     const before = await dump(gs.ca);
-    const start = () =>
-      gs.startClientA(20_000, {
-        routes: ['default'],
-        dns: false,
-        killSwitch: true,
-        router: { lanInterface: LAN_DEV, ipv6: 'routed' },
-      });
+    const start = () => startRouter(gs, 'routed');
 
     const agent = await start();
     const prefix = gs.clientALease().ipv6; // the /64's first address, as the gateway sends it
@@ -179,10 +185,6 @@ describe.skipIf(skipReason !== null)('meshgate client with router: a LAN behind 
     const who4 = await httpGet(lan, httpUrl(NET.inet4, NET.httpPort, '/whoami'), { timeoutS: 10 });
     expect(canonicalIp(String(who4.body).trim())).toBe(NET.uplink4);
 
-    process.kill(agent.pid, 'SIGINT');
-    expect((await agent.exited).code).toBe(0);
-    expect(await dump(gs.ca)).toEqual(before);
-    await killThenDown(gs, await start());
-    expect(await dump(gs.ca)).toEqual(before);
+    await expectRestored(gs, agent, start, before);
   }, 180_000);
 });

@@ -24,7 +24,16 @@ import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { parseCidr } from '../../shared/net/address.js';
 import { MESHGATE_BIN, Scene, genKeyPair, jsonLines, type KeyPair, type Namespace, type Proc } from './harness.js';
-import { canonicalIp, httpGet, httpServer, httpUrl, inCidr, nftCounters, type GetResult } from './gateway-scene.js';
+import {
+  canonicalIp,
+  clientDump,
+  httpGet,
+  httpServer,
+  httpUrl,
+  inCidr,
+  nftCounters,
+  type GetResult,
+} from './gateway-scene.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const DNS_TOOL = path.resolve(here, 'tools/dns-server.mjs');
@@ -450,19 +459,7 @@ export class FailoverScene {
 
   /** Everything the agent may change in the client namespace, as data (addresses, routes, rules, nftables, resolv.conf). */
   async dump(): Promise<Record<string, unknown>> {
-    const ns = this.client;
-    const j = async (...args: string[]) => JSON.parse((await ns.ip('-j', ...args)).stdout || '[]') as unknown;
-    return {
-      addr4: await j('-4', 'addr'),
-      addr6: await j('-6', 'addr'),
-      route4: await j('-4', 'route', 'show', 'table', 'all'),
-      route6: await j('-6', 'route', 'show', 'table', 'all'),
-      rule4: await j('-4', 'rule'),
-      rule6: await j('-6', 'rule'),
-      nft: (await ns.exec('nft', ['list', 'ruleset'])).stdout,
-      srcValidMark: (await ns.exec('sysctl', ['-n', 'net.ipv4.conf.all.src_valid_mark'])).stdout.trim(),
-      resolvConf: this.resolvConf ? fs.readFileSync(this.resolvConf, 'utf8') : null,
-    };
+    return clientDump(this.client, this.resolvConf, { nft: true });
   }
 
   /** Addresses (CIDR) that lie outside the mesh, for probes: the Internet's and its ends of both uplinks. */

@@ -218,6 +218,30 @@ export async function nftCounters(
   return out;
 }
 
+/**
+ * Everything a client agent may change in its namespace, as data: ip -j dumps of
+ * addresses, routes (every table) and rules of both families, src_valid_mark,
+ * the nft ruleset (with `nft`) and the namespace's resolv.conf (null: none).
+ */
+export async function clientDump(
+  ns: Namespace,
+  resolvConf: string | null,
+  opts: { nft?: boolean } = {},
+): Promise<Record<string, unknown>> {
+  const j = async (...args: string[]) => JSON.parse((await ns.ip('-j', ...args)).stdout || '[]') as unknown;
+  return {
+    addr4: await j('-4', 'addr'),
+    addr6: await j('-6', 'addr'),
+    route4: await j('-4', 'route', 'show', 'table', 'all'),
+    route6: await j('-6', 'route', 'show', 'table', 'all'),
+    rule4: await j('-4', 'rule'),
+    rule6: await j('-6', 'rule'),
+    ...(opts.nft ? { nft: (await ns.exec('nft', ['list', 'ruleset'])).stdout } : {}),
+    srcValidMark: (await ns.exec('sysctl', ['-n', 'net.ipv4.conf.all.src_valid_mark'])).stdout.trim(),
+    resolvConf: resolvConf === null ? null : fs.readFileSync(resolvConf, 'utf8'),
+  };
+}
+
 export async function sysctlValue(ns: Namespace, key: string): Promise<string> {
   return (await ns.exec('sysctl', ['-n', key])).stdout.trim();
 }
