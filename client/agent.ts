@@ -192,19 +192,20 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
     if (from !== null) device.setAllowedIps(from.peer, []);
     device.setAllowedIps(to.peer, EVERYTHING);
     switches++;
-    lastSwitch = {
+    const record = {
       from: from?.config.name ?? null,
       to: to.config.name,
       reason: s.reason,
       at: new Date().toISOString(),
     };
+    lastSwitch = record;
     takeQuota(to.quota);
     const grant = to.leases.lease!;
     const started = clock.now().mono;
     void leaseHost.apply(grant, ready).then(() => {
       const line = {
         event: 'gateway-switch',
-        ...lastSwitch,
+        ...record,
         ipv4: describeLease(grant).ipv4,
         ipv6: describeLease(grant).ipv6,
         tookMs: Math.round(clock.now().mono - started),
