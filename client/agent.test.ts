@@ -390,6 +390,24 @@ describe('routes: [default]', () => {
     rmSync(f.dir, { recursive: true });
   });
 
+  test('a record from an earlier boot is undone even when a process has its pid now (a power cut, then a start)', async () => {
+    const f = files();
+    const host = fakeHost();
+    const s = await startLeased(host, f);
+    const record = JSON.parse(readFileSync(f.stateFile, 'utf8')) as { pid: number; bootId: string | null };
+    expect(record.bootId).toMatch(/^[0-9a-f-]{36}$/); // the kernel's boot_id
+    killTunnel(host);
+    // Written by this very process: alive. In this boot that refuses; after a reboot it is a stranger.
+    writeFileSync(f.stateFile, JSON.stringify({ ...record, pid: process.ppid }));
+    const log = pino({ level: 'silent' });
+    await expect(undoLeftovers(IFACE, f.stateFile, host, log)).rejects.toThrow(/still runs/);
+    expect(await undoLeftovers(IFACE, f.stateFile, host, log, { bootId: 'another-boot' })).toBe(true);
+    expect(readFileSync(f.resolvConf, 'utf8')).toBe('nameserver 192.0.2.53\n');
+    expect(existsSync(f.stateFile)).toBe(false);
+    await s.close();
+    rmSync(f.dir, { recursive: true });
+  });
+
   test('refuses to undo under a live agent', async () => {
     const f = files();
     writeFileSync(

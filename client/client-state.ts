@@ -2,8 +2,12 @@
 // run killed with SIGKILL can be undone: by the next start, or by
 // `meshgate client down --config FILE`.
 //
-//   <run dir>/client-<iface>.state, 0600, JSON, written before each change
-//   (and again after, with the sysctl originals found), removed on a clean stop
+//   /var/lib/meshgate/client-<iface>.state, 0600, JSON, written before each
+//   change (and again after, with the sysctl originals found), removed on a
+//   clean stop. Not on tmpfs: after a power cut resolv.conf still holds the
+//   tunnel's servers, and only the record knows the host's own. It names the
+//   boot it was written in, so a process that has the recorded pid after a
+//   reboot is not taken for the agent.
 //
 // Routes and addresses on the agent's TUN need no record: the kernel removes
 // them with the process. Left behind are the policy rules, the sysctls it
@@ -14,7 +18,6 @@
 
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CONTROL_DIR } from '../shared/control/socket.js';
 import type { CommandRunner } from '../shared/host/command.js';
 import type { Logger } from '../shared/log.js';
 import { EMPTY_HOST_STATE, HostConfigurator, type RuleState } from '../shared/host/configurator.js';
@@ -25,6 +28,18 @@ import { removeKillSwitch } from './kill-switch.js';
 import { removeRouter } from './router.js';
 
 export const STATE_VERSION = 1;
+/** Where the state files are (MESHGATE_CLIENT_STATE_DIR for tests). */
+export const CLIENT_STATE_DIR = process.env.MESHGATE_CLIENT_STATE_DIR ?? '/var/lib/meshgate';
+const BOOT_ID_FILE = '/proc/sys/kernel/random/boot_id';
+
+/** This boot's id (the kernel's random boot_id); null when it cannot be read. */
+export function currentBootId(): string | null {
+  try {
+    return readFileSync(BOOT_ID_FILE, 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+}
 
 /** One sysctl the agent set: its value and the host's before. */
 export interface SysctlRecord {
@@ -36,6 +51,8 @@ export interface SysctlRecord {
 export interface ClientHostRecord {
   /** The agent that wrote it: a live one is never undone under it. */
   pid: number;
+  /** The boot it ran in (null: unknown): after a reboot its pid means nothing. */
+  bootId: string | null;
   interface: string;
   rules: RuleState[];
   sysctls: SysctlRecord[];
@@ -48,7 +65,7 @@ export interface ClientHostRecord {
   lanAddresses: { device: string; cidr: string }[];
 }
 
-export const stateFileOf = (iface: string, dir = CONTROL_DIR): string => join(dir, `client-${iface}.state`);
+export const stateFileOf = (iface: string, dir = CLIENT_STATE_DIR): string => join(dir, `client-${iface}.state`);
 
 type StoredRule = Omit<RuleState, 'to'> & { to?: string };
 
@@ -74,6 +91,7 @@ export function loadRecord(file: string): ClientHostRecord | null {
     throw new Error(`${file}: not a client state file of version ${STATE_VERSION}`);
   return {
     pid: raw.pid,
+    bootId: typeof raw.bootId === 'string' ? raw.bootId : null,
     interface: raw.interface,
     rules: raw.rules.map(({ to, ...r }): RuleState => (to !== undefined ? { ...r, to: parseCidr(to) } : r)),
     sysctls: raw.sysctls ?? [],
@@ -149,11 +167,16 @@ export async function undoLeftovers(
   file: string,
   runner: CommandRunner,
   log: Logger,
-  opts: { keepKillSwitch?: boolean } = {},
+  opts: {
+    keepKillSwitch?: boolean;
+    /** This boot's id (default: read from the kernel). */ bootId?: string | null;
+  } = {},
 ): Promise<boolean> {
   const record = loadRecord(file);
   if (record === null) return false;
-  if (otherAlive(record.pid))
+  const boot = opts.bootId === undefined ? currentBootId() : opts.bootId;
+  const rebooted = record.bootId !== null && boot !== null && record.bootId !== boot;
+  if (!rebooted && otherAlive(record.pid))
     throw new Error(`a client agent (pid ${record.pid}) still runs on ${iface}; stop it with SIGINT or SIGTERM`);
   await undoRecord(file, record, runner, opts);
   log.info(
@@ -164,6 +187,7 @@ export async function undoLeftovers(
       dns: record.dns?.kind ?? null,
       killSwitch: record.killSwitch,
       killSwitchKept: opts.keepKillSwitch === true && record.killSwitch !== null,
+      rebooted,
     },
     `undid what an earlier agent on ${iface} left (rules, sysctls, DNS, kill switch)`,
   );

@@ -28,7 +28,7 @@ import type { LeaseGrant } from '../shared/lease/message.js';
 import type { Logger } from '../shared/log.js';
 import { formatCidr, formatIp, type Cidr } from '../shared/net/address.js';
 import { DEFAULT_MTU } from '../shared/wireguard/constants.js';
-import { removeRecord, saveRecord, type ClientHostRecord } from './client-state.js';
+import { currentBootId, removeRecord, saveRecord, type ClientHostRecord } from './client-state.js';
 import type { ClientConfig } from './config.js';
 import { applyDns, planDns, restoreDns, type DnsRecord } from './dns.js';
 import { describeLease } from './gateway-links.js';
@@ -104,6 +104,7 @@ export class LeaseHost {
   private warnedNat66 = false;
   /** The LAN the kill switch allows now, as text; refreshKillSwitch compares with it. */
   private killSwitchLan = '';
+  private readonly bootId = currentBootId();
   /** A refresh under way (reset waits for it, so it cannot put the table back after). */
   private refreshing: Promise<void> | null = null;
 
@@ -150,6 +151,7 @@ export class LeaseHost {
     const originals = this.host.originals();
     const record: ClientHostRecord = {
       pid: process.pid,
+      bootId: this.bootId,
       interface: this.o.config.interface,
       rules: [...state.rules],
       sysctls: state.sysctls.flatMap((s) =>

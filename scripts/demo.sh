@@ -22,7 +22,7 @@ bash scripts/setup.sh
 INET=mg-demo-inet GW=mg-demo-gw MESH=mg-demo-mesh CA=mg-demo-ca CB=mg-demo-cb
 ALL=($INET $GW $MESH $CA $CB)
 GW_IF=mgdemo-gw A_IF=mgdemo-a B_IF=mgdemo-b
-SOCKETS=(/var/run/meshgate/$GW_IF.sock /var/run/meshgate/$GW_IF.api.sock /var/run/meshgate/$A_IF.sock /var/run/wireguard/$B_IF.sock)
+SOCKETS=(/var/run/meshgate/$GW_IF.sock /var/run/meshgate/$GW_IF.api.sock /var/run/meshgate/$A_IF.sock /var/run/wireguard/$B_IF.sock /var/lib/meshgate/client-$A_IF.state)
 HTTP=test/netns/tools/http-server.mjs
 MG=bin/meshgate.js
 WORK=$(mktemp -d /tmp/mg-demo.XXXXXX)

@@ -43,6 +43,7 @@ import {
   nftCounters,
 } from './gateway-scene.js';
 import { startYggdrasil, YGG_PORT } from './yggdrasil-node.js';
+import { stateFileOf } from '../../client/client-state.js';
 
 const skip = netnsSkip('client over Yggdrasil', {
   commands: ['ip', 'nft', 'yggdrasil', 'jq'],
@@ -124,7 +125,7 @@ describe.skipIf(skip !== null)('meshgate client with routes: [default] over a th
     const clTun = scene.ifname('c');
     scene.ownFile(path.join(RUN_DIR, `${gwTun}.sock`), gw);
     scene.ownFile(path.join(RUN_DIR, `${clTun}.sock`), cl);
-    scene.ownFile(path.join(RUN_DIR, `client-${clTun}.state`), cl);
+    scene.ownFile(stateFileOf(clTun), cl);
     const endpoint = `[${gwNode.address}]:${NET.listenPort}`;
     const gwConfig = scene.writeFile(
       'gateway.yaml',

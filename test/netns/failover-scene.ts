@@ -34,6 +34,7 @@ import {
   nftCounters,
   type GetResult,
 } from './gateway-scene.js';
+import { stateFileOf } from '../../client/client-state.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const DNS_TOOL = path.resolve(here, 'tools/dns-server.mjs');
@@ -266,7 +267,7 @@ export class FailoverScene {
     this.clientTun = scene.ifname('c');
     this.clientConfigFile = path.join(scene.dir, 'alice.yaml');
     scene.ownFile(path.join(MESHGATE_RUN_DIR, `${this.clientTun}.sock`), client);
-    scene.ownFile(path.join(MESHGATE_RUN_DIR, `client-${this.clientTun}.state`), client);
+    scene.ownFile(stateFileOf(this.clientTun), client);
   }
 
   /** Namespaces, links, addresses, routes, the HTTP and DNS servers and both gateways' configs; nothing of meshgate runs. */

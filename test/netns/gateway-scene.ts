@@ -39,6 +39,7 @@ import {
   type Proc,
 } from './harness.js';
 import { streamSha256 } from './tools/keystream.mjs';
+import { stateFileOf } from '../../client/client-state.js';
 
 /** Re-exported for the gateway tests, which import their helpers from here. */
 export { jsonLines };
@@ -329,7 +330,7 @@ export class GatewayScene {
     this.cbWg = scene.ifname('w');
     scene.ownFile(path.join(MESHGATE_RUN_DIR, `${this.gwTun}.sock`), gw);
     scene.ownFile(path.join(MESHGATE_RUN_DIR, `${this.caTun}.sock`), ca);
-    scene.ownFile(path.join(MESHGATE_RUN_DIR, `client-${this.caTun}.state`), ca); // A's agent with routes: [default]
+    scene.ownFile(stateFileOf(this.caTun), ca); // A's agent with routes: [default]
     scene.ownFile(path.join(WG_RUN_DIR, `${this.cbWg}.sock`), cb);
   }
 

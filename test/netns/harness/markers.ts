@@ -13,8 +13,12 @@ import { sleepSync } from './sleep.js';
 export const MARKER_DIR = '/run/meshgate-test';
 export const WG_RUN_DIR = '/var/run/wireguard';
 export const MESHGATE_RUN_DIR = '/var/run/meshgate';
+/** The client agents' state files (client/client-state.ts). */
+export const MESHGATE_STATE_DIR = '/var/lib/meshgate';
 /** Only files under these directories may be listed in a marker for removal. */
-export const REMOVABLE_DIRS = [WG_RUN_DIR, MESHGATE_RUN_DIR];
+export const REMOVABLE_DIRS = [WG_RUN_DIR, MESHGATE_RUN_DIR, MESHGATE_STATE_DIR];
+/** A test's file there: its name starts with mg (a device) or client-mg (an agent's state file). */
+export const isTestFileName = (name: string): boolean => name.startsWith('mg') || name.startsWith('client-mg');
 export const NS_PREFIX = 'mg-';
 
 export interface Marker {
@@ -86,7 +90,7 @@ export async function removeStaleNamespaces(): Promise<string[]> {
     if (start !== null && (start === marker.ownerStart || marker.ownerStart === null)) continue;
     removeNamespaceSync(name);
     for (const f of marker.files ?? []) {
-      if (REMOVABLE_DIRS.includes(path.dirname(f)) && path.basename(f).startsWith('mg')) fs.rmSync(f, { force: true });
+      if (REMOVABLE_DIRS.includes(path.dirname(f)) && isTestFileName(path.basename(f))) fs.rmSync(f, { force: true });
     }
     fs.rmSync(file, { force: true });
     removed.push(name);
