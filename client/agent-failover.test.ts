@@ -12,6 +12,7 @@ import { describe, expect, test } from 'vitest';
 import { FakeHost } from '../shared/host/fake-host.js';
 import { SRC_VALID_MARK } from '../shared/host/policy-routing.js';
 import { parseEndpoint } from '../shared/io/endpoint.js';
+import type { Endpoint } from '../shared/io/types.js';
 import { FakeNetwork } from '../shared/io/fakes.js';
 import { LeaseError, type LeaseGrant } from '../shared/lease/message.js';
 import { parseCidr, parseIp } from '../shared/net/address.js';
@@ -359,7 +360,12 @@ const lease = (v4: string): LeaseGrant => ({
   lifetime: 60,
 });
 
-async function agentWith(n: number, endpointsOf: (i: number, live: string) => string[]) {
+/** `resolve`: names (*.example) did not resolve at start; this answers when they are asked again. */
+async function agentWith(
+  n: number,
+  endpointsOf: (i: number, live: string) => string[],
+  resolve?: (text: string) => Promise<Endpoint>,
+) {
   const clock = new FakeClock();
   const network = new FakeNetwork({ autoDeliver: true });
   const rnd = seededRandom('failover-regressions');
@@ -388,7 +394,10 @@ async function agentWith(n: number, endpointsOf: (i: number, live: string) => st
     gateways,
     runner: new FakeHost({ links: [FR_IFACE], sysctls: { [SRC_VALID_MARK]: '0' } }),
     log,
-    parts: { endpoints: config.gateways.map((g) => g.endpoints.map((e) => parseEndpoint(e))) },
+    parts: {
+      endpoints: config.gateways.map((g) => g.endpoints.map((e) => (e.includes('.example') ? null : parseEndpoint(e)))),
+      ...(resolve ? { resolve } : {}),
+    },
   });
   return { ...a, gateways, events, network, clock, config, advance: (ms: number) => advanceAgent(clock, ms) };
 }
@@ -444,6 +453,44 @@ describe('a start logs no gateway as down', () => {
     // On afa5966: gw1 down unreachable (40), gw2 down unreachable (40), then both up: the lease comes
     // before the first HEALTH, and no-lease -> unreachable counts as a change of health.
     expect(s.events('gateway-health').filter((l) => l.state === 'down')).toEqual([]);
+    await s.agent.close();
+  });
+});
+
+describe('endpoint names that did not resolve at start', () => {
+  test('a gateway starts at its first endpoint that resolved (no deadAfter lost on the name)', async () => {
+    const s = await agentWith(1, (_, live) => ['gw1.example:51820', live]);
+    await s.advance(1_000);
+    expect(s.agent.lease()).not.toBeNull();
+    expect(s.status().agent.gateways[0]).toMatchObject({
+      endpoints: ['gw1.example:51820', s.gateways[0]!.endpoint.key],
+    });
+    await s.agent.close();
+  });
+
+  test('a backup named by DNS: the agent runs on the other; the name asked again on each retry, then used', async () => {
+    let answer: Endpoint | null = null;
+    const asked: string[] = [];
+    const resolve = (text: string) => {
+      asked.push(text);
+      return answer === null ? Promise.reject(new Error('SERVFAIL')) : Promise.resolve(answer);
+    };
+    // gw1 (priority 1) only by name; gw2 by address.
+    const s = await agentWith(2, (i, live) => (i === 0 ? ['gw1.example:51820'] : [live]), resolve);
+    await s.advance(3_000);
+    expect(s.agent.gateway()).toBe('gw2');
+    expect(s.status().agent.gateways[0]).toMatchObject({ endpoint: 'gw1.example:51820', healthy: false });
+    await s.advance(3_500);
+    expect(asked.length).toBeGreaterThanOrEqual(1); // retried with the gateway, every deadAfter
+    answer = s.gateways[0]!.endpoint;
+    await s.advance(3_500);
+    expect(s.events('endpoint-resolved')).toEqual([
+      expect.objectContaining({ gateway: 'gw1', endpoint: 'gw1.example:51820', address: answer.key }),
+    ]);
+    // Never healthy before: taken at once when it answers (no hold-down).
+    await s.advance(2_000);
+    expect(s.agent.gateway()).toBe('gw1');
+    expect(s.events('gateway-switch').at(-1)).toMatchObject({ from: 'gw2', to: 'gw1', reason: 'preferred' });
     await s.agent.close();
   });
 });

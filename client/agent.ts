@@ -53,7 +53,15 @@ import { loadClientConfig, type ClientConfig } from './config.js';
 import { agentStatus } from './agent-status.js';
 import { LEASE_LIMITS } from './lease-check.js';
 import { Failover, type FailoverDecision } from './failover.js';
-import { addGatewayLinks, describeLease, EVERYTHING, linkControl, type GatewayLink } from './gateway-links.js';
+import {
+  addGatewayLinks,
+  describeLease,
+  EVERYTHING,
+  linkControl,
+  resolveGatewayEndpoints,
+  retryUnresolved,
+  type GatewayLink,
+} from './gateway-links.js';
 import { stateFileOf, undoLeftovers } from './client-state.js';
 import { LeaseHost } from './lease-host.js';
 
@@ -82,8 +90,10 @@ export interface Agent {
 /** What an agent runs on: real devices from startAgent, fakes in unit tests. */
 export interface AgentParts {
   config: ClientConfig;
-  /** Each gateway's endpoints, resolved, in the configured order. */
-  endpoints: readonly (readonly Endpoint[])[];
+  /** Each gateway's endpoints, resolved, in the configured order (null: a name that did not resolve). */
+  endpoints: readonly (readonly (Endpoint | null)[])[];
+  /** Resolves an endpoint name again (default resolveEndpoint). */
+  resolve?: (text: string) => Promise<Endpoint>;
   tun: TunDevice;
   udp: UdpBind;
   runner: CommandRunner;
@@ -108,9 +118,7 @@ export async function startAgent(configFile: string, runner: CommandRunner, log:
   const stateFile = stateFileOf(config.interface);
   // A kill switch left by a killed run stays up until this run's replaces it.
   await undoLeftovers(config.interface, stateFile, runner, log, { keepKillSwitch: config.killSwitch });
-  const endpoints = await Promise.all(
-    config.gateways.map((g) => Promise.all(g.endpoints.map((e) => resolveEndpoint(e)))),
-  );
+  const endpoints = await resolveGatewayEndpoints(config, log);
   // The tunnel's own packets carry the table's number as their mark (as wg-quick).
   const table = config.defaultRoute ? await chooseTable(runner, null) : undefined;
   // Slots for the largest MTU a lease may bring: the gateway sends packets of its MTU.
@@ -175,7 +183,15 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
   const clock = parts.clock ?? systemClock;
   const links: GatewayLink[] = [];
   const failover = new Failover(
-    config.gateways.map((g) => ({ priority: g.priority, endpoints: g.endpoints.length })),
+    // Each gateway starts at its first endpoint that resolved.
+    config.gateways.map((g, i) => ({
+      priority: g.priority,
+      endpoints: g.endpoints.length,
+      endpoint: Math.max(
+        0,
+        parts.endpoints[i]!.findIndex((e) => e !== null),
+      ),
+    })),
     config.failover,
     clock.now().mono,
   );
@@ -216,6 +232,18 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
     });
   };
 
+  const resolve = parts.resolve ?? ((text: string) => resolveEndpoint(text));
+  /** The gateway's endpoint number `index` in use (an unresolved one: none until it resolves). */
+  const useEndpoint = (link: GatewayLink, index: number) => {
+    const endpoint = link.endpoints[index] ?? null;
+    link.peer.endpoint = endpoint;
+    const text = endpoint?.key ?? link.config.endpoints[index]!;
+    log.info(
+      { event: 'gateway-endpoint', gateway: link.config.name, endpoint: text, resolved: endpoint !== null },
+      `gateway ${link.config.name}: trying ${text}${endpoint === null ? ' (not resolved yet)' : ''}`,
+    );
+  };
+
   const evaluate = () => {
     if (closed) return;
     const now = clock.now().mono;
@@ -232,14 +260,11 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
     }
     for (const i of d.retry) {
       const link = links[i]!;
-      if (d.rotate.includes(i)) {
-        const endpoint = link.endpoints[failover.health(i).endpoint]!;
-        link.peer.endpoint = endpoint;
-        log.info(
-          { event: 'gateway-endpoint', gateway: link.config.name, endpoint: endpoint.key },
-          `gateway ${link.config.name}: trying ${endpoint.key}`,
-        );
-      }
+      if (d.rotate.includes(i)) useEndpoint(link, failover.health(i).endpoint);
+      // Names that did not resolve: asked again; one that does is used if it is the one in turn.
+      retryUnresolved(link, log, resolve, (index) => {
+        if (failover.health(i).endpoint === index) useEndpoint(link, index);
+      });
       // A restarted gateway has lost the session: a new handshake (at most one per Rekey-Timeout).
       tunnelRunner.sendOutsideBatch((dev, t, sink) => dev.initiateHandshake(link.peer, t, sink));
     }
@@ -353,8 +378,8 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
         return {
           name: link.config.name,
           publicKey: link.peer.keyText,
-          endpoint: link.peer.endpoint?.key ?? link.endpoints[0]!.key,
-          endpoints: link.endpoints.map((e) => e.key),
+          endpoint: link.peer.endpoint?.key ?? link.config.endpoints[failover.health(link.index).endpoint]!,
+          endpoints: link.endpoints.map((e, i) => e?.key ?? link.config.endpoints[i]!),
           priority: link.config.priority,
           current: link === current,
           session: session !== null && now - session.createdAt < REJECT_AFTER_TIME,
@@ -393,7 +418,11 @@ export async function runAgent(parts: AgentParts): Promise<Agent> {
     {
       event: 'started',
       interface: config.interface,
-      gateways: links.map((l) => ({ name: l.config.name, endpoint: l.endpoints[0]!.key, priority: l.config.priority })),
+      gateways: links.map((l) => ({
+        name: l.config.name,
+        endpoint: l.endpoints[0]?.key ?? l.config.endpoints[0]!,
+        priority: l.config.priority,
+      })),
     },
     several ? `asking ${links.length} gateways for a lease` : 'asking the gateway for a lease',
   );

@@ -98,7 +98,8 @@ export class Failover {
   private firstHealthyAt: number | null = null;
 
   constructor(
-    gateways: readonly { priority: number; endpoints: number }[],
+    /** `endpoint`: the one to start at (default 0). */
+    gateways: readonly { priority: number; endpoints: number; endpoint?: number }[],
     private readonly config: FailoverConfig,
     now: number,
   ) {
@@ -107,7 +108,7 @@ export class Failover {
     this.gateways = gateways.map((g) => ({
       priority: g.priority,
       endpoints: g.endpoints,
-      endpoint: 0,
+      endpoint: g.endpoint ?? 0,
       lease: false,
       lastAnswer: -Infinity,
       lastRotation: now,

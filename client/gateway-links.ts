@@ -7,9 +7,16 @@
 //   leases     each gateway's own LeaseClient (a lease is held from every
 //              gateway, so a switch needs no round trip); the device's control
 //              hook hands a lease packet to the client of the peer it came from
+//   resolve    endpoints named by DNS are resolved at start; one that does not
+//              resolve is left out (null) and asked again each time its
+//              gateway is retried (failover.ts), so a backup gateway whose name
+//              fails cannot stop the agent; only when no endpoint of any gateway
+//              resolves does the start fail
 //   describe   a lease in text form, for logs and the status
 
+import { resolveEndpoint } from '../shared/io/endpoint.js';
 import type { Endpoint } from '../shared/io/types.js';
+import type { Logger } from '../shared/log.js';
 import type { LeaseErrorCode, LeaseGrant, QuotaInfo } from '../shared/lease/message.js';
 import { formatIp, parseCidr, type Cidr } from '../shared/net/address.js';
 import { NOT_MINE, type ControlHandler } from '../shared/wireguard/control.js';
@@ -26,8 +33,8 @@ export const EVERYTHING: readonly Cidr[] = [parseCidr('0.0.0.0/0'), parseCidr(':
 export interface GatewayLink {
   readonly index: number;
   readonly config: ClientGateway;
-  /** Resolved, in the configured order. */
-  readonly endpoints: readonly Endpoint[];
+  /** In the configured order; null: a name that did not resolve (yet). */
+  readonly endpoints: (Endpoint | null)[];
   readonly peer: Peer;
   readonly leases: LeaseClient;
   /** The quota state this gateway last told (null: none). */
@@ -54,26 +61,26 @@ export function linkControl(links: readonly GatewayLink[]): ControlHandler {
 export function addGatewayLinks(
   device: Device,
   config: ClientConfig,
-  endpoints: readonly (readonly Endpoint[])[],
+  endpoints: readonly (readonly (Endpoint | null)[])[],
   random: RandomBytes,
   into: GatewayLink[],
   events: GatewayLinkEvents,
 ): GatewayLink[] {
   // A lease from one gateway must not hold the endpoint of any (lease-check.ts).
-  const check = { endpoints: endpoints.flat().map((e) => e.address) };
+  const check = { endpoints: resolvedOf(endpoints).map((e) => e.address) };
   config.gateways.forEach((gw, index) => {
     const eps = endpoints[index]!;
     const peer = device.addPeer({
       publicKey: gw.publicKey,
       presharedKey: gw.presharedKey ?? undefined,
       allowedIps: [],
-      endpoint: eps[0]!,
+      endpoint: eps.find((e) => e !== null) ?? null, // the first that resolved
       persistentKeepalive: config.persistentKeepalive,
     });
     const link: GatewayLink = {
       index,
       config: gw,
-      endpoints: eps,
+      endpoints: [...eps],
       peer,
       quota: null,
       leases: new LeaseClient(
@@ -94,6 +101,70 @@ export function addGatewayLinks(
     into.push(link);
   });
   return into;
+}
+
+/** The endpoints that resolved, all gateways together. */
+export const resolvedOf = (endpoints: readonly (readonly (Endpoint | null)[])[]): Endpoint[] =>
+  endpoints.flat().filter((e): e is Endpoint => e !== null);
+
+/**
+ * Every gateway's endpoints, resolved; a name that does not resolve is logged
+ * (endpoint-unresolved) and left null. Throws the first error when none resolves.
+ */
+export async function resolveGatewayEndpoints(
+  config: ClientConfig,
+  log: Logger,
+  resolve: (text: string) => Promise<Endpoint> = (t) => resolveEndpoint(t),
+): Promise<(Endpoint | null)[][]> {
+  let first: unknown = null;
+  const out = await Promise.all(
+    config.gateways.map((g) =>
+      Promise.all(
+        g.endpoints.map((text) =>
+          resolve(text).catch((e: unknown) => {
+            first ??= e;
+            log.warn(
+              { event: 'endpoint-unresolved', gateway: g.name, endpoint: text, err: (e as Error).message },
+              `gateway ${g.name}: ${text} did not resolve; asked again when the gateway is retried`,
+            );
+            return null;
+          }),
+        ),
+      ),
+    ),
+  );
+  if (resolvedOf(out).length === 0) throw first;
+  return out;
+}
+
+/**
+ * Asks again for the endpoints of `link` that did not resolve; each that does is
+ * taken (and logged), and `use` is called with its index (to put it in use if it
+ * is the one the failover state points at).
+ */
+export function retryUnresolved(
+  link: GatewayLink,
+  log: Logger,
+  resolve: (text: string) => Promise<Endpoint>,
+  use: (index: number) => void,
+): void {
+  link.endpoints.forEach((e, i) => {
+    if (e !== null) return;
+    const text = link.config.endpoints[i]!;
+    resolve(text).then(
+      (ep) => {
+        if (link.endpoints[i] !== null) return;
+        link.endpoints[i] = ep;
+        log.info(
+          { event: 'endpoint-resolved', gateway: link.config.name, endpoint: text, address: ep.key },
+          `gateway ${link.config.name}: ${text} is ${ep.key}`,
+        );
+        use(i);
+      },
+      (err: unknown) =>
+        log.debug({ event: 'endpoint-unresolved', gateway: link.config.name, endpoint: text, err: String(err) }),
+    );
+  });
 }
 
 /** A lease in text form, for logs and the control socket. */

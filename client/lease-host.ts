@@ -31,7 +31,7 @@ import { DEFAULT_MTU } from '../shared/wireguard/constants.js';
 import { currentBootId, removeRecord, saveRecord, type ClientHostRecord } from './client-state.js';
 import type { ClientConfig } from './config.js';
 import { applyDns, planDns, restoreDns, type DnsRecord } from './dns.js';
-import { describeLease } from './gateway-links.js';
+import { describeLease, resolvedOf } from './gateway-links.js';
 import {
   applyKillSwitch,
   KILL_SWITCH_TABLE,
@@ -49,8 +49,8 @@ export interface LeaseHostOptions {
   log: Logger;
   /** The policy-routing table of the default route (and the tunnel socket's mark). */
   table: number;
-  /** Every gateway's endpoints: the kill switch lets the tunnel's packets to them out. */
-  endpoints: readonly (readonly Endpoint[])[];
+  /** Every gateway's endpoints (null: not resolved): the kill switch lets the tunnel's packets to them out. */
+  endpoints: readonly (readonly (Endpoint | null)[])[];
   /** Where the host changes are recorded (client-state.ts); null: nowhere (unit tests). */
   stateFile?: string | null | undefined;
   /** The resolv.conf to change with `dns: true` (default /etc/resolv.conf). */
@@ -214,7 +214,8 @@ export class LeaseHost {
       table: KILL_SWITCH_TABLE,
       tunnel: config.interface,
       mark: this.o.table,
-      endpoints: this.o.endpoints.flat().map((e) => ({ address: e.address, port: e.port })),
+      // An endpoint resolved later is covered by the socket's mark.
+      endpoints: resolvedOf(this.o.endpoints).map((e) => ({ address: e.address, port: e.port })),
       lan,
       router: config.router?.lanInterface ?? null,
     };
