@@ -80,15 +80,14 @@ function sim(gateways: { priority: number; endpoints?: number }[], leased = true
 }
 
 describe('one gateway', () => {
-  test('nothing probed; chosen (start) once it holds a lease, never switched, whatever the silence', () => {
+  test('health is only its lease: chosen (start) once it holds one, never switched, whatever the silence', () => {
     const s = sim([{ priority: 1 }], false);
-    expect(s.f.probes).toBe(false);
     expect(s.evaluate(0).switchTo).toBeNull();
     expect(s.f.current).toBeNull();
     expect(s.f.health(0)).toMatchObject({ healthy: false, reason: 'no-lease' });
     s.f.lease(0, true);
     expect(s.evaluate(TICK).switchTo).toEqual({ gateway: 0, from: null, reason: 'start' });
-    s.run(120_000, () => null); // no HEALTH ever: without probes it counts for nothing
+    s.run(120_000, () => null); // no HEALTH ever: with one gateway it counts for nothing
     expect(s.switches).toHaveLength(1);
     expect(s.f.current).toBe(0);
     expect(s.f.health(0)).toEqual({ healthy: true, reason: null, uplinkUp: null, rttMs: null, endpoint: 0 });
@@ -112,7 +111,6 @@ describe('one gateway', () => {
 describe('two gateways, priority 1 and 2: the first choice', () => {
   test('both healthy at once: priority 1, one switch only', () => {
     const s = sim([{ priority: 1 }, { priority: 2 }]);
-    expect(s.f.probes).toBe(true);
     s.run(30_000, always);
     expect(s.switches).toEqual([{ at: 0, gateway: 0, from: null, reason: 'start' }]);
   });

@@ -127,11 +127,6 @@ export class Failover {
     return this.currentIndex;
   }
 
-  /** Whether health needs the probes' answers (more than one gateway); probes go out either way. */
-  get probes(): boolean {
-    return this.several;
-  }
-
   health(gateway: number): GatewayHealth {
     const g = this.gateways[gateway]!;
     return { healthy: g.healthy, reason: g.reason, uplinkUp: g.uplinkUp, rttMs: g.rttMs, endpoint: g.endpoint };
